@@ -1,0 +1,6 @@
+"""CLI sub-commands beyond ``data``: each module registers its parser with ``cli.register``.
+
+A module here only parses and presents; the work is done by the library function it calls.
+"""
+
+# Import order is the order of `autograder --help`.

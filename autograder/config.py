@@ -1,0 +1,254 @@
+"""Assignment manifests (``assignments/<id>/assignment.toml``), loaded in one place.
+
+Every field is validated on load; an error names the file and the key and says what
+is expected. The loaded objects are frozen dataclasses.
+
+Example::
+
+    [assignment]
+    id = "14_n"
+    title = { ja = "畳み込みとプーリング", en = "Convolution and pooling" }
+    lecture = 14
+    level = "n"              # n (normal) | h (hard)
+    device = "cpu"           # cpu | cuda
+    datasets = ["cifar10"]
+
+    [limits]
+    cell_timeout_s = 300
+    notebook_timeout_s = 900
+    memory_mb = 4096
+    processes = 256
+    file_size_mb = 512
+    output_kb = 1024
+    gpu_memory_mb = 0        # GPU memory budget per submission (scheduling)
+
+    [grading]                # injected after the cell tagged `parameters`
+    EPOCHS = 1
+
+    [thresholds]
+    accuracy = 0.55          # each in [0, 1]
+
+    [points]                 # check name -> points; overrides @pytest.mark.points
+    test_conv2d_deck_example = 2
+
+    [penalties]
+    misnamed = 0.0           # points taken off for a near-miss file name
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+from .errors import ConfigError
+from .paths import assignments_dir
+
+Device = Literal["cpu", "cuda"]
+Scalar = bool | int | float | str
+
+_DEVICES = ("cpu", "cuda")
+_LEVELS = ("n", "h")
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout_s: float = 300.0
+    notebook_timeout_s: float = 1200.0
+    memory_mb: int = 4096
+    processes: int = 256
+    file_size_mb: int = 1024
+    output_kb: int = 1024
+    gpu_memory_mb: int = 0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    root: Path
+    title_ja: str
+    title_en: str
+    lecture: int
+    level: str
+    device: Device = "cpu"
+    datasets: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    grading: Mapping[str, Scalar] = field(default_factory=lambda: MappingProxyType({}))
+    thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    points: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    misnamed_penalty: float = 0.0
+
+    @property
+    def source_notebook(self) -> Path:
+        return self.root / f"{self.id}.ipynb"
+
+    @property
+    def tests_dir(self) -> Path:
+        return self.root / "tests"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "assignment.toml"
+
+    def title(self, lang: str = "ja") -> str:
+        return self.title_en if lang == "en" else self.title_ja
+
+
+class _Reader:
+    """Typed access to one TOML table that names file and key in every error."""
+
+    def __init__(self, path: Path, table: str, data: Any):
+        self.path, self.table = path, table
+        if not isinstance(data, dict):
+            self.fail("", f"must be a table, got {type(data).__name__}")
+        self.data: dict[str, Any] = data
+
+    def fail(self, key: str, what: str) -> None:
+        name = f"[{self.table}] {key}".strip() if key else f"[{self.table}]"
+        raise ConfigError(what, where=f"{self.path}: {name}",
+                          hint="fix the manifest (see autograder/config.py for the schema)")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is ...:
+                self.fail(key, "is required but missing")
+            return default
+        value = self.data[key]
+        # bool is an int in Python; a flag where a number is wanted is a typo, not a value.
+        if isinstance(value, bool) and bool not in _as_tuple(kind):
+            self.fail(key, f"must be {_kind_name(kind)}, got a boolean")
+        if not isinstance(value, kind):
+            self.fail(key, f"must be {_kind_name(kind)}, got {type(value).__name__} {value!r}")
+        return value
+
+    def unknown(self, allowed: set[str]) -> None:
+        extra = sorted(set(self.data) - allowed)
+        if extra:
+            self.fail(extra[0], f"is not a known key (known: {', '.join(sorted(allowed))})")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list",
+             dict: "a table", bool: "true or false"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("manifest not found", where=str(path),
+                          hint="create it with `autograder new ID` or check the assignment id"
+                          ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc})", where=str(path)) from None
+
+
+def _limits(path: Path, raw: Any) -> Limits:
+    r = _Reader(path, "limits", raw)
+    r.unknown(set(Limits.__dataclass_fields__))
+    values: dict[str, Any] = {}
+    for name, spec in Limits.__dataclass_fields__.items():
+        kind = (int, float) if spec.type in ("float",) else int
+        value = r.get(name, kind, spec.default)
+        if value <= 0 and name != "gpu_memory_mb" or value < 0:
+            r.fail(name, f"must be positive, got {value!r}")
+        values[name] = value
+    return Limits(**values)
+
+
+def _scalars(r: _Reader) -> dict[str, Scalar]:
+    for key, value in r.data.items():
+        if not isinstance(value, (bool, int, float, str)):
+            r.fail(key, f"must be a number, string or boolean, got {type(value).__name__}")
+    return dict(r.data)
+
+
+def _thresholds(path: Path, raw: Any) -> dict[str, float]:
+    r = _Reader(path, "thresholds", raw)
+    out: dict[str, float] = {}
+    for key in r.data:
+        value = r.get(key, (int, float))
+        if not 0.0 <= float(value) <= 1.0:
+            r.fail(key, f"must be within [0, 1], got {value!r}")
+        out[key] = float(value)
+    return out
+
+
+def _points(path: Path, raw: Any) -> dict[str, float]:
+    r = _Reader(path, "points", raw)
+    out = {key: float(r.get(key, (int, float))) for key in r.data}
+    for key, value in out.items():
+        if value < 0:
+            r.fail(key, f"must not be negative, got {value!r}")
+    return out
+
+
+def _header(path: Path, raw: Any, folder_id: str) -> dict[str, Any]:
+    r = _Reader(path, "assignment", raw)
+    r.unknown({"id", "title", "lecture", "level", "device", "datasets"})
+    ident = r.get("id", str)
+    if ident != folder_id:
+        r.fail("id", f"is {ident!r} but the folder is {folder_id!r}; they must match")
+    title = _Reader(path, "assignment.title", r.get("title", dict))
+    device = r.get("device", str, "cpu")
+    if device not in _DEVICES:
+        r.fail("device", f"must be one of {', '.join(_DEVICES)}, got {device!r}")
+    level = r.get("level", str)
+    if level not in _LEVELS:
+        r.fail("level", f"must be 'n' (normal) or 'h' (hard), got {level!r}")
+    lecture = r.get("lecture", int)
+    if not 1 <= lecture <= 15:
+        r.fail("lecture", f"must be between 1 and 15, got {lecture!r}")
+    datasets = r.get("datasets", list, [])
+    if not all(isinstance(d, str) for d in datasets):
+        r.fail("datasets", "must be a list of dataset names (strings)")
+    return {"id": ident, "title_ja": title.get("ja", str), "title_en": title.get("en", str),
+            "lecture": lecture, "level": level, "device": device, "datasets": tuple(datasets)}
+
+
+_TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties"}
+
+
+def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
+    """Validate a manifest already read from TOML (``path`` is for messages)."""
+    top = _Reader(path, "manifest", data)
+    top.unknown(_TABLES)
+    header = _header(path, top.get("assignment", dict), path.parent.name)
+    penalties = _Reader(path, "penalties", top.get("penalties", dict, {}))
+    penalties.unknown({"misnamed"})
+    misnamed = float(penalties.get("misnamed", (int, float), 0.0))
+    if misnamed < 0:
+        penalties.fail("misnamed", f"must not be negative, got {misnamed!r}")
+    return Assignment(
+        root=path.parent,
+        limits=_limits(path, top.get("limits", dict, {})),
+        grading=MappingProxyType(_scalars(_Reader(path, "grading", top.get("grading", dict, {})))),
+        thresholds=MappingProxyType(_thresholds(path, top.get("thresholds", dict, {}))),
+        points=MappingProxyType(_points(path, top.get("points", dict, {}))),
+        misnamed_penalty=misnamed,
+        **header,
+    )
+
+
+def load_manifest(path: Path) -> Assignment:
+    return parse_manifest(path, _read_toml(path))
+
+
+def load_assignment(assignment_id: str, root: Path | None = None) -> Assignment:
+    """Load ``<root>/<assignment_id>/assignment.toml`` (root: the assignments folder)."""
+    base = root or assignments_dir()
+    folder = base / assignment_id
+    if not folder.is_dir():
+        known = sorted(p.name for p in base.iterdir() if (p / "assignment.toml").is_file()) \
+            if base.is_dir() else []
+        raise ConfigError(f"no assignment {assignment_id!r}", where=str(base),
+                          hint=f"known assignments: {', '.join(known) or 'none'}")
+    return load_manifest(folder / "assignment.toml")
