@@ -1,0 +1,36 @@
+"""The narrow interface between the grader and a running kernel.
+
+``kernel.SandboxedKernel`` implements ``KernelLike``; the bridge and the checks depend on
+this protocol only, so they can be tested against any real kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    """Outcome of one snippet run in the kernel (all fields are untrusted text)."""
+
+    ok: bool
+    stdout: str = ""
+    error_name: str = ""
+    error_value: str = ""
+    timed_out: bool = False
+    kernel_died: bool = False
+
+
+class KernelLike(Protocol):
+    @property
+    def exchange_dir(self) -> Path:
+        """Host path of the per-submission exchange directory (kernel may write there)."""
+
+    @property
+    def kernel_exchange_dir(self) -> str:
+        """The same directory as the kernel sees it (also ``$AG_EXCHANGE`` in the kernel)."""
+
+    def run_code(self, code: str, *, timeout: float = 60.0) -> CodeResult:
+        """Execute ``code`` in the kernel's user namespace and wait for it."""
