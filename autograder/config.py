@@ -37,11 +37,13 @@ Example::
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+
+import tomllib
 
 from .errors import ConfigError
 from .paths import assignments_dir
@@ -158,7 +160,7 @@ def _limits(path: Path, raw: Any) -> Limits:
     for name, spec in Limits.__dataclass_fields__.items():
         kind = (int, float) if spec.type in ("float",) else int
         value = r.get(name, kind, spec.default)
-        if value <= 0 and name != "gpu_memory_mb" or value < 0:
+        if (value <= 0 and name != "gpu_memory_mb") or value < 0:
             r.fail(name, f"must be positive, got {value!r}")
         values[name] = value
     return Limits(**values)

@@ -4,3 +4,4 @@ A module here only parses and presents; the work is done by the library function
 """
 
 # Import order is the order of `autograder --help`.
+from . import grade_cmd  # noqa: F401
