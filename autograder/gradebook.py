@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS checks (
     max_points REAL NOT NULL,
     passed INTEGER NOT NULL,
     message TEXT NOT NULL,
+    metric REAL,
     PRIMARY KEY (submission_id, name)
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -201,9 +202,9 @@ class Gradebook:
                  json.dumps(notices, ensure_ascii=False), result.executed_notebook, run_id,
                  time.time()))
             db.executemany(
-                "INSERT INTO checks VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO checks VALUES (?,?,?,?,?,?,?,?,?)",
                 [(submission_id, i, c.name, c.kind, c.points, c.max_points, int(c.passed),
-                  c.message) for i, c in enumerate(result.checks)])
+                  c.message, c.metric) for i, c in enumerate(result.checks)])
 
     def result(self, submission_id: int) -> SubmissionResult | None:
         row = self._db.execute(
@@ -214,8 +215,8 @@ class Gradebook:
         if row is None:
             return None
         checks = [CheckResult(name=n, points=p, max_points=m, passed=bool(ok), message=msg,
-                              kind=k) for n, k, p, m, ok, msg in self._db.execute(
-            "SELECT name, kind, points, max_points, passed, message FROM checks"
+                              kind=k, metric=v) for n, k, p, m, ok, msg, v in self._db.execute(
+            "SELECT name, kind, points, max_points, passed, message, metric FROM checks"
             " WHERE submission_id=? ORDER BY position", (submission_id,))]
         return SubmissionResult(
             participant=row[7], file=row[8], sha256=row[9], status=Status(row[0]),

@@ -29,6 +29,7 @@ class CheckResult:
     passed: bool
     message: str = ""          # student-facing; never hidden test source
     kind: str = "check"        # check | cell (in-notebook nbgrader test) | manual
+    metric: float | None = None  # a measured value, e.g. the accuracy the grader computed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
