@@ -1,0 +1,167 @@
+"""The per-student feedback report: one self-contained HTML file (inline CSS and images).
+
+Everything that comes from the student's notebook is untrusted: text is escaped by
+jinja2's autoescape, and only image outputs that really are PNG files are embedded (never
+the notebook's own HTML or JavaScript outputs).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from .i18n import Lang, tr
+from .paths import templates_dir
+from .results import Status, SubmissionResult
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURES = 8
+MAX_FIGURE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Figure:
+    data: str  # base64 of a verified PNG
+    alt: str
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def _texts(lang: Lang) -> dict[str, str]:
+    keys = {
+        "title": ("採点結果", "Grading feedback"), "participant": ("提出者", "Participant"),
+        "file": ("ファイル", "File"), "graded_at": ("採点日時", "Graded at"),
+        "points": ("点", "points"), "penalty": ("減点", "Penalty"),
+        "checks": ("チェック項目", "Checks"), "check": ("項目", "Check"),
+        "result": ("結果", "Result"), "message": ("コメント", "Message"),
+        "passed": ("合格", "passed"), "failed": ("不合格", "failed"),
+        "figures": ("あなたのノートブックの出力", "Figures from your notebook"),
+        "run": ("実行の記録", "Run"), "status": ("状態", "Status"),
+        "exec_time": ("ノートブックの実行時間", "Notebook run time"),
+        "check_time": ("チェックの実行時間", "Check time"),
+        "footer": ("この結果は自動採点によるものです。疑問があれば担当教員に問い合わせてください。",
+                   "This result was produced by the autograder. Ask your instructor if"
+                   " anything looks wrong."),
+    }
+    return {k: (en if lang == "en" else ja) for k, (ja, en) in keys.items()}
+
+
+def status_text(status: Status, lang: Lang) -> str:
+    names = {
+        Status.GRADED: ("採点済み", "graded"), Status.ERROR: ("採点エラー", "grading error"),
+        Status.TIMEOUT: ("時間切れ", "timed out"), Status.KILLED: ("強制終了", "killed"),
+        Status.INVALID: ("読み込めないファイル", "unreadable file"),
+        Status.MISSING: ("未提出", "no submission"),
+        Status.WRONG_ASSIGNMENT: ("別の課題のファイル", "file of another assignment"),
+    }
+    ja, en = names[status]
+    return en if lang == "en" else ja
+
+
+def notebook_figures(executed_notebook: str | None) -> list[Figure]:
+    """Verified PNG outputs of the executed notebook (training curves, confusion matrix)."""
+    if not executed_notebook:
+        return []
+    try:
+        nb = json.loads(executed_notebook)
+    except ValueError:
+        return []
+    figures: list[Figure] = []
+    for index, cell in enumerate(nb.get("cells", []) if isinstance(nb, dict) else []):
+        for output in cell.get("outputs", []) if isinstance(cell, dict) else []:
+            png = _png_of(output)
+            if png and len(figures) < MAX_FIGURES:
+                figures.append(Figure(png, f"cell {index + 1}"))
+    return figures
+
+
+def _png_of(output: Any) -> str | None:
+    data = output.get("data") if isinstance(output, dict) else None
+    raw = data.get("image/png") if isinstance(data, dict) else None
+    if isinstance(raw, list):
+        raw = "".join(x for x in raw if isinstance(x, str))
+    if not isinstance(raw, str) or len(raw) > MAX_FIGURE_BYTES * 4 // 3 + 8:
+        return None
+    try:
+        decoded = base64.b64decode(raw.replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return base64.b64encode(decoded).decode() if decoded.startswith(PNG_MAGIC) else None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def render_feedback(result: SubmissionResult, *, assignment_title: str, participant: str,
+                    lang: Lang, graded_at: dt.datetime | None = None) -> str:
+    """The feedback HTML for one submission."""
+    bad = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID, Status.MISSING,
+           Status.WRONG_ASSIGNMENT}
+    notices = [{"text": n.text(lang), "bad": False} for n in result.notices]
+    if result.status in bad and result.reason:
+        notices.insert(0, {"text": f"{status_text(result.status, lang)}: {result.reason}",
+                           "bad": True})
+    checks = [{"label": c.name, "passed": c.passed, "points": _fmt(c.points),
+               "max_points": _fmt(c.max_points), "message": c.message} for c in result.checks]
+    seconds = tr(lang, ja="{:.1f} 秒", en="{:.1f} s")
+    return environment().get_template("feedback.html.j2").render(
+        lang=lang, t=_texts(lang), assignment_title=assignment_title, participant=participant,
+        file=result.file or "—", graded_at=(graded_at or dt.datetime.now()).strftime(
+            "%Y-%m-%d %H:%M"), score_text=_fmt(result.score), max_text=_fmt(result.max_score),
+        penalty=_fmt(result.penalty) if result.penalty else "", notices=notices, checks=checks,
+        figures=notebook_figures(result.executed_notebook),
+        status_text=status_text(result.status, lang),
+        exec_seconds=seconds.format(result.exec_seconds),
+        check_seconds=seconds.format(result.check_seconds))
+
+
+def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: Lang) -> str:
+    """The executed notebook with a feedback cell on top and one after each test cell.
+
+    Never byte-identical to the submission: it always gains the summary cell.
+    """
+    import nbformat
+
+    if result.executed_notebook:
+        nb = nbformat.reads(result.executed_notebook, as_version=4)
+    else:
+        nb = nbformat.v4.new_notebook()
+    lines = [f"## {tr(lang, ja='採点結果', en='Grading feedback')}: {assignment_title}",
+             "", f"**{_fmt(result.score)} / {_fmt(result.max_score)}** "
+             f"({status_text(result.status, lang)})", ""]
+    lines += [f"- {n.text(lang)}" for n in result.notices]
+    lines += ["", "| | | |", "|---|---|---|"]
+    lines += [f"| {_md(c.name)} | {'✅' if c.passed else '❌'} {_fmt(c.points)}/"
+              f"{_fmt(c.max_points)} | {_md(c.message)} |" for c in result.checks]
+    summary = nbformat.v4.new_markdown_cell("\n".join(lines))
+    summary.metadata["autograder"] = {"feedback": True}
+    by_id = {c.name: c for c in result.checks if c.kind == "cell"}
+    cells = [summary]
+    for cell in nb.cells:
+        cells.append(cell)
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        check = by_id.get(grade_id) if isinstance(grade_id, str) else None
+        if check is not None:
+            note = nbformat.v4.new_markdown_cell(
+                f"{'✅' if check.passed else '❌'} **{_md(check.name)}**: "
+                f"{_fmt(check.points)}/{_fmt(check.max_points)} {_md(check.message)}")
+            note.metadata["autograder"] = {"feedback": True}
+            cells.append(note)
+    nb.cells = cells
+    return str(nbformat.writes(nb))
+
+
+def _md(text: str) -> str:
+    """Neutralise markdown/HTML in a table cell (messages may quote student output)."""
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+            .replace(">", "&gt;").replace("\n", " "))
