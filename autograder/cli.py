@@ -30,7 +30,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
             console.print(tr(ja=f"{found.name}: 取り込みました → {found.path}",
                              en=f"{found.name}: imported → {found.path}"))
     else:
-        datasets.print_listing(datasets.list_cache(cache=args.cache))
+        datasets.print_listing(datasets.list_cache(cache=args.cache), cache=args.cache)
     return 0
 
 
