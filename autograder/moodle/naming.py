@@ -1,0 +1,252 @@
+"""The file-name rule ``NN_[nh].ipynb`` and the choice of one file per participant.
+
+Every file name is first NFKC-normalised (full-width ``１４＿ｎ`` becomes ``14_n``) and
+lower-cased. Then it is one of:
+
+========  ===================================================  =========================
+rank      what                                                 examples for 14_n
+========  ===================================================  =========================
+exact     the required name, byte for byte                     ``14_n.ipynb``
+near      the assignment's token with copy marks or another    ``14_n (1).ipynb``,
+          spelling, and nothing else                           ``14_N.ipynb``, ``14n.ipynb``,
+                                                               ``14-n.ipynb``,
+                                                               ``14_nのコピー.ipynb``,
+                                                               ``Copy of 14_n.ipynb``,
+                                                               ``14_n.ipynb.ipynb``
+renamed   the token among other words                          ``14_n_山田.ipynb``
+py        a ``.py`` export named for the assignment            ``14_n.py``, ``14_n.ipynb.py``
+unnamed   a notebook naming no assignment at all               ``Untitled0.ipynb``
+========  ===================================================  =========================
+
+A name whose only token is another assignment (``13_n.ipynb``, ``14_h.ipynb`` in a 14_n
+batch) is *other*; anything else (``.pdf``, ``.zip``, a ``.py`` naming nothing) is not
+gradable. The best rank wins. "Unnamed" notebooks are used only when no file names any
+assignment; when the only named files are another assignment's, the participant is
+``wrong_assignment``.
+
+Among files of the same rank, the newest-looking one wins: first the one nearest the
+participant's folder (fewest sub-folders), then the highest copy generation (each
+``Copy of``/``コピー``/``copy`` is one more generation: a copy is made after its original),
+then the highest copy number (``(2)`` after ``(1)``, as browsers and Windows count), then
+the latest time stamp in the zip, then the name (so the choice is reproducible).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import PurePosixPath
+
+from ..errors import ConfigError
+from ..results import Notice
+from .model import FileStatus, SubmittedFile
+
+_ASSIGNMENT_ID = re.compile(r"^(?P<lecture>\d{2})_(?P<level>[nh])$")
+_TOKEN_ONLY = re.compile(r"^0*(?P<lecture>\d{1,2})[\s_\-.]*(?P<level>[nh])$")
+_TOKEN_ANY = re.compile(r"(?<!\d)0*(?P<lecture>\d{1,2})[\s_\-.]*(?P<level>[nh])(?![a-z])")
+
+# (pattern, whether it adds a copy generation); a group ``n`` holds a copy number.
+_COPY_MARKS: tuple[tuple[re.Pattern[str], bool], ...] = (
+    (re.compile(r"^copy\s+of\s+"), True),                              # Colab / Drive (en)
+    (re.compile(r"\s*\((?P<n>\d+)\)$"), False),                        # browsers: (1), (2)
+    (re.compile(r"\s*-\s*(?:copy|コピー)(?:\s*\((?P<n>\d+)\))?$"), True),  # Windows Explorer
+    (re.compile(r"\s*の?コピー(?:\s*\((?P<n>\d+)\))?$"), True),          # Drive / Colab (ja)
+    (re.compile(r"^コピー\s*[~〜-]\s*"), True),                           # old Windows (ja)
+    (re.compile(r"\s+copy(?:\s+(?P<n>\d+))?$"), True),                 # macOS Finder
+    (re.compile(r"\.ipynb$"), False),                                  # 14_n.ipynb.ipynb
+)
+
+
+class Match(IntEnum):
+    """How a file relates to the assignment; lower is better."""
+
+    EXACT = 0
+    NEAR = 1
+    RENAMED = 2
+    PY = 3
+    UNNAMED = 4
+    OTHER = 8        # another assignment's file
+    IGNORED = 9      # not gradable
+
+
+@dataclass(frozen=True)
+class AssignmentName:
+    lecture: int
+    level: str
+
+    @classmethod
+    def parse(cls, assignment_id: str) -> AssignmentName:
+        found = _ASSIGNMENT_ID.match(assignment_id)
+        if found is None:
+            raise ConfigError(f"assignment id {assignment_id!r} is not of the form NN_n or NN_h",
+                              where="assignment_id", hint="use an id such as 14_n or 03_h")
+        return cls(int(found["lecture"]), found["level"])
+
+    @property
+    def id(self) -> str:
+        return f"{self.lecture:02d}_{self.level}"
+
+
+@dataclass(frozen=True)
+class Classified:
+    file: SubmittedFile
+    match: Match
+    generation: int = 0      # copy generation (Copy of Copy of ... = 2)
+    number: int = 0          # copy number: (2) -> 2
+    other_id: str = ""       # for Match.OTHER: the assignment the name points to
+
+    def sort_key(self) -> tuple[int, int, int, int, tuple[int, ...], str]:
+        depth = self.file.relpath.count("/")
+        return (int(self.match), depth, -self.generation, -self.number,
+                tuple(-x for x in self.file.date_time), self.file.relpath)
+
+
+def normalise_name(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).strip().lower()
+
+
+def _strip_copy_marks(stem: str) -> tuple[str, int, int]:
+    generation = number = 0
+    changed = True
+    while changed:
+        changed = False
+        for pattern, is_generation in _COPY_MARKS:
+            found = pattern.search(stem)
+            if found is None or found.end() - found.start() == 0:
+                continue
+            stem = (stem[:found.start()] + stem[found.end():]).strip()
+            generation += is_generation
+            if found.groupdict().get("n"):
+                number = max(number, int(found["n"]))
+            changed = True
+    return stem, generation, number
+
+
+def _token(lecture: str, level: str) -> str:
+    return f"{int(lecture):02d}_{level}"
+
+
+def classify(file: SubmittedFile, target: AssignmentName) -> Classified:
+    """Where ``file`` stands for the assignment ``target`` (see the module docstring)."""
+    base = PurePosixPath(file.relpath).name
+    if base == f"{target.id}.ipynb":
+        return Classified(file, Match.EXACT)
+    name = normalise_name(base)
+    kind = "ipynb" if name.endswith(".ipynb") else "py" if name.endswith(".py") else ""
+    if not kind:
+        return Classified(file, Match.IGNORED)
+    stem, generation, number = _strip_copy_marks(name[: -len(kind) - 1].strip())
+    whole = _TOKEN_ONLY.match(stem)
+    tokens = ({_token(whole["lecture"], whole["level"])} if whole else
+              {_token(t["lecture"], t["level"]) for t in _TOKEN_ANY.finditer(stem)})
+    if target.id in tokens:
+        match = Match.PY if kind == "py" else Match.NEAR if whole else Match.RENAMED
+        return Classified(file, match, generation, number)
+    if tokens:
+        return Classified(file, Match.OTHER, generation, number, other_id=sorted(tokens)[0])
+    return Classified(file, Match.UNNAMED if kind == "ipynb" else Match.IGNORED)
+
+
+@dataclass
+class Decision:
+    status: FileStatus
+    chosen: Classified | None = None
+    notices: list[Notice] = field(default_factory=list)
+
+
+def decide(files: Sequence[SubmittedFile], *, assignment_id: str) -> Decision:
+    """Choose the one file to grade for a participant, with the notices to show."""
+    target = AssignmentName.parse(assignment_id)
+    ranked = sorted((classify(f, target) for f in files), key=Classified.sort_key)
+    named = [c for c in ranked if c.match <= Match.PY]
+    unnamed = [c for c in ranked if c.match is Match.UNNAMED]
+    others = [c for c in ranked if c.match is Match.OTHER]
+    pool = named or ([] if others else unnamed)
+    if pool:
+        best = pool[0]
+        notices = _choice_notices(best, ranked, target)
+        return Decision(FileStatus.OK, best, notices)
+    if others:
+        return Decision(FileStatus.WRONG_ASSIGNMENT, others[0],
+                        [wrong_assignment_notice(others[0], target)])
+    return Decision(FileStatus.MISSING, None, [missing_notice(files, target)])
+
+
+def _choice_notices(best: Classified, ranked: list[Classified],
+                    target: AssignmentName) -> list[Notice]:
+    notices: list[Notice] = []
+    candidates = [c for c in ranked if c.match < Match.OTHER]
+    if len(candidates) > 1:
+        notices.append(several_files_notice(best, candidates))
+    if best.match in (Match.NEAR, Match.RENAMED, Match.UNNAMED):
+        notices.append(misnamed_notice(best, target))
+    return notices
+
+
+def _quoted(paths: Sequence[str], lang: str) -> str:
+    if lang == "ja":
+        return "、".join(f"「{p}」" for p in paths)
+    return ", ".join(f"“{p}”" for p in paths)
+
+
+def several_files_notice(best: Classified, candidates: Sequence[Classified]) -> Notice:
+    chosen = best.file.relpath
+    paths = [c.file.relpath for c in candidates]
+    return Notice(
+        "multiple_files",
+        f"採点対象になりうるファイルが {len(candidates)} 個ありました ({_quoted(paths, 'ja')})。"
+        f"「{chosen}」を採点しました (指定の名前に最も近く、最も新しいと思われるもの)。",
+        f"{len(candidates)} files could be graded ({_quoted(paths, 'en')}); “{chosen}” was "
+        "graded (the closest to the required name and the newest-looking).")
+
+
+def misnamed_notice(best: Classified, target: AssignmentName) -> Notice:
+    name, want = best.file.relpath, f"{target.id}.ipynb"
+    if best.match is Match.UNNAMED:
+        ja = (f"ファイル名「{name}」からはどの課題か分かりませんでしたが、ほかに候補がないため "
+              f"{target.id} として採点しました。")
+        en = (f"The name “{name}” does not say which assignment it is; as there was nothing "
+              f"else, it was graded as {target.id}.")
+    else:
+        ja = (f"ファイル名「{name}」は指定の「{want}」と異なりますが、"
+              f"{target.id} として採点しました。")
+        en = f"The file “{name}” is not named “{want}” as required; it was graded as {target.id}."
+    return Notice("misnamed", ja + f"次回は「{want}」という名前で提出してください。",
+                  en + f" Please name it “{want}” next time.")
+
+
+def converted_notice(name: str, target: AssignmentName) -> Notice:
+    return Notice(
+        "converted_py",
+        f"「{name}」は Python スクリプト (.py) だったため、ノートブックに変換して採点しました。"
+        f"セルの区切りやノートブック内のテストが失われている場合があります。次回は "
+        f"「{target.id}.ipynb」(ファイル ▸ ダウンロード ▸ .ipynb) を提出してください。",
+        f"“{name}” is a Python script (.py); it was converted to a notebook and graded. Cell "
+        f"boundaries and in-notebook tests may have been lost. Next time submit "
+        f"“{target.id}.ipynb” (File ▸ Download ▸ Download .ipynb).")
+
+
+def wrong_assignment_notice(other: Classified, target: AssignmentName) -> Notice:
+    name = other.file.relpath
+    return Notice(
+        "wrong_assignment",
+        f"「{name}」は別の課題 ({other.other_id}) のファイルのようです。"
+        f"{target.id} としては採点していません。提出先を間違えていないか確認してください。",
+        f"“{name}” looks like another assignment's file ({other.other_id}); it was not graded "
+        f"as {target.id}. Check that it was submitted to the right assignment.")
+
+
+def missing_notice(files: Sequence[SubmittedFile], target: AssignmentName) -> Notice:
+    if not files:
+        return Notice("missing", f"{target.id} のノートブックが提出されていません。",
+                      f"No {target.id} notebook was submitted.")
+    paths = [f.relpath for f in files]
+    return Notice(
+        "missing",
+        f"採点できるファイルがありません (提出されたファイル: {_quoted(paths, 'ja')})。"
+        f"「{target.id}.ipynb」を提出してください。",
+        f"Nothing gradable was submitted (files: {_quoted(paths, 'en')}). "
+        f"Please submit “{target.id}.ipynb”.")

@@ -1,0 +1,389 @@
+"""Moodle's grading worksheet: read it, write grades and feedback into it, write it back.
+
+Moodle's uploader (mod/assign/feedback/offline) rejects the whole file when a row has
+another number of fields than the header, needs the headers ``Identifier``, ``Grade`` and
+``Last modified (grade)`` in the uploader's language, reads the participant id after the
+identifier prefix (``Participant `` / ``参加者``) and silently skips a row whose grade is
+empty, negative, above the maximum, unchanged, or older than the grade stored in Moodle.
+So the only safe way to fill a worksheet is the one used here: keep the downloaded file's
+header, rows, columns, quoting and ``Last modified (grade)`` text byte for byte, and write
+only the ``Grade`` and ``Feedback comments`` cells.
+
+Columns are found by their header text, in English or Japanese (``labels=`` adds other
+languages); the identifier prefix is read from the file. Grades are scaled to each row's
+``Maximum Grade`` and formatted like the file's grades (see ``grades``).
+
+Encodings: the output is UTF-8 with a BOM by default (choose UTF-8 when uploading), or
+CP932 for those who must open it in Excel on Japanese Windows (choose the Shift_JIS
+family: SJIS / Windows-31J / CP932). In CP932, a feedback character that CP932 lacks is
+written as an HTML character reference (``&#x1F600;``), which Moodle displays as the same
+character, so nothing is lost; a character CP932 lacks in any *other* cell (a name, say)
+cannot be changed by us and raises ``ExportError`` naming the line and column.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from ..errors import ExportError
+from ..results import Notice
+from . import csvraw
+from .csvraw import Field, Record
+from .grades import GradeFormat, detect_format, parse_grade, scale
+
+LABELS: Mapping[str, tuple[str, ...]] = {
+    "identifier": ("Identifier", "ID"),
+    "grade": ("Grade", "評点"),
+    "maximum": ("Maximum Grade", "最大評点"),
+    "scale": ("Scale", "尺度"),
+    "can_change": ("Grade can be changed", "評点変更可"),
+    "last_modified": ("Last modified (grade)", "最終更新日時 (評定)"),
+    "feedback": ("Feedback comments", "フィードバックコメント"),
+    "full_name": ("Full name", "フルネーム"),
+    "group": ("Group", "グループ"),
+}
+REQUIRED = ("identifier", "grade", "last_modified")
+ENCODINGS = ("utf-8-sig", "utf-8", "cp932")
+_DELIMITERS = (",", ";", "\t")
+_IDENTIFIER = re.compile(r"^(?P<prefix>.*?)(?P<id>\d+)$", re.DOTALL)
+_NO = frozenset({"no", "いいえ"})
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+@dataclass(frozen=True)
+class GradeEntry:
+    score: float | None        # points earned; None leaves the grade cell alone
+    max_score: float           # the notebook's total points
+    feedback_html: str = ""
+
+
+@dataclass
+class Worksheet:
+    where: str                 # the file, for messages
+    encoding: str              # how the file was read: utf-8-sig, utf-8 or cp932
+    delimiter: str
+    header: Record
+    records: list[Record]      # the rows below the header, blank lines included
+    columns: dict[str, int]    # canonical key (see LABELS) -> column index
+    identifier_prefix: str     # 'Participant ', '参加者', ...
+    rows: dict[str, int]       # participant id -> index into records
+    grade_format: GradeFormat
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return list(self.rows)
+
+    def label(self, key: str) -> str:
+        return self.header.fields[self.columns[key]].value.lstrip("\ufeff")
+
+    def value(self, participant_id: str, key: str) -> str | None:
+        if key not in self.columns or participant_id not in self.rows:
+            return None
+        return self.records[self.rows[participant_id]].fields[self.columns[key]].value
+
+    def maximum(self, participant_id: str) -> Decimal | None:
+        text = self.value(participant_id, "maximum")
+        return None if text is None else parse_grade(text)
+
+    def participants_in_group(self, group_name: str) -> list[str]:
+        """Rows whose ``Group`` is ``group_name`` as written in the zip's folder name."""
+        want = _folder_form(group_name)
+        return [pid for pid in self.rows if _folder_form(self.value(pid, "group") or "") == want]
+
+
+def _folder_form(name: str) -> str:
+    # The zip's folder names went through str_replace('_', ' ') and clean_filename.
+    cleaned = re.sub(r"[\x00-\x1f\x7f&<>\"`|':\\/]", "", name.replace("_", " "))
+    return unicodedata.normalize("NFC", cleaned).strip()
+
+
+def read_worksheet(path: Path, *, labels: Mapping[str, tuple[str, ...]] | None = None) -> Worksheet:
+    """Read a worksheet downloaded from Moodle (or re-saved by Excel)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"cannot read the worksheet: {exc.strerror or exc}", where=str(path),
+                          hint="download it from Moodle: Assignment ▸ View all submissions ▸ "
+                               "Grading action ▸ Download grading worksheet") from exc
+    return parse_worksheet(data, where=str(path), labels=labels)
+
+
+def parse_worksheet(data: bytes, *, where: str = "worksheet",
+                    labels: Mapping[str, tuple[str, ...]] | None = None) -> Worksheet:
+    text, encoding = _decode(data, where)
+    known = {**LABELS, **(labels or {})}
+    delimiter, records = _split(text, known, where)
+    header, body = records[0], records[1:]
+    columns = _find_columns(header, known, where)
+    prefix, rows = _index_rows(body, header, columns["identifier"], where)
+    grades = [r.fields[columns["grade"]].value for r in body if not r.is_blank]
+    maxima = ([r.fields[columns["maximum"]].value for r in body if not r.is_blank]
+              if "maximum" in columns else [])
+    fmt = detect_format(grades, default=detect_format(maxima))
+    return Worksheet(where=where, encoding=encoding, delimiter=delimiter, header=header,
+                     records=body, columns=columns, identifier_prefix=prefix, rows=rows,
+                     grade_format=fmt)
+
+
+def _decode(data: bytes, where: str) -> tuple[str, str]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise ExportError(f"the worksheet is not valid UTF-8: {exc}", where=where) from exc
+    for encoding in ("utf-8", "cp932"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise ExportError("the worksheet is neither UTF-8 nor CP932 text", where=where,
+                      hint="download the grading worksheet from Moodle again")
+
+
+def _split(text: str, known: Mapping[str, tuple[str, ...]],
+           where: str) -> tuple[str, list[Record]]:
+    identifiers = set(known["identifier"])
+    first_line = text.split("\n", 1)[0]
+    for delimiter in _DELIMITERS:
+        header = csvraw.parse(first_line.rstrip("\r"), delimiter=delimiter, where=where)
+        if header and identifiers & {v.lstrip("\ufeff") for v in header[0].values}:
+            return delimiter, csvraw.parse(text, delimiter=delimiter, where=where)
+    raise ExportError(
+        f"no identifier column ({' / '.join(sorted(identifiers))}) in the header: "
+        f"{first_line[:200]!r}", where=where,
+        hint="pass the grading worksheet downloaded from Moodle; for a site in another "
+             "language give labels={'identifier': ('…',), ...}")
+
+
+def _find_columns(header: Record, known: Mapping[str, tuple[str, ...]],
+                  where: str) -> dict[str, int]:
+    values = [v.lstrip("\ufeff") for v in header.values]
+    columns: dict[str, int] = {}
+    for key, names in known.items():
+        found = [i for i, v in enumerate(values) if v in names]
+        if found:
+            columns[key] = found[0]
+    missing = [known[k][0] for k in REQUIRED if k not in columns]
+    if missing:
+        raise ExportError(f"the header lacks {', '.join(missing)} (found: {', '.join(values)})",
+                          where=where, hint="Moodle's uploader needs these columns: download "
+                                            "the worksheet again, or give labels= for them")
+    return columns
+
+
+def _index_rows(body: list[Record], header: Record, column: int,
+                where: str) -> tuple[str, dict[str, int]]:
+    width = len(header.fields)
+    prefixes: set[str] = set()
+    rows: dict[str, int] = {}
+    for index, record in enumerate(body):
+        if record.is_blank:
+            continue
+        if len(record.fields) != width:
+            raise ExportError(
+                f"line {record.line} has {len(record.fields)} fields, the header {width}",
+                where=where, hint="Moodle rejects such a file: download the worksheet again "
+                                  "(spreadsheet programs sometimes break rows)")
+        found = _IDENTIFIER.match(record.fields[column].value)
+        if found is None or found["id"] in rows:
+            what = "a duplicate" if found else "no"
+            raise ExportError(f"line {record.line} has {what} participant identifier "
+                              f"({record.fields[column].value!r})", where=where,
+                              hint="download the worksheet from Moodle again")
+        prefixes.add(found["prefix"])
+        rows[found["id"]] = index
+    if len(prefixes) > 1:
+        raise ExportError(f"identifiers use several prefixes: {sorted(prefixes)}", where=where,
+                          hint="use one worksheet downloaded from Moodle as it is")
+    return (prefixes.pop() if prefixes else ""), rows
+
+
+def sanitise_feedback(html: str) -> str:
+    """Feedback HTML that keeps the CSV valid and is never read as a spreadsheet formula."""
+    text = html.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+    # PHP's CSV reader treats a backslash before a quote as an escape; an entity shows the same.
+    text = text.replace("\\", "&#92;")
+    if text.lstrip().startswith(_FORMULA_START):
+        text = f"<p>{text}</p>"
+    return text
+
+
+@dataclass
+class FilledWorksheet:
+    worksheet: Worksheet
+    changes: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> value
+    updated: list[str] = field(default_factory=list)           # ids whose grade was written
+    not_in_worksheet: list[str] = field(default_factory=list)  # graded, but no row
+    notices: list[Notice] = field(default_factory=list)
+
+    def to_bytes(self, *, encoding: str = "utf-8-sig") -> bytes:
+        """The worksheet as Moodle's uploader will read it in ``encoding``."""
+        _check_encoding(encoding)
+        ws = self.worksheet
+        records = [ws.header] + [self._record(i, r, encoding) for i, r in enumerate(ws.records)]
+        if encoding == "cp932":
+            _check_cp932(records, ws)
+        text = csvraw.render(records, delimiter=ws.delimiter)
+        return (b"\xef\xbb\xbf" if encoding == "utf-8-sig" else b"") + text.encode(
+            "utf-8" if encoding.startswith("utf-8") else encoding)
+
+    def _record(self, index: int, record: Record, encoding: str) -> Record:
+        fields = list(record.fields)
+        for column, value in ((c, v) for (i, c), v in self.changes.items() if i == index):
+            if encoding == "cp932":
+                value = _cp932_entities(value)
+            fields[column] = Field(value, csvraw.quote(value, delimiter=self.worksheet.delimiter))
+        return Record(tuple(fields), record.terminator, record.line)
+
+
+def _check_encoding(encoding: str) -> None:
+    if encoding not in ENCODINGS:
+        raise ExportError(f"unsupported worksheet encoding {encoding!r}",
+                          hint=f"use one of {', '.join(ENCODINGS)}")
+
+
+def _cp932_entities(text: str) -> str:
+    out = []
+    for char in text:
+        try:
+            char.encode("cp932")
+            out.append(char)
+        except UnicodeEncodeError:
+            out.append(f"&#x{ord(char):X};")
+    return "".join(out)
+
+
+def _check_cp932(records: list[Record], ws: Worksheet) -> None:
+    header = [v.lstrip("\ufeff") for v in ws.header.values]
+    for record in records:
+        for column, cell in enumerate(record.fields):
+            try:
+                cell.raw.encode("cp932")
+            except UnicodeEncodeError as exc:
+                bad = cell.raw[exc.start:exc.end]
+                raise ExportError(
+                    f"line {record.line}, column “{header[column]}”: {bad!r} "
+                    f"(U+{ord(bad[0]):04X}) cannot be written in CP932",
+                    where=ws.where, hint="write the worksheet in UTF-8 (the default) and "
+                                         "choose UTF-8 when uploading it") from None
+
+
+def write_worksheet(filled: FilledWorksheet, path: Path, *,
+                    encoding: str = "utf-8-sig") -> Path:
+    """Write ``filled`` to ``path`` (atomically) in ``encoding``."""
+    data = filled.to_bytes(encoding=encoding)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def fill_worksheet(ws: Worksheet, grades: Mapping[str, GradeEntry], *,
+                   missing_zero: bool = False, maximum: float | None = None) -> FilledWorksheet:
+    """Write ``grades`` (keyed by participant id, ``1234567`` or ``Participant 1234567``)
+    into the Grade and Feedback cells of ``ws``; every other byte stays as it was.
+
+    Without a ``Maximum Grade`` column, ``maximum`` (the Moodle grade maximum) is required.
+    Rows with no entry keep their grade; with ``missing_zero`` an *empty* grade becomes 0
+    (a grade already in Moodle is never overwritten with 0).
+    """
+    _require_points(ws, maximum)
+    filled = FilledWorksheet(ws)
+    wanted = {_plain_id(key, ws.identifier_prefix): entry for key, entry in grades.items()}
+    for pid, index in ws.rows.items():
+        entry = wanted.get(pid)
+        if entry is not None:
+            _fill_entry(filled, pid, index, entry, maximum)
+        elif missing_zero and not (ws.value(pid, "grade") or "").strip():
+            filled.changes[(index, ws.columns["grade"])] = ws.grade_format.format(Decimal(0))
+    filled.not_in_worksheet = [pid for pid in wanted if pid not in ws.rows]
+    _summary_notices(filled, wanted)
+    return filled
+
+
+def expand_group_grades(ws: Worksheet,
+                        group_grades: Mapping[str, GradeEntry]) -> dict[str, GradeEntry]:
+    """Grades of Moodle 4.1+ team submissions (keyed by group name) → one per member row."""
+    return {pid: entry for name, entry in group_grades.items()
+            for pid in ws.participants_in_group(name)}
+
+
+def _plain_id(key: str, prefix: str) -> str:
+    key = str(key).strip()
+    return key[len(prefix):] if prefix and key.startswith(prefix) else key
+
+
+def _require_points(ws: Worksheet, maximum: float | None) -> None:
+    if "maximum" in ws.columns or maximum is not None:
+        return
+    if "scale" in ws.columns:
+        raise ExportError("the assignment is graded with a scale, not points", where=ws.where,
+                          hint="set the Moodle assignment's grade type to Point")
+    raise ExportError("the worksheet has no Maximum Grade column", where=ws.where,
+                      hint="give the Moodle assignment's maximum grade explicitly (maximum=)")
+
+
+def _row_maximum(ws: Worksheet, pid: str, maximum: float | None) -> Decimal:
+    if "maximum" not in ws.columns:
+        return Decimal(str(maximum))
+    value = ws.maximum(pid)
+    line = ws.records[ws.rows[pid]].line
+    if value is None or value <= 0:
+        raise ExportError(f"line {line}: Maximum Grade {ws.value(pid, 'maximum')!r} is not a "
+                          "positive number", where=ws.where,
+                          hint="set the Moodle assignment's grade type to Point")
+    if maximum is not None and Decimal(str(maximum)) != value:
+        raise ExportError(f"line {line}: Maximum Grade is {value}, but {maximum} was given",
+                          where=ws.where, hint="leave maximum= out: the worksheet knows it")
+    return value
+
+
+def _fill_entry(filled: FilledWorksheet, pid: str, index: int, entry: GradeEntry,
+                maximum: float | None) -> None:
+    ws = filled.worksheet
+    if entry.score is not None:
+        try:
+            scaled = scale(entry.score, entry.max_score, _row_maximum(ws, pid, maximum),
+                           ws.grade_format)
+        except ValueError as exc:
+            raise ExportError(str(exc), where=f"{ws.where}: participant {pid}",
+                              hint="check the assignment's points") from exc
+        filled.changes[(index, ws.columns["grade"])] = ws.grade_format.format(scaled.value)
+        filled.updated.append(pid)
+        if scaled.clamped:
+            filled.notices.append(Notice(
+                "grade_clamped",
+                f"{pid}: 点数 {entry.score}/{entry.max_score} を 0〜最大評点に収めました",
+                f"{pid}: {entry.score}/{entry.max_score} points were clamped to 0…maximum"))
+        if (ws.value(pid, "can_change") or "").strip().lower() in _NO:
+            filled.notices.append(Notice(
+                "grade_locked",
+                f"{pid}: Moodle で評点がロックされているため、アップロードしても反映されません",
+                f"{pid}: the grade is locked in Moodle; the upload will skip this row"))
+    if entry.feedback_html and "feedback" in ws.columns:
+        filled.changes[(index, ws.columns["feedback"])] = sanitise_feedback(entry.feedback_html)
+
+
+def _summary_notices(filled: FilledWorksheet, wanted: Mapping[str, GradeEntry]) -> None:
+    if "feedback" not in filled.worksheet.columns and any(e.feedback_html for e in wanted.values()):
+        filled.notices.append(Notice(
+            "no_feedback_column",
+            "ワークシートに「フィードバックコメント」列がないため、コメントは書き込んでいません"
+            " (課題の設定でフィードバックコメントを有効にしてください)",
+            "the worksheet has no “Feedback comments” column, so no comments were written "
+            "(enable feedback comments in the assignment's settings)"))
+    if filled.not_in_worksheet:
+        ids = ", ".join(filled.not_in_worksheet)
+        filled.notices.append(Notice(
+            "not_in_worksheet", f"ワークシートにない参加者の評点は書き込めません: {ids}",
+            f"these graded participants are not in the worksheet: {ids}"))
