@@ -1,0 +1,335 @@
+"""Scoring in-notebook nbgrader cells of an executed submission.
+
+**Test cells** (``grade`` and not ``solution`` in the *source*) keep nbgrader's meaning:
+full points when the cell ran without error, zero otherwise. "Ran without error" is read
+from the execution record the grader's kernel writes on every code cell,
+``cell.metadata["autograder"] = {"status": "ok" | "error" | "timeout" | "killed" |
+"not_run", "ename", "evalue", "seconds"}``, taken from the kernel's ``execute_reply`` —
+never from the cell's outputs. Outputs are produced by the student's process: a student
+who replaces ``get_ipython().showtraceback`` makes every error invisible there (nbgrader's
+``showtraceback`` cheat), but the reply still says ``error``. nbgrader's partial credit
+from a test cell's printed number is therefore not supported either.
+
+A test cell passes only if its record says ``ok`` *and* its text is the source's own
+(``restore.restore_locked_cells`` puts it there; a mismatch means restore did not run).
+Points come from the source notebook only.
+
+**Manually graded cells** (``grade`` and ``solution``, e.g. the 質問・感想 free-text cell)
+get completion credit: full points when the answer is not empty and differs from the
+released placeholder (``YOUR ANSWER HERE`` or the code stub).
+
+**Tampering**: student cells are scanned (``ast``, after IPython's own transformation of
+magics; a regex when the cell does not parse) for code that touches the grading
+machinery: ``showtraceback``, ``run_cell``, ``set_custom_exc``, ``sys.excepthook``,
+``InteractiveShell`` attributes, AST/input transformers, tracing hooks, ``builtins``,
+shadowed builtins that tests rely on, and patched comparison helpers (``allclose``...).
+Findings become one ``Notice`` (code ``tampering``) for a human to review; they do not
+change the score.
+
+Messages are student-facing and never include test source (hidden tests stay hidden):
+only the cell's ``grade_id``, the exception's name and its (truncated) message.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import lru_cache
+from typing import Any
+
+from nbformat import NotebookNode
+
+from .i18n import Lang, tr
+from .restore import (
+    RECORD_KEY,
+    SourceCell,
+    grade_id_of,
+    index_source,
+    normalized_text,
+)
+from .results import CheckResult, Notice
+
+EVALUE_LIMIT = 200
+TEXT_STUB = "YOUR ANSWER HERE"
+_STATUSES = ("ok", "error", "timeout", "killed", "not_run")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+
+
+def test_cell_name(grade_id: str) -> str:
+    """Check name of a test cell (prefixed so it never collides with a pytest check)."""
+    return f"cell:{grade_id}"
+
+
+def manual_cell_name(grade_id: str) -> str:
+    return f"manual:{grade_id}"
+
+
+# --- test cells ------------------------------------------------------------------------
+
+def score_test_cells(executed_nb: NotebookNode, source_nb: NotebookNode, *,
+                     lang: Lang | None = None) -> list[CheckResult]:
+    """One ``CheckResult`` (kind ``cell``) per graded test cell of the source, in order."""
+    found = _cells_by_grade_id(executed_nb)
+    return [_score_test(sc, found.get(sc.grade_id), lang)
+            for sc in index_source(source_nb) if sc.is_test and sc.points > 0]
+
+
+def _score_test(sc: SourceCell, cell: NotebookNode | None, lang: Lang | None) -> CheckResult:
+    gid = sc.grade_id
+
+    def result(passed: bool, message: str) -> CheckResult:
+        return CheckResult(name=test_cell_name(gid), points=sc.points if passed else 0.0,
+                           max_points=sc.points, passed=passed, message=message, kind="cell")
+
+    if cell is None or cell.get("cell_type") != "code":
+        return result(False, tr(lang, ja=f"テストセル {gid} がノートブックにありません",
+                                en=f"test cell {gid} is missing from the notebook"))
+    if cell.get("source") != sc.cell.source:
+        return result(False, tr(lang, ja=f"テストセル {gid} が元の内容と異なるため採点できません",
+                                en=f"test cell {gid} differs from the original and cannot"
+                                   " be graded"))
+    status, ename, evalue = _record(cell)
+    if status == "ok":
+        return result(True, tr(lang, ja=f"テストセル {gid} に合格しました",
+                               en=f"test cell {gid} passed"))
+    return result(False, _failure_message(gid, status, ename, evalue, lang))
+
+
+def _record(cell: NotebookNode) -> tuple[str, str, str]:
+    """(status, ename, evalue) from the execution record; anything malformed is "missing"."""
+    meta = cell.get("metadata")
+    record = meta.get(RECORD_KEY) if isinstance(meta, dict) else None
+    if not isinstance(record, dict) or record.get("status") not in _STATUSES:
+        return "missing", "", ""
+    return (str(record["status"]), _clean(record.get("ename"), 80),
+            _clean(record.get("evalue"), EVALUE_LIMIT))
+
+
+def _clean(value: Any, limit: int) -> str:
+    """Untrusted kernel text, made safe to show: one line, no control characters, short."""
+    if not isinstance(value, str):
+        return ""
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _failure_message(gid: str, status: str, ename: str, evalue: str,
+                     lang: Lang | None) -> str:
+    if status == "error":
+        what = f" ({ename})" if ename else ""
+        detail = f": {evalue}" if evalue else ""
+        return tr(lang, ja=f"テストセル {gid} が失敗しました{what}{detail}",
+                  en=f"test cell {gid} failed{what}{detail}")
+    texts = {
+        "timeout": ("が制限時間内に終わりませんでした", "did not finish within the time limit"),
+        "killed": ("の実行中にカーネルが停止しました", "was running when the kernel died"),
+        "not_run": ("は実行されませんでした (それより前で実行が止まりました)",
+                    "was not run (execution stopped before it)"),
+        "missing": ("の実行記録がありません", "has no execution record"),
+    }
+    ja, en = texts.get(status, texts["missing"])
+    return tr(lang, ja=f"テストセル {gid} {ja}", en=f"test cell {gid} {en}")
+
+
+def _cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
+    """First cell per ``grade_id`` (restore leaves exactly one)."""
+    found: dict[str, NotebookNode] = {}
+    for cell in nb.get("cells", []):
+        gid = grade_id_of(cell)
+        if gid is not None:
+            found.setdefault(gid, cell)
+    return found
+
+
+# --- manually graded cells -------------------------------------------------------------
+
+def score_manual_cells(nb: NotebookNode, source_nb: NotebookNode, *,
+                       lang: Lang | None = None) -> list[CheckResult]:
+    """Completion credit (kind ``manual``) per manually graded cell of the source."""
+    found = _cells_by_grade_id(nb)
+    out = []
+    for sc in index_source(source_nb):
+        if not (sc.is_manual and sc.points > 0):
+            continue
+        cell = found.get(sc.grade_id)
+        passed = cell is not None and is_answered(cell.get("source"), sc.released)
+        message = (tr(lang, ja="回答がありました (完了点)", en="answered (completion credit)")
+                   if passed else
+                   tr(lang, ja=f"{sc.grade_id} の回答がありません", en=f"{sc.grade_id}: no answer"))
+        out.append(CheckResult(name=manual_cell_name(sc.grade_id),
+                               points=sc.points if passed else 0.0, max_points=sc.points,
+                               passed=passed, message=message, kind="manual"))
+    return out
+
+
+def is_answered(text: Any, released: str) -> bool:
+    """Not empty and not the released placeholder (whitespace differences ignored)."""
+    answer = normalized_text(text)
+    return bool(answer) and answer not in (normalized_text(released), TEXT_STUB)
+
+
+def zero_cells(source_nb: NotebookNode, *, reason: str) -> list[CheckResult]:
+    """Every test and manual cell of the source at zero (the notebook could not be graded)."""
+    out = []
+    for sc in index_source(source_nb):
+        if sc.points <= 0 or not (sc.is_test or sc.is_manual):
+            continue
+        name = test_cell_name(sc.grade_id) if sc.is_test else manual_cell_name(sc.grade_id)
+        out.append(CheckResult(name=name, points=0.0, max_points=sc.points, passed=False,
+                               message=reason, kind="cell" if sc.is_test else "manual"))
+    return out
+
+
+# --- tampering -------------------------------------------------------------------------
+
+# Attributes whose use in student code means the grading machinery is being touched.
+DANGEROUS_ATTRS = frozenset({
+    "showtraceback", "_showtraceback", "showsyntaxerror", "set_custom_exc",
+    "custom_exceptions", "run_cell", "run_cell_async", "_run_cell", "run_ast_nodes",
+    "run_code", "excepthook", "ast_transformers", "input_transformers_cleanup",
+    "input_transformers_post", "input_transformer_manager", "settrace", "setprofile",
+    "_last_traceback", "get_exception_only",
+})
+# Builtins that test code relies on for its verdict; beginners rarely reuse these names.
+GUARDED_BUILTINS = frozenset({
+    "all", "any", "isinstance", "issubclass", "abs", "round", "bool", "callable",
+    "hasattr", "AssertionError", "Exception", "BaseException", "get_ipython",
+})
+# Comparison helpers tests call; replacing them makes every comparison pass.
+COMPARISON_ATTRS = frozenset({
+    "allclose", "isclose", "equal", "array_equal", "assert_allclose", "assert_close",
+    "assert_array_equal", "assert_array_almost_equal", "assert_equal",
+})
+_BENIGN_SHELL_ATTRS = frozenset({"ast_node_interactivity", "instance", "initialized"})
+_WORD = re.compile(r"\b(" + "|".join(sorted(DANGEROUS_ATTRS | {"InteractiveShell"})) + r")\b")
+
+
+def tampering_notices(nb: NotebookNode, source_nb: NotebookNode | None = None, *,
+                      lang: Lang | None = None) -> list[Notice]:
+    """At most one ``tampering`` notice listing suspicious code per student cell."""
+    locked = ({sc.grade_id for sc in index_source(source_nb) if sc.locked}
+              if source_nb is not None else set())
+    findings: list[str] = []
+    for number, cell in enumerate(nb.get("cells", []), start=1):
+        if cell.get("cell_type") != "code" or grade_id_of(cell) in locked:
+            continue
+        names = find_tampering(cell.get("source", ""))
+        if names:
+            findings.append(f"{number}: {', '.join(names)}")
+    if not findings:
+        return []
+    where = " / ".join(findings)
+    return [Notice(
+        code="tampering",
+        message_ja=f"採点の仕組みに手を加えるコードが見つかりました (セル {where})。"
+                   "教員が内容を確認します",
+        message_en=f"code that interferes with grading was found (cell {where});"
+                   " an instructor will review it")]
+
+
+def find_tampering(code: str) -> list[str]:
+    """Sorted descriptions of suspicious constructs in one cell's source (untrusted text)."""
+    if not isinstance(code, str) or not code.strip():
+        return []
+    tree = _parse(code)
+    if tree is None:  # does not parse even after IPython's transforms: look at the words
+        return sorted(set(_WORD.findall(code)))
+    return sorted(_Scanner().scan(tree))
+
+
+def _parse(code: str) -> ast.Module | None:
+    for text in (code, _ipython_transform(code)):
+        if text is None:
+            continue
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+    return None
+
+
+def _ipython_transform(code: str) -> str | None:
+    """``%magic`` / ``!shell`` lines turned into Python as IPython itself would."""
+    try:
+        return str(_transformer().transform_cell(code))
+    except Exception:  # IPython's transformer raises assorted errors on garbage
+        return None
+
+
+@lru_cache(maxsize=1)
+def _transformer() -> Any:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()
+
+
+class _Scanner(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.found: set[str] = set()
+
+    def scan(self, tree: ast.Module) -> set[str]:
+        for stmt in tree.body:
+            self._top_level(stmt)
+        self.visit(tree)
+        return self.found
+
+    def _top_level(self, stmt: ast.stmt) -> None:
+        """Module-level rebinding of a builtin that tests rely on."""
+        names: list[str] = []
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [stmt.name]
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names = [name for t in targets for name in _bound_names(t)]
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in stmt.names]
+        self.found.update(f"builtin {n}" for n in names if n in GUARDED_BUILTINS)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if _suspicious_attribute(node):
+            self.found.add(_dotted(node))
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if (isinstance(node.value, ast.Name) and node.value.id == "__builtins__"
+                and isinstance(node.ctx, (ast.Store, ast.Del))):
+            self.found.add("__builtins__[...]")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        # setattr(shell, "showtraceback", f), shell.__dict__["run_cell"] = ...
+        if isinstance(node.value, str) and node.value in DANGEROUS_ATTRS:
+            self.found.add(repr(node.value))
+
+
+def _bound_names(target: ast.expr) -> list[str]:
+    """Plain names an assignment target binds (not ``f().x`` or ``a[i]``)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for elt in target.elts for n in _bound_names(elt)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
+
+
+def _suspicious_attribute(node: ast.Attribute) -> bool:
+    writes = isinstance(node.ctx, (ast.Store, ast.Del))
+    owner = node.value.id if isinstance(node.value, ast.Name) else ""
+    return (node.attr in DANGEROUS_ATTRS
+            or (node.attr in COMPARISON_ATTRS and writes)
+            or (owner == "InteractiveShell" and node.attr not in _BENIGN_SHELL_ATTRS)
+            or (owner in ("builtins", "__builtins__") and writes))
+
+
+def _dotted(node: ast.Attribute) -> str:
+    parts = [node.attr]
+    value: ast.expr = node.value
+    while isinstance(value, ast.Attribute) and len(parts) < 4:
+        parts.append(value.attr)
+        value = value.value
+    if isinstance(value, ast.Name):
+        parts.append(value.id)
+    elif isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+        parts.append(f"{value.func.id}()")
+    return ".".join(reversed(parts))
