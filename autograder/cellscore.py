@@ -68,7 +68,8 @@ def manual_cell_name(grade_id: str) -> str:
 
 def score_test_cells(executed_nb: NotebookNode, source_nb: NotebookNode, *,
                      lang: Lang | None = None) -> list[CheckResult]:
-    """One ``CheckResult`` (kind ``cell``) per graded test cell of the source, in order."""
+    """One ``CheckResult`` (kind ``cell``, name ``cell:<grade_id>``) per test cell of the
+    source worth points, in source order; ``executed_nb`` carries the execution records."""
     found = _cells_by_grade_id(executed_nb)
     return [_score_test(sc, found.get(sc.grade_id), lang)
             for sc in index_source(source_nb) if sc.is_test and sc.points > 0]

@@ -264,8 +264,7 @@ class _Restore:
                 continue
             if gid is not None:
                 self.lists["unknown"].append(gid)
-            if nbgrader_meta(cell) is not None or "nbgrader" in cell.get("metadata", {}):
-                cell.metadata.pop("nbgrader", None)
+            cell.metadata.pop("nbgrader", None)
         for gid, idxs in positions.items():
             chosen = self._choose(self.by_id[gid], idxs)
             self.match[gid] = chosen

@@ -175,6 +175,12 @@ def test_cell_ids_are_repaired(ids: list[str | None], minor: int) -> None:
     nbformat.validate(nb)
 
 
+def test_missing_minor_version_is_read_as_4_0() -> None:
+    data = b'{"nbformat": 4, "metadata": {}, "cells": [{"cell_type": "raw", "source": "r"}]}'
+    read = read_notebook_bytes(data, name="n")
+    assert read.original_nbformat == (4, 0) and read.nb.cells[0].source == "r"
+
+
 def test_future_minor_and_tool_metadata_are_tolerated() -> None:
     future = minimal([{"id": "a", "cell_type": "code", "source": "1", "metadata": {},
                        "outputs": [], "execution_count": None, "newfield": 1}],
