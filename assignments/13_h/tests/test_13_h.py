@@ -1,0 +1,289 @@
+"""Hidden checks of 13_h: a two-layer network with hand-written backpropagation.
+
+Gradients are compared with ``torch.autograd`` on the reference forward pass in float64,
+on shapes and values the notebook never uses. The trained results are judged by the
+grader: ``xor_params`` and ``mnist_params`` go through ``reference.backprop.forward`` on
+the grader's own data (the MNIST test set from ``submission.data_dir``, pixels / 255 as
+in the notebook); the student's own ``mnist_accuracy`` only has to agree with that.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import textwrap
+from typing import Any
+
+import pytest
+import torch
+
+from autograder.checks import fail
+from reference import backprop as ref
+
+KEYS = ("W1", "b1", "W2", "b2")
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _problem(seed: int, n: int, n_in: int, n_hidden: int, n_out: int
+             ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Float64 inputs, one-hot targets and parameters with non-zero biases."""
+    g = _gen(seed)
+    params = ref.init_params(n_in, n_hidden, n_out, seed, dtype=torch.float64)
+    params["b1"] = 0.3 * torch.randn(n_hidden, generator=g, dtype=torch.float64)
+    params["b2"] = 0.3 * torch.randn(n_out, generator=g, dtype=torch.float64)
+    X = torch.randn(n, n_in, generator=g, dtype=torch.float64)
+    T = ref.one_hot(torch.randint(0, n_out, (n,), generator=g), n_out, dtype=torch.float64)
+    return X, T, params
+
+
+def _params(value: Any, what: str, n_in: int | None = None, n_out: int | None = None
+            ) -> dict[str, torch.Tensor]:
+    """A parameter dict from the kernel, checked for keys and mutually consistent shapes."""
+    if not (isinstance(value, dict) and set(value) == set(KEYS)
+            and all(isinstance(value[k], torch.Tensor) for k in KEYS)):
+        fail(ja=f"{what} は W1, b1, W2, b2 をキーとするテンソルの辞書にしてください",
+             en=f"{what} should be a dict of tensors with keys W1, b1, W2, b2")
+    W1, b1, W2, b2 = (value[k] for k in KEYS)
+    ok = (W1.dim() == 2 and W2.dim() == 2 and b1.shape == (W1.shape[1],)
+          and W2.shape[0] == W1.shape[1] and b2.shape == (W2.shape[1],)
+          and (n_in is None or W1.shape[0] == n_in) and (n_out is None or W2.shape[1] == n_out))
+    if not ok:
+        shapes = ", ".join(f"{k} {tuple(value[k].shape)}" for k in KEYS)
+        fail(ja=f"{what} の形が正しくありません（{shapes}）",
+             en=f"{what} has inconsistent shapes ({shapes})")
+    return {k: value[k].to(torch.float64) for k in KEYS}
+
+
+def _forward(submission: Any, X: torch.Tensor, params: dict[str, torch.Tensor]
+             ) -> tuple[torch.Tensor, Any]:
+    out = submission.function("forward")(X, params)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor)):
+        fail(ja="forward は (Y, cache) のタプルを返してください",
+             en="forward should return a tuple (Y, cache)")
+    return out[0], out[1]
+
+
+def _autograd(X: torch.Tensor, T: torch.Tensor, params: dict[str, torch.Tensor]
+              ) -> dict[str, torch.Tensor]:
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    ref.loss(ref.forward(X, leaves)[0], T).backward()
+    return {k: v.grad for k, v in leaves.items()}  # type: ignore[misc]
+
+
+def _rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got - want).norm() / max(float(want.norm()), 1e-12))
+
+
+def _calls(source: str) -> tuple[set[str], set[str]]:
+    """(plain names called, attribute names called or read) in ``source``."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return set(), set()
+    names = {n.func.id for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    attrs = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    return names, attrs
+
+
+_AUTOGRAD = {"backward", "grad", "autograd", "requires_grad", "requires_grad_", "optim",
+             "jacobian", "vjp"}
+
+
+def _check_gradients(submission: Any, seed: int, shape: tuple[int, int, int, int]) -> None:
+    X, T, params = _problem(seed, *shape)
+    _, cache = _forward(submission, X, params)
+    grads = submission.function("backward")(X, T, params, cache)
+    if not (isinstance(grads, dict) and set(grads) == set(KEYS)):
+        fail(ja="backward は W1, b1, W2, b2 をキーとする勾配の辞書を返してください",
+             en="backward should return a dict of gradients with keys W1, b1, W2, b2")
+    want = _autograd(X, T, params)
+    for k in KEYS:
+        got = grads[k]
+        if not isinstance(got, torch.Tensor) or got.shape != want[k].shape:
+            fail(ja=f"{k} の勾配の形が {tuple(want[k].shape)} になっていません",
+                 en=f"the gradient of {k} does not have shape {tuple(want[k].shape)}")
+        if not _rel_err(got.to(torch.float64), want[k]) <= 1e-5:
+            fail(ja=f"{k} の勾配が正しくありません（自動微分の値と一致しません）",
+                 en=f"the gradient of {k} is wrong (it differs from autograd)")
+
+
+# ---------------------------------------------------------------- building blocks
+
+@pytest.mark.points(1)
+def test_init_params(submission):
+    init_params = submission.function("init_params")
+    p = _params(init_params(7, 5, 3), "init_params(7, 5, 3)", n_in=7, n_out=3)
+    if p["W1"].shape != (7, 5) or not all(v.is_floating_point() for v in p.values()):
+        fail(ja="init_params の形（W1 は (n_in, n_hidden)）か型（浮動小数点）が違います",
+             en="init_params has the wrong shapes (W1 is (n_in, n_hidden)) or dtype (float)")
+    again = _params(init_params(7, 5, 3, seed=0), "init_params", 7, 3)
+    other = _params(init_params(7, 5, 3, seed=4), "init_params", 7, 3)
+    if not all(torch.equal(p[k], again[k]) for k in KEYS):
+        fail(ja="同じ seed なら同じパラメータを返してください（torch.Generator を使います）",
+             en="the same seed should give the same parameters (use a torch.Generator)")
+    if torch.equal(p["W1"], other["W1"]):
+        fail(ja="seed が違えば重みも変わるはずです", en="another seed should give other weights")
+
+
+@pytest.mark.points(1)
+def test_forward(submission):
+    X, _, params = _problem(21, 9, 6, 4, 3)
+    Y, _ = _forward(submission, X, params)
+    want, _ = ref.forward(X, params)
+    if Y.shape != want.shape:
+        fail(ja=f"Y の形は (N, n_out) = {tuple(want.shape)} になるはずです",
+             en=f"Y should have shape (N, n_out) = {tuple(want.shape)}")
+    if not torch.allclose(Y.to(torch.float64), want, atol=1e-6):
+        fail(ja="forward の出力が softmax(sigmoid(X W1 + b1) W2 + b2) と一致しません",
+             en="forward does not compute softmax(sigmoid(X W1 + b1) W2 + b2)")
+
+
+@pytest.mark.points(1)
+def test_loss(submission):
+    g = _gen(31)
+    Y = torch.softmax(torch.randn(12, 4, generator=g, dtype=torch.float64), dim=1)
+    T = ref.one_hot(torch.randint(0, 4, (12,), generator=g), 4, dtype=torch.float64)
+    got = submission.function("loss")(Y, T)
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = float(got.item())
+    if not isinstance(got, (int, float)) or not math.isclose(got, float(ref.loss(Y, T)),
+                                                             rel_tol=1e-6):
+        fail(ja="loss は交差エントロピー誤差のバッチ平均（1 つの数）を返してください",
+             en="loss should return the batch mean of the cross-entropy (one number)")
+
+
+@pytest.mark.points(3)
+def test_backward_matches_autograd(submission):
+    _check_gradients(submission, 41, (7, 5, 4, 3))
+    _check_gradients(submission, 42, (1, 3, 6, 2))
+    _check_gradients(submission, 43, (16, 8, 3, 5))
+
+
+@pytest.mark.points(1)
+def test_backward_without_autograd(submission):
+    _, attrs = _calls(submission.source("backward"))
+    used = sorted(attrs & _AUTOGRAD)
+    if used:
+        fail(ja=f"backward で自動微分を使わないでください（{', '.join(used)}）",
+             en=f"backward must not use autograd ({', '.join(used)})")
+    _check_gradients(submission, 44, (5, 4, 3, 2))
+
+
+@pytest.mark.points(1)
+def test_numerical_gradient(submission):
+    g = _gen(51)
+    x = torch.randn(3, 2, generator=g, dtype=torch.float64)
+    literal = repr(x.tolist())
+    expr = ("numerical_gradient(lambda v: (v ** 3).sum() + (v[:, 0] * v[:, 1]).sum(), "
+            f"__import__('torch').tensor({literal}, dtype=__import__('torch').float64))")
+    got = submission.evaluate(expr)
+    want = 3 * x ** 2 + x.flip(dims=[1])
+    if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+        fail(ja="numerical_gradient は x と同じ形のテンソルを返してください",
+             en="numerical_gradient should return a tensor of x's shape")
+    if not torch.allclose(got.to(torch.float64), want, atol=1e-5):
+        fail(ja="numerical_gradient の値が中心差分 (f(x+ε) − f(x−ε)) / 2ε と一致しません",
+             en="numerical_gradient differs from central differences (f(x+ε) − f(x−ε)) / 2ε")
+
+
+@pytest.mark.points(1)
+def test_sgd_step(submission):
+    _, _, params = _problem(61, 2, 4, 3, 2)
+    _, _, grads = _problem(62, 2, 4, 3, 2)
+    new = submission.function("sgd_step")(params, grads, 0.3)
+    new = _params(new, "sgd_step の結果", 4, 2)
+    if not all(torch.allclose(new[k], params[k] - 0.3 * grads[k], atol=1e-12) for k in KEYS):
+        fail(ja="sgd_step は p − lr·g の新しいパラメータを返してください",
+             en="sgd_step should return the new parameters p − lr·g")
+
+
+@pytest.mark.points(2)
+def test_train(submission):
+    g = _gen(71)
+    X = torch.rand(40, 3, generator=g)
+    labels = (X[:, 0] + X[:, 1] > X[:, 2] + 0.5).long()
+    T = ref.one_hot(labels, 2)
+    train = submission.function("train")
+    out = train(X, T, n_hidden=5, lr=1.0, epochs=15, batch_size=8, seed=3)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], list)):
+        fail(ja="train は (params, history) を返してください（history はリスト）",
+             en="train should return (params, history) with history a list")
+    params = _params(out[0], "train の params", 3, 2)
+    history = out[1]
+    if len(history) != 15 or not all(isinstance(h, (int, float)) for h in history):
+        fail(ja="history はエポックごとの損失（数）のリストで、長さは epochs です",
+             en="history should be a list of per-epoch losses (numbers), epochs long")
+    if not history[-1] < history[0]:
+        fail(ja="学習しても損失が下がりません", en="the loss does not go down during training")
+    again = _params(train(X, T, n_hidden=5, lr=1.0, epochs=15, batch_size=8, seed=3)[0],
+                    "train の params", 3, 2)
+    if not all(torch.allclose(params[k], again[k]) for k in KEYS):
+        fail(ja="同じ seed なら同じ学習結果になるようにしてください",
+             en="the same seed should give the same training result")
+
+
+@pytest.mark.points(1)
+def test_train_uses_building_blocks(submission):
+    names, attrs = _calls(submission.source("train"))
+    missing = sorted({"forward", "backward", "sgd_step"} - names)
+    if missing:
+        fail(ja=f"train は上で作った関数を使ってください（{', '.join(missing)} を呼んでいません）",
+             en=f"train should use the functions above (it does not call {', '.join(missing)})")
+    used = sorted(attrs & _AUTOGRAD)
+    if used:
+        fail(ja=f"train で自動微分や torch.optim を使わないでください（{', '.join(used)}）",
+             en=f"train must not use autograd or torch.optim ({', '.join(used)})")
+
+
+# ---------------------------------------------------------------- trained results
+
+@pytest.mark.points(2)
+def test_xor_params(submission):
+    params = _params(submission.value("xor_params"), "xor_params", n_in=2, n_out=2)
+    X, _ = ref.xor_data(dtype=torch.float64)
+    predicted = ref.predict(X, params).tolist()
+    if predicted != [0, 1, 1, 0]:
+        fail(ja=f"xor_params では XOR の 4 つの入力を正しく分類できません（予測 {predicted}）",
+             en=f"xor_params does not classify the four XOR inputs (predicted {predicted})")
+
+
+def _mnist_test(submission: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision import datasets
+
+    test = datasets.MNIST(root=str(submission.data_dir), train=False, download=False)
+    return ref.mnist_inputs(test.data).to(torch.float64), test.targets
+
+
+def _mnist_accuracy(submission: Any) -> float:
+    params = _params(submission.value("mnist_params"), "mnist_params", n_in=784, n_out=10)
+    X, labels = _mnist_test(submission)
+    return ref.accuracy(X, labels, params)
+
+
+@pytest.mark.points(4)
+def test_mnist_accuracy(submission):
+    threshold = submission.assignment.thresholds["accuracy"]
+    accuracy = _mnist_accuracy(submission)
+    if accuracy < threshold:
+        fail(ja=f"mnist_params のテスト正解率 {accuracy:.3f} が基準 {threshold:.2f} に届きません",
+             en=f"mnist_params reaches a test accuracy of {accuracy:.3f}, below {threshold:.2f}")
+
+
+@pytest.mark.points(1)
+def test_mnist_accuracy_reported(submission):
+    reported = submission.value("mnist_accuracy")
+    if isinstance(reported, torch.Tensor) and reported.numel() == 1:
+        reported = float(reported.item())
+    if not isinstance(reported, (int, float)) or not 0.0 <= reported <= 1.0:
+        fail(ja="mnist_accuracy は 0〜1 の数（正解率）にしてください",
+             en="mnist_accuracy should be a number in [0, 1] (the accuracy)")
+    accuracy = _mnist_accuracy(submission)
+    if abs(reported - accuracy) > 0.01:
+        fail(ja=f"mnist_accuracy（{reported:.3f}）が mnist_params のテスト正解率"
+                f"（{accuracy:.3f}）と一致しません",
+             en=f"mnist_accuracy ({reported:.3f}) does not match the test accuracy of "
+                f"mnist_params ({accuracy:.3f})")
