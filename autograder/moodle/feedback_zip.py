@@ -117,14 +117,21 @@ def build_feedback_zip(entries: Iterable[FeedbackEntry], out_path: Path, *,
     tmp = out_path.with_name(out_path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path, data in planned:
-            info = zipfile.ZipInfo(path, stamp)
-            info.flag_bits |= UTF8_FLAG
+            info = _Utf8Info(path, stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, data)
             result.written.append(path)
     os.replace(tmp, out_path)
     return result
+
+
+class _Utf8Info(zipfile.ZipInfo):
+    """Always flag the name as UTF-8: zipfile clears ``flag_bits`` when it writes an entry
+    and sets the flag only for non-ASCII names, while Moodle's unzipper trusts the flag."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
+        return self.filename.encode("utf-8"), self.flag_bits | UTF8_FLAG
 
 
 def _plan(entries: list[FeedbackEntry], layout: Literal["folders", "flat"],

@@ -41,6 +41,7 @@ class ParticipantEntry:
     is_group: bool
     files: list[SubmittedFile] = field(default_factory=list)
     other_plugins: dict[str, list[str]] = field(default_factory=dict)  # 'onlinetext' -> paths
+    refused: list[str] = field(default_factory=list)  # zip entries refused for safety
     status: FileStatus = FileStatus.MISSING
     chosen: SubmittedFile | None = None   # the file the decision is about (also wrong_assignment)
     notebook_path: Path | None = None     # what to grade when status is OK (converted for .py)

@@ -38,7 +38,7 @@ def read_moodle_zip(zip_path: Path, *, assignment_id: str, workdir: Path,
     with open_archive(zip_path) as archive:
         extraction = extract_safely(archive, root=workdir / "submissions", limits=limits,
                                     where=str(zip_path))
-    collected = _collect(extraction.files, team_submission)
+    collected = _collect(extraction.files, extraction.refused, team_submission)
     if not collected.entries:
         raise IntakeError(_no_participants_message(extraction.files), where=str(zip_path),
                           hint="pass the zip from Moodle's “Download all submissions” "
@@ -59,11 +59,16 @@ class _Collected:
     wrappers: set[tuple[str, ...]] = field(default_factory=set)
 
 
-def _collect(files: tuple[ExtractedFile, ...], team: bool | None) -> _Collected:
+def _collect(files: tuple[ExtractedFile, ...], refused: tuple[RefusedEntry, ...],
+             team: bool | None) -> _Collected:
     matches = [(f, match_path(tuple(f.name.split("/")))) for f in files]
     if team is None:
         team = any(m is not None and m.moodle_id is None for _, m in matches)
     out = _Collected()
+    for entry in refused:  # the participant it claims to belong to still gets an entry
+        found = match_path(tuple(p for p in entry.name.split("/") if p))
+        if found is not None:
+            _entry_for(out, found, team).refused.append(entry.name)
     junk = 0
     for extracted, found in matches:
         if is_junk(tuple(extracted.name.split("/"))):
@@ -123,6 +128,7 @@ def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> N
     entry.chosen = decision.chosen.file if decision.chosen else None
     if "onlinetext" in entry.other_plugins:
         entry.notices.append(online_text_notice())
+    entry.notices.extend(refused_file_notice(name) for name in entry.refused)
     if entry.status is not FileStatus.OK or decision.chosen is None:
         return
     chosen = decision.chosen.file
@@ -143,6 +149,12 @@ def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> N
 
 def refused_notice(entry: RefusedEntry) -> Notice:
     return Notice(f"refused_{entry.reason}", entry.message_ja, entry.message_en)
+
+
+def refused_file_notice(name: str) -> Notice:
+    return Notice("file_refused",
+                  f"「{name}」は安全のため展開しませんでした (詳細は取り込みの記録を参照)",
+                  f"“{name}” was not extracted, for safety (see the intake messages)")
 
 
 def unmatched_notice(name: str) -> Notice:
