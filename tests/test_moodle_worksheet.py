@@ -27,7 +27,7 @@ from autograder.moodle import (
     write_grades_table,
     write_worksheet,
 )
-from autograder.moodle.worksheet import sanitise_feedback
+from autograder.moodle.worksheet import sanitise_feedback, upload_instructions
 
 EN_HEADER = ["Identifier", "Full name", "Email address", "Status", "Group", "Grade",
              "Maximum Grade", "Grade can be changed", "Last modified (submission)",
@@ -248,12 +248,14 @@ def test_locked_grade_is_reported() -> None:
 
 def test_cp932_output(tmp_path: Path) -> None:
     ws = parse_worksheet(worksheet_bytes(JA_HEADER, japanese_rows()))
-    filled = fill_worksheet(ws, {"1234567": GradeEntry(18, 20, "<p>よくできました 🎉 髙</p>")})
+    filled = fill_worksheet(ws, {"1234567": GradeEntry(18, 20, "<p>よくできました 🎉 髙 ①</p>")})
     path = write_worksheet(filled, tmp_path / "ws.csv", encoding="cp932")
     data = path.read_bytes()
     assert not data.startswith(b"\xef\xbb\xbf")
     uploaded = moodle_upload(data, encoding="cp932", prefix="参加者", labels=JA_LABELS)
-    assert uploaded["1234567"] == ("90.00", "<p>よくできました &#x1F389; 髙</p>")
+    # outside plain Shift_JIS: written as character references, which Moodle shows as is
+    assert uploaded["1234567"] == ("90.00", "<p>よくできました &#x1F389; &#x9AD9; &#x2460;</p>")
+    assert "CP932" in upload_instructions("cp932").message_en
     assert JA_DATE2.encode("cp932") in data and "髙橋 一郎".encode("cp932") in data
 
 

@@ -39,6 +39,7 @@ from .worksheet import (
     fill_worksheet,
     parse_worksheet,
     read_worksheet,
+    upload_instructions,
     write_worksheet,
 )
 from .zipintake import read_moodle_zip
@@ -49,6 +50,6 @@ __all__ = [
     "SubmittedFile", "Worksheet", "ZipLimits", "build_feedback_zip", "convert_py_file",
     "decide", "expand_group_grades", "fill_worksheet", "gradebook_import",
     "moodle_feedback_match", "parse_worksheet", "py_to_notebook", "read_moodle_zip",
-    "read_roster", "read_worksheet", "write_gradebook_csv", "write_grades_table",
-    "write_worksheet",
+    "read_roster", "read_worksheet", "upload_instructions", "write_gradebook_csv",
+    "write_grades_table", "write_worksheet",
 ]

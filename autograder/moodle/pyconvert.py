@@ -64,15 +64,24 @@ def py_to_notebook(text: str, *, source_name: str = "") -> nbformat.NotebookNode
     import nbformat
 
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    nb, style = None, "colab"
     if _PERCENT_MARKER.search(text):
-        nb, style = _from_percent(text), "percent"
-    else:
+        try:
+            nb, style = _from_percent(text), "percent"
+        except Exception:  # jupytext's YAML header parsing may raise anything
+            nb = None      # the Colab reader below never fails
+    if nb is None:
         nb, style = nbformat.v4.new_notebook(cells=_colab_cells(text)), "colab"
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
                                           "language": "python"})
     nb.metadata.setdefault("language_info", {"name": "python"})
     nb.metadata["autograder"] = {"converted_from": source_name, "format": style}
-    nbformat.validate(nb)
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        raise InvalidNotebook(f"the converted notebook is not valid: {exc.message}",
+                              where=source_name or None,
+                              hint="submit the .ipynb file instead") from exc
     return nb
 
 

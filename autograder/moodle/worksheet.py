@@ -14,11 +14,13 @@ languages); the identifier prefix is read from the file. Grades are scaled to ea
 ``Maximum Grade`` and formatted like the file's grades (see ``grades``).
 
 Encodings: the output is UTF-8 with a BOM by default (choose UTF-8 when uploading), or
-CP932 for those who must open it in Excel on Japanese Windows (choose the Shift_JIS
-family: SJIS / Windows-31J / CP932). In CP932, a feedback character that CP932 lacks is
-written as an HTML character reference (``&#x1F600;``), which Moodle displays as the same
-character, so nothing is lost; a character CP932 lacks in any *other* cell (a name, say)
-cannot be changed by us and raises ``ExportError`` naming the line and column.
+CP932 for those who must open it in Excel on Japanese Windows (choose CP932, or SJIS-WIN /
+SHIFT_JIS where CP932 is not listed; ``upload_instructions`` says so). In CP932, a feedback
+character outside plain Shift_JIS (emoji, ①, 髙: CP932's NEC/IBM extensions are unknown to
+older Moodle's Shift_JIS decoder) is written as an HTML character reference
+(``&#x1F600;``), which Moodle displays as the same character, so nothing is lost; a
+character CP932 lacks in any *other* cell (a name, say) cannot be changed by us and raises
+``ExportError`` naming the line and column.
 """
 
 from __future__ import annotations
@@ -251,14 +253,31 @@ def _check_encoding(encoding: str) -> None:
 
 
 def _cp932_entities(text: str) -> str:
-    out = []
-    for char in text:
-        try:
-            char.encode("cp932")
-            out.append(char)
-        except UnicodeEncodeError:
-            out.append(f"&#x{ord(char):X};")
-    return "".join(out)
+    return "".join(char if _plain_shift_jis(char) else f"&#x{ord(char):X};" for char in text)
+
+
+def _plain_shift_jis(char: str) -> bool:
+    try:
+        char.encode("cp932")
+        char.encode("shift_jis")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def upload_instructions(encoding: str) -> Notice:
+    """What to choose on Moodle's "Upload grading worksheet" form for ``encoding``."""
+    _check_encoding(encoding)
+    if encoding == "cp932":
+        return Notice("upload_encoding",
+                      "Moodle の「評定ワークシートをアップロードする」でエンコーディングに CP932 "
+                      "(一覧にない場合は SJIS-WIN、それもなければ SHIFT_JIS) を選んでください",
+                      "on Moodle's “Upload grading worksheet”, choose the encoding CP932 "
+                      "(else SJIS-WIN, else SHIFT_JIS)")
+    return Notice("upload_encoding",
+                  "Moodle の「評定ワークシートをアップロードする」で"
+                  "エンコーディングに UTF-8 を選んでください",
+                  "on Moodle's “Upload grading worksheet”, choose the encoding UTF-8")
 
 
 def _check_cp932(records: list[Record], ws: Worksheet) -> None:

@@ -40,7 +40,8 @@ def read_moodle_zip(zip_path: Path, *, assignment_id: str, workdir: Path,
                                     where=str(zip_path))
     collected = _collect(extraction.files, extraction.refused, team_submission)
     if not collected.entries:
-        raise IntakeError(_no_participants_message(extraction.files), where=str(zip_path),
+        raise IntakeError(_no_participants_message(extraction.files, extraction.refused),
+                          where=str(zip_path),
                           hint="pass the zip from Moodle's “Download all submissions” "
                                "(Moodle の「すべての提出をダウンロードする」の zip)")
     for entry in collected.entries.values():
@@ -138,7 +139,7 @@ def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> N
     dest = workdir / "converted" / entry.participant_id / f"{target.id}.ipynb"
     try:
         entry.notebook_path = convert_py_file(chosen.path, dest)
-    except (InvalidNotebook, ValueError) as exc:
+    except (InvalidNotebook, OSError) as exc:
         entry.status = FileStatus.INVALID
         entry.notices.append(Notice(
             "invalid_py", f"「{chosen.relpath}」をノートブックに変換できませんでした: {exc}",
@@ -169,7 +170,11 @@ def online_text_notice() -> Notice:
                   "the online text submission is not graded and was ignored")
 
 
-def _no_participants_message(files: tuple[ExtractedFile, ...]) -> str:
+def _no_participants_message(files: tuple[ExtractedFile, ...],
+                             refused: tuple[RefusedEntry, ...]) -> str:
+    if refused and not files:
+        return (f"all {len(refused)} entries were refused for safety "
+                f"(すべてのエントリを安全のため展開しませんでした): {refused[0].message_en}")
     if not files:
         return "the zip holds no files (zip にファイルがありません)"
     sample = ", ".join(f.name for f in files[:3])
