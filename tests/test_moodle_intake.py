@@ -237,6 +237,7 @@ def test_compression_bomb_entry_refused(tmp_path: Path) -> None:
     intake = _limited(tmp_path, [GOOD, bomb], limits)
     assert [m.code for m in intake.messages] == ["refused_bomb"]
     assert intake.by_id()["2"].status is FileStatus.MISSING
+    assert [n.code for n in intake.by_id()["2"].notices] == ["missing", "file_refused"]
     assert not (tmp_path / "work/submissions/Jiro Sato_2_assignsubmission_file/14_n.ipynb").exists()
 
 
@@ -323,6 +324,9 @@ def test_zip_without_participant_folders(tmp_path: Path) -> None:
     zip_path = build_zip(tmp_path / "dl.zip", [("14_n.ipynb", notebook_bytes())])
     with pytest.raises(IntakeError, match="no Moodle participant folders"):
         _read(tmp_path, zip_path)
+    zip_path = build_zip(tmp_path / "evil.zip", [("../../14_n.ipynb", notebook_bytes())])
+    with pytest.raises(IntakeError, match=r"all 1 entries were refused.*traversal"):
+        read_moodle_zip(zip_path, assignment_id="14_n", workdir=tmp_path / "w2")
 
 
 def test_workdir_must_be_fresh_and_assignment_id_valid(tmp_path: Path,
