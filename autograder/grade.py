@@ -18,6 +18,7 @@ from .gradebook import Gradebook
 from .i18n import Lang, default_lang
 from .intake import SubmissionItem, collect
 from .paths import assignments_dir, default_gradebook
+from .results import Notice
 
 
 @dataclass
@@ -28,6 +29,7 @@ class GradeSummary:
     skipped: int = 0
     results_csv: Path | None = None
     results_json: Path | None = None
+    messages: list[Notice] = field(default_factory=list)  # about the archives, not a student
 
 
 def _store(gb: Gradebook, assignment: Assignment, items: Sequence[SubmissionItem]) -> list[int]:
@@ -61,13 +63,14 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
     out.mkdir(parents=True, exist_ok=True)
-    items = collect(submissions, assignment_id=assignment.id, workdir=out / ".intake")
+    items, messages = collect(submissions, assignment_id=assignment.id,
+                              workdir=out / ".intake")
     gb_path = gradebook or default_gradebook()
     with Gradebook(gb_path) as gb:
         ids = _store(gb, assignment, items)
         todo = ids if regrade else gb.ungraded(ids)
         run_id = gb.start_run(assignment=assignment.id, command="grade")
-    summary = GradeSummary(assignment.id, ids, skipped=len(ids) - len(todo))
+    summary = GradeSummary(assignment.id, ids, skipped=len(ids) - len(todo), messages=messages)
     tasks = [GradeTask(submission_id=i, gradebook=str(gb_path), assignment_id=assignment.id,
                        assignments_root=str(root), run_id=run_id, lang=lang or default_lang(),
                        overrides=tuple(sorted((params or {}).items())),

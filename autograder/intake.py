@@ -67,9 +67,12 @@ def _folder_items(folder: Path, assignment_id: str) -> list[SubmissionItem]:
     return items
 
 
-def collect(paths: Iterable[Path], *, assignment_id: str, workdir: Path) -> list[SubmissionItem]:
-    """Every submission item found under ``paths`` (files, folders, Moodle zips)."""
+def collect(paths: Iterable[Path], *, assignment_id: str,
+            workdir: Path) -> tuple[list[SubmissionItem], list[Notice]]:
+    """Every submission item under ``paths`` (files, folders, Moodle zips), and messages
+    about the archives themselves (refused entries, online text ignored...)."""
     items: list[SubmissionItem] = []
+    messages: list[Notice] = []
     for path in paths:
         path = Path(path)
         if not path.exists():
@@ -79,13 +82,15 @@ def collect(paths: Iterable[Path], *, assignment_id: str, workdir: Path) -> list
         elif path.suffix.lower() == ".zip":
             from .moodle_intake import items_from_moodle_zip
 
-            items.extend(items_from_moodle_zip(path, assignment_id=assignment_id,
-                                               workdir=workdir))
+            found, notes = items_from_moodle_zip(path, assignment_id=assignment_id,
+                                                 workdir=workdir)
+            items.extend(found)
+            messages.extend(notes)
         else:
             items.append(SubmissionItem(participant=path.stem, file=path.name,
                                         content=_read(path)))
     _refuse_duplicates(items)
-    return items
+    return items, messages
 
 
 def _refuse_duplicates(items: list[SubmissionItem]) -> None:

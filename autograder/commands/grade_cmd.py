@@ -66,6 +66,9 @@ def _run(args: argparse.Namespace) -> int:
                         out=args.out, gradebook=args.gradebook, jobs=args.jobs,
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
                         params=parse_params(args.param), on_start=on_start, on_done=on_done)
+    for message in summary.messages:
+        console.print(f"[yellow]![/] {message.text('en' if args.lang == 'en' else 'ja')}",
+                      highlight=False)
     table = Table(title=tr(ja=f"{summary.assignment} の採点結果",
                            en=f"results of {summary.assignment}"))
     table.add_column(tr(ja="状態", en="status"))

@@ -1,0 +1,182 @@
+"""``autograder export``: the gradebook → what goes back to Moodle, and the class report.
+
+- with Moodle's downloaded worksheet: the same file, only ``Grade`` and
+  ``Feedback comments`` filled in (``worksheet.csv``);
+- without one: ``grades.csv`` and, with a roster, a Grades ▸ Import ▸ CSV file;
+- ``feedback.zip`` for "Upload multiple feedback files in a zip" (one HTML report and the
+  graded notebook per student, named after the assignment's file);
+- ``feedback/`` with the same files unpacked, and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .class_report import Row, render_class_report, summarise
+from .config import Assignment, load_assignment
+from .errors import ExportError
+from .feedback import graded_notebook, render_feedback, status_text
+from .gradebook import Gradebook, StoredSubmission
+from .i18n import Lang, default_lang, tr
+from .paths import assignments_dir, default_gradebook
+from .results import Notice, Status, SubmissionResult
+
+
+@dataclass
+class ExportSummary:
+    out: Path
+    students: int = 0
+    files: list[Path] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Graded:
+    stored: StoredSubmission
+    result: SubmissionResult
+
+
+def _load(gb: Gradebook, assignment: Assignment) -> list[Graded]:
+    graded = []
+    for stored in gb.latest_submissions(assignment.id):
+        result = gb.result(stored.id)
+        if result is not None:
+            graded.append(Graded(stored, result))
+    if not graded:
+        raise ExportError(f"the gradebook has no graded submission of {assignment.id}",
+                          where=str(gb.path), hint=f"run `autograder grade {assignment.id} ...`"
+                                                   " first, with the same --gradebook")
+    return graded
+
+
+def comment_html(result: SubmissionResult, lang: Lang) -> str:
+    """The short feedback comment for the worksheet (Moodle shows it as HTML)."""
+    items = "".join(
+        f"<li>{'✔' if c.passed else '✘'} {html.escape(c.name)}: {c.points:g}/{c.max_points:g}"
+        f"</li>" for c in result.checks)
+    notices = "".join(f"<li>{html.escape(n.text(lang))}</li>" for n in result.notices)
+    head = tr(lang, ja="自動採点", en="Autograder")
+    return (f"<p>{head}: <strong>{result.score:g} / {result.max_score:g}</strong> "
+            f"({html.escape(status_text(result.status, lang))})</p><ul>{items}</ul>"
+            + (f"<ul>{notices}</ul>" if notices else ""))
+
+
+def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
+           worksheet: Path | None = None, encoding: str = "utf-8-sig",
+           missing_zero: bool = False, roster: Path | None = None, roster_key: str | None = None,
+           maximum: float | None = None, lang: Lang | None = None,
+           assignments_root: Path | None = None) -> ExportSummary:
+    """Write the worksheet (or grades CSVs), the feedback zip and the class report."""
+    lang = lang or default_lang()
+    assignment = load_assignment(assignment_id, assignments_root or assignments_dir())
+    with Gradebook(gradebook or default_gradebook()) as gb:
+        graded = _load(gb, assignment)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = ExportSummary(out, students=len(graded))
+    if worksheet is not None:
+        _worksheet(graded, worksheet, out, encoding, missing_zero, maximum, lang, summary)
+    else:
+        _grade_tables(graded, out, roster, roster_key, maximum, missing_zero, encoding, summary)
+    _feedback(graded, assignment, out, lang, summary)
+    report = out / "report.html"
+    rows = [Row(g.stored.participant, g.stored.participant_name, g.result) for g in graded]
+    report.write_text(render_class_report(summarise(rows), assignment=assignment, lang=lang),
+                      encoding="utf-8")
+    summary.files.append(report)
+    return summary
+
+
+def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missing_zero: bool,
+               maximum: float | None, lang: Lang, summary: ExportSummary) -> None:
+    from .moodle import (
+        GradeEntry,
+        expand_group_grades,
+        fill_worksheet,
+        read_worksheet,
+        upload_instructions,
+        write_worksheet,
+    )
+
+    ws = read_worksheet(path)
+    entries = {g.stored.participant: GradeEntry(_score(g.result), g.result.max_score,
+                                                comment_html(g.result, lang))
+               for g in graded if not g.stored.is_group}
+    groups = {g.stored.participant_name: GradeEntry(_score(g.result), g.result.max_score,
+                                                    comment_html(g.result, lang))
+              for g in graded if g.stored.is_group}
+    entries.update(expand_group_grades(ws, groups))
+    filled = fill_worksheet(ws, entries, missing_zero=missing_zero, maximum=maximum)
+    target = out / "worksheet.csv"
+    write_worksheet(filled, target, encoding=encoding)
+    summary.files.append(target)
+    summary.notices.extend(filled.notices)
+    summary.notices.append(upload_instructions(encoding))
+    if filled.not_in_worksheet:
+        ids = ", ".join(filled.not_in_worksheet)
+        summary.notices.append(Notice("not_in_worksheet",
+                                      f"ワークシートに行がない参加者: {ids}",
+                                      f"graded but not in the worksheet: {ids}"))
+
+
+def _score(result: SubmissionResult) -> float | None:
+    # Nothing submitted: leave Moodle's grade empty (``--missing-zero`` fills it with 0).
+    return None if result.status is Status.MISSING else result.score
+
+
+def _grade_tables(graded: list[Graded], out: Path, roster: Path | None, roster_key: str | None,
+                  maximum: float | None, missing_zero: bool, encoding: str,
+                  summary: ExportSummary) -> None:
+    from .moodle import (
+        GradeRecord,
+        gradebook_import,
+        read_roster,
+        write_gradebook_csv,
+        write_grades_table,
+    )
+
+    records = [GradeRecord(g.stored.participant, g.stored.participant_name, _score(g.result),
+                           g.result.max_score, g.result.status.value) for g in graded]
+    summary.files.append(write_grades_table(records, out / "grades.csv", maximum=maximum))
+    if roster is not None:
+        result = gradebook_import(roster=read_roster(roster), records=records,
+                                  maximum=maximum or 100.0, key=roster_key,
+                                  missing_zero=missing_zero)
+        summary.files.append(write_gradebook_csv(result, out / "gradebook-import.csv",
+                                                 encoding=encoding))
+        summary.notices.extend(result.notices)
+
+
+def _feedback(graded: list[Graded], assignment: Assignment, out: Path, lang: Lang,
+              summary: ExportSummary) -> None:
+    from .moodle import FeedbackEntry, build_feedback_zip
+
+    entries = []
+    folder = out / "feedback"
+    for g in graded:
+        if g.result.status is Status.MISSING:
+            continue
+        files = {f"{assignment.id}.html": render_feedback(
+                     g.result, assignment_title=assignment.title(lang),
+                     participant=g.stored.participant_name or g.stored.participant,
+                     lang=lang).encode(),
+                 f"{assignment.id}_graded.ipynb": graded_notebook(
+                     g.result, assignment_title=assignment.title(lang), lang=lang).encode()}
+        for name, data in files.items():
+            target = folder / _safe(g.stored.participant) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        moodle_id = g.stored.intake.get("moodle_id", g.stored.participant)
+        entries.append(FeedbackEntry(
+            moodle_id=str(moodle_id) if moodle_id is not None else None,
+            name=g.stored.participant_name or g.stored.participant, files=files,
+            submitted_sha256=[s for s in (g.stored.sha256,
+                                          str(g.stored.intake.get("submitted_sha256", ""))) if s]))
+    result = build_feedback_zip(entries, out / "feedback.zip")
+    summary.files.append(result.path)
+    summary.notices.extend(result.skipped)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"

@@ -1,0 +1,195 @@
+"""One submission end to end: read → restore → inject parameters → execute → check.
+
+``grade_submission`` is pure with respect to storage (it returns a ``SubmissionResult``);
+``grade_task`` is the worker entry point that reads the submission from the gradebook
+and writes the result back in one transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .batch import GradeTask
+from .config import Assignment, Scalar, load_assignment
+from .errors import AutograderError, InvalidNotebook
+from .gradebook import Gradebook
+from .i18n import Lang, tr
+from .results import CheckResult, Notice, Status, SubmissionResult
+
+
+@dataclass(frozen=True)
+class GradeContext:
+    """Where and how one submission is graded (all grader-side, trusted)."""
+
+    assignment: Assignment
+    params: Mapping[str, Scalar]
+    lang: Lang = "ja"
+    slot: int = 0
+    gpu: int | None = None
+    data_dir: Path | None = None
+    kernel_factory: str = "autograder.kernel:SandboxedKernel"
+    extra_notices: tuple[Notice, ...] = field(default=())
+
+
+def load_factory(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def grade_task(task: GradeTask, *, slot: int = 0, gpu: int | None = None) -> SubmissionResult:
+    """Worker entry point: grade one stored submission and record the result."""
+    assignment = load_assignment(task.assignment_id, Path(task.assignments_root))
+    with Gradebook(Path(task.gradebook)) as gb:
+        stored = gb.submission(task.submission_id)
+        content = gb.content(task.submission_id)
+    intake = stored.intake
+    params = {**assignment.grading, **dict(task.overrides)}
+    ctx = GradeContext(assignment=assignment, params=params, lang=_lang(task.lang), slot=slot,
+                       gpu=gpu, data_dir=Path(task.data_dir) if task.data_dir else None,
+                       kernel_factory=task.kernel_factory,
+                       extra_notices=_notices(intake.get("notices")))
+    preset = intake.get("status")
+    if preset:
+        result = zero_result(ctx, participant=stored.participant, file=stored.file,
+                             sha256=stored.sha256, status=Status(str(preset)),
+                             reason=str(intake.get("reason", "")))
+    else:
+        result = grade_submission(ctx, participant=stored.participant, file=stored.file,
+                                  content=content, sha256=stored.sha256)
+    with Gradebook(Path(task.gradebook)) as gb:
+        gb.save_result(task.submission_id, result, run_id=task.run_id)
+    return result
+
+
+def _notices(raw: object) -> tuple[Notice, ...]:
+    items = raw if isinstance(raw, list) else []
+    return tuple(Notice(**n) for n in items if isinstance(n, dict))
+
+
+def _lang(text: str) -> Lang:
+    return "en" if text == "en" else "ja"
+
+
+def grade_submission(ctx: GradeContext, *, participant: str, file: str, content: bytes,
+                     sha256: str) -> SubmissionResult:
+    """Grade notebook bytes under ``ctx``; never raises for anything the student did."""
+    from .notebook_io import read_notebook_bytes
+
+    base = {"participant": participant, "file": file, "sha256": sha256}
+    try:
+        read = read_notebook_bytes(content, name=file)
+    except InvalidNotebook as exc:
+        return zero_result(ctx, status=Status.INVALID, reason=exc.message, **base)
+    try:
+        return _execute_and_check(ctx, read.nb, list(read.notices), base)
+    except AutograderError as exc:
+        return zero_result(ctx, status=Status.ERROR, reason=exc.render(), **base)
+
+
+def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, Any]:
+    from .notebook_io import read_notebook
+    from .restore import inject_parameters, restore_locked_cells
+
+    source = read_notebook(ctx.assignment.source_notebook).nb
+    report = restore_locked_cells(nb, source)
+    notices.extend(report.notices(ctx.lang))
+    nb = report.notebook
+    return inject_parameters(nb, ctx.params), source
+
+
+def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
+                       base: dict[str, str]) -> SubmissionResult:
+    from .cellscore import score_manual_cells, score_test_cells, tampering_notices
+
+    nb, source = _prepare(ctx, nb, notices)
+    notices.extend(tampering_notices(nb, source, lang=ctx.lang))
+    kernel_cls = load_factory(ctx.kernel_factory)
+    t0 = time.monotonic()
+    with kernel_cls(**_kernel_kwargs(ctx)) as kernel:
+        report = kernel.execute_notebook(nb)
+        exec_seconds = time.monotonic() - t0
+        status = _status_of(report.status)
+        checks, check_seconds = _run_checks(ctx, kernel, status)
+    checks += score_test_cells(nb, source, lang=ctx.lang)
+    checks += score_manual_cells(nb, source, lang=ctx.lang)
+    if status is not Status.GRADED:
+        notices.append(_status_notice(status, report.reason))
+    import nbformat
+
+    return SubmissionResult(
+        status=status, checks=checks, notices=[*ctx.extra_notices, *notices],
+        reason=report.reason if status is not Status.GRADED else "",
+        penalty=_penalty(ctx), exec_seconds=exec_seconds, check_seconds=check_seconds,
+        executed_notebook=nbformat.writes(nb), **base)
+
+
+def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
+    from .datasets import seed_entries
+
+    return {"limits": ctx.assignment.limits, "slot": ctx.slot, "gpu": ctx.gpu,
+            "datasets": seed_entries(cache=ctx.data_dir)}
+
+
+def _run_checks(ctx: GradeContext, kernel: Any, status: Status) -> tuple[list[CheckResult], float]:
+    from .bridge import Submission
+    from .checks import run_checks
+
+    t0 = time.monotonic()
+    if status is Status.KILLED:
+        return catalog_zero(ctx, reason=_dead_message(ctx.lang)), 0.0
+    submission = Submission(kernel=kernel, assignment=ctx.assignment, params=ctx.params,
+                            data_dir=ctx.data_dir, lang=ctx.lang)
+    checks = run_checks(assignment=ctx.assignment, submission=submission, lang=ctx.lang)
+    return checks, time.monotonic() - t0
+
+
+def _status_of(execution_status: str) -> Status:
+    return {"timeout": Status.TIMEOUT, "killed": Status.KILLED}.get(execution_status,
+                                                                       Status.GRADED)
+
+
+def _dead_message(lang: Lang) -> str:
+    return tr(lang, ja="カーネルが停止したため、このチェックは実行できませんでした",
+              en="the kernel died, so this check could not run")
+
+
+def _status_notice(status: Status, reason: str) -> Notice:
+    texts = {
+        Status.TIMEOUT: ("制限時間を超えたため、途中で実行を打ち切りました",
+                         "execution was stopped at the time limit"),
+        Status.KILLED: ("カーネルが強制終了しました (メモリ超過・クラッシュ・終了命令など)",
+                        "the kernel was killed (memory limit, crash or exit)"),
+    }
+    ja, en = texts.get(status, ("採点中に問題が発生しました", "grading ran into a problem"))
+    return Notice(status.value, f"{ja}: {reason}" if reason else ja,
+                  f"{en}: {reason}" if reason else en)
+
+
+def _penalty(ctx: GradeContext) -> float:
+    misnamed = any(n.code == "misnamed" for n in ctx.extra_notices)
+    return ctx.assignment.misnamed_penalty if misnamed else 0.0
+
+
+def catalog_zero(ctx: GradeContext, *, reason: str) -> list[CheckResult]:
+    """Every pytest check of the assignment at zero points (nothing could run)."""
+    from .checks import collect_checks
+
+    return [CheckResult(name=name, points=0.0, max_points=pts, passed=False, message=reason)
+            for name, pts in collect_checks(assignment=ctx.assignment)]
+
+
+def zero_result(ctx: GradeContext, *, participant: str, file: str, sha256: str,
+                status: Status, reason: str) -> SubmissionResult:
+    """A result with every graded item at zero (invalid, missing, wrong file...)."""
+    from .cellscore import zero_cells
+    from .notebook_io import read_notebook
+
+    source = read_notebook(ctx.assignment.source_notebook).nb
+    checks = catalog_zero(ctx, reason=reason) + zero_cells(source, reason=reason)
+    return SubmissionResult(participant=participant, file=file, sha256=sha256, status=status,
+                            checks=checks, notices=list(ctx.extra_notices), reason=reason)

@@ -1,0 +1,90 @@
+"""``autograder validate``: prove an assignment is sound before students see it.
+
+The source notebook (with solutions) must get full marks; the untouched released notebook
+must score zero on every graded item, and both must be graded cleanly (no crash, no hang).
+Both go through the real grading path: sandboxed kernel, restore, parameters, checks.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Scalar, load_assignment
+from .grading import GradeContext, grade_submission
+from .i18n import Lang, default_lang
+from .paths import assignments_dir
+from .results import Status, SubmissionResult
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    name: str
+    max_points: float
+    source_points: float
+    release_points: float
+
+    @property
+    def ok(self) -> bool:
+        return self.source_points == self.max_points and self.release_points == 0
+
+
+@dataclass
+class Validation:
+    assignment: str
+    source: SubmissionResult
+    release: SubmissionResult
+    rows: list[CheckRow] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        found = [f"{r.name}: source {r.source_points:g}/{r.max_points:g}, "
+                 f"release {r.release_points:g}" for r in self.rows if not r.ok]
+        for label, res in (("source", self.source), ("release", self.release)):
+            if res.status is not Status.GRADED:
+                found.insert(0, f"{label} notebook: status {res.status.value} ({res.reason})")
+        if not self.rows:
+            found.append("the assignment has no graded items")
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _rows(source: SubmissionResult, release: SubmissionResult) -> list[CheckRow]:
+    released = {c.name: c.points for c in release.checks}
+    return [CheckRow(c.name, c.max_points, c.points, released.get(c.name, 0.0))
+            for c in source.checks]
+
+
+def validate(*, assignment_id: str, assignments_root: Path | None = None,
+             params: Mapping[str, Scalar] | None = None, lang: Lang | None = None,
+             data_dir: Path | None = None,
+             kernel_factory: str = "autograder.kernel:SandboxedKernel") -> Validation:
+    """Grade the source and the fresh release of ``assignment_id`` and compare."""
+    from .release import release
+
+    root = assignments_root or assignments_dir()
+    assignment = load_assignment(assignment_id, root)
+    ctx = GradeContext(assignment=assignment, params={**assignment.grading, **(params or {})},
+                       lang=lang or default_lang(), data_dir=data_dir,
+                       kernel_factory=kernel_factory)
+    name = f"{assignment.id}.ipynb"
+    source_bytes = assignment.source_notebook.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
+        released = release(assignment_id=assignment.id, out=Path(tmp),
+                           assignments_root=root)
+        release_bytes = released.read_bytes()
+    source = grade_submission(ctx, participant="source", file=name, content=source_bytes,
+                              sha256="source")
+    fresh = grade_submission(ctx, participant="release", file=name, content=release_bytes,
+                             sha256="release")
+    return Validation(assignment.id, source, fresh, _rows(source, fresh))
+
+
+def assignment_ids(root: Path | None = None) -> list[str]:
+    base = root or assignments_dir()
+    return sorted(p.name for p in base.iterdir() if (p / "assignment.toml").is_file())
