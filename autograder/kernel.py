@@ -1,0 +1,899 @@
+"""One sandboxed Jupyter kernel: start it, execute a notebook, run snippets, clean up.
+
+``SandboxedKernel`` (a context manager, implements ``kernel_api.KernelLike``) starts a fresh
+ipykernel through jupyter_client inside the sandbox of ``sandbox.py``. The kernel has its
+own network namespace, so it talks over the IPC transport (unix sockets in a private
+runtime dir bind-mounted into the sandbox; unix sockets work across network namespaces).
+
+Everything that comes out of the kernel is untrusted:
+
+- the execution record of a cell comes from its ``execute_reply`` (not from the outputs,
+  which student code can suppress or fake) and its text is length-capped;
+- outputs are capped per notebook (``Limits.output_kb``) while streaming: what does not
+  fit is dropped and a marker output says so. Each ZMQ message is capped too
+  (``MAXMSGSIZE``: libzmq refuses a bigger frame before allocating it), so printing
+  100 MB cannot balloon the grader's memory;
+- a memory watchdog sums the kernel's anonymous RSS and kills the kernel (never the
+  grader) above ``Limits.memory_mb``.
+
+Start-up goes through ``launcher`` (default ``launch_kernel``): the seam for a later
+pre-warmed kernel pool, which would return a ``LaunchedKernel`` it started ahead of time
+for the same ``SandboxSpec`` (same limits, datasets, GPU and uid; its own directories).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol
+
+import zmq
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+from .config import Limits
+from .errors import SandboxError
+from .i18n import Lang, tr
+from .kernel_api import CodeResult
+from .sandbox import (
+    Mode,
+    SandboxSpec,
+    UidLease,
+    lease_uid,
+    prepare_dirs,
+    sandbox_mode,
+    slot_uid,
+    wrap_command,
+)
+
+ExecStatus = Literal["ok", "error", "timeout", "killed"]
+CellStatus = Literal["ok", "error", "timeout", "killed", "not_run"]
+
+STARTUP_TIMEOUT_S = 120.0
+INTERRUPT_GRACE_S = 5.0      # after a timeout: how long an interrupted cell may take to stop
+IOPUB_GRACE_S = 2.0          # after a reply: how long to wait for the cell's last outputs
+WATCHDOG_INTERVAL_S = 0.2
+TEXT_CAP = 2000              # chars kept of an untrusted ename/evalue
+RUN_CODE_STDOUT_CAP = 1 << 20
+_MSG_SLACK = 64 << 10
+_OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
+
+
+@dataclass
+class ExecutionReport:
+    """What happened when a notebook was executed."""
+
+    status: ExecStatus
+    reason: str = ""                 # user-facing (grader's language)
+    seconds: float = 0.0
+    cells_run: int = 0
+    output_bytes_dropped: int = 0    # a lower bound: oversized messages are never read
+    output_truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Reply:
+    status: CellStatus
+    ename: str = ""
+    evalue: str = ""
+    execution_count: int | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class LaunchedKernel:
+    """A started kernel: its manager, a connected client and the launched process."""
+
+    manager: KernelManager
+    client: BlockingKernelClient
+    process: subprocess.Popen[bytes]
+    context: zmq.Context[Any]
+    monitor: zmq.Socket[Any] | None = None
+
+
+class Launcher(Protocol):
+    def __call__(self, spec: SandboxSpec, *, mode: Mode, log_path: Path,
+                 startup_timeout: float, max_message_bytes: int) -> LaunchedKernel: ...
+
+
+# ----------------------------------------------------------------------------- launching
+
+
+class SandboxKernelManager(KernelManager):
+    """jupyter_client's manager, with the kernel command confined by ``wrap_command``."""
+
+    def __init__(self, *, spec: SandboxSpec, mode: Mode, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.sandbox_spec = spec
+        self.sandbox_mode = mode
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        conn = self._write_kernel_connection_file()
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", conn,
+                "--IPKernelApp.extensions=ag_startup",
+                "--HistoryManager.hist_file=:memory:"]
+        return wrap_command(argv, self.sandbox_spec, mode=self.sandbox_mode)
+
+    def _write_kernel_connection_file(self) -> str:
+        """The connection file as the kernel sees it (socket paths inside the sandbox)."""
+        spec = self.sandbox_spec
+        assert spec.runtime is not None
+        view = spec.view(self.sandbox_mode)
+        info = dict(self.get_connection_info())
+        info["ip"] = f"{view.runtime}/k"
+        info["key"] = self.session.key.decode("ascii")
+        info.pop("curve_secretkey", None)
+        info.pop("curve_publickey", None)
+        host = spec.runtime / "kernel-sandbox.json"
+        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh)
+        if spec.drops_uid:
+            os.chown(host, spec.uid, spec.uid)
+        return f"{view.runtime}/kernel-sandbox.json"
+
+
+def launch_kernel(spec: SandboxSpec, *, mode: Mode, log_path: Path, startup_timeout: float,
+                  max_message_bytes: int) -> LaunchedKernel:
+    """Start a kernel for ``spec`` and wait until it answers (raises ``SandboxError``)."""
+    assert spec.runtime is not None
+    km = SandboxKernelManager(spec=spec, mode=mode, transport="ipc",
+                              ip=str(spec.runtime / "k"),
+                              connection_file=str(spec.runtime / "kernel.json"))
+    with open(log_path, "ab") as log:
+        km.start_kernel(env={"PATH": "/usr/local/bin:/usr/bin:/bin"}, stdout=log, stderr=log,
+                        cwd=str(spec.workdir))
+    process = km.provisioner.process  # type: ignore[union-attr]
+    ctx: zmq.Context[Any] = zmq.Context()
+    # Context defaults reach every client socket: refuse oversized frames, bound queues.
+    ctx.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+    ctx.setsockopt(zmq.RCVHWM, 64)
+    client = km.client(context=ctx)
+    client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+    launched = LaunchedKernel(manager=km, client=client, process=process, context=ctx)
+    try:
+        client.wait_for_ready(timeout=startup_timeout)
+    except RuntimeError as exc:
+        _discard(launched)
+        raise SandboxError(f"the kernel did not start ({exc})", where=str(spec.workdir),
+                           hint=f"kernel log: {_tail(log_path)!r}") from None
+    launched.monitor = _monitor(client.iopub_channel.socket)
+    return launched
+
+
+def _monitor(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
+    return socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+
+def reconnect_iopub(launched: LaunchedKernel) -> None:
+    """Replace the iopub socket. libzmq drops a connection that sent an oversized frame
+    for good (a protocol error is not retried), so the client reconnects by itself."""
+    channel = launched.client.iopub_channel
+    old = channel.socket
+    if launched.monitor is not None:
+        launched.monitor.close(linger=0)
+    if old is not None:
+        old.disable_monitor()
+        old.close(linger=0)
+    channel.socket = launched.client.connect_iopub()
+    launched.monitor = _monitor(channel.socket)
+
+
+def _discard(launched: LaunchedKernel) -> None:
+    launched.client.stop_channels()
+    if launched.monitor is not None:
+        launched.monitor.close(linger=0)
+    with contextlib.suppress(Exception):  # best effort on the way out; the sweep follows
+        launched.manager.shutdown_kernel(now=True)
+    launched.context.destroy(linger=0)
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - size))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+@dataclass(frozen=True)
+class _Proc:
+    pid: int
+    ppid: int
+    uid: int
+
+
+def _scan_processes() -> list[_Proc]:
+    """Every process with its parent, real uid and anonymous RSS (one pass over /proc)."""
+    found: list[_Proc] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", "rb") as fh:
+                text = fh.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        try:
+            found.append(_Proc(pid=int(entry.name), ppid=int(fields.get("PPid", "0")),
+                               uid=int(fields.get("Uid", "-1").split()[0])))
+        except (ValueError, IndexError):
+            continue
+    return found
+
+
+def anon_memory_kb(pid: int) -> int:
+    """Proportional anonymous memory of one process (copy-on-write pages shared with
+    forked children are split between them, so a fork does not double-count)."""
+    for name, key in (("smaps_rollup", "Pss_Anon:"), ("status", "RssAnon:")):
+        try:
+            with open(f"/proc/{pid}/{name}", "rb") as fh:
+                text = fh.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    return 0
+
+
+def _kernel_processes(procs: Sequence[_Proc], root: int, uid: int | None) -> list[_Proc]:
+    """Descendants of ``root`` (and ``root``) plus, when given, everything owned by ``uid``."""
+    children: dict[int, list[int]] = {}
+    for p in procs:
+        children.setdefault(p.ppid, []).append(p.pid)
+    tree, todo = {root}, [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in tree:
+                tree.add(child)
+                todo.append(child)
+    return [p for p in procs if p.pid in tree or (uid is not None and p.uid == uid)]
+
+
+def kill_kernel_processes(root: int, uid: int | None, *, rounds: int = 20) -> int:
+    """SIGKILL the kernel's whole tree (and ``uid``'s processes) until none is left."""
+    killed = 0
+    for _ in range(rounds):
+        victims = [p.pid for p in _kernel_processes(_scan_processes(), root, uid)]
+        if not victims:
+            break
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+    return killed
+
+
+class _MemoryWatchdog(threading.Thread):
+    """Kills the kernel when the anonymous RSS of its processes exceeds the limit."""
+
+    def __init__(self, *, root: int, uid: int | None, limit_mb: int,
+                 on_exceed: Callable[[int], None]):
+        super().__init__(name=f"ag-memory-watchdog-{root}", daemon=True)
+        self.root, self.uid, self.limit_kb = root, uid, limit_mb * 1024
+        self.on_exceed = on_exceed
+        self.stopped = threading.Event()
+        self.peak_kb = 0
+
+    def run(self) -> None:
+        while not self.stopped.wait(WATCHDOG_INTERVAL_S):
+            used = sum(anon_memory_kb(p.pid) for p in
+                       _kernel_processes(_scan_processes(), self.root, self.uid))
+            self.peak_kb = max(self.peak_kb, used)
+            if used > self.limit_kb:
+                self.on_exceed(used // 1024)
+                return
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def truncation_marker(limit_kb: int) -> str:
+    return (f"[採点] 出力が上限 ({limit_kb} KB) を超えたため、これ以降の出力は省略しました。\n"
+            f"[grading] Output exceeded the {limit_kb} KB limit; the rest was dropped.\n")
+
+
+def _output_from(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+    """A well-formed nbformat output from untrusted message content, or None."""
+    if msg_type == "stream":
+        name, text = content.get("name"), content.get("text")
+        if name in ("stdout", "stderr") and isinstance(text, str):
+            return {"output_type": "stream", "name": name, "text": text}
+        return None
+    if msg_type == "error":
+        ename, evalue, tb = content.get("ename"), content.get("evalue"), content.get("traceback")
+        if isinstance(ename, str) and isinstance(evalue, str) and isinstance(tb, list) \
+                and all(isinstance(line, str) for line in tb):
+            return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": tb}
+        return None
+    data, metadata = content.get("data"), content.get("metadata", {})
+    if not (isinstance(data, dict) and isinstance(metadata, dict)
+            and all(isinstance(k, str) and isinstance(v, (str, list, dict))
+                    for k, v in data.items())):
+        return None
+    out: dict[str, Any] = {"output_type": msg_type, "data": data, "metadata": metadata}
+    if msg_type == "execute_result":
+        count = content.get("execution_count")
+        out["execution_count"] = count if isinstance(count, int) else None
+    return out
+
+
+def _size(output: dict[str, Any]) -> int:
+    if output["output_type"] == "stream":
+        return len(output["text"].encode("utf-8", "replace"))
+    return len(json.dumps(output, ensure_ascii=False).encode("utf-8", "replace"))
+
+
+class _NotebookOutputs:
+    """Collects a notebook's outputs into its cells, capped at ``cap`` bytes in total."""
+
+    def __init__(self, cap_kb: int):
+        self.cap_kb, self.cap = cap_kb, cap_kb * 1024
+        self.used = 0
+        self.dropped = 0
+        self.truncated = False
+        self.cell: Any = None
+        self._marked = False
+        self._clear_pending = False
+        self._displays: dict[str, list[dict[str, Any]]] = {}
+
+    def start(self, cell: Any) -> None:
+        self.cell, self._marked, self._clear_pending = cell, False, False
+
+    def __call__(self, msg_type: str, content: dict[str, Any]) -> None:
+        if msg_type == "ag_dropped":  # oversized messages were refused unread
+            self.drop(0)
+            return
+        if msg_type == "clear_output":
+            if content.get("wait"):
+                self._clear_pending = True
+            else:
+                self._clear()
+            return
+        if msg_type == "update_display_data":
+            self._update(content)
+            return
+        output = _output_from(msg_type, content)
+        if output is None:
+            return
+        if self._clear_pending:
+            self._clear()
+        self._add(output, content)
+
+    def _add(self, output: dict[str, Any], content: dict[str, Any]) -> None:
+        size = _size(output)
+        room = self.cap - self.used
+        if size > room:
+            if output["output_type"] != "stream" or room <= 0:
+                self.drop(size)
+                return
+            kept = output["text"].encode("utf-8", "replace")[:room].decode("utf-8", "ignore")
+            output["text"] = kept
+            self.used += room
+            self._append(output)
+            self.drop(size - room)
+            return
+        self.used += size
+        self._append(output)
+        display_id = (content.get("transient") or {}).get("display_id")
+        if isinstance(display_id, str) and output["output_type"] == "display_data":
+            self._displays.setdefault(display_id, []).append(output)
+
+    def _append(self, output: dict[str, Any]) -> None:
+        import nbformat
+
+        outputs = self.cell.outputs
+        last = outputs[-1] if outputs else None
+        if (last is not None and output["output_type"] == "stream"
+                and last.get("output_type") == "stream" and last.get("name") == output["name"]
+                and not self._marked):
+            last["text"] += output["text"]
+            return
+        outputs.append(nbformat.from_dict(output))
+
+    def drop(self, size: int) -> None:
+        """Account for output that did not fit (``size`` may be 0: unknown)."""
+        import nbformat
+
+        self.dropped += size
+        self.truncated = True
+        if not self._marked and self.cell is not None:
+            self._marked = True
+            self.cell.outputs.append(nbformat.v4.new_output(
+                "stream", name="stderr", text=truncation_marker(self.cap_kb)))
+
+    def _clear(self) -> None:
+        self._clear_pending = False
+        for output in self.cell.outputs:
+            self.used -= _size(output)
+        self.used = max(self.used, 0)
+        self.cell.outputs = []
+        self._marked = False
+
+    def _update(self, content: dict[str, Any]) -> None:
+        display_id = (content.get("transient") or {}).get("display_id")
+        new = _output_from("display_data", content)
+        if new is None or not isinstance(display_id, str):
+            return
+        for output in self._displays.get(display_id, []):
+            grow = _size(new) - _size(output)
+            if self.used + grow > self.cap:
+                self.drop(max(grow, 0))
+                continue
+            self.used += grow
+            output["data"], output["metadata"] = new["data"], new["metadata"]
+
+
+class _Stdout:
+    """Collects a snippet's stdout (for ``run_code``), capped."""
+
+    def __init__(self, cap: int = RUN_CODE_STDOUT_CAP):
+        self.parts: list[str] = []
+        self.room = cap
+
+    def __call__(self, msg_type: str, content: dict[str, Any]) -> None:
+        text = content.get("text")
+        if msg_type == "stream" and content.get("name") == "stdout" and isinstance(text, str):
+            piece = text[: self.room]
+            self.parts.append(piece)
+            self.room -= len(piece)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _cap_text(value: Any) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= TEXT_CAP else text[:TEXT_CAP] + "…"
+
+
+def _record(cell: Any, status: CellStatus, *, ename: str = "", evalue: str = "",
+            seconds: float = 0.0) -> None:
+    cell.setdefault("metadata", {})["autograder"] = {
+        "status": status, "ename": ename, "evalue": evalue, "seconds": round(seconds, 3)}
+
+
+# ----------------------------------------------------------------------------- the kernel
+
+
+class SandboxedKernel:
+    """A fresh, sandboxed ipykernel for one submission (use as a context manager)."""
+
+    def __init__(self, *, limits: Limits | None = None,
+                 datasets: Sequence[tuple[str, Path | str]] = (), gpu: int | None = None,
+                 cpu_threads: int = 1, slot: int = 0, lang: Lang | None = None,
+                 workdir: Path | None = None, temp_root: Path | None = None,
+                 startup_timeout: float = STARTUP_TIMEOUT_S, launcher: Launcher | None = None):
+        self.limits = limits or Limits()
+        self.lang: Lang | None = lang
+        self._datasets = tuple((str(n), Path(p).resolve()) for n, p in datasets)
+        self._gpu, self._cpu_threads, self._uid = gpu, cpu_threads, slot_uid(slot)
+        self._own_workdir = workdir is None
+        self._given_workdir = workdir
+        self._temp_root = temp_root
+        self._startup_timeout = startup_timeout
+        self._launcher: Launcher = launcher or launch_kernel
+        self._private: Path | None = None
+        self._spec: SandboxSpec | None = None
+        self._launched: LaunchedKernel | None = None
+        self._watchdog: _MemoryWatchdog | None = None
+        self._memory_kill_mb: int | None = None
+        self._kernel_pid: int | None = None
+        self._lease: UidLease | None = None
+        self.mode: Mode | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def __enter__(self) -> SandboxedKernel:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Create the private directories and start the kernel."""
+        if self._launched is not None:
+            return
+        self.mode = sandbox_mode(lang=self.lang)
+        if os.geteuid() == 0:
+            self._lease = lease_uid(self._uid)
+            self._uid = self._lease.uid
+        self._private = Path(tempfile.mkdtemp(prefix="agk-", dir=self._temp_root))
+        self._private.chmod(0o711)
+        try:
+            self._spec = self._make_spec(self._private)
+            prepare_dirs(self._spec, mode=self.mode)
+            self._launched = self._launcher(
+                self._spec, mode=self.mode, log_path=self._private / "kernel.log",
+                startup_timeout=self._startup_timeout,
+                max_message_bytes=max(self.limits.output_kb << 10, 1 << 20) + _MSG_SLACK)
+        except BaseException:
+            self.close()
+            raise
+        self._watchdog = _MemoryWatchdog(
+            root=self._launched.process.pid, uid=self._uid if self._spec.drops_uid else None,
+            limit_mb=self.limits.memory_mb, on_exceed=self._kill_for_memory)
+        self._watchdog.start()
+
+    def _make_spec(self, private: Path) -> SandboxSpec:
+        runtime = private / "run"
+        if len(str(runtime)) > 90:  # unix socket paths are limited to ~107 bytes
+            raise SandboxError("the temporary directory path is too long for unix sockets",
+                               where=str(private), hint="pass a shorter temp_root")
+        return SandboxSpec(
+            workdir=(self._given_workdir or private / "content").resolve(),
+            exchange=private / "exchange", home=private / "home", runtime=runtime,
+            datasets=self._datasets, limits=self.limits, gpu=self._gpu,
+            cpu_threads=self._cpu_threads, uid=self._uid)
+
+    def close(self) -> None:
+        """Kill every process of the kernel and remove its private directories."""
+        if self._watchdog is not None:
+            self._watchdog.stopped.set()
+            if self._watchdog is not threading.current_thread():
+                self._watchdog.join()
+        launched, self._launched = self._launched, None
+        if launched is not None:
+            _discard(launched)
+            uid = self._uid if self._spec is not None and self._spec.drops_uid else None
+            kill_kernel_processes(launched.process.pid, uid)
+            launched.process.wait()
+        if self._private is not None:
+            _rmtree(self._private)
+            self._private = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    # -- KernelLike ---------------------------------------------------------------------
+
+    @property
+    def workdir(self) -> Path:
+        return self._require_spec().workdir
+
+    @property
+    def exchange_dir(self) -> Path:
+        return self._require_spec().exchange
+
+    @property
+    def kernel_exchange_dir(self) -> str:
+        assert self.mode is not None
+        return self._require_spec().view(self.mode).exchange
+
+    @property
+    def kernel_workdir(self) -> str:
+        assert self.mode is not None
+        return self._require_spec().view(self.mode).workdir
+
+    @property
+    def alive(self) -> bool:
+        return self._launched is not None and self._launched.process.poll() is None
+
+    def log_tail(self, size: int = 4000) -> str:
+        """The end of the kernel's stderr/stdout (untrusted text)."""
+        return _tail(self._private / "kernel.log", size) if self._private else ""
+
+    def _require_spec(self) -> SandboxSpec:
+        if self._spec is None:
+            raise SandboxError("the kernel is not started", where="SandboxedKernel",
+                               hint="use `with SandboxedKernel(...) as kernel:`")
+        return self._spec
+
+    def _require(self) -> LaunchedKernel:
+        if self._launched is None:
+            raise SandboxError("the kernel is not running", where="SandboxedKernel",
+                               hint="use `with SandboxedKernel(...) as kernel:`")
+        return self._launched
+
+    # -- running code -------------------------------------------------------------------
+
+    def run_code(self, code: str, *, timeout: float = 60.0) -> CodeResult:
+        """Execute ``code`` in the user namespace; stdout comes back (capped)."""
+        if not self.alive:
+            return CodeResult(ok=False, kernel_died=True)
+        out = _Stdout()
+        reply = self._execute(code, timeout=timeout, sink=out, store_history=False)
+        if reply.status == "timeout":
+            return CodeResult(ok=False, stdout=out.text, timed_out=True)
+        if reply.status == "killed":
+            return CodeResult(ok=False, stdout=out.text, kernel_died=True)
+        return CodeResult(ok=reply.status == "ok", stdout=out.text, error_name=reply.ename,
+                          error_value=reply.evalue)
+
+    def execute_notebook(self, nb: Any) -> ExecutionReport:
+        """Execute the code cells of ``nb`` in order, in place (see module docstring)."""
+        self._require()
+        t0 = time.monotonic()
+        deadline = t0 + self.limits.notebook_timeout_s
+        sink = _NotebookOutputs(self.limits.output_kb)
+        cells = [c for c in nb.cells if c.get("cell_type") == "code"]
+        for cell in cells:
+            cell.outputs, cell.execution_count = [], None
+        report = ExecutionReport(status="ok")
+        for number, cell in enumerate(cells, start=1):
+            if report.status in ("timeout", "killed"):
+                _record(cell, "not_run")
+                continue
+            self._run_cell(cell, number, deadline, sink, report)
+        report.seconds = round(time.monotonic() - t0, 3)
+        report.output_bytes_dropped, report.output_truncated = sink.dropped, sink.truncated
+        return report
+
+    def _run_cell(self, cell: Any, number: int, deadline: float, sink: _NotebookOutputs,
+                  report: ExecutionReport) -> None:
+        if not str(cell.get("source", "")).strip():
+            _record(cell, "ok")
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _record(cell, "not_run")
+            report.status, report.reason = "timeout", self._timeout_reason(number, True)
+            return
+        sink.start(cell)
+        reply = self._execute(str(cell.source), timeout=min(self.limits.cell_timeout_s,
+                                                             remaining), sink=sink)
+        report.cells_run += 1
+        cell.execution_count = reply.execution_count
+        _record(cell, reply.status, ename=reply.ename, evalue=reply.evalue,
+                seconds=reply.seconds)
+        if reply.status == "timeout":
+            by_notebook = self.limits.cell_timeout_s > remaining
+            report.status, report.reason = "timeout", self._timeout_reason(number, by_notebook)
+        elif reply.status == "killed":
+            report.status, report.reason = "killed", self.death_reason()
+        elif reply.status == "error" and report.status == "ok":
+            report.status = "error"
+            report.reason = f"{reply.ename}: {reply.evalue}"[:TEXT_CAP]
+
+    def _execute(self, code: str, *, timeout: float,
+                 sink: Callable[[str, dict[str, Any]], None],
+                 store_history: bool = True) -> _Reply:
+        launched = self._require()
+        t0 = time.monotonic()
+        if launched.process.poll() is not None:
+            return _Reply("killed")
+        msg_id = launched.client.execute(code, silent=False, store_history=store_history,
+                                         allow_stdin=False, stop_on_error=False)
+        reply = self._wait(msg_id, t0 + timeout, sink)
+        if reply is None:
+            reply = self._after_timeout(msg_id, sink)
+        reply.seconds = time.monotonic() - t0
+        return reply
+
+    def _wait(self, msg_id: str, deadline: float,
+              sink: Callable[[str, dict[str, Any]], None]) -> _Reply | None:
+        """The cell's reply (after its outputs), ``killed``, or None at the deadline."""
+        launched = self._require()
+        reply: dict[str, Any] | None = None
+        idle, idle_by = False, 0.0
+        while not (reply is not None and idle):
+            now = time.monotonic()
+            if reply is None and now >= deadline:
+                return None
+            if reply is not None and now >= idle_by:
+                break
+            self._poll(min(0.1, (idle_by if reply else deadline) - now))
+            idle = self._drain_iopub(msg_id, sink) or idle
+            if self._iopub_dropped() and launched.process.poll() is None:
+                sink("ag_dropped", {})
+                reconnect_iopub(launched)
+            if reply is None:
+                reply = self._drain_shell(msg_id)
+                if reply is not None:
+                    idle_by = time.monotonic() + IOPUB_GRACE_S
+                elif launched.process.poll() is not None:
+                    self._drain_iopub(msg_id, sink)
+                    return _Reply("killed")
+        assert reply is not None
+        return _reply_from(reply)
+
+    def _poll(self, seconds: float) -> None:
+        client = self._require().client
+        poller = zmq.Poller()
+        for channel in (client.iopub_channel, client.shell_channel):
+            if channel.socket is not None:
+                poller.register(channel.socket, zmq.POLLIN)
+        poller.poll(int(1000 * max(0.0, seconds)))
+
+    def _drain_iopub(self, msg_id: str, sink: Callable[[str, dict[str, Any]], None],
+                     limit: int = 2000) -> bool:
+        """Feed the cell's output messages to ``sink``; True once the kernel went idle."""
+        channel = self._require().client.iopub_channel
+        idle = False
+        for _ in range(limit):
+            if not channel.msg_ready():
+                break
+            try:
+                msg = channel.get_msg(timeout=0)
+            except Exception:  # a malformed message from the kernel is skipped
+                continue
+            if not _is_child_of(msg, msg_id):
+                continue
+            msg_type, content = msg["header"].get("msg_type"), msg.get("content")
+            if not isinstance(content, dict):
+                continue
+            if msg_type == "status":
+                idle = idle or content.get("execution_state") == "idle"
+            elif msg_type in (*_OUTPUT_TYPES, "clear_output", "update_display_data"):
+                sink(msg_type, content)
+        return idle
+
+    def _drain_shell(self, msg_id: str) -> dict[str, Any] | None:
+        channel = self._require().client.shell_channel
+        while channel.msg_ready():
+            try:
+                msg = channel.get_msg(timeout=0)
+            except Exception:  # malformed: skip
+                continue
+            if _is_child_of(msg, msg_id) and msg["header"].get("msg_type") == "execute_reply":
+                content = msg.get("content")
+                return content if isinstance(content, dict) else {"status": "error"}
+        return None
+
+    def _after_timeout(self, msg_id: str, sink: Callable[[str, dict[str, Any]], None]
+                       ) -> _Reply:
+        """Interrupt the cell; a kernel that does not stop within the grace is killed."""
+        self.interrupt()
+        late = self._wait(msg_id, time.monotonic() + INTERRUPT_GRACE_S, sink)
+        if late is None:
+            self.kill()
+        reply = _Reply("timeout")
+        if late is not None and late.status != "killed":
+            reply.execution_count = late.execution_count
+        return reply
+
+    def _iopub_dropped(self) -> bool:
+        """Did libzmq drop the iopub connection (an oversized message) since last asked?"""
+        monitor = self._require().monitor
+        dropped = False
+        while monitor is not None and monitor.poll(0):
+            monitor.recv_multipart()
+            dropped = True
+        return dropped
+
+    # -- signals ------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """SIGINT to the kernel process (like Jupyter's interrupt button)."""
+        pid = self._find_kernel_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
+
+    def _find_kernel_pid(self) -> int | None:
+        """The ipykernel process: the first process below the bwrap wrappers."""
+        if self._kernel_pid is not None or self._launched is None:
+            return self._kernel_pid
+        procs = _scan_processes()
+        children: dict[int, list[int]] = {}
+        for p in procs:
+            children.setdefault(p.ppid, []).append(p.pid)
+        pid: int | None = self._launched.process.pid
+        while pid is not None and _comm(pid) == "bwrap":
+            kids = sorted(children.get(pid, []))
+            pid = kids[0] if kids else None
+        self._kernel_pid = pid
+        return pid
+
+    def kill(self) -> None:
+        """Kill the kernel now (it stays dead; later snippets report ``kernel_died``)."""
+        launched = self._launched  # the watchdog thread may call this during close()
+        if launched is None:
+            return
+        uid = self._uid if self._spec is not None and self._spec.drops_uid else None
+        kill_kernel_processes(launched.process.pid, uid)
+        launched.process.wait()
+
+    def _kill_for_memory(self, used_mb: int) -> None:
+        self._memory_kill_mb = used_mb
+        self.kill()
+
+    # -- reasons ------------------------------------------------------------------------
+
+    def death_reason(self) -> str:
+        """Why the kernel died, for the student (grader's language)."""
+        limit = self.limits.memory_mb
+        if self._memory_kill_mb is not None:
+            return tr(self.lang,
+                      ja=f"メモリ使用量が上限 ({limit} MB) を超えたため、カーネルを停止しました。",
+                      en=f"The kernel used more than the {limit} MB memory limit and was "
+                         "stopped.")
+        code = self._launched.process.poll() if self._launched else None
+        if code is None:
+            return tr(self.lang, ja="カーネルが応答しなくなりました。",
+                      en="The kernel stopped responding.")
+        sig = -code if code < 0 else code - 128 if code > 128 and self.mode == "bwrap" else 0
+        if sig > 0:
+            name = _signal_name(sig)
+            return tr(self.lang, ja=f"カーネルが異常終了しました (シグナル {name})。",
+                      en=f"The kernel crashed (signal {name}).")
+        return tr(self.lang, ja=f"カーネルが終了しました (終了コード {code})。",
+                  en=f"The kernel exited (exit status {code}).")
+
+    def _timeout_reason(self, number: int, by_notebook: bool) -> str:
+        if by_notebook:
+            limit = self.limits.notebook_timeout_s
+            return tr(self.lang, ja=f"ノートブック全体の制限時間 ({limit:g} 秒) を超えました。",
+                      en=f"The notebook exceeded its total time limit of {limit:g} s.")
+        limit = self.limits.cell_timeout_s
+        return tr(self.lang, ja=f"コードセル {number} が制限時間 ({limit:g} 秒) を超えました。",
+                  en=f"Code cell {number} exceeded its time limit of {limit:g} s.")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _is_child_of(msg: Any, msg_id: str) -> bool:
+    parent = msg.get("parent_header") if isinstance(msg, dict) else None
+    return isinstance(parent, dict) and parent.get("msg_id") == msg_id \
+        and isinstance(msg.get("header"), dict)
+
+
+def _reply_from(content: dict[str, Any]) -> _Reply:
+    status = content.get("status")
+    count = content.get("execution_count")
+    count = count if isinstance(count, int) and not isinstance(count, bool) else None
+    if status == "ok":
+        return _Reply("ok", execution_count=count)
+    ename = _cap_text(content.get("ename")) or ("Aborted" if status == "aborted" else "Error")
+    return _Reply("error", ename=ename, evalue=_cap_text(content.get("evalue")),
+                  execution_count=count)
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a kernel's private tree, even where student code removed permissions."""
+    def fix(func: Any, target: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(target), 0o700)
+            os.chmod(target, 0o700)
+            func(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=fix)
+
+
+__all__ = ["ExecutionReport", "LaunchedKernel", "Launcher", "SandboxKernelManager",
+           "SandboxedKernel", "kill_kernel_processes", "launch_kernel", "truncation_marker"]
