@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 import torch
-from autograder.checks import fail
 
+from autograder.bridge import StudentError
+from autograder.checks import fail
 from reference import perceptron as ref
 
 INPUTS = [(0, 0), (1, 0), (0, 1), (1, 1)]
@@ -78,14 +79,22 @@ def _truth_table(submission: Any, name: str) -> list[int]:
 
 
 def _with_replaced(submission: Any, owner: str, block: str, stub: str, expr: str) -> Any:
-    """Evaluate ``expr`` while ``block`` in ``owner``'s globals is replaced by ``stub``."""
+    """Evaluate ``expr`` while ``block`` in ``owner``'s globals is replaced by ``stub``.
+
+    A student error is reported by the function's name only: the expressions here would
+    show how the check works.
+    """
     g = f"{owner}.__globals__"
-    submission.evaluate(f"{g}.__setitem__('__ag_saved', {g}.get({block!r}))")
     try:
-        submission.evaluate(f"{g}.__setitem__({block!r}, {stub})")
-        return submission.evaluate(expr)
-    finally:
-        submission.evaluate(f"{g}.__setitem__({block!r}, {g}.pop('__ag_saved'))")
+        submission.evaluate(f"{g}.__setitem__('__ag_saved', {g}.get({block!r}))")
+        try:
+            submission.evaluate(f"{g}.__setitem__({block!r}, {stub})")
+            return submission.evaluate(expr)
+        finally:
+            submission.evaluate(f"{g}.__setitem__({block!r}, {g}.pop('__ag_saved'))")
+    except StudentError as exc:
+        fail(ja=f"関数 {owner} の実行中にエラー: {exc.detail()}",
+             en=f"error while running function {owner}: {exc.detail()}")
 
 
 # ---------------------------------------------------------------- step and perceptron
