@@ -317,7 +317,7 @@ def _namespace_args(as_root: bool) -> list[str]:
         # No user namespace: it would map the kernel to host root (see module docstring).
         return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
                 "--unshare-cgroup-try"]
-    return ["--unshare-all", "--disable-userns"]
+    return ["--unshare-all", "--unshare-user", "--disable-userns"]
 
 
 def _bwrap_args(spec: SandboxSpec) -> list[str]:
@@ -385,16 +385,19 @@ def _python_binds() -> list[str]:
 def _dataset_binds(spec: SandboxSpec) -> list[str]:
     args: list[str] = []
     for name, host in spec.datasets:
-        _check_entry_name(name)
+        _check_entry(name, host)
         for dest in (f"{CONTENT}/{name}", f"{CONTENT}/data/{name}"):
             args += ["--ro-bind", str(host), dest]
     return args
 
 
-def _check_entry_name(name: str) -> None:
+def _check_entry(name: str, host: Path) -> None:
     if not name or name in (".", "..", "data") or "/" in name or "\0" in name:
         raise SandboxError(f"invalid dataset entry name {name!r}", where="SandboxSpec.datasets",
                            hint="use a plain folder name such as 'MNIST'")
+    if not host.exists():
+        raise SandboxError(f"dataset entry {name!r} does not exist", where=str(host),
+                           hint="run `autograder data list` to see what the cache holds")
 
 
 # ----------------------------------------------------------------------------- GPU
@@ -440,11 +443,11 @@ def prepare_dirs(spec: SandboxSpec, *, mode: Mode) -> None:
         dirs.append(spec.runtime)
     for path in dirs:
         path.mkdir(parents=True, exist_ok=True)
-        if spec.drops_uid:
-            os.chown(path, spec.uid, spec.uid)
+        if spec.drops_uid:  # never through a link a student left in a reused workdir
+            os.chown(path, spec.uid, spec.uid, follow_symlinks=False)
     if mode == "none":
         for name, host in spec.datasets:
-            _check_entry_name(name)
+            _check_entry(name, host)
             for link in (spec.workdir / name, spec.workdir / "data" / name):
                 if not link.is_symlink() and not link.exists():
                     link.symlink_to(host)

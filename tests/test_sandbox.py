@@ -298,3 +298,11 @@ def test_uid_leases_are_exclusive(tmp_path: Path) -> None:
     assert third.uid == sandbox.slot_uid(3)
     second.release()
     third.release()
+
+
+def test_missing_dataset_is_a_clear_error(spec: SandboxSpec, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    broken = replace(spec, datasets=(("MNIST", tmp_path / "nowhere"),))
+    with pytest.raises(SandboxError, match="does not exist"):
+        wrap_command(["python"], broken, mode="bwrap")
