@@ -101,7 +101,12 @@ def _render_tree(source: Path, folder: Path, values: dict[str, Any]) -> None:
         relative = path.relative_to(source).as_posix()
         out = folder / relative[: -len(".j2")].replace("__id__", values["id"])
         out.parent.mkdir(parents=True, exist_ok=True)
-        text = env.get_template(relative).render(**values)
+        try:
+            text = env.get_template(relative).render(**values)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(tr(ja=f"雛形を展開できません({exc})",
+                                 en=f"the template cannot be rendered ({exc})"),
+                              where=str(path)) from None
         if out.suffix == ".ipynb":
             # Round-trip through nbformat: validated, cell ids added, canonical layout.
             nb = nbformat.reads(text, as_version=4)
