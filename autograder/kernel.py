@@ -17,8 +17,10 @@ Everything that comes out of the kernel is untrusted:
   grader) above ``Limits.memory_mb``.
 
 Start-up goes through ``launcher`` (default ``launch_kernel``): the seam for a later
-pre-warmed kernel pool, which would return a ``LaunchedKernel`` it started ahead of time
-for the same ``SandboxSpec`` (same limits, datasets, GPU and uid; its own directories).
+pre-warmed kernel pool. A pool's launcher gets the requested ``SandboxSpec`` and may return
+a ``LaunchedKernel`` it started ahead of time with the same limits, datasets, GPU and uid;
+``LaunchedKernel.spec`` says which directories that kernel really uses, and
+``SandboxedKernel`` follows it from then on.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class _Reply:
 class LaunchedKernel:
     """A started kernel: its manager, a connected client and the launched process."""
 
+    spec: SandboxSpec              # what it actually runs with (directories included)
     manager: KernelManager
     client: BlockingKernelClient
     process: subprocess.Popen[bytes]
@@ -165,7 +168,8 @@ def launch_kernel(spec: SandboxSpec, *, mode: Mode, log_path: Path, startup_time
     ctx.setsockopt(zmq.RCVHWM, 64)
     client = km.client(context=ctx)
     client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-    launched = LaunchedKernel(manager=km, client=client, process=process, context=ctx)
+    launched = LaunchedKernel(spec=spec, manager=km, client=client, process=process,
+                              context=ctx)
     try:
         client.wait_for_ready(timeout=startup_timeout)
     except RuntimeError as exc:
@@ -599,6 +603,7 @@ class SandboxedKernel:
                 self._spec, mode=self.mode, log_path=self._private / "kernel.log",
                 startup_timeout=self._startup_timeout,
                 max_message_bytes=max(self.limits.output_kb << 10, 1 << 20) + _MSG_SLACK)
+            self._spec = self._launched.spec
         except BaseException:
             self.close()
             raise
@@ -714,7 +719,8 @@ class SandboxedKernel:
 
     def _run_cell(self, cell: Any, number: int, deadline: float, sink: _NotebookOutputs,
                   report: ExecutionReport) -> None:
-        if not str(cell.get("source", "")).strip():
+        source = _source(cell)
+        if not source.strip():
             _record(cell, "ok")
             return
         remaining = deadline - time.monotonic()
@@ -723,7 +729,7 @@ class SandboxedKernel:
             report.status, report.reason = "timeout", self._timeout_reason(number, True)
             return
         sink.start(cell)
-        reply = self._execute(str(cell.source), timeout=min(self.limits.cell_timeout_s,
+        reply = self._execute(source, timeout=min(self.limits.cell_timeout_s,
                                                              remaining), sink=sink)
         report.cells_run += 1
         cell.execution_count = reply.execution_count
@@ -910,6 +916,11 @@ class SandboxedKernel:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _source(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def _is_child_of(msg: Any, msg_id: str) -> bool:

@@ -116,9 +116,14 @@ def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
     """Claim ``preferred``, or else the first free uid above the slot range."""
     folder = lock_dir or Path(tempfile.gettempdir()) / "autograder-uids"
     folder.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise SandboxError("the uid lock folder is not a directory of this user",
+                           where=str(folder), hint="remove it; the grader recreates it")
     spare = range(KERNEL_UID_BASE + 1000, KERNEL_UID_BASE + 5000)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     for uid in (preferred, *spare):
-        fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(folder / f"{uid}.lock", flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

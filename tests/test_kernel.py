@@ -29,7 +29,13 @@ import pytest
 
 from autograder import sandbox
 from autograder.config import Limits
-from autograder.kernel import ExecutionReport, SandboxedKernel, truncation_marker
+from autograder.kernel import (
+    ExecutionReport,
+    LaunchedKernel,
+    SandboxedKernel,
+    launch_kernel,
+    truncation_marker,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
@@ -379,8 +385,15 @@ def test_print_100mb_is_truncated_without_growing_the_grader() -> None:
 
 
 def test_close_leaves_no_process_and_no_directory() -> None:
-    kernel = SandboxedKernel(limits=Limits(), slot=slot(7))
+    launched: list[LaunchedKernel] = []
+
+    def recording_launcher(spec: sandbox.SandboxSpec, **kwargs: Any) -> LaunchedKernel:
+        launched.append(launch_kernel(spec, **kwargs))  # the seam a kernel pool would use
+        return launched[-1]
+
+    kernel = SandboxedKernel(limits=Limits(), slot=slot(7), launcher=recording_launcher)
     with kernel:
+        assert len(launched) == 1 and launched[0].spec.workdir == kernel.workdir
         assert kernel.run_code("import subprocess; subprocess.Popen(['sleep', '600'])").ok
         private = kernel.workdir.parent
         uid = kernel._uid
