@@ -43,6 +43,7 @@ class GradeTask:
     kernel_factory: str = "autograder.kernel:SandboxedKernel"
     data_dir: str | None = None
     use_gpu: bool = False
+    cpu_threads: int = 1  # threads the kernel may use (cores / parallel jobs)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
                        overrides=tuple(sorted((params or {}).items())),
                        kernel_factory=kernel_factory,
                        data_dir=str(data_dir) if data_dir else None,
-                       use_gpu=assignment.device == "cuda" and bool(gpus)) for i in todo]
+                       use_gpu=assignment.device == "cuda" and bool(gpus),
+                       cpu_threads=_threads(jobs)) for i in todo]
     if on_start:
         on_start(len(tasks))
     if tasks:
@@ -90,6 +91,12 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
         gb.finish_run(run_id, graded=len(summary.graded_now))
         summary.results_csv, summary.results_json = write_results(gb, ids, out)
     return summary
+
+
+def _threads(jobs: int) -> int:
+    import os
+
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
 RESULT_COLUMNS = ["participant", "file", "status", "score", "max_score", "reason"]

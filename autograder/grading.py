@@ -33,6 +33,7 @@ class GradeContext:
     gpu: int | None = None
     data_dir: Path | None = None
     kernel_factory: str = "autograder.kernel:SandboxedKernel"
+    cpu_threads: int = 1
     extra_notices: tuple[Notice, ...] = field(default=())
 
 
@@ -51,7 +52,7 @@ def grade_task(task: GradeTask, *, slot: int = 0, gpu: int | None = None) -> Sub
     params = {**assignment.grading, **dict(task.overrides)}
     ctx = GradeContext(assignment=assignment, params=params, lang=_lang(task.lang), slot=slot,
                        gpu=gpu, data_dir=Path(task.data_dir) if task.data_dir else None,
-                       kernel_factory=task.kernel_factory,
+                       kernel_factory=task.kernel_factory, cpu_threads=task.cpu_threads,
                        extra_notices=_notices(intake.get("notices")))
     preset = intake.get("status")
     if preset:
@@ -131,8 +132,10 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
 def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
     from .datasets import seed_entries
 
+    names = list(ctx.assignment.datasets) or None
     return {"limits": ctx.assignment.limits, "slot": ctx.slot, "gpu": ctx.gpu,
-            "datasets": seed_entries(cache=ctx.data_dir)}
+            "lang": ctx.lang, "cpu_threads": ctx.cpu_threads,
+            "datasets": seed_entries(cache=ctx.data_dir, names=names)}
 
 
 def _run_checks(ctx: GradeContext, kernel: Any, status: Status) -> tuple[list[CheckResult], float]:

@@ -7,6 +7,7 @@ Both go through the real grading path: sandboxed kernel, restore, parameters, ch
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ def validate(*, assignment_id: str, assignments_root: Path | None = None,
     assignment = load_assignment(assignment_id, root)
     ctx = GradeContext(assignment=assignment, params={**assignment.grading, **(params or {})},
                        lang=lang or default_lang(), data_dir=data_dir,
-                       kernel_factory=kernel_factory)
+                       kernel_factory=kernel_factory, cpu_threads=os.cpu_count() or 1)
     name = f"{assignment.id}.ipynb"
     source_bytes = assignment.source_notebook.read_bytes()
     with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
