@@ -1,0 +1,47 @@
+"""Assignment checks: the pytest plugin that runs them and the helpers they use.
+
+A check is a pytest test in ``assignments/<id>/tests/`` that takes the ``submission``
+fixture (``autograder.bridge.Submission``) and fails with ``assert ..., "メッセージ"`` or
+``checks.fail(ja=..., en=...)``::
+
+    from autograder import checks
+
+    @pytest.mark.points(2)
+    def test_relu(submission):
+        relu = submission.function("relu")
+        x = checks.gradients.random_tensors(seed=0, x=(4, 5))["x"]
+        checks.values.expect_close(relu(x), x.clamp(min=0), what="relu(x)")
+
+Helper families (torch is imported only when they are used): ``shapes``
+(``expect_shape``), ``values`` (``expect_close``, ``expect_equal``), ``gradients``
+(``random_tensors``, ``autograd_gradients``, ``numerical_gradient``,
+``expect_gradients``), ``accuracy`` (``accuracy_of``, ``expect_accuracy``).
+"""
+
+from . import accuracy, gradients, shapes, values
+from .outcomes import (
+    CheckFailed,
+    CheckTimeout,
+    Partial,
+    fail,
+    partial,
+    record_metric,
+    student_message,
+)
+from .runner import collect_checks, run_checks
+
+__all__ = [
+    "CheckFailed",
+    "CheckTimeout",
+    "Partial",
+    "accuracy",
+    "collect_checks",
+    "fail",
+    "gradients",
+    "partial",
+    "record_metric",
+    "run_checks",
+    "shapes",
+    "student_message",
+    "values",
+]

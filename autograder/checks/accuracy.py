@@ -1,0 +1,95 @@
+"""Accuracy computed by the grader from a model's outputs, never taken from the student.
+
+``model`` is a ``RemoteModel`` (outputs computed in the kernel, on the model's own
+device; the grader only takes the argmax), a grader-side ``torch.nn.Module`` (e.g. a
+reference architecture with the student's weights from ``RemoteModel.load_into``; run on
+``device``, the GPU when there is one) or any callable from a batch to outputs.
+``data`` is ``(inputs, labels)`` tensors or an iterable of such batches (a DataLoader).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..bridge import RemoteModel
+from ._common import shape_text
+from .outcomes import fail, record_metric
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _batches(data: Any, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    import torch
+
+    if isinstance(data, tuple) and len(data) == 2 and all(
+            isinstance(t, torch.Tensor) for t in data):
+        inputs, labels = data
+        if len(inputs) != len(labels):
+            raise ValueError("inputs and labels differ in length")
+        for i in range(0, len(inputs), batch_size):
+            yield inputs[i:i + batch_size], labels[i:i + batch_size]
+        return
+    for batch in data:
+        inputs, labels = batch[0], batch[1]
+        yield inputs, labels
+
+
+def _runner(model: Any, device: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    import torch
+
+    if isinstance(model, RemoteModel):
+        return model.forward
+    if isinstance(model, torch.nn.Module):
+        where = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(where).eval()
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return model(x.to(where)).cpu()
+
+        return run
+    if callable(model):
+        return model
+    raise TypeError(f"not a model: {type(model).__name__}")
+
+
+def predict(model: Any, data: Any, *, device: str | None = None, batch_size: int = 500
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predicted_class, label)`` for every example; rows with NaN predict ``-1``."""
+    import torch
+
+    run = _runner(model, device)
+    preds, targets = [], []
+    for inputs, labels in _batches(data, batch_size):
+        out = run(inputs)
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or len(out) != len(inputs):
+            got = shape_text(tuple(out.shape)) if isinstance(out, torch.Tensor) \
+                else type(out).__name__
+            fail(ja=f"モデルの出力が (バッチ数, クラス数) の形ではありません: {got}",
+                 en=f"the model's output is not shaped (batch, classes): {got}")
+        pred = out.float().argmax(dim=1)
+        pred[torch.isnan(out.float()).any(dim=1)] = -1
+        preds.append(pred.cpu())
+        targets.append(labels.reshape(-1).to(torch.int64).cpu())
+    if not preds:
+        return torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64)
+    return torch.cat(preds), torch.cat(targets)
+
+
+def accuracy_of(model: Any, data: Iterable[Any] | tuple[Any, Any], *,
+                device: str | None = None, batch_size: int = 500) -> float:
+    """Fraction of examples whose argmax output equals the label."""
+    pred, target = predict(model, data, device=device, batch_size=batch_size)
+    if len(target) == 0:
+        raise ValueError("accuracy_of needs at least one example")
+    return float((pred == target).float().mean())
+
+
+def expect_accuracy(accuracy: float, threshold: float, *, what: str = "テスト精度") -> None:
+    """Record ``accuracy`` with the check and fail below ``threshold``, showing both."""
+    record_metric(accuracy)
+    if not accuracy >= threshold:
+        fail(ja=f"{what} {accuracy:.4f} が基準 {threshold:.4f} に届きません",
+             en=f"{what} {accuracy:.4f} is below the required {threshold:.4f}")

@@ -1,0 +1,30 @@
+"""Fixtures every assignment's checks can use (registered by ``run_checks``).
+
+- ``submission``: the ``autograder.bridge.Submission`` being graded (session scope);
+- ``assignment``: the ``autograder.config.Assignment`` (manifest, thresholds, data).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from ..bridge import Submission
+    from ..config import Assignment
+
+RUN_KEY: pytest.StashKey[Any] = pytest.StashKey()
+
+
+@pytest.fixture(scope="session")
+def submission(request: pytest.FixtureRequest) -> Submission:
+    sub = request.config.stash[RUN_KEY].submission
+    if sub is None:
+        raise RuntimeError("no submission: checks were only collected, not run")
+    return sub
+
+
+@pytest.fixture(scope="session")
+def assignment(request: pytest.FixtureRequest) -> Assignment:
+    return request.config.stash[RUN_KEY].assignment
