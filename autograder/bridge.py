@@ -345,8 +345,8 @@ class Submission:
     def model(self, name: str | Remote, example_input: Any) -> RemoteModel:
         """Put the model in eval mode, run it once on ``example_input``, keep a handle."""
         target, what = self._target_of(name)
-        rid, out = self._outgoing()
-        fields = {"target": target, "example": out.enc(example_input)}
+        rid, fields = self._prepare(lambda out: {"target": target,
+                                                 "example": out.enc(example_input)})
         rows = _rows(example_input)
         return self._send("model", fields, what=what, context="model", rid=rid,
                           then=lambda raw, rid: self._model_from(raw, rid=rid, what=what,
@@ -390,15 +390,21 @@ class Submission:
             raise BridgeError("a Remote handle was used with another submission",
                               where=remote.what, hint="handles belong to one kernel")
 
-    def _outgoing(self) -> tuple[str, _Outgoing]:
+    def _prepare(self, build: Callable[[_Outgoing], dict[str, Any]]
+                 ) -> tuple[str, dict[str, Any]]:
+        """A request id and the request's fields, whose arrays may go to files."""
         rid = "r" + secrets.token_hex(12)
-        return rid, _Outgoing(self, rid)
+        try:
+            return rid, build(_Outgoing(self, rid))
+        except BaseException:
+            self._cleanup(rid)
+            raise
 
     def _call(self, target: dict[str, Any], args: Sequence[Any], kwargs: Mapping[str, Any],
               *, what: str) -> Any:
-        rid, out = self._outgoing()
-        fields = {"target": target, "args": out.enc(list(args)),
-                  "kwargs": [[str(k), out.enc(v)] for k, v in kwargs.items()]}
+        rid, fields = self._prepare(lambda out: {
+            "target": target, "args": out.enc(list(args)),
+            "kwargs": [[str(k), out.enc(v)] for k, v in kwargs.items()]})
         return self._send("call", fields, what=what, context="function", rid=rid,
                           then=self._decoder(f"{what}(…)", True))
 
@@ -413,8 +419,8 @@ class Submission:
     def _forward(self, model: RemoteModel, chunk: torch.Tensor) -> torch.Tensor:
         import torch
 
-        rid, out = self._outgoing()
-        fields = {"handle": model.handle_id, "input": out.enc(chunk)}
+        rid, fields = self._prepare(lambda out: {"handle": model.handle_id,
+                                                 "input": out.enc(chunk)})
         result = self._send("forward", fields, what=model.name, context="model", rid=rid,
                             then=self._decoder(model.name, False))
         if not isinstance(result, torch.Tensor):
@@ -461,14 +467,14 @@ class Submission:
               rid: str | None = None, then: Callable[[Any, str], Any] | None = None) -> Any:
         """Run one request in the kernel; return its raw value, or ``then(raw, rid)``
         (which may read the answer's array files before they are removed)."""
-        if self._broken is not None:
-            raise self._broken
         rid = rid or "r" + secrets.token_hex(12)
-        released, self._released = self._released, []
-        request = {"v": 1, "rid": rid, "op": op, "dir": self.kernel.kernel_exchange_dir,
-                   "limits": self.limits.for_kernel(), "release": released, **fields}
-        code = f"__import__('ag_bridge').serve({_literal(request)})"
         try:
+            if self._broken is not None:
+                raise self._broken
+            released, self._released = self._released, []
+            request = {"v": 1, "rid": rid, "op": op, "dir": self.kernel.kernel_exchange_dir,
+                       "limits": self.limits.for_kernel(), "release": released, **fields}
+            code = f"__import__('ag_bridge').serve({_literal(request)})"
             result = self._run(code, what=what)
             answer = self._read_answer(rid, result, what=what)
             raw = _raise_for(answer, what=what, context=context)

@@ -235,6 +235,26 @@ def test_rigged_values_inside_containers(sub: Submission) -> None:
     assert "Evil" in err.value.student_message("ja")
 
 
+def test_handles_are_released_and_stay_with_their_kernel(kernel: LocalKernel) -> None:
+    sub, other = Submission(kernel), Submission(kernel)
+    count = "len(__import__('ag_bridge')._HANDLES)"
+    before = sub.evaluate(count)
+    handle = sub.function("evil")()
+    assert sub.evaluate(count) == before + 1
+    with pytest.raises(BridgeError):
+        other.function("ident")(handle)
+    del handle
+    sub.evaluate("0")  # the release travels with the next request
+    assert sub.evaluate(count) == before
+
+
+def test_unsendable_argument_leaves_nothing_behind(sub: Submission,
+                                                   kernel: LocalKernel) -> None:
+    with pytest.raises(TypeError):
+        sub.function("ident")(torch.zeros(500), object())
+    assert list(Path(kernel.exchange_dir).iterdir()) == []
+
+
 # ---------------------------------------------------------------- errors
 
 def test_student_exception(sub: Submission) -> None:
