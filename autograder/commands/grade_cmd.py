@@ -65,7 +65,8 @@ def _run(args: argparse.Namespace) -> int:
         summary = grade(assignment_id=args.assignment, submissions=args.submissions,
                         out=args.out, gradebook=args.gradebook, jobs=args.jobs,
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
-                        params=parse_params(args.param), on_start=on_start, on_done=on_done)
+                        params=parse_params(args.param), assignments_root=args.assignments,
+                        data_dir=args.data, on_start=on_start, on_done=on_done)
     for message in summary.messages:
         console.print(f"[yellow]![/] {message.text('en' if args.lang == 'en' else 'ja')}",
                       highlight=False)
@@ -95,6 +96,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regrade", action="store_true", help="grade again what is already graded")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a grading parameter (after the manifest's [grading])")
+    p.add_argument("--assignments", type=Path, default=None,
+                   help="assignments folder (default ./assignments)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset cache (default $AUTOGRADER_DATA)")
     p.set_defaults(handler=_run)
 
 
