@@ -7,7 +7,6 @@ so that ``autograder --help`` never pays for torch or Jupyter.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -88,6 +87,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                              en="interrupted (run again to finish the rest)"))
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())
