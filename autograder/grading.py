@@ -116,6 +116,7 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         exec_seconds = time.monotonic() - t0
         status = _status_of(report.status)
         checks, check_seconds = _run_checks(ctx, kernel, status)
+        peak_mb = float(getattr(kernel, "peak_memory_mb", 0.0))
     checks += score_test_cells(nb, source, lang=ctx.lang)
     checks += score_manual_cells(nb, source, lang=ctx.lang)
     if status is not Status.GRADED:
@@ -126,6 +127,7 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         status=status, checks=checks, notices=[*ctx.extra_notices, *notices],
         reason=report.reason if status is not Status.GRADED else "",
         penalty=_penalty(ctx), exec_seconds=exec_seconds, check_seconds=check_seconds,
+        peak_memory_mb=peak_mb,
         executed_notebook=nbformat.writes(nb), **base)
 
 

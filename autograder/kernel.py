@@ -667,6 +667,11 @@ class SandboxedKernel:
     def alive(self) -> bool:
         return self._launched is not None and self._launched.process.poll() is None
 
+    @property
+    def peak_memory_mb(self) -> float:
+        """Largest resident memory of the kernel's processes seen by the watchdog."""
+        return self._watchdog.peak_kb / 1024 if self._watchdog is not None else 0.0
+
     def log_tail(self, size: int = 4000) -> str:
         """The end of the kernel's stderr/stdout (untrusted text)."""
         return _tail(self._private / "kernel.log", size) if self._private else ""

@@ -59,6 +59,7 @@ class SubmissionResult:
     penalty: float = 0.0
     exec_seconds: float = 0.0
     check_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
     executed_notebook: str | None = None  # JSON text of the executed notebook
 
     @property
