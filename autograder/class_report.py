@@ -63,11 +63,17 @@ def summarise(rows: Sequence[Row], *, template_code: str = "") -> ClassSummary:
     return ClassSummary(list(rows), similar_pairs(codes, template=template_code))
 
 
-def _has_cjk_font() -> bool:
+def _cjk_font() -> str | None:
+    """The name of an installed font that has Japanese glyphs, if any."""
     from matplotlib import font_manager
 
-    return any("CJK" in f.name or "Gothic" in f.name or "IPA" in f.name
-               for f in font_manager.fontManager.ttflist)
+    names = sorted({f.name for f in font_manager.fontManager.ttflist
+                    if "CJK JP" in f.name or "IPA" in f.name or "Gothic" in f.name})
+    return names[0] if names else None
+
+
+def _has_cjk_font() -> bool:
+    return _cjk_font() is not None
 
 
 def _png(fig: Any) -> str:
@@ -89,8 +95,9 @@ def _figure(width: float = 6.0, height: float = 3.2) -> tuple[Any, Any]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if _has_cjk_font():
-        plt.rcParams["font.family"] = ["Noto Sans CJK JP", "IPAexGothic", "DejaVu Sans"]
+    font = _cjk_font()
+    if font:
+        plt.rcParams["font.family"] = [font, "DejaVu Sans"]
     return plt.subplots(figsize=(width, height))
 
 

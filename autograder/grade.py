@@ -55,7 +55,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
           gradebook: Path | None = None, jobs: int = 1, gpus: Sequence[int] = (),
           regrade: bool = False, params: Mapping[str, Scalar] | None = None,
           lang: Lang | None = None, assignments_root: Path | None = None,
-          data_dir: Path | None = None,
+          data_dir: Path | None = None, team_submission: bool | None = None,
           kernel_factory: str = "autograder.kernel:SandboxedKernel",
           on_start: Callable[[int], None] | None = None,
           on_done: Callable[[TaskOutcome], None] | None = None) -> GradeSummary:
@@ -64,7 +64,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
     assignment = load_assignment(assignment_id, root)
     out.mkdir(parents=True, exist_ok=True)
     items, messages = collect(submissions, assignment_id=assignment.id,
-                              workdir=out / ".intake")
+                              workdir=out / ".intake", team_submission=team_submission)
     gb_path = gradebook or default_gradebook()
     with Gradebook(gb_path) as gb:
         ids = _store(gb, assignment, items)

@@ -67,8 +67,8 @@ def _folder_items(folder: Path, assignment_id: str) -> list[SubmissionItem]:
     return items
 
 
-def collect(paths: Iterable[Path], *, assignment_id: str,
-            workdir: Path) -> tuple[list[SubmissionItem], list[Notice]]:
+def collect(paths: Iterable[Path], *, assignment_id: str, workdir: Path,
+            team_submission: bool | None = None) -> tuple[list[SubmissionItem], list[Notice]]:
     """Every submission item under ``paths`` (files, folders, Moodle zips), and messages
     about the archives themselves (refused entries, online text ignored...)."""
     items: list[SubmissionItem] = []
@@ -83,7 +83,8 @@ def collect(paths: Iterable[Path], *, assignment_id: str,
             from .moodle_intake import items_from_moodle_zip
 
             found, notes = items_from_moodle_zip(path, assignment_id=assignment_id,
-                                                 workdir=workdir)
+                                                 workdir=workdir,
+                                                 team_submission=team_submission)
             items.extend(found)
             messages.extend(notes)
         else:

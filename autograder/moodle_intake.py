@@ -30,10 +30,12 @@ def _item(entry: ParticipantEntry) -> SubmissionItem:
                "submitted_name": Path(entry.chosen.relpath).name if entry.chosen else ""})
 
 
-def items_from_moodle_zip(path: Path, *, assignment_id: str,
-                          workdir: Path) -> tuple[list[SubmissionItem], list[Notice]]:
+def items_from_moodle_zip(path: Path, *, assignment_id: str, workdir: Path,
+                          team_submission: bool | None = None
+                          ) -> tuple[list[SubmissionItem], list[Notice]]:
     """One item per participant (or 4.1+ group) of the zip, and archive-level messages."""
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="moodle-", dir=workdir) as tmp:
-        intake = read_moodle_zip(path, assignment_id=assignment_id, workdir=Path(tmp))
+        intake = read_moodle_zip(path, assignment_id=assignment_id, workdir=Path(tmp),
+                                 team_submission=team_submission)
         return [_item(entry) for entry in intake.participants], list(intake.messages)

@@ -4,5 +4,12 @@ A module here only parses and presents; the work is done by the library function
 """
 
 # Import order is the order of `autograder --help`.
-from . import grade_cmd  # noqa: F401
-from . import new_cmd, release_cmd  # noqa: F401
+from . import (  # noqa: F401
+    calibrate_cmd,
+    demo_cmd,
+    export_cmd,
+    grade_cmd,
+    new_cmd,
+    release_cmd,
+    validate_cmd,
+)

@@ -66,7 +66,8 @@ def _run(args: argparse.Namespace) -> int:
                         out=args.out, gradebook=args.gradebook, jobs=args.jobs,
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
                         params=parse_params(args.param), assignments_root=args.assignments,
-                        data_dir=args.data, on_start=on_start, on_done=on_done)
+                        data_dir=args.data, team_submission=args.team,
+                        on_start=on_start, on_done=on_done)
     for message in summary.messages:
         console.print(f"[yellow]![/] {message.text('en' if args.lang == 'en' else 'ja')}",
                       highlight=False)
@@ -98,6 +99,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a grading parameter (after the manifest's [grading])")
     p.add_argument("--assignments", type=Path, default=None,
                    help="assignments folder (default ./assignments)")
+    p.add_argument("--team", action="store_true", default=None,
+                   help="the Moodle zip is a 4.1+ team-submission download (one folder"
+                        " per group; detected by itself when a 'Default group' folder exists)")
     p.add_argument("--data", type=Path, default=None,
                    help="dataset cache (default $AUTOGRADER_DATA)")
     p.set_defaults(handler=_run)

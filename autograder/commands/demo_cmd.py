@@ -1,0 +1,54 @@
+"""``autograder demo``: the README's main job — the Moodle round trip on sample data."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.table import Table
+
+from ..cli import register
+from ..i18n import Lang, tr
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..console import console
+    from ..demo import demo
+    from ..gradebook import Gradebook
+
+    lang: Lang = "en" if args.lang == "en" else "ja"
+    started = time.monotonic()
+    with console.status(tr(ja="サンプル提出物を採点中…", en="grading the sample submissions…")):
+        result = demo(out=args.out, jobs=args.jobs, lang=lang)
+    table = Table(title=tr(ja="デモ: 13_n の採点結果", en="demo: results of 13_n"))
+    for col in (tr(ja="提出者", en="participant"), tr(ja="ファイル", en="file"),
+                tr(ja="状態", en="status"), tr(ja="得点", en="score"),
+                tr(ja="お知らせ", en="notices")):
+        table.add_column(col)
+    with Gradebook(args.out / "gradebook.sqlite") as gb:
+        for stored in gb.latest_submissions("13_n"):
+            res = gb.result(stored.id)
+            if res is None:
+                continue
+            notes = ", ".join(sorted({n.code for n in res.notices}))
+            table.add_row(stored.participant_name or stored.participant, stored.file or "—",
+                          res.status.value, f"{res.score:g} / {res.max_score:g}", notes)
+    console.print(table)
+    for path in result.exported.files:
+        console.print(f"  {path}", highlight=False)
+    for notice in result.exported.notices:
+        console.print(f"[yellow]![/] {notice.text(lang)}", highlight=False)
+    console.print(tr(ja=f"完了 ({time.monotonic() - started:.0f} 秒)。{args.out}/ を見てください",
+                     en=f"done in {time.monotonic() - started:.0f} s; see {args.out}/"))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="build sample Moodle files for 13_n, grade and export them")
+    p.add_argument("--out", type=Path, default=Path("demo-out"))
+    p.add_argument("--jobs", type=int, default=2)
+    p.set_defaults(handler=_run)
+
+
+register(add_parser)
