@@ -18,7 +18,7 @@ from .config import Assignment
 from .feedback import environment, status_text
 from .i18n import Lang, tr
 from .results import Status, SubmissionResult
-from .similarity import SimilarPair, notebook_code, similar_pairs
+from .similarity import SimilarPair, notebook_code, similar_groups, similar_pairs
 
 REVIEW_STATUSES = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID,
                    Status.WRONG_ASSIGNMENT}
@@ -50,10 +50,12 @@ class ClassSummary:
                     out.append((label, notice.text(lang)))
         names = {r.participant: (f"{r.name} ({r.participant})" if r.name else r.participant)
                  for r in self.rows}
-        for pair in self.similar:
-            out.append((f"{names.get(pair.a, pair.a)} ↔ {names.get(pair.b, pair.b)}",
-                        tr(lang, ja=f"コードがほぼ同一です (類似度 {pair.similarity:.2f})",
-                           en=f"near-identical code (similarity {pair.similarity:.2f})")))
+        for group in similar_groups(self.similar):
+            who = " ↔ ".join(names.get(m, m) for m in group.members)
+            out.append((who, tr(lang, ja=f"コードがほぼ同一です ({len(group.members)} 人,"
+                                         f" 類似度 最大 {group.similarity:.2f})",
+                                en=f"near-identical code ({len(group.members)} people,"
+                                   f" similarity up to {group.similarity:.2f})")))
         return out
 
 

@@ -82,10 +82,22 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
     _feedback(graded, assignment, out, lang, summary)
     report = out / "report.html"
     rows = [Row(g.stored.participant, g.stored.participant_name, g.result) for g in graded]
-    report.write_text(render_class_report(summarise(rows), assignment=assignment, lang=lang),
+    summary_rows = summarise(rows, template_code=_template_code(assignment))
+    report.write_text(render_class_report(summary_rows, assignment=assignment, lang=lang),
                       encoding="utf-8")
     summary.files.append(report)
     return summary
+
+
+def _template_code(assignment: Assignment) -> str:
+    """The code every student was given: not evidence of copying."""
+    import nbformat
+
+    from .release import read_source, student_version
+    from .similarity import notebook_code
+
+    released = student_version(read_source(assignment.source_notebook), assignment=assignment)
+    return notebook_code(str(nbformat.writes(released)))
 
 
 def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missing_zero: bool,

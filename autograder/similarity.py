@@ -91,3 +91,30 @@ def similar_pairs(codes: Mapping[str, str], *, template: str = "",
 def _jaccard(a: Iterable[tuple[str, ...]], b: Iterable[tuple[str, ...]]) -> float:
     sa, sb = set(a), set(b)
     return len(sa & sb) / len(sa | sb) if sa or sb else 0.0
+
+
+@dataclass(frozen=True)
+class SimilarGroup:
+    members: tuple[str, ...]
+    similarity: float  # the highest pairwise similarity inside the group
+
+
+def similar_groups(pairs: list[SimilarPair]) -> list[SimilarGroup]:
+    """Pairs joined into groups (a copied solution shared by several students is one group)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for pair in pairs:
+        parent[find(pair.a)] = find(pair.b)
+    groups: dict[str, list[str]] = {}
+    for who in parent:
+        groups.setdefault(find(who), []).append(who)
+    best = {root: max(p.similarity for p in pairs if find(p.a) == root) for root in groups}
+    return sorted((SimilarGroup(tuple(sorted(m)), best[r]) for r, m in groups.items()),
+                  key=lambda g: (-g.similarity, g.members))
