@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(PY) -m mypy
 
 test: $(STAMP) system-deps lint
-	$(PY) -m pytest -n 2 --durations=15
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25
 
 demo: $(STAMP) system-deps
 	$(VENV)/bin/autograder demo --out demo-out
