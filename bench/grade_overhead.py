@@ -332,10 +332,30 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+# What a grading worker imports before its first submission (batch → grading and the
+# modules grading imports lazily). Keep in step with autograder/grading.py.
+WORKER_IMPORTS = ("autograder.batch", "autograder.grading", "autograder.notebook_io",
+                  "autograder.restore", "autograder.cellscore", "autograder.kernel",
+                  "autograder.datasets", "autograder.bridge", "autograder.checks", "nbformat")
+
+
+def measure_worker_imports() -> float:
+    """Seconds a fresh process takes to import what a grading worker imports (NaN if it
+    cannot: the nbgrader figures are still worth having when our engine is broken)."""
+    code = "import " + ", ".join(WORKER_IMPORTS)
+    try:
+        seconds, _ = _timed([sys.executable, "-c", code], cwd=BENCH_DIR, timeout=600,
+                            what="worker imports")
+    except BenchError as exc:
+        _progress(f"worker imports not measured: {exc}")
+        return float("nan")
+    return seconds
+
+
 def warm_page_cache() -> None:
     """Import torch once, untimed, so the first timed run does not pay the cold disk."""
-    _run([sys.executable, "-c", "import torch, nbgrader, autograder.grade"], cwd=BENCH_DIR,
-         timeout=600, what="warm-up import")
+    _run([sys.executable, "-c", "import torch, nbgrader"], cwd=BENCH_DIR, timeout=600,
+         what="warm-up import")
 
 
 # ------------------------------------------------------------------------------ report
@@ -347,35 +367,39 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 def overhead_table(rows: Sequence[Row]) -> str:
     base = {r.kind: r.wall for r in rows if r.engine == "nbgrader" and r.walls}
-    lines = ["| engine | notebooks | K | jobs | total wall s | per submission s |"
-             " ratio vs nbgrader |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| engine | notebooks | K | jobs | total wall s | runs (min–max) s |"
+             " per submission s | ratio vs nbgrader |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         ratio = r.wall / base[r.kind] if r.kind in base and r.walls else float("nan")
+        spread = f"{min(r.walls):.1f}–{max(r.walls):.1f} ({len(r.walls)})" if r.walls else "—"
         lines.append(f"| {r.engine} | {r.kind} | {r.k} | {r.jobs} | {_fmt(r.wall, 1)} |"
-                     f" {_fmt(r.wall / r.k)} | {_fmt(ratio)} |")
+                     f" {spread} | {_fmt(r.wall / r.k)} | {_fmt(ratio)} |")
     return "\n".join(lines)
 
 
-def breakdown_table(rows: Sequence[Row]) -> str:
+def breakdown_table(rows: Sequence[Row], *, worker_imports: float) -> str:
     """Where our time goes, in slot-seconds per submission (wall × jobs / K).
 
     Kernel start-up is ``exec_seconds`` minus the cells' own times; grader launch is the
-    ``python -c`` process around ``grade()`` (start, imports, exit); the rest is the pool
-    (spawning workers, which import torch and pytest), intake, gradebook writes, restoring
-    cells, kernel shutdown, and slots left idle at the end of the batch.
+    ``python -c`` process around ``grade()`` (start, imports, exit); worker imports is an
+    estimate (each of the ``jobs`` workers imports ``WORKER_IMPORTS`` once, timed alone);
+    the rest is spawning the pool, intake, gradebook writes, restoring cells, collecting
+    the checks, kernel shutdown, and slots left idle at the end of the batch.
     """
     lines = ["| notebooks | jobs | slot-s per submission | kernel start-up | cell execution |"
-             " checks | grader launch | rest of the batch |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             " checks | grader launch | worker imports (est.) | rest of the batch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         b = r.breakdown()
         if r.engine != "autograder" or b is None:
             continue
         slot = r.wall * r.jobs / r.k
         launch = b.launch * r.jobs / r.k
-        rest = max(0.0, slot - b.startup - b.cells - b.checks - launch)
+        # NaN when it could not be measured (engine unfinished): then it stays in the rest.
+        imports = worker_imports * r.jobs / r.k if worker_imports == worker_imports else 0.0
+        rest = max(0.0, slot - b.startup - b.cells - b.checks - launch - imports)
         shares = [f"{_fmt(x)} ({x / slot:.0%})"
-                  for x in (b.startup, b.cells, b.checks, launch, rest)]
+                  for x in (b.startup, b.cells, b.checks, launch, imports, rest)]
         lines.append(f"| {r.kind} | {r.jobs} | {_fmt(slot)} | " + " | ".join(shares) + " |")
     return "\n".join(lines)
 
@@ -403,9 +427,11 @@ def _sandbox() -> str:
     return "bubblewrap" if bwrap_available() else "none (rlimits only)"
 
 
-def report(rows: Sequence[Row], *, machine_before: str) -> str:
+def report(rows: Sequence[Row], *, machine_before: str, worker_imports: float) -> str:
     parts = [f"machine (before): {machine_before}", f"machine (after):  {machine_line()}",
-             "", overhead_table(rows), "", breakdown_table(rows)]
+             "", overhead_table(rows), "",
+             breakdown_table(rows, worker_imports=worker_imports), "",
+             f"a grading worker's imports, timed alone: {_fmt(worker_imports, 1)} s"]
     failures = [f"FAILED {r.engine} {r.kind} jobs={r.jobs}:\n{r.error}"
                 for r in rows if r.error]
     return "\n".join(parts + (["", *failures] if failures else []))
@@ -452,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--workdir {work} is not empty: pass a new folder")
     try:
         warm_page_cache()
+        worker_imports = measure_worker_imports()
         rows = run_all(opts, work)
     except BenchError as exc:  # the courses could not even be built
         print(f"benchmark set-up failed: {exc}", file=sys.stderr)
@@ -459,9 +486,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if ns.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(report(rows, machine_before=before))
+    print(report(rows, machine_before=before, worker_imports=worker_imports))
     if ns.json:
         ns.json.write_text(json.dumps({"machine": before, "options": asdict(opts),
+                                       "worker_imports_s": worker_imports,
                                        "rows": [_row_dict(r) for r in rows]}, indent=1))
     return 1 if any(r.error for r in rows) else 0
 
