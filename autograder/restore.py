@@ -55,10 +55,10 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 from nbformat.v4.nbbase import random_cell_id
-from nbgrader import utils as nbg
 
 from .errors import ConfigError, NotebookError
 from .i18n import Lang, tr
+from .nbgrader_utils import nbg
 from .results import Notice
 
 PARAMETERS_TAG = "parameters"
