@@ -388,11 +388,16 @@ def _predict_batches(
             yield logits.float(), y
 
 
-def _plan(
-    device: str | torch.device | None, amp: bool | None, channels_last: bool | None
-) -> _Plan:
+Amp = bool | torch.dtype | None
+
+
+def _plan(device: str | torch.device | None, amp: Amp, channels_last: bool | None) -> _Plan:
+    """``amp``: ``None``/``True`` the device's best, ``False`` fp32, a dtype forces it."""
     dev = resolve_device(device)
-    dtype = amp_dtype(dev) if amp is None or amp else None
+    if isinstance(amp, torch.dtype):
+        dtype: torch.dtype | None = amp
+    else:
+        dtype = amp_dtype(dev) if amp is None or amp else None
     cl = uses_channels_last(dev) if channels_last is None else channels_last
     return _Plan(dev, dtype, cl)
 
@@ -426,10 +431,16 @@ def evaluate_loss_accuracy(
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on a dataset, device data or loader."""
     plan = _model_plan(model, device)
+    return _evaluate_source(model, _as_source(data, plan), plan, batch_size)
+
+
+def _evaluate_source(
+    model: nn.Module, source: DeviceData | Batches, plan: _Plan, batch_size: int
+) -> tuple[float, float]:
     total = torch.zeros((), device=plan.device)
     correct = torch.zeros((), device=plan.device, dtype=torch.int64)
     count = 0
-    for logits, y in _predict_batches(model, _as_source(data, plan), plan, batch_size):
+    for logits, y in _predict_batches(model, source, plan, batch_size):
         total += F.cross_entropy(logits, y, reduction="sum")
         correct += (logits.argmax(dim=1) == y).sum()
         count += len(y)
@@ -498,7 +509,7 @@ def train_with_history(
     momentum: float = 0.9,
     weight_decay: float = 5e-4,
     augment: bool = True,
-    amp: bool | None = None,
+    amp: Amp = None,
     channels_last: bool | None = None,
     seed: int = 0,
     on_epoch: Callable[[int, dict[str, list[float]]], None] | None = None,
@@ -508,7 +519,8 @@ def train_with_history(
     ``train_data``/``val_data``: datasets (moved to the device whole, augmented there when
     ``augment``), :class:`DeviceData`, or loaders of ``(x, y)`` (used as given: their own
     transforms apply). ``amp``/``channels_last``: ``None`` = the device's best (bf16 and
-    channels-last on CUDA, fp32 and NCHW on the CPU). ``on_epoch(epoch, history)`` is
+    channels-last on CUDA, fp32 and NCHW on the CPU); ``amp`` may also name a dtype to
+    force autocast (bf16 on the CPU, say). ``on_epoch(epoch, history)`` is
     called after each epoch.
     """
     plan = _plan(device, amp, channels_last)
@@ -521,7 +533,7 @@ def train_with_history(
     for epoch in range(epochs):
         tr_loss, tr_acc = _train_epoch(model, opt, train_src, plan, batch_size,
                                        augment=augment, generator=generator)
-        val_loss, val_acc = evaluate_loss_accuracy(model, val_src, device=plan.device)
+        val_loss, val_acc = _evaluate_source(model, val_src, plan, 1000)
         for key, value in zip(history, (tr_loss, val_loss, tr_acc, val_acc), strict=True):
             history[key].append(value)
         if on_epoch is not None:
