@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     for ident in ids:
         with console.status(tr(ja=f"{ident} を検証中…", en=f"validating {ident}…")):
             result = validate(assignment_id=ident, assignments_root=args.assignments,
-                              params=parse_params(args.param))
+                              params=parse_params(args.param), data_dir=args.data)
         console.print(_table(result))
         for problem in result.problems:
             err_console.print(f"[red]✗[/] {ident}: {problem}", highlight=False)
@@ -60,6 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--assignments", type=Path, default=None, help="assignments folder")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a grading parameter, e.g. DATASET=synthetic")
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset cache (default $AUTOGRADER_DATA)")
     p.set_defaults(handler=_run)
 
 
