@@ -254,13 +254,15 @@ def _uint8_nchw(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = _uint8_nchw(dataset.dataset)
         idx = torch.as_tensor(list(dataset.indices), dtype=torch.int64)
         return images[idx], labels[idx]
-    if hasattr(dataset, "data") and hasattr(dataset, "targets"):  # torchvision CIFAR10, fake
+    data = getattr(dataset, "data", None)
+    if data is not None and hasattr(dataset, "targets") and np.ndim(data) == 4:
+        # torchvision's CIFAR10 and SyntheticCIFAR10: (N, H, W, C) uint8 pixels
         images = torch.as_tensor(np.asarray(dataset.data)).permute(0, 3, 1, 2)
         return images, torch.as_tensor(list(dataset.targets), dtype=torch.int64)
     if isinstance(dataset, TensorDataset) and dataset.tensors[0].dtype == torch.uint8:
         return dataset.tensors[0], dataset.tensors[1].to(torch.int64)
     raise TypeError(
-        "to_device_data needs torchvision's CIFAR10 (or FakeCIFAR10), a Subset of one, or a "
+        "to_device_data needs torchvision's CIFAR10 (or SyntheticCIFAR10), a Subset of one, or a "
         f"TensorDataset of uint8 (N, 3, 32, 32) images; got {type(dataset).__name__}"
     )
 
