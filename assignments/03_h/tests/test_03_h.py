@@ -267,7 +267,7 @@ def test_kernels_figure_shows_conv1(submission):
             missing += 1
     if missing:
         fail(ja=f"学習した model.conv1 のカーネルのうち {missing} 個が kernels_figure に"
-                "見当たりません（1 つのサブプロットに 3×3 のカーネル weight[i, 0] を"
+                "見当たりません（1 つのサブプロットに 3×3 のカーネル weight[i, 0] を "
                 "1 個ずつ表示します）",
              en=f"{missing} of model.conv1's learned kernels are not in kernels_figure (one 3×3 "
                 "kernel weight[i, 0] per subplot)")
