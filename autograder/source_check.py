@@ -32,6 +32,7 @@ PARAMETERS_TAG = "parameters"
 COLAB_MODULES = frozenset({"torch", "torchvision", "matplotlib", "mpl_toolkits", "numpy", "PIL"})
 _FLAGS = ("grade", "solution", "locked")
 _MAGIC = re.compile(r"^\s*[%!]")
+_INSTALL = re.compile(r"^\s*(!|%(pip|conda|mamba|micromamba)\b)")
 
 
 def check_source(nb: NotebookNode, *, assignment: Assignment) -> None:
@@ -199,9 +200,9 @@ def parse_code(source: str) -> ast.Module:
 
 def check_imports(source: str, where: str) -> None:
     """Refuse syntax errors, shell commands and imports a bare Colab runtime lacks."""
-    if any(ln.lstrip().startswith("!") for ln in source.split("\n")):
-        raise _fail(where, ja="シェルコマンド(! で始まる行)があります",
-                    en="shell command (a line starting with !)",
+    if any(_INSTALL.match(ln) for ln in source.split("\n")):
+        raise _fail(where, ja="シェルコマンドかインストール(! や %pip で始まる行)があります",
+                    en="shell command or install (a line starting with ! or %pip)",
                     hint_ja="Colab で追加のインストールなしに動くよう、消してください",
                     hint_en="remove it: the notebook must run in Colab without installing")
     try:

@@ -237,6 +237,8 @@ REFUSALS = [
      NotebookError, "cell 1", "reference"),
     ("shell command", _set(1, "!pip install einops\nimport torch"), NotebookError,
      "cell 1", "!"),
+    ("pip magic", _set(1, "%pip install einops\nimport torch"), NotebookError, "cell 1",
+     "%pip"),
     ("two parameters cells",
      _append(new_code_cell("EPOCHS = 2", metadata={"tags": ["parameters"]})),
      NotebookError, "cell 7", "parameters"),
