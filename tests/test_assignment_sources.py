@@ -220,3 +220,25 @@ def test_validate_gives_source_full_marks_and_release_zero(
                       params=VALIDATE[assignment_id], lang="en", data_dir=data_dir)
     assert result.ok, "\n".join(result.problems)
     assert result.source.score == result.source.max_score > 0
+
+
+@pytest.mark.skipif("14_h" not in COURSE, reason="14_h is not in this checkout")
+def test_14h_offline_data_is_the_reference_generator() -> None:
+    """The grader draws its synthetic test set from ``reference.cifar.make_fake_cifar``; the
+    notebook's ``FakeCIFAR10`` must give the very same pixels and labels."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from reference.cifar import FAKE_TEST_SEED, make_fake_cifar
+
+    cell = next(c for c in _notebook("14_h").cells
+                if _nbgrader(c).get("grade_id") == "given_data")
+    namespace: dict[str, Any] = {"torch": torch, "F": F, "np": np, "Image": Image}
+    exec(cell.source.split("\nif DATASET ==")[0], namespace)  # the class, not the loading
+    notebook = namespace["FakeCIFAR10"](10000, seed=FAKE_TEST_SEED)
+    reference = make_fake_cifar(40, seed=FAKE_TEST_SEED)
+    for i in range(40):
+        pixels, label = notebook.pixels(i)
+        assert np.array_equal(pixels, reference.data[i]) and label == reference.targets[i], i
