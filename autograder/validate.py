@@ -63,7 +63,7 @@ def _rows(source: SubmissionResult, release: SubmissionResult) -> list[CheckRow]
 
 def validate(*, assignment_id: str, assignments_root: Path | None = None,
              params: Mapping[str, Scalar] | None = None, lang: Lang | None = None,
-             data_dir: Path | None = None,
+             data_dir: Path | None = None, cpu_threads: int | None = None,
              kernel_factory: str = "autograder.kernel:SandboxedKernel") -> Validation:
     """Grade the source and the fresh release of ``assignment_id`` and compare."""
     from .release import release
@@ -72,7 +72,8 @@ def validate(*, assignment_id: str, assignments_root: Path | None = None,
     assignment = load_assignment(assignment_id, root)
     ctx = GradeContext(assignment=assignment, params={**assignment.grading, **(params or {})},
                        lang=lang or default_lang(), data_dir=data_dir,
-                       kernel_factory=kernel_factory, cpu_threads=os.cpu_count() or 1)
+                       kernel_factory=kernel_factory,
+                       cpu_threads=cpu_threads or os.cpu_count() or 1)
     name = f"{assignment.id}.ipynb"
     source_bytes = assignment.source_notebook.read_bytes()
     with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
