@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import sys
 import time
 from collections.abc import Mapping
@@ -23,7 +24,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import nbformat
 import pytest
 
 from autograder.config import Assignment, Scalar, load_assignment
@@ -56,6 +56,31 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "13_h_bug_numgrad_half_step": frozenset({
             "test_numerical_gradient", "cell:test_numerical_gradient",
             "cell:test_gradient_check"}),
+        "13_h_bug_numgrad_forward_difference": frozenset({"test_numerical_gradient"}),
+    },
+    "03_n": {
+        "03_n_alt": frozenset(),
+        # count += loader.batch_size: test_loader's short last batch (16 of 32) moves the
+        # accuracy by < 0.003, inside test_evaluate_on_test_loader's tolerance
+        "03_n_bug_evaluate_counts_batches": frozenset({"test_evaluate", "cell:test_evaluate"}),
+    },
+    "03_h": {
+        "03_h_alt": frozenset(),
+        # h + p − k: every shape in the network has p = 0, only the formula checks see it
+        "03_h_bug_padding_once": frozenset({"test_conv_output_size",
+                                            "cell:test_conv_output_size"}),
+    },
+    "14_n": {
+        "14_n_alt": frozenset(),
+        # the network uses nn.MaxPool2d, so only the pooling checks see it
+        "14_n_bug_max_pool_takes_min": frozenset({
+            "test_pooling_deck_example", "test_pooling_random", "cell:test_pooling"}),
+    },
+    "14_h": {
+        "14_h_alt": frozenset(),
+        # rows predicted, columns true: the counts no longer match the labels per row
+        "14_h_bug_confusion_transposed": frozenset({
+            "test_confusion_counts", "test_confusion_matches_model", "cell:test_confusion"}),
     },
 }
 
@@ -65,10 +90,22 @@ KNOWN_DEFECTS: dict[str, str] = {
     "13_n_alt_recursive_softmax": (
         "13_n test_softmax_rows flags a self-recursive softmax (2-D case calls softmax(row)) "
         "as the forbidden library softmax: its name scan counts the function's own name"),
+    "13_h_bug_numgrad_forward_difference": (
+        "13_h test_numerical_gradient does not catch one-sided differences: with eps=1e-6 "
+        "their error (about 6e-6 on its input) is inside its atol=1e-5"),
 }
 
-# Grading parameters on top of the manifest's [grading] (CIFAR-10 is not reachable here).
-OVERRIDES: dict[str, dict[str, Scalar]] = {}
+# Grading parameters on top of the manifest's [grading]: CIFAR-10 is not reachable here, so
+# the CIFAR assignments use their synthetic data (14_h with the CPU budget its manifest gives).
+OVERRIDES: dict[str, dict[str, Scalar]] = {
+    "14_n": {"DATASET": "synthetic"},
+    "14_h": {"DATASET": "synthetic", "DEVICE": "cpu", "TRAIN_SUBSET": 2048,
+             "TEST_SUBSET": 256, "EPOCHS": 1, "BATCH_SIZE": 32},
+}
+
+# A locked cell whose released text changed after the variants were made is put back from
+# the source before grading; that changes nothing here. Any other notice is a failure.
+SETTLED_NOTICES = {"restored_cells"}
 
 
 @dataclass(frozen=True)
@@ -121,8 +158,8 @@ def _graded_fixture(assignment_id: str) -> Any:
 
 
 # one module-scoped fixture per assignment: graded_13_n, graded_13_h, ...
-for _id in EXPECTED:
-    globals()[f"graded_{_id}"] = _graded_fixture(_id)
+for _assignment_id in EXPECTED:
+    globals()[f"graded_{_assignment_id}"] = _graded_fixture(_assignment_id)
 
 
 def _lost(result: SubmissionResult) -> dict[str, str]:
@@ -139,7 +176,8 @@ def test_variant_loses_exactly_its_checks(request: pytest.FixtureRequest, assign
     graded: Graded = request.getfixturevalue(f"graded_{assignment_id}")
     result = graded.results[variant]
     assert result.status is Status.GRADED, result.reason
-    assert not result.notices, [n.message_en for n in result.notices]
+    assert {n.code for n in result.notices} <= SETTLED_NOTICES, \
+        [n.message_en for n in result.notices]
     catalog = dict(collect_checks(assignment=graded.assignment))
     checks = {c.name: c for c in result.checks}
     assert {n: checks[n].max_points for n in catalog if n in checks} == catalog, \
@@ -149,6 +187,20 @@ def test_variant_loses_exactly_its_checks(request: pytest.FixtureRequest, assign
     assert all(checks[n].points == 0 for n in lost)
     expected = result.max_score - sum(checks[n].max_points for n in lost)
     assert result.score == pytest.approx(expected)
+    # every code cell ran cleanly except the in-notebook tests the bug breaks
+    assert _failed_cells(result) == {n.removeprefix("cell:") for n in lost if n[:5] == "cell:"}
+    request.node.user_properties.append(("grading_seconds", round(graded.seconds[variant], 1)))
+
+
+def _failed_cells(result: SubmissionResult) -> set[str]:
+    """Grade ids (``#<index>`` for unmarked cells) of the code cells that did not run ok."""
+    nb = json.loads(result.executed_notebook or "{}")
+    failed = set()
+    for index, cell in enumerate(nb.get("cells", [])):
+        metadata = cell.get("metadata", {})
+        if cell.get("cell_type") == "code" and metadata.get("autograder", {}).get("status") != "ok":
+            failed.add(metadata.get("nbgrader", {}).get("grade_id") or f"#{index}")
+    return failed
 
 
 def _generator() -> ModuleType:
@@ -160,22 +212,28 @@ def _generator() -> ModuleType:
     return module
 
 
-def _written_cells(nb: nbformat.NotebookNode, tag: str) -> list[tuple[str, str]]:
-    return [(c.get("id", ""), c.source) for c in nb.cells
-            if tag in c.get("metadata", {}).get("tags", [])]
+def _tagged_cells(path: Path, tag: str) -> dict[str, str]:
+    """{grade id, or the name of a cell the generator inserted: text} of the tagged cells."""
+    out = {}
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        metadata = cell.get("metadata", {})
+        if tag in metadata.get("tags", []):
+            gid = metadata.get("nbgrader", {}).get("grade_id")
+            source = cell["source"]
+            out[gid or cell.get("id", "").removeprefix("variant-")] = \
+                source if isinstance(source, str) else "".join(source)
+    return out
 
 
 def test_committed_variants_match_the_generator() -> None:
     gen = _generator()
     assert set(gen.PLANS) == set(EXPECTED)
-    committed = {p.stem for p in VARIANTS.glob("*.ipynb")}
-    built: set[str] = set()
-    for assignment_id in gen.PLANS:
-        for name, nb in gen.build(assignment_id).items():
-            built.add(name)
-            on_disk = nbformat.read(VARIANTS / f"{name}.ipynb", as_version=4)
-            assert _written_cells(on_disk, gen.VARIANT_TAG) == \
-                _written_cells(nb, gen.VARIANT_TAG), f"{name}: rerun make_variants.py"
-        mine = {n for n in built if n.startswith(f"{assignment_id}_")}
-        assert set(EXPECTED[assignment_id]) == mine
-    assert committed == built, "tests/variants/ and make_variants.py disagree"
+    expected = {name: cells for assignment_id in gen.PLANS
+                for name, cells in gen.written_cells(assignment_id).items()}
+    assert {p.stem for p in VARIANTS.glob("*.ipynb")} == set(expected), \
+        "tests/variants/ and make_variants.py disagree: rerun make_variants.py"
+    for assignment_id, variants in EXPECTED.items():
+        assert set(variants) == {n for n in expected if n.startswith(f"{assignment_id}_")}
+    for name, cells in expected.items():
+        assert _tagged_cells(VARIANTS / f"{name}.ipynb", gen.VARIANT_TAG) == cells, \
+            f"{name}.ipynb is not what make_variants.py writes: rerun it"

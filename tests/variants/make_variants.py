@@ -17,9 +17,10 @@ import copy
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
-from nbformat import NotebookNode
+if TYPE_CHECKING:   # nbformat is imported where notebooks are built (the test only reads text)
+    from nbformat import NotebookNode
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -309,10 +310,436 @@ PLAN_13_H = Plan(
         # divides by eps, not 2·eps: every numerical derivative comes out twice too large
         "bug_numgrad_half_step": (Edit("sol_numerical_gradient", "(up - down) / (2 * eps)",
                                        "(up - down) / eps"),),
+        # one-sided differences (f(x + ε) − f(x)) / ε instead of central ones
+        "bug_numgrad_forward_difference": (
+            Edit("sol_numerical_gradient", "float(f((flat - bump).reshape(x.shape)))",
+                 "float(f(x))"),
+            Edit("sol_numerical_gradient", "(up - down) / (2 * eps)", "(up - down) / eps")),
     },
 )
 
-PLANS: dict[str, Plan] = {"13_n": PLAN_13_N, "13_h": PLAN_13_H}
+# ---------------------------------------------------------------------------- 03_n
+
+N03_LOADER_HELPER = '''\
+def mnist_loader(train, batch_size, limit=None):
+    """A DataLoader over MNIST (first ``limit`` images when given), shuffled for training."""
+    pipeline = transforms.Compose([
+        transforms.ToTensor(),
+        transforms.Normalize(mean=[0.5], std=[1.0]),
+    ])
+    data = datasets.MNIST(DATA_ROOT, train=train, transform=pipeline, download=True)
+    if limit is not None:
+        data = torch.utils.data.Subset(data, torch.arange(min(limit, len(data))).tolist())
+    return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=train)
+'''
+
+N03_LOADERS = '''\
+test_loader = mnist_loader(False, BATCH_SIZE)
+train_loader = mnist_loader(True, BATCH_SIZE, limit=TRAIN_SUBSET)
+print("train:", len(train_loader.dataset), " test:", len(test_loader.dataset))
+'''
+
+N03_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(28 * 28, 28 * 28)
+        self.l2 = nn.Linear(28 * 28, 28 * 28)
+        self.l3 = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        h = x.flatten(start_dim=1)
+        for layer in (self.l1, self.l2):
+            h = layer(h).sigmoid()
+        return self.l3(h).log_softmax(dim=-1)
+'''
+
+N03_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    hits, seen = 0, 0
+    with torch.inference_mode():
+        for images, labels in loader:
+            guesses = model(images.flatten(start_dim=1)).argmax(dim=-1)
+            hits += int((guesses == labels).sum())
+            seen += labels.numel()
+    return hits / seen
+'''
+
+N03_TRAIN = '''\
+model = Net()
+optimizer = optim.SGD(params=model.parameters(), lr=LR)
+criterion = nn.NLLLoss()
+for epoch in range(1, EPOCHS + 1):
+    model.train()
+    total, count = 0.0, 0
+    for images, labels in train_loader:
+        log_probs = model(images.flatten(start_dim=1))
+        batch_loss = criterion(log_probs, labels)
+        optimizer.zero_grad(set_to_none=True)
+        batch_loss.backward()
+        optimizer.step()
+        total += batch_loss.item() * labels.numel()
+        count += labels.numel()
+    print(f"epoch {epoch}: mean loss {total / count:.4f}, "
+          f"test accuracy {evaluate(model, test_loader):.4f}")
+'''
+
+PLAN_03_N = Plan(
+    answers={
+        "sol_loaders": N03_LOADERS,
+        "sol_net": N03_NET,
+        "sol_evaluate": N03_EVALUATE,
+        "sol_train": N03_TRAIN,
+        "comments": COMMENT,
+    },
+    inserts=(Insert("mnist-loader", before="sol_loaders", source=N03_LOADER_HELPER),),
+    variants={
+        # the lecture's count += batch_size: a short last batch is counted as a full one
+        "bug_evaluate_counts_batches": (Edit("sol_evaluate", "seen += labels.numel()",
+                                             "seen += loader.batch_size"),),
+    },
+)
+
+# ---------------------------------------------------------------------------- 14_n
+
+N14_OUTPUT_SIZE = '''\
+import math
+
+
+def output_size(h, k, p=0, s=1):
+    return math.floor((h + 2 * p - k) / s) + 1
+'''
+
+N14_PAD = '''\
+def zero_pad(x, p):
+    """x (H, W) surrounded by p rows and columns of zeros."""
+    return F.pad(x, (p, p, p, p)) if p > 0 else x
+'''
+
+N14_CONV2D = '''\
+def conv2d(x, k, stride=1, padding=0):
+    x, k = torch.as_tensor(x), torch.as_tensor(k)
+    common = torch.promote_types(x.dtype, k.dtype)
+    x, k = zero_pad(x.to(common), padding), k.to(common)
+    kh, kw = k.shape
+    windows = x.unfold(0, kh, stride).unfold(1, kw, stride)   # (H', W', kh, kw)
+    return (windows * k).sum(dim=(-2, -1))
+'''
+
+N14_CONV2D_MULTI = '''\
+def conv2d_multi(x, w, b):
+    kh, kw = w.shape[-2:]
+    windows = x.unfold(1, kh, 1).unfold(2, kw, 1)              # (C, H', W', kh, kw)
+    return torch.einsum("chwij,kcij->khw", windows, w) + b[:, None, None]
+'''
+
+N14_POOLING = '''\
+def blocks(x, size):
+    """x (H, W) cut into (H // size, size, W // size, size) blocks; the ragged edge is dropped."""
+    x = torch.as_tensor(x)
+    rows, cols = x.shape[0] // size, x.shape[1] // size
+    return x[:rows * size, :cols * size].reshape(rows, size, cols, size)
+
+
+def avg_pool2d(x, size=2):
+    return blocks(x, size).double().mean(dim=(1, 3))
+
+
+def max_pool2d(x, size=2):
+    return blocks(x, size).amax(dim=(1, 3))
+'''
+
+N14_CONV_PARAMS = '''\
+def conv_params(c_in, c_out, k):
+    weights = c_in * c_out * k ** 2
+    biases = c_out
+    return weights + biases
+'''
+
+N14_SPLIT = '''\
+def split_dataset(dataset, seed=0):
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    cut = len(dataset) * 4 // 5
+    return Subset(dataset, order[:cut].tolist()), Subset(dataset, order[cut:].tolist())
+'''
+
+N14_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(32 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+'''
+
+N14_TRAIN = '''\
+torch.manual_seed(0)
+model = Net()
+history = []
+loss_fn = nn.CrossEntropyLoss()
+opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
+for epoch in range(1, EPOCHS + 1):
+    model.train()
+    seen, summed = 0, 0.0
+    for images, labels in train_loader:
+        opt.zero_grad()
+        batch_loss = loss_fn(model(images), labels)
+        batch_loss.backward()
+        opt.step()
+        seen += len(labels)
+        summed += batch_loss.item() * len(labels)
+    history.append(evaluate(model, val_loader))
+    print(f"epoch {epoch}: train loss {summed / seen:.3f}, val accuracy {history[-1]:.3f}")
+'''
+
+PLAN_14_N = Plan(
+    answers={
+        "sol_output_size": N14_OUTPUT_SIZE,
+        "sol_conv2d": N14_CONV2D,
+        "sol_conv2d_multi": N14_CONV2D_MULTI,
+        "sol_pooling": N14_POOLING,
+        "sol_conv_params": N14_CONV_PARAMS,
+        "sol_split_dataset": N14_SPLIT,
+        "sol_net": N14_NET,
+        "sol_train": N14_TRAIN,
+        "comments": COMMENT,
+    },
+    inserts=(Insert("zero-pad", before="sol_conv2d", source=N14_PAD),),
+    variants={
+        # the smallest value of each block instead of the largest
+        "bug_max_pool_takes_min": (Edit("sol_pooling", ".amax(dim=(1, 3))",
+                                        ".amin(dim=(1, 3))"),),
+    },
+)
+
+# ---------------------------------------------------------------------------- 03_h
+
+H03_CONV_OUTPUT_SIZE = '''\
+def conv_output_size(h, k, p=0, s=1):
+    steps, _ = divmod(h + 2 * p - k, s)
+    return steps + 1
+'''
+
+H03_FEATURE_SHAPES = '''\
+side, feature_shapes = 28, []
+for channels, k, s in [(32, 3, 1), (64, 3, 1), (64, 2, 2)]:   # conv1, conv2, pool
+    side = conv_output_size(side, k, s=s)
+    feature_shapes.append([channels, side, side])
+print(feature_shapes)
+'''
+
+H03_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.conv1 = nn.Conv2d(in_channels=1, out_channels=32, kernel_size=3)
+        self.conv2 = nn.Conv2d(in_channels=32, out_channels=64, kernel_size=3)
+        self.fc1 = nn.Linear(64 * 12 * 12, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.conv2(self.conv1(x).relu()).relu()
+        x = torch.flatten(self.pool(x), start_dim=1)
+        return F.log_softmax(self.fc2(self.fc1(x).relu()), dim=-1)
+'''
+
+H03_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    where = next(model.parameters()).device
+    outcomes = []
+    with torch.no_grad():
+        for images, labels in loader:
+            predicted = model(images.to(where)).argmax(dim=1).cpu()
+            outcomes.append(predicted == labels)
+    hits = torch.cat(outcomes)
+    return hits.sum().item() / hits.numel()
+'''
+
+H03_EPOCH = '''\
+def train_one_epoch(model, loader, optimizer):
+    """One pass over loader; returns the mean training loss per image."""
+    model.train()
+    total, seen = 0.0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        batch_loss = F.nll_loss(model(images), labels)
+        batch_loss.backward()
+        optimizer.step()
+        total += batch_loss.item() * len(labels)
+        seen += len(labels)
+    return total / seen
+'''
+
+H03_TRAIN = '''\
+model = Net().to(device)
+optimizer = optim.SGD(model.parameters(), lr=LR, momentum=0.9)
+for epoch in range(EPOCHS):
+    print(f"epoch {epoch + 1}: mean loss {train_one_epoch(model, train_loader, optimizer):.4f}")
+'''
+
+H03_KERNELS = '''\
+kernels = model.conv1.weight.detach().cpu()
+fig = plt.figure(figsize=(10, 5))
+for i in range(kernels.shape[0]):
+    ax = fig.add_subplot(4, 8, i + 1)
+    ax.imshow(kernels[i].squeeze(0), cmap="viridis")
+    ax.set_xticks([])
+    ax.set_yticks([])
+kernels_figure = fig
+plt.show()
+'''
+
+PLAN_03_H = Plan(
+    answers={
+        "sol_conv_output_size": H03_CONV_OUTPUT_SIZE,
+        "sol_feature_shapes": H03_FEATURE_SHAPES,
+        "sol_net": H03_NET,
+        "sol_evaluate": H03_EVALUATE,
+        "sol_train": H03_TRAIN,
+        "sol_kernels_figure": H03_KERNELS,
+        "comments": COMMENT,
+    },
+    inserts=(Insert("train-one-epoch", before="sol_train", source=H03_EPOCH),),
+    variants={
+        # padding counted on one side only: h + p − k (right whenever p = 0, as in Net)
+        "bug_padding_once": (Edit("sol_conv_output_size", "h + 2 * p - k", "h + p - k"),),
+    },
+)
+
+# ---------------------------------------------------------------------------- 14_h
+
+H14_DEVICE = '''\
+if DEVICE is None:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+else:
+    device = DEVICE
+print(device)
+'''
+
+H14_ALEXNET = '''\
+# (in, out, kernel, padding, pool afterwards) of the five convolutions
+CONV_PLAN = [(3, 64, 3, 1, True), (64, 192, 5, 2, True), (192, 384, 3, 1, False),
+             (384, 256, 3, 1, False), (256, 256, 3, 1, True)]
+
+
+class AlexNet(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        layers = []
+        for c_in, c_out, k, pad, pool in CONV_PLAN:
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=k, padding=pad), nn.ReLU()]
+            if pool:
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=0.5), nn.Linear(4096, 4096), nn.ReLU(),
+            nn.Dropout(p=0.5), nn.Linear(4096, 4096), nn.ReLU(),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), start_dim=1))
+'''
+
+H14_TRANSFORMS = '''\
+to_unit_range = [transforms.ToTensor(), transforms.Normalize(mean=[0.5] * 3, std=[0.5] * 3)]
+test_transform = transforms.Compose(to_unit_range)
+train_transform = transforms.Compose([
+    transforms.RandomHorizontalFlip(p=0.5),
+    transforms.RandomCrop(32, padding=4),
+    *to_unit_range,
+])
+'''
+
+H14_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    losses, hits, n = [], [], 0
+    with torch.no_grad():
+        for images, labels in loader:
+            with amp():
+                scores = model(images)
+            log_probs = F.log_softmax(scores.float(), dim=1)
+            losses.append(F.nll_loss(log_probs, labels, reduction="sum"))
+            hits.append((scores.argmax(dim=1) == labels).sum())
+            n += labels.numel()
+    return torch.stack(losses).sum().item() / n, torch.stack(hits).sum().item() / n
+'''
+
+H14_TRAIN = '''\
+torch.manual_seed(SEED)
+model = AlexNet(num_classes=10).to(device)
+optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+scaler = torch.amp.GradScaler("cuda", enabled=(amp_dtype == torch.float16))
+history = {key: [] for key in ("train_loss", "train_acc", "val_loss", "val_acc")}
+for epoch in range(1, EPOCHS + 1):
+    model.train()
+    batch_losses, batch_hits, seen = [], [], 0
+    for images, labels in train_loader:
+        optimizer.zero_grad(set_to_none=True)
+        with amp():
+            scores = model(images)
+            batch_loss = F.cross_entropy(scores, labels)
+        scaler.scale(batch_loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        batch_losses.append(batch_loss.detach().float() * labels.numel())
+        batch_hits.append((scores.argmax(dim=1) == labels).sum())
+        seen += labels.numel()
+    val_loss, val_acc = evaluate(model, val_loader)
+    for key, value in (("train_loss", torch.stack(batch_losses).sum().item() / seen),
+                       ("train_acc", torch.stack(batch_hits).sum().item() / seen),
+                       ("val_loss", val_loss), ("val_acc", val_acc)):
+        history[key].append(value)
+    print(epoch, {key: round(values[-1], 3) for key, values in history.items()})
+'''
+
+H14_CONFUSION = '''\
+model.eval()
+counts = torch.zeros(100, dtype=torch.int64, device=device)
+with torch.no_grad():
+    for images, labels in test_loader:
+        with amp():
+            predicted = model(images).argmax(dim=1)
+        counts += torch.bincount(labels * 10 + predicted, minlength=100)
+confusion = counts.view(10, 10).cpu()
+test_accuracy = (confusion.diag().sum() / confusion.sum()).item()
+print(f"テスト用データの正解率: {test_accuracy:.4f}")
+'''
+
+PLAN_14_H = Plan(
+    answers={
+        "sol_device": H14_DEVICE,
+        "sol_alexnet": H14_ALEXNET,
+        "sol_transforms": H14_TRANSFORMS,
+        "sol_evaluate": H14_EVALUATE,
+        "sol_train": H14_TRAIN,
+        "sol_confusion": H14_CONFUSION,
+        "comments": COMMENT,
+    },
+    inserts=(),
+    variants={
+        # rows are the predicted class, columns the true one
+        "bug_confusion_transposed": (Edit("sol_confusion", "labels * 10 + predicted",
+                                          "predicted * 10 + labels"),),
+    },
+)
+
+PLANS: dict[str, Plan] = {
+    "13_n": PLAN_13_N, "13_h": PLAN_13_H, "03_n": PLAN_03_N, "03_h": PLAN_03_H,
+    "14_n": PLAN_14_N, "14_h": PLAN_14_H,
+}
 
 
 # ---------------------------------------------------------------------------- building
@@ -340,49 +767,61 @@ def _index(nb: NotebookNode, key: str) -> int:
     return found[0]
 
 
+def written_cells(assignment_id: str) -> dict[str, dict[str, str]]:
+    """Variant name → {grade id or inserted cell's name: the text this script writes there}.
+
+    Needs no release: the test compares it with the committed notebooks' tagged cells.
+    """
+    plan = PLANS[assignment_id]
+    alt = {key: text.rstrip("\n") for key, text in
+           [*plan.answers.items(), *((i.name, i.source) for i in plan.inserts)]}
+    out = {f"{assignment_id}_alt": alt}
+    for name, edits in plan.variants.items():
+        cells = dict(alt)
+        for edit in edits:
+            if cells[edit.cell].count(edit.old) != 1:
+                raise SystemExit(f"{edit.cell}: {edit.old!r} is not in the cell exactly once")
+            cells[edit.cell] = cells[edit.cell].replace(edit.old, edit.new)
+        out[f"{assignment_id}_{name}"] = cells
+    return out
+
+
 def _mark(cell: NotebookNode, source: str) -> None:
-    cell.source = source.rstrip("\n")
+    cell.source = source
     tags = cell.metadata.setdefault("tags", [])
     if VARIANT_TAG not in tags:
         tags.append(VARIANT_TAG)
 
 
-def alternative(assignment_id: str, plan: Plan) -> NotebookNode:
-    nb = copy.deepcopy(released(assignment_id))
-    for gid, source in plan.answers.items():
+def answered(release: NotebookNode, plan: Plan, cells: dict[str, str]) -> NotebookNode:
+    """``release`` with its solution cells answered and the student's own cells inserted."""
+    nb = copy.deepcopy(release)
+    for gid in plan.answers:
         cell = nb.cells[_index(nb, gid)]
         if not cell.metadata["nbgrader"].get("solution"):
-            raise SystemExit(f"{assignment_id}: {gid} is not a solution cell")
-        _mark(cell, source)
+            raise SystemExit(f"{gid} is not a solution cell")
+        _mark(cell, cells[gid])
+    import nbformat
+
     for insert in plan.inserts:
         cell = nbformat.v4.new_code_cell()
         cell.id = f"variant-{insert.name}"
-        _mark(cell, insert.source)
+        _mark(cell, cells[insert.name])
         nb.cells.insert(_index(nb, insert.before), cell)
-    return nb
-
-
-def edited(alt: NotebookNode, edits: tuple[Edit, ...]) -> NotebookNode:
-    nb = copy.deepcopy(alt)
-    for edit in edits:
-        cell = nb.cells[_index(nb, edit.cell)]
-        if cell.source.count(edit.old) != 1:
-            raise SystemExit(f"{edit.cell}: {edit.old!r} is not in the cell exactly once")
-        cell.source = cell.source.replace(edit.old, edit.new)
     return nb
 
 
 def build(assignment_id: str) -> dict[str, NotebookNode]:
     """Variant name (``<id>_alt``, ``<id>_bug_<what>``, ``<id>_alt_<what>``) → notebook."""
+    release = released(assignment_id)
     plan = PLANS[assignment_id]
-    alt = alternative(assignment_id, plan)
-    out = {f"{assignment_id}_alt": alt}
-    for name, edits in plan.variants.items():
-        out[f"{assignment_id}_{name}"] = edited(alt, edits)
-    return out
+    return {name: answered(release, plan, cells)
+            for name, cells in written_cells(assignment_id).items()}
 
 
 def main(argv: list[str]) -> int:
+    import nbformat
+
     for assignment_id in argv or list(PLANS):
         for name, nb in build(assignment_id).items():
             path = HERE / f"{name}.ipynb"
