@@ -332,11 +332,13 @@ def _bwrap_args(spec: SandboxSpec) -> list[str]:
     if spec.drops_uid:
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                  "--cap-add", "CAP_SETPCAP"]
-    args += _system_binds() + _python_binds()
+    args += _system_binds()
     args += ["--proc", "/proc", "--dev", "/dev", *_gpu_binds(spec)]
     scratch = str(min(spec.limits.memory_mb, spec.limits.file_size_mb) << 20)
     for tmp in ("/tmp", "/dev/shm"):
         args += ["--perms", "1777", "--size", scratch, "--tmpfs", tmp]
+    # After the fresh /tmp: a checkout (and its venv) may itself live under /tmp.
+    args += _python_binds()
     args += ["--bind", str(spec.workdir), CONTENT, "--bind", str(spec.exchange), EXCHANGE,
              *_mkdirs(HOME), "--bind", str(spec.home), HOME,
              *_mkdirs(OPT), "--ro-bind", str(SANDBOX_FILES), OPT]

@@ -116,3 +116,7 @@ def mnist_data_dir(mnist_pkl_gz: Path) -> Path:
 
             import_archives(paths=[mnist_pkl_gz], cache=cache)
     return cache
+
+# Assignment folders used as test data hold their own pytest checks, which run only
+# inside the grader (they need the `submission` fixture): never collect them here.
+collect_ignore_glob = ["assignments/*"]
