@@ -334,6 +334,8 @@ def test_kernel_death_is_killed(name: str, reason: str) -> None:
 
 
 def test_memory_hog_is_stopped() -> None:
+    # the worker may already hold torch and MNIST from earlier test files: only growth counts
+    before = psutil.Process().memory_info().rss
     nb, report, kernel = run_alone("memory_hog", Limits(cell_timeout_s=60, memory_mb=1024), 4,
                                    GIGABYTES=4)
     with kernel:
@@ -344,7 +346,7 @@ def test_memory_hog_is_stopped() -> None:
             assert statuses(nb) == ["ok", "killed", "not_run"]
         else:
             assert records(nb)[1]["ename"] == "MemoryError"
-    assert psutil.Process().memory_info().rss < 1 << 30
+    assert psutil.Process().memory_info().rss - before < 256 << 20
 
 
 def test_fork_bomb_is_bounded_by_the_process_limit() -> None:

@@ -1,4 +1,4 @@
-"""Generate the course assignments' variant notebooks (test data for test_assignment_variants).
+"""Generate the course assignments' variant notebooks (data of test_assignment_variants_*).
 
 For each assignment: ``<id>_alt.ipynb`` is the released student notebook answered with a
 correct solution written differently from the reference (other names, loops where the

@@ -1,4 +1,6 @@
-"""Acceptance of the course assignments: other correct answers get full marks, one bug loses
+"""Grading the assignment variants (used by tests/test_assignment_variants_*.py).
+
+Acceptance of the course assignments: other correct answers get full marks, one bug loses
 exactly the points of the checks it touches.
 
 The notebooks in tests/variants/ come from ``tests/variants/make_variants.py`` (the released
@@ -8,7 +10,9 @@ with one realistic mistake. Each is graded in-process by the real engine (sandbo
 restore, the manifest's grading parameters, the assignment's pytest checks, in-notebook test
 cells) and must lose exactly the checks listed in ``EXPECTED``: every other check scores
 its full points, the listed ones score zero, so the score is the total minus their points.
-One fixture per assignment grades all its variants once (module scope).
+One fixture per assignment grades all its variants once (module scope). The cases are split
+over several test files so that ``pytest -n 2 --dist loadfile`` grades assignments in
+parallel; one kernel thread each, as the two workers share two cores.
 """
 
 from __future__ import annotations
@@ -86,14 +90,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
 
 # Correct answers a check wrongly marks down: reported to the assignment's owner; the xfail
 # is strict, so the test fails (and the mark must go) once the check is fixed.
-KNOWN_DEFECTS: dict[str, str] = {
-    "13_n_alt_recursive_softmax": (
-        "13_n test_softmax_rows flags a self-recursive softmax (2-D case calls softmax(row)) "
-        "as the forbidden library softmax: its name scan counts the function's own name"),
-    "13_h_bug_numgrad_forward_difference": (
-        "13_h test_numerical_gradient does not catch one-sided differences: with eps=1e-6 "
-        "their error (about 6e-6 on its input) is inside its atol=1e-5"),
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 # Grading parameters on top of the manifest's [grading]: CIFAR-10 is not reachable here, so
 # the CIFAR assignments use their synthetic data (14_h with the CPU budget its manifest gives).
@@ -115,14 +112,16 @@ class Graded:
     seconds: dict[str, float]
 
 
-def _cases() -> list[Any]:
-    cases = []
-    for assignment_id, variants in EXPECTED.items():
+def cases(*assignment_ids: str) -> list[Any]:
+    """The parametrisation of ``check_variant`` for these assignments."""
+    out = []
+    for assignment_id in assignment_ids:
+        variants = EXPECTED[assignment_id]
         for name, lost in variants.items():
             marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[name])]
                      if name in KNOWN_DEFECTS else [])
-            cases.append(pytest.param(assignment_id, name, lost, id=name, marks=marks))
-    return cases
+            out.append(pytest.param(assignment_id, name, lost, id=name, marks=marks))
+    return out
 
 
 def _grade(ctx: GradeContext, path: Path) -> SubmissionResult:
@@ -139,7 +138,7 @@ def _grade_all(request: pytest.FixtureRequest, assignment_id: str) -> Graded:
     data_dir = (request.getfixturevalue("mnist_data_dir") if "mnist" in assignment.datasets
                 else None)
     params: Mapping[str, Scalar] = {**assignment.grading, **OVERRIDES.get(assignment_id, {})}
-    ctx = GradeContext(assignment=assignment, params=params, data_dir=data_dir, cpu_threads=2)
+    ctx = GradeContext(assignment=assignment, params=params, data_dir=data_dir, cpu_threads=1)
     results: dict[str, SubmissionResult] = {}
     seconds: dict[str, float] = {}
     for name in EXPECTED[assignment_id]:
@@ -149,7 +148,8 @@ def _grade_all(request: pytest.FixtureRequest, assignment_id: str) -> Graded:
     return Graded(assignment, results, seconds)
 
 
-def _graded_fixture(assignment_id: str) -> Any:
+def graded_fixture(assignment_id: str) -> Any:
+    """A module-scoped fixture ``graded_<id>``: assign it to that name in the test module."""
     @pytest.fixture(scope="module", name=f"graded_{assignment_id}")
     def graded(request: pytest.FixtureRequest) -> Graded:
         return _grade_all(request, assignment_id)
@@ -157,20 +157,14 @@ def _graded_fixture(assignment_id: str) -> Any:
     return graded
 
 
-# one module-scoped fixture per assignment: graded_13_n, graded_13_h, ...
-for _assignment_id in EXPECTED:
-    globals()[f"graded_{_assignment_id}"] = _graded_fixture(_assignment_id)
-
-
 def _lost(result: SubmissionResult) -> dict[str, str]:
     return {c.name: f"{c.points:g}/{c.max_points:g}: {c.message}" for c in result.checks
             if c.points != c.max_points}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment_id", "variant", "lost"), _cases())
-def test_variant_loses_exactly_its_checks(request: pytest.FixtureRequest, assignment_id: str,
-                                          variant: str, lost: frozenset[str]) -> None:
+def check_variant(request: pytest.FixtureRequest, assignment_id: str, variant: str,
+                  lost: frozenset[str]) -> None:
+    """The variant is graded, loses exactly ``lost`` (all their points) and nothing else."""
     from autograder.checks import collect_checks
 
     graded: Graded = request.getfixturevalue(f"graded_{assignment_id}")
@@ -225,7 +219,7 @@ def _tagged_cells(path: Path, tag: str) -> dict[str, str]:
     return out
 
 
-def test_committed_variants_match_the_generator() -> None:
+def check_committed_variants_match_the_generator() -> None:
     gen = _generator()
     assert set(gen.PLANS) == set(EXPECTED)
     expected = {name: cells for assignment_id in gen.PLANS
