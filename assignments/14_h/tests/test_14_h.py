@@ -276,7 +276,9 @@ def test_confusion_matches_model(submission):
     pred, target, _ = _predictions(submission)
     confusion = _confusion(submission, len(target))
     mine = torch.bincount(target * 10 + pred.clamp(0, 9), minlength=100).view(10, 10)
-    moved = int((confusion - mine).abs().sum()) // 2
+    # Orientation is test_confusion_counts' job: whether a transposed matrix stands out here
+    # would depend on how asymmetric the model's mistakes happen to be.
+    moved = min(int((confusion - m).abs().sum()) // 2 for m in (mine, mine.T))
     allowed = max(3, len(target) // 50)  # autocast (notebook) vs float32 (grader) flips
     if moved > allowed:
         fail(ja=f"confusion が model の予測と合いません（採点側の予測と {moved} 枚分違います）。"
