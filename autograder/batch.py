@@ -59,6 +59,9 @@ class TaskOutcome:
 class PoolOptions:
     jobs: int = 1
     gpu_slots: list[int] = field(default_factory=list)  # one entry per concurrent GPU task
+    # start each worker's next kernel while it grades (kernel_pool.py); off for GPU batches,
+    # whose GPU is only known when a task takes its token
+    warm_kernels: bool = True
 
 
 def _set_pdeathsig() -> None:
@@ -71,11 +74,15 @@ def _set_pdeathsig() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
-def _init_worker(slots: Any, gpu_tokens: Any) -> None:
+def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool) -> None:
     global _SLOT, _GPU_TOKENS
     _set_pdeathsig()
     _SLOT = int(slots.get())
     _GPU_TOKENS = gpu_tokens
+    if warm_kernels:
+        from .kernel_pool import enable_in_worker
+
+        enable_in_worker()
 
 
 def current_slot() -> int:
@@ -111,7 +118,8 @@ def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
     outcomes: list[TaskOutcome] = []
     pending: dict[Future[TaskOutcome], GradeTask] = {}
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
-                             initializer=_init_worker, initargs=(slots, gpu_tokens)) as pool:
+                             initializer=_init_worker,
+                             initargs=(slots, gpu_tokens, options.warm_kernels)) as pool:
         for task in tasks:
             pending[pool.submit(_run_task, task)] = task
         while pending:

@@ -48,7 +48,7 @@ def _pool_options(assignment: Assignment, jobs: int, gpus: Sequence[int]) -> Poo
     if assignment.device != "cuda" or not gpus:
         return PoolOptions(jobs=jobs)
     tokens = gpu_slots(gpus, budget_mb=assignment.limits.gpu_memory_mb, memory_of=gpu_memory_mb())
-    return PoolOptions(jobs=max(1, min(jobs, len(tokens))), gpu_slots=tokens)
+    return PoolOptions(jobs=max(1, min(jobs, len(tokens))), gpu_slots=tokens, warm_kernels=False)
 
 
 def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,

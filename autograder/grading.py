@@ -109,9 +109,11 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
 
     nb, source = _prepare(ctx, nb, notices)
     notices.extend(tampering_notices(nb, source, lang=ctx.lang))
+    from .kernel_pool import kernel_for
+
     kernel_cls = load_factory(ctx.kernel_factory)
     t0 = time.monotonic()
-    with kernel_cls(**_kernel_kwargs(ctx)) as kernel:
+    with kernel_for(kernel_cls, _kernel_kwargs(ctx)) as kernel:
         report = kernel.execute_notebook(nb)
         exec_seconds = time.monotonic() - t0
         status = _status_of(report.status)
