@@ -16,11 +16,12 @@ Everything that comes out of the kernel is untrusted:
 - a memory watchdog sums the kernel's anonymous RSS and kills the kernel (never the
   grader) above ``Limits.memory_mb``.
 
-Start-up goes through ``launcher`` (default ``launch_kernel``): the seam for a later
-pre-warmed kernel pool. A pool's launcher gets the requested ``SandboxSpec`` and may return
-a ``LaunchedKernel`` it started ahead of time with the same limits, datasets, GPU and uid;
-``LaunchedKernel.spec`` says which directories that kernel really uses, and
-``SandboxedKernel`` follows it from then on.
+Grading workers hide start-up by starting whole kernels ahead (``kernel_pool.py``).
+Start-up itself goes through ``launcher`` (default ``launch_kernel``): the seam for a pool
+that would share more than that (e.g. forked, pre-imported interpreters). Such a launcher
+gets the requested ``SandboxSpec`` and may return a ``LaunchedKernel`` it started ahead of
+time with the same limits, datasets, GPU and uid; ``LaunchedKernel.spec`` says which
+directories that kernel really uses, and ``SandboxedKernel`` follows it from then on.
 """
 
 from __future__ import annotations
