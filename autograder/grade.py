@@ -78,6 +78,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
                        data_dir=str(data_dir) if data_dir else None,
                        use_gpu=assignment.device == "cuda" and bool(gpus),
                        cpu_threads=_threads(jobs)) for i in todo]
+    summary.messages += _sweep_notices()
     if on_start:
         on_start(len(tasks))
     if tasks:
@@ -91,6 +92,20 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
         gb.finish_run(run_id, graded=len(summary.graded_now))
         summary.results_csv, summary.results_json = write_results(gb, ids, out)
     return summary
+
+
+def _sweep_notices() -> list[Notice]:
+    """Private folders left by kernels of a grader that was killed: removed, and said."""
+    from .private_dirs import sweep_stale
+
+    swept = sweep_stale()
+    if not swept:
+        return []
+    return [Notice("swept_private_dirs",
+                   f"中断された採点のカーネル作業フォルダ {swept} 件を"
+                   "一時ディレクトリから削除しました",
+                   f"removed {swept} kernel work folder(s) left in the temp dir by an "
+                   "interrupted grading run")]
 
 
 def _threads(jobs: int) -> int:

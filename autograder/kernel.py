@@ -29,11 +29,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +48,7 @@ from .config import Limits
 from .errors import SandboxError
 from .i18n import Lang, tr
 from .kernel_api import CodeResult
+from .private_dirs import PrivateDir
 from .sandbox import (
     Mode,
     SandboxSpec,
@@ -568,7 +567,7 @@ class SandboxedKernel:
         self._temp_root = temp_root
         self._startup_timeout = startup_timeout
         self._launcher: Launcher = launcher or launch_kernel
-        self._private: Path | None = None
+        self._private: PrivateDir | None = None
         self._spec: SandboxSpec | None = None
         self._launched: LaunchedKernel | None = None
         self._watchdog: _MemoryWatchdog | None = None
@@ -595,13 +594,12 @@ class SandboxedKernel:
         if os.geteuid() == 0:
             self._lease = lease_uid(self._uid)
             self._uid = self._lease.uid
-        self._private = Path(tempfile.mkdtemp(prefix="agk-", dir=self._temp_root))
-        self._private.chmod(0o711)
+        self._private = PrivateDir(self._temp_root)
         try:
-            self._spec = self._make_spec(self._private)
+            self._spec = self._make_spec(self._private.path)
             prepare_dirs(self._spec, mode=self.mode)
             self._launched = self._launcher(
-                self._spec, mode=self.mode, log_path=self._private / "kernel.log",
+                self._spec, mode=self.mode, log_path=self._private.path / "kernel.log",
                 startup_timeout=self._startup_timeout,
                 max_message_bytes=max(self.limits.output_kb << 10, 1 << 20) + _MSG_SLACK)
             self._spec = self._launched.spec
@@ -638,7 +636,7 @@ class SandboxedKernel:
             kill_kernel_processes(launched.process.pid, uid)
             launched.process.wait()
         if self._private is not None:
-            _rmtree(self._private)
+            self._private.remove()
             self._private = None
         if self._lease is not None:
             self._lease.release()
@@ -675,7 +673,7 @@ class SandboxedKernel:
 
     def log_tail(self, size: int = 4000) -> str:
         """The end of the kernel's stderr/stdout (untrusted text)."""
-        return _tail(self._private / "kernel.log", size) if self._private else ""
+        return _tail(self._private.path / "kernel.log", size) if self._private else ""
 
     def _require_spec(self) -> SandboxSpec:
         if self._spec is None:
@@ -959,22 +957,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-def _rmtree(path: Path) -> None:
-    """Remove a kernel's private tree, even where student code removed permissions
-    (only a non-root grader can be stopped by those; root never chmods student paths)."""
-    def fix(func: Any, target: str, _exc: Any) -> None:
-        if os.geteuid() == 0 or os.path.islink(target):
-            return
-        try:
-            os.chmod(os.path.dirname(target), 0o700)
-            os.chmod(target, 0o700)
-            func(target)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=fix)
 
 
 __all__ = ["ExecutionReport", "LaunchedKernel", "Launcher", "SandboxKernelManager",
