@@ -106,11 +106,10 @@ def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, An
 def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
                        base: dict[str, str]) -> SubmissionResult:
     from .cellscore import score_manual_cells, score_test_cells, tampering_notices
+    from .kernel_pool import kernel_for
 
     nb, source = _prepare(ctx, nb, notices)
     notices.extend(tampering_notices(nb, source, lang=ctx.lang))
-    from .kernel_pool import kernel_for
-
     kernel_cls = load_factory(ctx.kernel_factory)
     t0 = time.monotonic()
     with kernel_for(kernel_cls, _kernel_kwargs(ctx)) as kernel:
