@@ -26,6 +26,7 @@ from typing import Any
 import nbformat
 import psutil
 import pytest
+from slots import worker_slot
 
 from autograder import sandbox
 from autograder.config import Limits
@@ -40,15 +41,13 @@ from autograder.kernel import (
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 IS_ROOT = os.geteuid() == 0
-WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 pytestmark = pytest.mark.skipif(not sandbox.bwrap_available(),
                                 reason="bubblewrap cannot create namespaces here")
 
 
 def slot(n: int) -> int:
-    """Distinct slots per xdist worker (the uid lease would also cope with clashes)."""
-    return 100 + 20 * WORKER + n
+    return worker_slot(100, n)
 
 
 def load(name: str, **params: Any) -> nbformat.NotebookNode:

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from slots import worker_slot
 
 from autograder import kernel_pool
 from autograder.kernel import SandboxedKernel
 from autograder.kernel_pool import WarmKernels, kernel_for
 from autograder.sandbox import bwrap_available
-
-WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
 class FakeKernel:
@@ -111,7 +110,7 @@ needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="needs bubblewrap
 
 
 def _kwargs(tmp: Path, n: int) -> dict[str, Any]:
-    return {"slot": 300 + 10 * WORKER + n, "lang": "en", "temp_root": tmp}
+    return {"slot": worker_slot(300, n), "lang": "en", "temp_root": tmp}
 
 
 IDENTITY = "import os; print(os.getuid(), os.getcwd(), len(os.listdir('/tmp')))"

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from slots import worker_slot
 
 from autograder.private_dirs import OWNER, PrivateDir, sweep_stale
 from autograder.sandbox import bwrap_available
 
 HERE = Path(__file__).resolve().parent
-WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
 def _made_by_a_killed_process(tmp: Path) -> Path:
@@ -66,7 +66,7 @@ def test_a_sandboxed_kernel_of_a_killed_grader_leaves_nothing_after_a_sweep(tmp_
                                                                              ) -> None:
     code = ("import sys, time; from pathlib import Path\n"
             "from autograder.kernel import SandboxedKernel\n"
-            f"k = SandboxedKernel(temp_root=Path(sys.argv[1]), slot={400 + 10 * WORKER})\n"
+            f"k = SandboxedKernel(temp_root=Path(sys.argv[1]), slot={worker_slot(400)})\n"
             "k.start(); assert k.run_code(\"open('work.txt', 'w').write('x')\").ok\n"
             "print('up', flush=True); time.sleep(600)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
