@@ -113,7 +113,10 @@ def _kwargs(tmp: Path, n: int) -> dict[str, Any]:
     return {"slot": worker_slot(300, n), "lang": "en", "temp_root": tmp}
 
 
-IDENTITY = "import os; print(os.getuid(), os.getcwd(), len(os.listdir('/tmp')))"
+# uid, and whether the first submission's files exist (a checkout under /tmp shows its
+# venv's mount point in /tmp, so only these names tell)
+IDENTITY = ("import os; print(os.getuid(), os.path.exists('/tmp/mine'), "
+            "os.path.exists('/content/work.txt'))")
 
 
 @needs_bwrap
@@ -121,7 +124,7 @@ def test_warm_sandboxed_kernels_are_separate_and_survive_idling(tmp_path: Path) 
     warm = WarmKernels()
     try:
         with warm.take(SandboxedKernel, _kwargs(tmp_path, 0)) as first:
-            first.run_code("open('/tmp/mine', 'w').write('x')")
+            first.run_code("open('/tmp/mine', 'w').write('x'); open('work.txt', 'w').write('x')")
             seen_first = first.run_code(IDENTITY).stdout.split()
         # the kernel started ahead (from the starter thread) must outlive that idle time:
         # bubblewrap --die-with-parent would have killed it with a short-lived thread
@@ -129,7 +132,8 @@ def test_warm_sandboxed_kernels_are_separate_and_survive_idling(tmp_path: Path) 
         with warm.take(SandboxedKernel, _kwargs(tmp_path, 0)) as second:
             assert warm.hits == 1 and second.alive
             seen_second = second.run_code(IDENTITY).stdout.split()
-        assert seen_second[2] == "0", "nothing of the previous submission is visible"
+        assert seen_first[1:] == ["True", "True"]
+        assert seen_second[1:] == ["False", "False"], "nothing of the last submission is seen"
         if os.geteuid() == 0:
             assert seen_first[0] != seen_second[0], "two live kernels never share a uid"
     finally:
