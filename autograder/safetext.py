@@ -6,7 +6,9 @@ text is displayed: terminal escape sequences (clear the screen, rewrite a line),
 control characters, Unicode bidirectional overrides and isolates (text that reads
 differently from how it is stored), zero-width characters and byte-order marks (names that
 look equal but are not). ``clean`` removes all of them; ``one_line`` also folds line
-breaks and bounds the length; ``for_rich`` additionally escapes rich's ``[markup]``.
+breaks and bounds the length; ``for_rich`` additionally escapes rich's ``[markup]``;
+``visible`` keeps them but spells each one out (``\x1b``), for a message that must say
+which name was refused and why.
 
 HTML and CSV escaping stay the job of their writers (jinja2 autoescape, ``csv``); this
 module only removes what no escaping makes harmless.
@@ -30,6 +32,8 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e"
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f" + _BIDI + _INVISIBLE + "\ud800-\udfff"
     "\U000e0000-\U000e007f]")
+# What ``visible`` spells out: all of the above, and line breaks and tabs.
+_SPELLED = re.compile(_UNSAFE.pattern[:-1] + "\t\n\u2028\u2029]")
 _LINE_BREAKS = re.compile(" *[\r\n\u2028\u2029\x85\t][ \r\n\u2028\u2029\x85\t]*")
 
 
@@ -61,6 +65,21 @@ def for_rich(text: object, *, limit: int | None = 300) -> str:
     from rich.markup import escape
 
     return escape(one_line(text, limit=limit))
+
+
+def visible(text: object, *, limit: int | None = 300) -> str:
+    """``text`` with every character ``clean`` would remove (and line breaks and tabs)
+    written as an escape (``\\x1b``, ``\\u202e``), so that a refused name can be quoted
+    as it was without acting on the terminal; a NUL shows as ``\\x00``, never cuts it."""
+    if not isinstance(text, str):
+        return ""
+    return _cut(_SPELLED.sub(_spell, text), limit)
+
+
+def _spell(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 \
+        else f"\\U{code:08x}"
 
 
 def is_clean(text: str) -> bool:

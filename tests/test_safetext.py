@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from autograder.safetext import clean, for_rich, is_clean, one_line
+from autograder.safetext import clean, for_rich, is_clean, one_line, visible
 
 CASES = [
     ("clear screen", "a\x1b[2Jb", "ab"),
@@ -45,3 +45,21 @@ def test_for_rich_prints_what_was_typed(name: str) -> None:
     console = Console(record=True, width=200, color_system=None)
     console.print(for_rich(name))
     assert console.export_text().strip() == name
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("evil\x1b[2J.txt", "evil\\x1b[2J.txt"),
+    ("Ta\x00ro", "Ta\\x00ro"),          # a NUL is shown, never cuts the name
+    ("report\u202efdp.exe", "report\\u202efdp.exe"),
+    ("a\tb\nc", "a\\x09b\\x0ac"),
+    ("a\U000e0041b", "a\\U000e0041b"),
+    ("山田 [/] 太郎", "山田 [/] 太郎"),
+])
+def test_visible_spells_out_what_clean_removes(raw: str, want: str) -> None:
+    assert visible(raw) == want
+    assert is_clean(visible(raw)) and "\n" not in visible(raw)
+
+
+def test_visible_cuts_and_ignores_non_text() -> None:
+    assert visible("\x00" * 100, limit=9) == "\\x00\\x00" + "…"
+    assert visible(None) == ""
