@@ -62,6 +62,7 @@ def status_text(status: Status, lang: Lang) -> str:
         Status.INVALID: ("読み込めないファイル", "unreadable file"),
         Status.MISSING: ("未提出", "no submission"),
         Status.WRONG_ASSIGNMENT: ("別の課題のファイル", "file of another assignment"),
+        Status.REFUSED: ("受け付けられないファイル", "file refused"),
     }
     ja, en = names[status]
     return en if lang == "en" else ja
@@ -106,7 +107,7 @@ def render_feedback(result: SubmissionResult, *, assignment_title: str, particip
                     lang: Lang, graded_at: dt.datetime | None = None) -> str:
     """The feedback HTML for one submission."""
     bad = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID, Status.MISSING,
-           Status.WRONG_ASSIGNMENT}
+           Status.WRONG_ASSIGNMENT, Status.REFUSED}
     notices = [{"text": n.text(lang), "bad": False} for n in result.notices]
     if result.status in bad and result.reason:
         notices.insert(0, {"text": f"{status_text(result.status, lang)}: {result.reason}",

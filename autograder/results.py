@@ -17,6 +17,7 @@ class Status(str, Enum):
     INVALID = "invalid"    # not a readable nbformat-4 notebook
     MISSING = "missing"    # participant submitted nothing gradable
     WRONG_ASSIGNMENT = "wrong_assignment"  # clearly another assignment's file
+    REFUSED = "refused"    # what was submitted was refused at intake (too large, unsafe)
 
 
 @dataclass(frozen=True)
