@@ -4,6 +4,12 @@ Every submission is recorded by content hash before it is graded; a result is wr
 one transaction when its grading ends, so a killed batch loses nothing and a rerun grades
 only what has no result. Workers in other processes write their own results (WAL lets
 readers and one writer work at once; writers wait on ``busy_timeout``).
+
+Submitted bytes up to ``INLINE_MAX_BYTES`` are kept in the database; larger ones by
+reference, in a content-addressed file beside it (``blobstore``), copied in chunks, so
+no size of submission can make SQLite fail (``string or blob too big``) or the grader
+hold it twice in memory. Schema 2 added ``submissions.content_ref``; a schema-1
+gradebook is upgraded in place when opened.
 """
 
 from __future__ import annotations
@@ -12,14 +18,18 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from .blobstore import BlobStore
 from .errors import GradebookError
+from .i18n import tr
 from .results import CheckResult, Notice, Status, SubmissionResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+INLINE_MAX_BYTES = 1 << 20  # larger submissions live in the blob store
+_MAX_PARAMS = 900           # SQLite host parameters per statement, with room to spare
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,6 +44,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     content BLOB NOT NULL,
     intake_json TEXT NOT NULL DEFAULT '{}',
     received_at REAL NOT NULL,
+    content_ref TEXT,
     UNIQUE (assignment, participant, sha256)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -90,6 +101,7 @@ class Gradebook:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.blobs = BlobStore.beside(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -105,12 +117,17 @@ class Gradebook:
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                             (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise GradebookError(f"gradebook schema {row[0]} is newer than this autograder",
                                  where=str(self.path), hint="upgrade dl-autograder")
+        if row is not None and int(row[0]) == SCHEMA_VERSION:
+            return
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
+        if "content_ref" not in columns:  # schema 1
+            with suppress(sqlite3.OperationalError):  # another process upgraded it just now
+                self._db.execute("ALTER TABLE submissions ADD COLUMN content_ref TEXT")
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
+                         (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self._db.close()
@@ -135,24 +152,55 @@ class Gradebook:
 
     # --- submissions -------------------------------------------------------------
     def add_submission(self, *, assignment: str, participant: str, file: str, sha256: str,
-                       content: bytes, participant_name: str = "", is_group: bool = False,
+                       content: bytes = b"", source: Path | None = None,
+                       participant_name: str = "", is_group: bool = False,
                        intake: dict[str, object] | None = None) -> int:
-        """Record a submission (idempotent on assignment+participant+hash); return its id."""
-        with self._tx() as db:
-            row = db.execute("SELECT id FROM submissions WHERE assignment=? AND participant=?"
-                             " AND sha256=?", (assignment, participant, sha256)).fetchone()
+        """Record a submission (idempotent on assignment+participant+hash); return its id.
+
+        The bytes are ``content``, or the file ``source`` (copied in chunks, never held
+        whole in memory when it is large); ``sha256`` must be theirs.
+        """
+        meta = (file, participant_name, int(is_group),
+                json.dumps(intake or {}, ensure_ascii=False))
+        try:
+            row = self._db.execute("SELECT id FROM submissions WHERE assignment=? AND"
+                                   " participant=? AND sha256=?",
+                                   (assignment, participant, sha256)).fetchone()
             if row:
-                db.execute("UPDATE submissions SET file=?, participant_name=?, is_group=?,"
-                           " intake_json=? WHERE id=?",
-                           (file, participant_name, int(is_group),
-                            json.dumps(intake or {}, ensure_ascii=False), row[0]))
+                with self._tx() as db:
+                    db.execute("UPDATE submissions SET file=?, participant_name=?, is_group=?,"
+                               " intake_json=? WHERE id=?", (*meta, row[0]))
                 return int(row[0])
-            cur = db.execute(
-                "INSERT INTO submissions (assignment, participant, participant_name, is_group,"
-                " file, sha256, content, intake_json, received_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (assignment, participant, participant_name, int(is_group), file, sha256,
-                 content, json.dumps(intake or {}, ensure_ascii=False), time.time()))
-            return int(cur.lastrowid or 0)
+            inline, ref = self._place(content, source, sha256)
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT INTO submissions (assignment, participant, participant_name,"
+                    " is_group, file, sha256, content, intake_json, received_at, content_ref)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (assignment, participant, meta[1], meta[2], file, sha256, inline, meta[3],
+                     time.time(), ref))
+                return int(cur.lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise self._error(exc, participant) from exc
+
+    def _place(self, content: bytes, source: Path | None, sha256: str) -> tuple[bytes, str | None]:
+        """(inline bytes, blob ref): small content inline, the rest in the blob store."""
+        if source is not None and source.stat().st_size <= INLINE_MAX_BYTES:
+            content, source = source.read_bytes(), None
+        if source is None and len(content) <= INLINE_MAX_BYTES:
+            return content, None
+        stored, _ = (self.blobs.put_file(source) if source is not None
+                     else self.blobs.put_bytes(content))
+        if stored != sha256:
+            raise GradebookError(tr(ja="保存中に提出ファイルが変わりました",
+                                    en="the submission changed while it was stored"),
+                                 where=str(source or self.path))
+        return b"", self.blobs.ref(stored)
+
+    def _error(self, exc: sqlite3.Error, participant: str) -> GradebookError:
+        return GradebookError(tr(ja=f"参加者 {participant} の提出を記録できません ({exc})",
+                                 en=f"cannot record the submission of {participant} ({exc})"),
+                              where=str(self.path))
 
     def submission(self, submission_id: int) -> StoredSubmission:
         row = self._db.execute(
@@ -163,11 +211,11 @@ class Gradebook:
         return _stored(row)
 
     def content(self, submission_id: int) -> bytes:
-        row = self._db.execute("SELECT content FROM submissions WHERE id=?",
+        row = self._db.execute("SELECT content, content_ref FROM submissions WHERE id=?",
                                (submission_id,)).fetchone()
         if row is None:
             raise GradebookError(f"no submission {submission_id}", where=str(self.path))
-        return bytes(row[0])
+        return self.blobs.read(row[1]) if row[1] else bytes(row[0])
 
     def latest_submissions(self, assignment: str) -> list[StoredSubmission]:
         """The newest submission of each participant for an assignment."""
@@ -179,32 +227,27 @@ class Gradebook:
         return [_stored(r) for r in rows]
 
     def ungraded(self, ids: list[int]) -> list[int]:
-        if not ids:
-            return []
-        done = {r[0] for r in self._db.execute(
-            f"SELECT submission_id FROM results WHERE submission_id IN "
-            f"({','.join('?' * len(ids))})", ids)}
+        done: set[int] = set()
+        for start in range(0, len(ids), _MAX_PARAMS):  # any number of submissions
+            chunk = ids[start:start + _MAX_PARAMS]
+            done.update(r[0] for r in self._db.execute(
+                f"SELECT submission_id FROM results WHERE submission_id IN "
+                f"({','.join('?' * len(chunk))})", chunk))
         return [i for i in ids if i not in done]
 
     # --- results -----------------------------------------------------------------
     def save_result(self, submission_id: int, result: SubmissionResult,
                     run_id: int | None = None) -> None:
         """Replace the result of a submission atomically (exactly one per submission)."""
-        notices = [n.__dict__ for n in result.notices]
+        self.save_results([(submission_id, result)], run_id=run_id)
+
+    def save_results(self, results: list[tuple[int, SubmissionResult]],
+                     run_id: int | None = None) -> None:
+        """``save_result`` for many submissions in one transaction (thousands of rows
+        that intake already decided cost one commit, not one each)."""
         with self._tx() as db:
-            db.execute("DELETE FROM checks WHERE submission_id=?", (submission_id,))
-            db.execute(
-                "INSERT OR REPLACE INTO results (submission_id, status, score, max_score,"
-                " penalty, reason, exec_seconds, check_seconds, notices_json,"
-                " executed_notebook, run_id, graded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (submission_id, result.status.value, result.score, result.max_score,
-                 result.penalty, result.reason, result.exec_seconds, result.check_seconds,
-                 json.dumps(notices, ensure_ascii=False), result.executed_notebook, run_id,
-                 time.time()))
-            db.executemany(
-                "INSERT INTO checks VALUES (?,?,?,?,?,?,?,?,?)",
-                [(submission_id, i, c.name, c.kind, c.points, c.max_points, int(c.passed),
-                  c.message, c.metric) for i, c in enumerate(result.checks)])
+            for submission_id, result in results:
+                _write_result(db, submission_id, result, run_id)
 
     def result(self, submission_id: int) -> SubmissionResult | None:
         row = self._db.execute(
@@ -247,3 +290,21 @@ def _stored(row: tuple[object, ...]) -> StoredSubmission:
                             participant_name=str(row[3]), is_group=bool(row[4]),
                             file=str(row[5]), sha256=str(row[6]),
                             intake=json.loads(str(row[7])))
+
+
+def _write_result(db: sqlite3.Connection, submission_id: int, result: SubmissionResult,
+                  run_id: int | None) -> None:
+    notices = [n.__dict__ for n in result.notices]
+    db.execute("DELETE FROM checks WHERE submission_id=?", (submission_id,))
+    db.execute(
+        "INSERT OR REPLACE INTO results (submission_id, status, score, max_score,"
+        " penalty, reason, exec_seconds, check_seconds, notices_json,"
+        " executed_notebook, run_id, graded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (submission_id, result.status.value, result.score, result.max_score,
+         result.penalty, result.reason, result.exec_seconds, result.check_seconds,
+         json.dumps(notices, ensure_ascii=False), result.executed_notebook, run_id,
+         time.time()))
+    db.executemany(
+        "INSERT INTO checks VALUES (?,?,?,?,?,?,?,?,?)",
+        [(submission_id, i, c.name, c.kind, c.points, c.max_points, int(c.passed),
+          c.message, c.metric) for i, c in enumerate(result.checks)])
