@@ -20,6 +20,7 @@ from .errors import AutograderError, InvalidNotebook
 from .gradebook import Gradebook
 from .i18n import Lang, tr
 from .results import CheckResult, Notice, Status, SubmissionResult
+from .zero_catalog import collect_catalog
 
 
 @dataclass(frozen=True)
@@ -191,11 +192,11 @@ def catalog_zero(ctx: GradeContext, *, reason: str) -> list[CheckResult]:
 
 def zero_result(ctx: GradeContext, *, participant: str, file: str, sha256: str,
                 status: Status, reason: str) -> SubmissionResult:
-    """A result with every graded item at zero (invalid, missing, wrong file...)."""
-    from .cellscore import zero_cells
-    from .notebook_io import read_notebook
+    """A result with every graded item at zero (invalid, missing, wrong file...).
 
-    source = read_notebook(ctx.assignment.source_notebook).nb
-    checks = catalog_zero(ctx, reason=reason) + zero_cells(source, reason=reason)
-    return SubmissionResult(participant=participant, file=file, sha256=sha256, status=status,
-                            checks=checks, notices=list(ctx.extra_notices), reason=reason)
+    Collects the catalogue (a whole pytest collection): a batch's rows that intake
+    already decided use the batch's one catalogue instead (``decided``).
+    """
+    return collect_catalog(ctx.assignment).result(
+        participant=participant, file=file, sha256=sha256, status=status, reason=reason,
+        notices=ctx.extra_notices)
