@@ -1,7 +1,9 @@
 """``autograder grade``: a whole batch, resumable, recorded in the gradebook.
 
 Intake → gradebook (content hash; already graded ones are skipped) → worker pool →
-``results.csv`` / ``results.json`` in the output folder.
+``results.csv`` / ``results.json`` in the output folder. Rows whose outcome intake
+already decided get their zero results here (``decided``), never in the pool; a row whose
+bytes cannot be stored is recorded as ``error`` and the batch goes on.
 """
 
 from __future__ import annotations
@@ -9,16 +11,18 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .batch import GradeTask, PoolOptions, TaskOutcome, gpu_memory_mb, gpu_slots, run_pool
 from .config import Assignment, Scalar, load_assignment
+from .decided import settle_decided, split_decided
 from .gradebook import Gradebook
-from .i18n import Lang, default_lang
-from .intake import SubmissionItem, collect
+from .i18n import Lang, default_lang, tr
+from .intake import SubmissionItem, intake_session
 from .paths import assignments_dir, default_gradebook
-from .results import Notice
+from .results import Notice, Status
+from .safetext import clean, visible
 
 
 @dataclass
@@ -32,16 +36,31 @@ class GradeSummary:
     messages: list[Notice] = field(default_factory=list)  # about the archives, not a student
 
 
-def _store(gb: Gradebook, assignment: Assignment, items: Sequence[SubmissionItem]) -> list[int]:
-    ids = []
-    for item in items:
-        intake = {"notices": [n.__dict__ for n in item.notices], "reason": item.reason,
-                  "status": item.status.value if item.status else None, **item.extra}
-        ids.append(gb.add_submission(
-            assignment=assignment.id, participant=item.participant, file=item.file,
-            sha256=item.sha256, content=item.content, participant_name=item.participant_name,
-            is_group=item.is_group, intake=intake))
-    return ids
+def _store(gb: Gradebook, assignment: Assignment, items: Sequence[SubmissionItem],
+           lang: Lang) -> list[int]:
+    return [_store_one(gb, assignment, item, lang) for item in items]
+
+
+def _store_one(gb: Gradebook, assignment: Assignment, item: SubmissionItem, lang: Lang) -> int:
+    """Record ``item``; when its bytes cannot be kept, record it as ``error`` without them
+    (if even that fails, the gradebook itself is unusable and that error goes up)."""
+    try:
+        return _add(gb, assignment, item)
+    except Exception as exc:  # this one participant: say why, and go on with the rest
+        why = visible(f"{type(exc).__name__}: {exc}")
+        return _add(gb, assignment, replace(
+            item, content=b"", source=None, status=Status.ERROR,
+            reason=tr(lang, ja=f"提出ファイルを記録できませんでした ({why})",
+                      en=f"the submission could not be stored ({why})")))
+
+
+def _add(gb: Gradebook, assignment: Assignment, item: SubmissionItem) -> int:
+    intake = {"notices": [n.__dict__ for n in item.notices], "reason": item.reason,
+              "status": item.status.value if item.status else None, **item.extra}
+    return gb.add_submission(
+        assignment=assignment.id, participant=item.participant, file=item.file,
+        sha256=item.sha256, content=item.content, source=item.source,
+        participant_name=item.participant_name, is_group=item.is_group, intake=intake)
 
 
 def _pool_options(assignment: Assignment, jobs: int, gpus: Sequence[int]) -> PoolOptions:
@@ -62,31 +81,37 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
     """Grade every submission under ``submissions``; return what was graded now."""
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
+    lang = lang or default_lang()
     out.mkdir(parents=True, exist_ok=True)
-    items, messages = collect(submissions, assignment_id=assignment.id,
-                              workdir=out / ".intake", team_submission=team_submission)
     gb_path = gradebook or default_gradebook()
-    with Gradebook(gb_path) as gb:
-        ids = _store(gb, assignment, items)
+    with intake_session(submissions, assignment_id=assignment.id, workdir=out / ".intake",
+                        team_submission=team_submission, lang=lang) as (items, messages), \
+            Gradebook(gb_path) as gb:
+        ids = _store(gb, assignment, items, lang)
         todo = ids if regrade else gb.ungraded(ids)
+        decided, to_grade = split_decided(gb, todo)
         run_id = gb.start_run(assignment=assignment.id, command="grade")
     summary = GradeSummary(assignment.id, ids, skipped=len(ids) - len(todo), messages=messages)
     tasks = [GradeTask(submission_id=i, gradebook=str(gb_path), assignment_id=assignment.id,
-                       assignments_root=str(root), run_id=run_id, lang=lang or default_lang(),
+                       assignments_root=str(root), run_id=run_id, lang=lang,
                        overrides=tuple(sorted((params or {}).items())),
                        kernel_factory=kernel_factory,
                        data_dir=str(data_dir) if data_dir else None,
                        use_gpu=assignment.device == "cuda" and bool(gpus),
-                       cpu_threads=_threads(jobs)) for i in todo]
+                       cpu_threads=_threads(jobs)) for i in to_grade]
     summary.messages += _sweep_notices()
     if on_start:
-        on_start(len(tasks))
-    if tasks:
-        def done(outcome: TaskOutcome) -> None:
-            summary.graded_now.append(outcome)
-            if on_done:
-                on_done(outcome)
+        on_start(len(todo))
 
+    def done(outcome: TaskOutcome) -> None:
+        summary.graded_now.append(outcome)
+        if on_done:
+            on_done(outcome)
+
+    with Gradebook(gb_path) as gb:
+        settle_decided(gb, decided, assignment=assignment, assignments_root=root, lang=lang,
+                       run_id=run_id, on_done=done)
+    if tasks:
         run_pool(tasks, options=_pool_options(assignment, jobs, gpus), on_done=done)
     with Gradebook(gb_path) as gb:
         gb.finish_run(run_id, graded=len(summary.graded_now))
@@ -124,8 +149,9 @@ def write_results(gb: Gradebook, ids: Sequence[int], out: Path) -> tuple[Path, P
         res = gb.result(sid)
         if res is None:
             continue
-        rows.append([res.participant, res.file, res.status.value, f"{res.score:g}",
-                     f"{res.max_score:g}", res.reason])
+        # cleaned here too: a reason may quote what a kernel printed
+        rows.append([clean(res.participant), clean(res.file), res.status.value,
+                     f"{res.score:g}", f"{res.max_score:g}", clean(res.reason)])
         records.append({"participant": res.participant, "file": res.file,
                         "status": res.status.value, "score": res.score,
                         "max_score": res.max_score, "reason": res.reason,

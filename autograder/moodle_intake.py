@@ -1,41 +1,51 @@
 """Moodle's "Download all submissions" zip as ``SubmissionItem`` objects for ``grade``.
 
-The zip is extracted into a private temporary folder (the intake reads every file into
-memory and the gradebook keeps the bytes), so a rerun after a crash starts clean.
+The zip is extracted below the caller's work folder (``intake.intake_session`` makes a
+private one and removes it once the items are stored); items point at their extracted
+files and are never read into memory here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
-from .intake import SubmissionItem
+from .i18n import Lang, default_lang
+from .intake import SubmissionItem, clean_notice, file_sha256
 from .moodle import ParticipantEntry, read_moodle_zip
 from .results import Notice
+from .safetext import clean, one_line
 
 
-def _item(entry: ParticipantEntry) -> SubmissionItem:
+def _item(entry: ParticipantEntry, lang: Lang) -> SubmissionItem:
     status = entry.status.result_status()
-    content = entry.notebook_path.read_bytes() if status is None and entry.notebook_path else b""
-    submitted = entry.chosen.path.read_bytes() if entry.chosen and entry.chosen.path.exists() \
-        else b""
-    reason = "; ".join(n.message_ja for n in entry.notices if n.code == entry.status.value)
+    source = entry.notebook_path if status is None else None
+    submitted = entry.chosen.path if entry.chosen and entry.chosen.path.is_file() else None
+    reason = "; ".join(n.text(lang) for n in entry.notices
+                       if n.code in entry.status.reason_codes)
     return SubmissionItem(
-        participant=entry.participant_id, participant_name=entry.display_name,
-        is_group=entry.is_group, file=entry.chosen.relpath if entry.chosen else "",
-        content=content, notices=tuple(entry.notices), status=status, reason=reason,
+        participant=entry.participant_id, participant_name=one_line(entry.display_name,
+                                                                    limit=None),
+        is_group=entry.is_group, file=clean(entry.chosen.relpath) if entry.chosen else "",
+        source=source, notices=tuple(clean_notice(n) for n in entry.notices), status=status,
+        reason=clean(reason),
         extra={"moodle_id": entry.moodle_id,
-               "submitted_sha256": hashlib.sha256(submitted).hexdigest() if submitted else "",
-               "submitted_name": Path(entry.chosen.relpath).name if entry.chosen else ""})
+               "submitted_sha256": file_sha256(submitted) if submitted else "",
+               "submitted_name": clean(Path(entry.chosen.relpath).name) if entry.chosen
+               else ""})
 
 
 def items_from_moodle_zip(path: Path, *, assignment_id: str, workdir: Path,
-                          team_submission: bool | None = None
+                          team_submission: bool | None = None, lang: Lang | None = None
                           ) -> tuple[list[SubmissionItem], list[Notice]]:
-    """One item per participant (or 4.1+ group) of the zip, and archive-level messages."""
+    """One item per participant (or 4.1+ group) of the zip, and archive-level messages.
+
+    The zip is extracted into a new folder below ``workdir``, which the items need until
+    they are stored.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="moodle-", dir=workdir) as tmp:
-        intake = read_moodle_zip(path, assignment_id=assignment_id, workdir=Path(tmp),
-                                 team_submission=team_submission)
-        return [_item(entry) for entry in intake.participants], list(intake.messages)
+    target = Path(tempfile.mkdtemp(prefix="moodle-", dir=workdir))
+    intake = read_moodle_zip(path, assignment_id=assignment_id, workdir=target,
+                             team_submission=team_submission)
+    chosen = lang or default_lang()
+    return [_item(entry, chosen) for entry in intake.participants], list(intake.messages)

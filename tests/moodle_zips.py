@@ -158,3 +158,23 @@ def roster() -> list[Student]:
         Student(1234575, "Jean-Luc Picard", {"Copy of 14_n.ipynb": nb()}),
         Student(1234576, "渡辺 六郎", {"１４＿ｎ.ipynb": nb()}),
     ]
+
+
+def add_streamed_notebook(zf: zipfile.ZipFile, name: str, *, mib: int) -> None:
+    """A notebook of about ``mib`` MiB written into ``zf`` one MiB at a time (never held in
+    memory), with ``zf``'s compression (open it with ``ZIP_DEFLATED, compresslevel=1`` for
+    speed). Each MiB holds some random text among spaces, so it deflates about 60:1, like
+    the outputs of a real oversized notebook: inside the zip's ratio limit."""
+    import random
+
+    rng = random.Random(7)
+    block = bytearray(b" " * (1 << 20))
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    for at in range(0, len(block), 64 << 10):
+        block[at:at + 1200] = bytes(rng.choice(alphabet) for _ in range(1200))
+    with zf.open(name, "w", force_zip64=True) as fh:
+        fh.write(b'{"cells": [{"cell_type": "code", "source": "x", "metadata": {}, '
+                 b'"outputs": [{"output_type": "stream", "name": "stdout", "text": "')
+        for _ in range(mib):
+            fh.write(block)
+        fh.write(b'"}]}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')

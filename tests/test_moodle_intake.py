@@ -236,8 +236,10 @@ def test_compression_bomb_entry_refused(tmp_path: Path) -> None:
     bomb = ("Jiro Sato_2_assignsubmission_file/14_n.ipynb", b"\0" * (4 << 20))
     intake = _limited(tmp_path, [GOOD, bomb], limits)
     assert [m.code for m in intake.messages] == ["refused_bomb"]
-    assert intake.by_id()["2"].status is FileStatus.MISSING
-    assert [n.code for n in intake.by_id()["2"].notices] == ["missing", "file_refused"]
+    # their only file was refused: ``refused`` (not ``missing``), and told why
+    assert intake.by_id()["2"].status is FileStatus.REFUSED
+    assert [n.code for n in intake.by_id()["2"].notices] == ["file_refused"]
+    assert "zip bomb" in intake.by_id()["2"].notices[0].message_en
     assert not (tmp_path / "work/submissions/Jiro Sato_2_assignsubmission_file/14_n.ipynb").exists()
 
 
@@ -260,7 +262,8 @@ def test_duplicate_names_all_refused(tmp_path: Path) -> None:
     dup = ("Jiro Sato_2_assignsubmission_file/14_n.ipynb", b"{}")
     with pytest.warns(UserWarning, match="Duplicate name"):
         intake = _limited(tmp_path, [GOOD, dup, dup], ZipLimits())
-    assert [m.code for m in intake.messages] == ["refused_duplicate"] * 2
+    assert [m.code for m in intake.messages] == ["refused_duplicate"]  # one line per kind
+    assert intake.messages[0].message_en.startswith("2 entries were not extracted")
     assert intake.by_id()["2"].files == []
 
 

@@ -63,6 +63,27 @@ def match_path(parts: tuple[str, ...]) -> PathMatch | None:
     return None
 
 
+def match_folder(parts: tuple[str, ...]) -> PathMatch | None:
+    """The participant whose own folder ``parts`` is (``NAME_ID_assignsubmission_file/``,
+    3.x with its trailing ``_``), or ``None``: an empty folder, or a folder entry that is a
+    link, still says that this participant is in the zip."""
+    if not parts:
+        return None
+    found = _WITH_ID.match(parts[-1]) or _NO_ID.match(parts[-1])
+    if found is None or found["rest"]:
+        return None
+    groups = found.groupdict()
+    return PathMatch(name=groups["name"], moodle_id=groups.get("id"), plugin=groups["plugin"],
+                     relpath="", layout=FOLDERS_4X if groups["rest"] is None else FOLDERS_3X,
+                     wrapper=parts[:-1])
+
+
+def match_owner(parts: tuple[str, ...]) -> PathMatch | None:
+    """The participant a file or folder entry belongs to (``match_path``, else
+    ``match_folder``)."""
+    return match_path(parts) or match_folder(parts)
+
+
 def is_junk(parts: tuple[str, ...]) -> bool:
     """OS/archiver litter and hidden files (Moodle's importer skips ``.`` and ``~`` too)."""
     return any(p in JUNK_NAMES or p.startswith((".", "~$")) for p in parts)

@@ -7,6 +7,7 @@ from enum import Enum
 from pathlib import Path
 
 from ..results import Notice, Status
+from .safezip import RefusedEntry
 
 
 class FileStatus(str, Enum):
@@ -16,10 +17,22 @@ class FileStatus(str, Enum):
     MISSING = "missing"                    # nothing gradable was submitted
     WRONG_ASSIGNMENT = "wrong_assignment"  # only another assignment's file
     INVALID = "invalid"                    # a .py export that could not be converted
+    REFUSED = "refused"                    # what could have been graded was refused
+    ERROR = "error"                        # reading this participant's files failed
 
     def result_status(self) -> Status | None:
         """The final ``Status`` when nothing will be graded; ``None`` for ``OK``."""
         return None if self is FileStatus.OK else Status(self.value)
+
+    @property
+    def reason_codes(self) -> frozenset[str]:
+        """Codes of the notices that say why (they make up the result's reason)."""
+        return _REASON_CODES.get(self.value, frozenset({self.value}))
+
+
+_REASON_CODES = {"refused": frozenset({"file_refused"}),
+                 "error": frozenset({"internal_error"}),
+                 "invalid": frozenset({"invalid_py"})}
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,7 @@ class ParticipantEntry:
     is_group: bool
     files: list[SubmittedFile] = field(default_factory=list)
     other_plugins: dict[str, list[str]] = field(default_factory=dict)  # 'onlinetext' -> paths
-    refused: list[str] = field(default_factory=list)  # zip entries refused for safety
+    refused: list[RefusedEntry] = field(default_factory=list)  # entries refused for safety
     status: FileStatus = FileStatus.MISSING
     chosen: SubmittedFile | None = None   # the file the decision is about (also wrong_assignment)
     notebook_path: Path | None = None     # what to grade when status is OK (converted for .py)

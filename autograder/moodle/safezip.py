@@ -3,7 +3,9 @@
 Nothing is ever written outside the extraction root. An entry is refused (and the rest
 still extracted) when its name is absolute, climbs with ``..``, holds control characters,
 is a symlink or other special file, is encrypted, duplicates another entry, is larger than
-``ZipLimits.max_file_bytes`` or compresses suspiciously well. The whole archive is refused
+``ZipLimits.max_file_bytes`` (a notebook: ``max_notebook_bytes``, the cap loose files have
+too) or compresses suspiciously well. Sizes are checked on the declared size first and
+again on the bytes really written, since headers can lie. The whole archive is refused
 (``UnsafeArchive``) when it has too many entries or its total size is above the limit:
 those are zip bombs as a whole, and extracting part of one would only hide the problem.
 
@@ -12,7 +14,12 @@ decodes them as CP437; we take the raw bytes back and read them as UTF-8 when th
 valid UTF-8 (macOS and 7-Zip write unflagged UTF-8), else as CP932 (what Japanese Windows
 and Moodle's Japanese sites produce), else keep CP437. An Info-ZIP Unicode Path extra
 field (0x7075) wins when its CRC matches the raw name. Names are NFC-normalised (macOS
-writes NFD).
+writes NFD). ``zipfile`` cuts a name at its first NUL byte; we read the whole name
+(``orig_filename``), so such a name is refused for its control character instead of
+silently becoming another one.
+
+Messages quote names with ``safetext.visible``: an escape sequence in a refused name is
+shown (``\x1b[2J``), never sent to the instructor's terminal.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import IntakeError, UnsafeArchive
 from ..i18n import tr
+from ..results import Notice
+from ..safetext import visible
+from ..sizecap import MAX_NOTEBOOK_BYTES, is_notebook_name, too_large
 
 UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
@@ -43,6 +53,7 @@ class ZipLimits:
     max_entries: int = 20_000
     max_total_bytes: int = 8 << 30
     max_file_bytes: int = 1 << 30
+    max_notebook_bytes: int = MAX_NOTEBOOK_BYTES  # .ipynb / .py: what could be graded
     max_ratio: float = 200.0          # uncompressed / compressed, checked above ratio_floor
     ratio_floor_bytes: int = 4 << 20  # small files may compress as well as they like
 
@@ -60,14 +71,27 @@ class RefusedEntry:
     name: str        # decoded name (as far as it could be decoded)
     reason: str      # machine-readable: traversal, absolute, symlink, special, bomb, ...
     detail: str = ""
+    why: Notice | None = None  # the words for it when they are more than the reason's
+
+    @property
+    def shown_name(self) -> str:
+        return visible(self.name)
+
+    @property
+    def why_ja(self) -> str:
+        return self.why.message_ja if self.why else f"{_REASONS[self.reason][0]}{self._suffix}"
+
+    @property
+    def why_en(self) -> str:
+        return self.why.message_en if self.why else f"{_REASONS[self.reason][1]}{self._suffix}"
 
     @property
     def message_ja(self) -> str:
-        return f"{self.name}: {_REASONS[self.reason][0]}{self._suffix}"
+        return f"{self.shown_name}: {self.why_ja}"
 
     @property
     def message_en(self) -> str:
-        return f"{self.name}: {_REASONS[self.reason][1]}{self._suffix}"
+        return f"{self.shown_name}: {self.why_en}"
 
     @property
     def message(self) -> str:
@@ -75,7 +99,7 @@ class RefusedEntry:
 
     @property
     def _suffix(self) -> str:
-        return f" ({self.detail})" if self.detail else ""
+        return f" ({visible(self.detail)})" if self.detail else ""
 
 
 @dataclass(frozen=True)
@@ -83,14 +107,16 @@ class Extraction:
     root: Path
     files: tuple[ExtractedFile, ...]
     refused: tuple[RefusedEntry, ...]
+    folders: tuple[str, ...] = ()  # names of accepted folder entries (maybe empty folders)
 
 
 def decode_entry_name(info: zipfile.ZipInfo) -> str:
     """The entry's name as the archive's author meant it (see module docstring)."""
+    whole = info.orig_filename  # ``filename`` stops at a NUL byte
     if info.flag_bits & UTF8_FLAG:
-        name = info.filename
+        name = whole
     else:
-        raw = info.filename.encode("cp437")
+        raw = whole.encode("cp437")
         name = _unicode_path_extra(info, raw) or _decode_unflagged(raw)
     return unicodedata.normalize("NFC", name.replace("\\", "/"))
 
@@ -179,21 +205,25 @@ def extract_safely(archive: zipfile.ZipFile, *, root: Path,
     _prepare_root(root)
     files: list[ExtractedFile] = []
     refused: list[RefusedEntry] = []
+    folders: list[str] = []
     duplicates = _duplicate_names(infos)
     budget = _Budget(limits)
     for info in infos:
         name = decode_entry_name(info)
         duplicate = name.rstrip("/") in duplicates
-        reason = "duplicate" if duplicate else _entry_problem(info, name, limits)
-        if reason is not None:
-            refused.append(refusal(name, reason))
-        elif not info.is_dir():
+        problem = refusal(name, "duplicate") if duplicate else _entry_problem(info, name, limits)
+        if problem is not None:
+            refused.append(problem)
+        elif info.is_dir():
+            folders.append("/".join(safe_parts(name)))
+        else:
             written = _write_entry(archive, info, name, root, budget)
             if isinstance(written, RefusedEntry):
                 refused.append(written)
             else:
                 files.append(written)
-    return Extraction(root=root, files=tuple(files), refused=tuple(refused))
+    return Extraction(root=root, files=tuple(files), refused=tuple(refused),
+                      folders=tuple(folders))
 
 
 def _check_archive_limits(infos: list[zipfile.ZipInfo], limits: ZipLimits, where: str) -> None:
@@ -238,9 +268,9 @@ def _duplicate_names(infos: list[zipfile.ZipInfo]) -> set[str]:
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "", why: Notice | None = None):
         super().__init__(reason)
-        self.reason, self.detail = reason, detail
+        self.reason, self.detail, self.why = reason, detail, why
 
 
 class _Budget:
@@ -275,6 +305,7 @@ _REASONS = {
     "encrypted": ("パスワード付きのエントリは展開できません",
                   "password-protected entries cannot be extracted"),
     "too_large": ("ファイルが大きすぎます", "the file is too large"),
+    "notebook_too_large": ("ノートブックが大きすぎます", "the notebook is too large"),
     "bomb": ("圧縮率が異常に高く、zip 爆弾の疑いがあります",
              "suspicious compression ratio (zip bomb?)"),
     "corrupt": ("データが壊れています", "the data is corrupt"),
@@ -287,28 +318,47 @@ _REASONS = {
 }
 
 
-def refusal(name: str, reason: str, detail: str = "") -> RefusedEntry:
-    return RefusedEntry(name, reason, detail)
+def reason_text(reason: str) -> tuple[str, str]:
+    """(ja, en) words for a reason of refusal, without any one entry's details."""
+    return _REASONS[reason]
 
 
-def _entry_problem(info: zipfile.ZipInfo, name: str, limits: ZipLimits) -> str | None:
+def refusal(name: str, reason: str, detail: str = "", why: Notice | None = None
+            ) -> RefusedEntry:
+    return RefusedEntry(name, reason, detail, why)
+
+
+def _entry_problem(info: zipfile.ZipInfo, name: str, limits: ZipLimits) -> RefusedEntry | None:
     try:
         safe_parts(name)
+        _check_kind(info)
+        _check_size(info.file_size, info, name, limits, declared=True)
     except _Refused as exc:
-        return exc.reason
+        return refusal(name, exc.reason, exc.detail, exc.why)
+    return None
+
+
+def _check_kind(info: zipfile.ZipInfo) -> None:
     mode = info.external_attr >> 16
     kind = stat.S_IFMT(mode) if info.create_system == 3 else 0
     if kind == stat.S_IFLNK:
-        return "symlink"
+        raise _Refused("symlink")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        return "special"
+        raise _Refused("special")
     if info.flag_bits & _ENCRYPTED_FLAG:
-        return "encrypted"
-    if info.file_size > limits.max_file_bytes:
-        return "too_large"
-    if _ratio_too_high(info.file_size, info.compress_size, limits):
-        return "bomb"
-    return None
+        raise _Refused("encrypted")
+
+
+def _check_size(size: int, info: zipfile.ZipInfo, name: str, limits: ZipLimits, *,
+                declared: bool) -> None:
+    """Refuse ``size`` bytes of ``info`` (declared, or written so far) when over a limit."""
+    if not info.is_dir() and is_notebook_name(name) and size > limits.max_notebook_bytes:
+        raise _Refused("notebook_too_large", why=too_large(
+            size, limit=limits.max_notebook_bytes, at_least=not declared))
+    if size > limits.max_file_bytes:
+        raise _Refused("too_large")
+    if _ratio_too_high(size, info.compress_size, limits):
+        raise _Refused("bomb")
 
 
 def _ratio_too_high(size: int, compressed: int, limits: ZipLimits) -> bool:
@@ -322,7 +372,7 @@ def _write_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, roo
         target = _make_dirs(root, parts[:-1]) / parts[-1]
         size = _copy_bounded(archive, info, target, budget)
     except _Refused as exc:
-        return refusal(name, exc.reason, exc.detail)
+        return refusal(name, exc.reason, exc.detail, exc.why)
     except OSError as exc:
         return refusal(name, "conflict", exc.strerror or str(exc))
     return ExtractedFile(name="/".join(parts), path=target, size=size, date_time=info.date_time)
@@ -352,10 +402,8 @@ def _copy_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
             while chunk := src.read(_CHUNK):
                 written += len(chunk)
                 # Headers can lie about sizes; count what really comes out.
-                if written > limits.max_file_bytes:
-                    raise _Refused("too_large")
-                if (_ratio_too_high(written, info.compress_size, limits)
-                        or budget.used + written > limits.max_total_bytes):
+                _check_size(written, info, target.name, limits, declared=False)
+                if budget.used + written > limits.max_total_bytes:
                     raise _Refused("bomb")
                 out.write(chunk)
     except NotImplementedError as exc:

@@ -3,8 +3,12 @@
 ``read_moodle_zip`` extracts the zip safely (``safezip``) below ``workdir/submissions``,
 assigns every file to its participant (``layout``), chooses the file to grade
 (``naming``) and converts a ``.py`` export to ``workdir/converted/<participant>/``
-(``pyconvert``). Every participant folder in the zip yields exactly one entry; every
-refused or unassigned file yields an archive-level message (``Intake.messages``).
+(``pyconvert``). Every participant folder in the zip (an empty one too) yields exactly
+one entry; refused and unassigned entries are summed into archive-level messages, one
+line per kind (``Intake.messages``), and every refusal that concerns a participant (their
+folder included) is also a notice to that participant. A participant with nothing left to
+grade because of a refusal is ``refused``; one whose files make the intake fail is
+``error`` — the batch goes on either way. Names are stored cleaned (``safetext``).
 
 Team submissions: Moodle 3.x writes one folder per member (``Group A-Taro Yamada_<id>``,
 participant ids, individual entries); Moodle 4.1+ writes one folder per group
@@ -20,11 +24,29 @@ from pathlib import Path
 
 from ..errors import IntakeError, InvalidNotebook
 from ..results import Notice
-from .layout import FOLDERS_3X, PathMatch, is_junk, match_path
+from ..safetext import one_line, visible
+from ..sizecap import is_notebook_name
+from .layout import FOLDERS_3X, PathMatch, is_junk, match_folder, match_owner, match_path
 from .model import FileStatus, Intake, ParticipantEntry, SubmittedFile
 from .naming import AssignmentName, Match, converted_notice, decide
+from .notices import (
+    internal_error_notice,
+    junk_notice,
+    online_text_notice,
+    refused_file_notice,
+    refused_notices,
+    sample,
+    unmatched_notice,
+)
 from .pyconvert import convert_py_file
-from .safezip import ExtractedFile, RefusedEntry, ZipLimits, extract_safely, open_archive
+from .safezip import (
+    ExtractedFile,
+    Extraction,
+    RefusedEntry,
+    ZipLimits,
+    extract_safely,
+    open_archive,
+)
 
 DEFAULT_GROUP_ID = "group-default"
 
@@ -38,15 +60,15 @@ def read_moodle_zip(zip_path: Path, *, assignment_id: str, workdir: Path,
     with open_archive(zip_path) as archive:
         extraction = extract_safely(archive, root=workdir / "submissions", limits=limits,
                                     where=str(zip_path))
-    collected = _collect(extraction.files, extraction.refused, team_submission)
+    collected = _collect(extraction, team_submission)
     if not collected.entries:
         raise IntakeError(_no_participants_message(extraction.files, extraction.refused),
                           where=str(zip_path),
                           hint="pass the zip from Moodle's “Download all submissions” "
                                "(Moodle の「すべての提出をダウンロードする」の zip)")
     for entry in collected.entries.values():
-        _settle(entry, target, workdir)
-    messages = [refused_notice(r) for r in extraction.refused] + collected.messages
+        _settle_guarded(entry, target, workdir)
+    messages = refused_notices(extraction.refused) + collected.messages
     return Intake(zip_path=zip_path, root=extraction.root,
                   participants=list(collected.entries.values()), messages=messages,
                   layouts=frozenset(collected.layouts))
@@ -60,36 +82,49 @@ class _Collected:
     wrappers: set[tuple[str, ...]] = field(default_factory=set)
 
 
-def _collect(files: tuple[ExtractedFile, ...], refused: tuple[RefusedEntry, ...],
-             team: bool | None) -> _Collected:
-    matches = [(f, match_path(tuple(f.name.split("/")))) for f in files]
+def _collect(extraction: Extraction, team: bool | None) -> _Collected:
+    matches = [(f, match_path(_parts(f.name))) for f in extraction.files]
+    owners = (match_folder(_parts(name)) for name in extraction.folders)
+    folders = [m for m in owners if m is not None]
     if team is None:
-        team = any(m is not None and m.moodle_id is None for _, m in matches)
+        team = any(m is not None and m.moodle_id is None for _, m in matches) or any(
+            m.moodle_id is None for m in folders)
     out = _Collected()
-    for entry in refused:  # the participant it claims to belong to still gets an entry
-        found = match_path(tuple(p for p in entry.name.split("/") if p))
-        if found is not None:
-            _entry_for(out, found, team).refused.append(entry.name)
-    junk = 0
+    for folder in folders:  # an empty folder is a participant who submitted nothing
+        out.layouts.add(folder.layout)
+        _entry_for(out, folder, team)
+    for entry in extraction.refused:  # the participant it belongs to still gets an entry
+        owner = match_owner(_parts(entry.name))
+        if owner is not None:
+            _entry_for(out, owner, team).refused.append(entry)
+    _add_files(out, matches, team)
+    return out
+
+
+def _add_files(out: _Collected, matches: list[tuple[ExtractedFile, PathMatch | None]],
+               team: bool) -> None:
+    junk: list[str] = []
+    stray: list[str] = []
     for extracted, found in matches:
-        if is_junk(tuple(extracted.name.split("/"))):
-            junk += 1
+        if is_junk(_parts(extracted.name)):
+            junk.append(extracted.name)
         elif found is None:
-            out.messages.append(unmatched_notice(extracted.name))
+            stray.append(extracted.name)
         else:
             _add_file(out, extracted, found, team)
-    if junk:
-        out.messages.append(Notice("junk_ignored",
-                                   f"OS やアーカイバが作るファイル {junk} 個を無視しました",
-                                   f"{junk} files made by the OS or archiver were ignored"))
-    return out
+    out.messages += [unmatched_notice(stray)] if stray else []
+    out.messages += [junk_notice(junk)] if junk else []
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    return tuple(p for p in name.split("/") if p)
 
 
 def _add_file(out: _Collected, extracted: ExtractedFile, found: PathMatch, team: bool) -> None:
     out.layouts.add(found.layout)
     if found.wrapper and found.wrapper not in out.wrappers:
         out.wrappers.add(found.wrapper)
-        wrapper = "/".join(found.wrapper)
+        wrapper = visible("/".join(found.wrapper))
         out.messages.append(Notice("wrapper_folder",
                                    f"zip の中の余分なフォルダ「{wrapper}」は無視して読みました",
                                    f"read through the extra folder “{wrapper}” in the zip"))
@@ -108,19 +143,30 @@ def _entry_for(out: _Collected, found: PathMatch, team: bool) -> ParticipantEntr
         key = DEFAULT_GROUP_ID
     else:
         key = f"group-{found.moodle_id}" if is_group else found.moodle_id
+    name = one_line(found.name, limit=None)  # stored and shown: never a control character
     entry = out.entries.get(key)
     if entry is None:
         entry = ParticipantEntry(participant_id=key, moodle_id=found.moodle_id,
-                                 display_name=found.name.strip(), is_group=is_group)
+                                 display_name=name, is_group=is_group)
         out.entries[key] = entry
-    elif entry.display_name != found.name.strip():
+    elif entry.display_name != name:
         out.messages.append(Notice(
             "conflicting_names",
             f"ID {key} に異なる名前のフォルダがあります "
-            f"(「{entry.display_name}」と「{found.name}」)。同じ参加者として扱いました",
-            f"id {key} comes with two names (“{entry.display_name}” and “{found.name}”); "
+            f"(「{entry.display_name}」と「{name}」)。同じ参加者として扱いました",
+            f"id {key} comes with two names (“{entry.display_name}” and “{name}”); "
             "treated as one participant"))
     return entry
+
+
+def _settle_guarded(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> None:
+    """``_settle``, and a participant whose files make it fail is an ``error``: the rest
+    of the batch goes on."""
+    try:
+        _settle(entry, target, workdir)
+    except Exception as exc:  # anything a hostile file could provoke, for this one only
+        entry.status, entry.chosen, entry.notebook_path = FileStatus.ERROR, None, None
+        entry.notices.append(internal_error_notice(exc))
 
 
 def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> None:
@@ -129,7 +175,10 @@ def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> N
     entry.chosen = decision.chosen.file if decision.chosen else None
     if "onlinetext" in entry.other_plugins:
         entry.notices.append(online_text_notice())
-    entry.notices.extend(refused_file_notice(name) for name in entry.refused)
+    entry.notices.extend(refused_file_notice(refused) for refused in entry.refused)
+    if entry.status is not FileStatus.OK and _refusal_decides(entry):
+        entry.status = FileStatus.REFUSED
+        entry.notices = [n for n in entry.notices if n.code != "missing"]
     if entry.status is not FileStatus.OK or decision.chosen is None:
         return
     chosen = decision.chosen.file
@@ -141,42 +190,32 @@ def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> N
         entry.notebook_path = convert_py_file(chosen.path, dest)
     except (InvalidNotebook, OSError) as exc:
         entry.status = FileStatus.INVALID
+        what = visible(str(exc))
         entry.notices.append(Notice(
-            "invalid_py", f"「{chosen.relpath}」をノートブックに変換できませんでした: {exc}",
-            f"“{chosen.relpath}” could not be converted: {exc}"))
+            "invalid_py", f"「{chosen.relpath}」をノートブックに変換できませんでした: {what}",
+            f"“{chosen.relpath}” could not be converted: {what}"))
     else:
         entry.notices.append(converted_notice(chosen.relpath, target))
 
 
-def refused_notice(entry: RefusedEntry) -> Notice:
-    return Notice(f"refused_{entry.reason}", entry.message_ja, entry.message_en)
-
-
-def refused_file_notice(name: str) -> Notice:
-    return Notice("file_refused",
-                  f"「{name}」は安全のため展開しませんでした (詳細は取り込みの記録を参照)",
-                  f"“{name}” was not extracted, for safety (see the intake messages)")
-
-
-def unmatched_notice(name: str) -> Notice:
-    return Notice("unmatched",
-                  f"「{name}」はどの参加者のフォルダにも入っていないため無視しました",
-                  f"“{name}” is in no participant's folder and was ignored")
-
-
-def online_text_notice() -> Notice:
-    return Notice("online_text_ignored",
-                  "オンラインテキストの提出は採点対象外のため無視しました",
-                  "the online text submission is not graded and was ignored")
+def _refusal_decides(entry: ParticipantEntry) -> bool:
+    """Nothing is graded, and a refusal is why: all the participant's files were refused,
+    or one that could have been graded (a notebook, the participant's folder itself)."""
+    if not entry.refused:
+        return False
+    if not entry.files:
+        return True
+    return any(match_path(_parts(r.name)) is None or is_notebook_name(r.name)
+               for r in entry.refused)
 
 
 def _no_participants_message(files: tuple[ExtractedFile, ...],
                              refused: tuple[RefusedEntry, ...]) -> str:
+    # Both languages at once: the instructor may not have chosen one yet.
     if refused and not files:
         return (f"all {len(refused)} entries were refused for safety "
                 f"(すべてのエントリを安全のため展開しませんでした): {refused[0].message_en}")
     if not files:
         return "the zip holds no files (zip にファイルがありません)"
-    sample = ", ".join(f.name for f in files[:3])
     return ("no Moodle participant folders (Name_1234567_assignsubmission_file) in the zip "
-            f"(参加者のフォルダが見つかりません): {sample}")
+            f"(参加者のフォルダが見つかりません): {sample([f.name for f in files], 'en')}")
