@@ -2,6 +2,11 @@
 
 Each sub-command calls one keyword-only library function; modules are imported lazily
 so that ``autograder --help`` never pays for torch or Jupyter.
+
+No exception leaves ``main`` as a traceback: an ``AutograderError`` is one line and its
+exit code; anything else is a bug, shown as one line with a hint to report it (exit 70;
+``AUTOGRADER_DEBUG=1`` shows the traceback). Messages may quote student-chosen names, so
+they are printed as plain text, never as rich markup.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from .errors import AutograderError
 from .i18n import tr
 
 Handler = Callable[[argparse.Namespace], int]
+EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception, a bug to report
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -73,17 +79,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         import os
 
         os.environ["AUTOGRADER_LANG"] = args.lang
-    from .console import err_console
-
     try:
         handler: Handler = args.handler
         return handler(args)
     except AutograderError as exc:
-        err_console.print(f"[bold red]{tr(ja='エラー', en='error')}:[/] {exc.render()}",
-                          highlight=False)
+        _error_line(tr(ja="エラー", en="error"), exc.render())
         return exc.exit_code
     except KeyboardInterrupt:
-        err_console.print(tr(ja="中断しました(再実行すると続きから処理します)",
-                             en="interrupted (run again to finish the rest)"))
+        _error_line("", tr(ja="中断しました(再実行すると続きから処理します)",
+                           en="interrupted (run again to finish the rest)"))
         return 130
+    except Exception as exc:  # a bug: one line to report, not a traceback
+        import os
+
+        if os.environ.get("AUTOGRADER_DEBUG"):
+            raise
+        _error_line(tr(ja="予期しないエラー", en="unexpected error"),
+                    f"{type(exc).__name__}: {exc} → " + tr(
+                        ja="dl-autograder の不具合です。このコマンドとこの行を添えて"
+                           "報告してください (AUTOGRADER_DEBUG=1 で詳細が出ます)",
+                        en="this is a bug in dl-autograder: please report it with the command"
+                           " and this line (AUTOGRADER_DEBUG=1 shows the details)"))
+        return EXIT_BUG
+
+
+def _error_line(label: str, message: str) -> None:
+    """One line on stderr; ``message`` is plain text (it may quote a student's file name)."""
+    from rich.text import Text
+
+    from .console import err_console
+    from .safetext import one_line
+
+    line = Text.assemble((f"{label}: ", "bold red") if label else "",
+                         one_line(message, limit=2000))
+    err_console.print(line, highlight=False, soft_wrap=True)
 

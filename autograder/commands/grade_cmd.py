@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..batch import TaskOutcome
 from ..cli import register
@@ -68,9 +69,13 @@ def _run(args: argparse.Namespace) -> int:
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
                         on_start=on_start, on_done=on_done)
-    for message in summary.messages:
-        console.print(f"[yellow]![/] {message.text('en' if args.lang == 'en' else 'ja')}",
-                      highlight=False)
+    from ..i18n import default_lang
+    from ..safetext import one_line
+
+    lang = default_lang()  # --lang is in the environment by now
+    for message in summary.messages:  # they quote names from the zip: plain text only
+        console.print(Text.assemble(("! ", "yellow"), one_line(message.text(lang), limit=1000)),
+                      highlight=False, soft_wrap=True)
     table = Table(title=tr(ja=f"{summary.assignment} の採点結果",
                            en=f"results of {summary.assignment}"))
     table.add_column(tr(ja="状態", en="status"))
@@ -79,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         table.add_row(status, str(n))
     table.add_row(tr(ja="採点済みのため省略", en="already graded, skipped"), str(summary.skipped))
     console.print(table)
-    console.print(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}"))
+    console.print(Text(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}")))
     return 0
 
 
