@@ -21,7 +21,7 @@ from .gradebook import Gradebook
 from .i18n import Lang, default_lang, tr
 from .intake import SubmissionItem, intake_session
 from .paths import assignments_dir, default_gradebook
-from .results import Notice, Status
+from .results import Notice, Status, SubmissionResult
 from .safetext import clean, visible
 
 
@@ -143,24 +143,31 @@ RESULT_COLUMNS = ["participant", "file", "status", "score", "max_score", "reason
 
 
 def write_results(gb: Gradebook, ids: Sequence[int], out: Path) -> tuple[Path, Path]:
-    """``results.csv`` (one row per submission) and ``results.json`` (per check)."""
-    rows, records = [], []
-    for sid in ids:
-        res = gb.result(sid)
-        if res is None:
-            continue
-        # cleaned here too: a reason may quote what a kernel printed
-        rows.append([clean(res.participant), clean(res.file), res.status.value,
-                     f"{res.score:g}", f"{res.max_score:g}", clean(res.reason)])
-        records.append({"participant": res.participant, "file": res.file,
-                        "status": res.status.value, "score": res.score,
-                        "max_score": res.max_score, "reason": res.reason,
-                        "notices": [n.__dict__ for n in res.notices],
-                        "checks": [c.to_dict() for c in res.checks]})
+    """``results.csv`` (one row per submission) and ``results.json`` (per check), written
+    row by row: a batch of 20,000 rows never sits in memory twice."""
     csv_path, json_path = out / "results.csv", out / "results.json"
-    with csv_path.open("w", newline="", encoding="utf-8") as fh:
+    with csv_path.open("w", newline="", encoding="utf-8") as fh, \
+            json_path.open("w", encoding="utf-8") as js:
         writer = csv.writer(fh)
         writer.writerow(RESULT_COLUMNS)
-        writer.writerows(rows)
-    json_path.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+        js.write("[")
+        written = 0
+        for sid in ids:
+            res = gb.result(sid)
+            if res is None:
+                continue
+            # cleaned here too: a reason may quote what a kernel printed
+            writer.writerow([clean(res.participant), clean(res.file), res.status.value,
+                             f"{res.score:g}", f"{res.max_score:g}", clean(res.reason)])
+            record = json.dumps(_record(res), ensure_ascii=False, indent=1)
+            js.write(("," if written else "") + "\n " + record.replace("\n", "\n "))
+            written += 1
+        js.write("\n]" if written else "]")  # what json.dumps(all records, indent=1) gives
     return csv_path, json_path
+
+
+def _record(res: SubmissionResult) -> dict[str, object]:
+    return {"participant": res.participant, "file": res.file, "status": res.status.value,
+            "score": res.score, "max_score": res.max_score, "reason": res.reason,
+            "notices": [n.__dict__ for n in res.notices],
+            "checks": [c.to_dict() for c in res.checks]}
