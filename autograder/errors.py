@@ -14,6 +14,9 @@ each branch to an exit code (``exit_code``); library callers catch ``AutograderE
     ├── IntakeError                      exit 8   a Moodle zip / submission folder is unusable
     │   └── UnsafeArchive                         traversal, symlink, zip bomb, duplicates
     └── ExportError                      exit 9   a worksheet cannot be filled / written
+
+Any other exception is a bug: the CLI shows it as one line with a hint to report it and
+exits 70 (``cli.EXIT_BUG``).
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def smaller(zf: zipfile.ZipFile) -> None:
     add_entry(zf, "Only Refused_2004_assignsubmission_file/02_n.ipynb", b"/etc/passwd",
               mode=symlink_mode())
     add_entry(zf, "Linked Folder_2005_assignsubmission_file", b"/root", mode=symlink_mode())
-    add_entry(zf, "Ta\x00ro_2006_assignsubmission_file/02_n.ipynb".encode(), CORRECT)
+    add_entry(zf, b"Ta\x00ro_2006_assignsubmission_file/02_n.ipynb", CORRECT)
 
 
 @dataclass(frozen=True)
