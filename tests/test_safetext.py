@@ -63,3 +63,12 @@ def test_visible_spells_out_what_clean_removes(raw: str, want: str) -> None:
 def test_visible_cuts_and_ignores_non_text() -> None:
     assert visible("\x00" * 100, limit=9) == "\\x00\\x00" + "…"
     assert visible(None) == ""
+
+
+def test_notice_line_is_plain_text_on_the_terminal() -> None:
+    from autograder.console import notice_line
+
+    console = Console(record=True, width=300, force_terminal=True)
+    console.print(notice_line("“[/]oops[bold].txt” \x1b[2Jwas ignored"))
+    shown = console.export_text(styles=False).strip()
+    assert shown == "! “[/]oops[bold].txt” was ignored"

@@ -13,7 +13,7 @@ from ..i18n import Lang, tr
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..console import console
+    from ..console import console, notice_line
     from ..demo import demo
     from ..gradebook import Gradebook
 
@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in result.exported.files:
         console.print(f"  {path}", highlight=False)
     for notice in result.exported.notices:
-        console.print(f"[yellow]![/] {notice.text(lang)}", highlight=False)
+        console.print(notice_line(notice.text(lang)), highlight=False, soft_wrap=True)
     console.print(tr(ja=f"完了 ({time.monotonic() - started:.0f} 秒)。{args.out}/ を見てください",
                      en=f"done in {time.monotonic() - started:.0f} s; see {args.out}/"))
     return 0

@@ -10,7 +10,7 @@ from ..i18n import tr
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..console import console
+    from ..console import console, notice_line
     from ..export import export
 
     summary = export(assignment_id=args.assignment, out=args.out, gradebook=args.gradebook,
@@ -24,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in summary.files:
         console.print(f"  {path}", highlight=False)
     for notice in summary.notices:
-        console.print(f"[yellow]![/] {notice.text(lang)}", highlight=False)
+        console.print(notice_line(notice.text(lang)), highlight=False, soft_wrap=True)
     return 0
 
 

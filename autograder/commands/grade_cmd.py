@@ -46,7 +46,7 @@ def parse_gpus(text: str | None) -> list[int]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..console import console
+    from ..console import console, notice_line
     from ..grade import grade
 
     counts: Counter[str] = Counter()
@@ -70,12 +70,10 @@ def _run(args: argparse.Namespace) -> int:
                         data_dir=args.data, team_submission=args.team,
                         on_start=on_start, on_done=on_done)
     from ..i18n import default_lang
-    from ..safetext import one_line
 
     lang = default_lang()  # --lang is in the environment by now
     for message in summary.messages:  # they quote names from the zip: plain text only
-        console.print(Text.assemble(("! ", "yellow"), one_line(message.text(lang), limit=1000)),
-                      highlight=False, soft_wrap=True)
+        console.print(notice_line(message.text(lang)), highlight=False, soft_wrap=True)
     table = Table(title=tr(ja=f"{summary.assignment} の採点結果",
                            en=f"results of {summary.assignment}"))
     table.add_column(tr(ja="状態", en="status"))
