@@ -145,9 +145,10 @@ def test_empty_folders_are_participants_who_submitted_nothing(tmp_path: Path,
     suffix = "_/" if layout == FOLDERS_3X else "/"
     folders = [(f"Student {i}_{500 + i}_assignsubmission_file{suffix}", b"", {})
                for i in range(3)]
+    folders.append((f"Student 3_503_assignsubmission_file{suffix}work/", b"", {}))
     intake = _read(tmp_path, _zip(tmp_path, folders))
     assert [(p.participant_id, p.status) for p in intake.participants] == [
-        (str(500 + i), FileStatus.MISSING) for i in range(3)]
+        (str(500 + i), FileStatus.MISSING) for i in range(4)]
     assert intake.layouts == {layout} and intake.messages == []
 
 

@@ -26,7 +26,7 @@ from ..errors import IntakeError, InvalidNotebook
 from ..results import Notice
 from ..safetext import one_line, visible
 from ..sizecap import is_notebook_name
-from .layout import FOLDERS_3X, PathMatch, is_junk, match_folder, match_owner, match_path
+from .layout import FLAT, FOLDERS_3X, PathMatch, is_junk, match_owner, match_path
 from .model import FileStatus, Intake, ParticipantEntry, SubmittedFile
 from .naming import AssignmentName, Match, converted_notice, decide
 from .notices import (
@@ -84,8 +84,8 @@ class _Collected:
 
 def _collect(extraction: Extraction, team: bool | None) -> _Collected:
     matches = [(f, match_path(_parts(f.name))) for f in extraction.files]
-    owners = (match_folder(_parts(name)) for name in extraction.folders)
-    folders = [m for m in owners if m is not None]
+    owners = (match_owner(_parts(name)) for name in extraction.folders)
+    folders = [m for m in owners if m is not None and m.layout != FLAT]
     if team is None:
         team = any(m is not None and m.moodle_id is None for _, m in matches) or any(
             m.moodle_id is None for m in folders)
