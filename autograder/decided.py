@@ -29,6 +29,25 @@ def preset_status(stored: StoredSubmission) -> Status | None:
         return Status.ERROR  # written by something newer or broken: never graded blindly
 
 
+def outdated(gb: Gradebook, ids: Sequence[int]) -> list[int]:
+    """Decided rows whose stored result no longer says what intake says now.
+
+    Every decided row of a participant holds the same (empty) content, so it is the same
+    row from run to run: one who was ``missing`` and is now ``refused`` would otherwise
+    keep the old verdict.
+    """
+    stale = []
+    for sid in ids:
+        stored = gb.submission(sid)
+        status, result = preset_status(stored), gb.result(sid)
+        if status is None or result is None:
+            continue
+        if (result.status, result.reason, result.notices) != (
+                status, str(stored.intake.get("reason", "")), _notices(stored)):
+            stale.append(sid)
+    return stale
+
+
 def split_decided(gb: Gradebook, ids: Sequence[int]) -> tuple[list[int], list[int]]:
     """(ids intake already decided, ids to grade), each in the given order."""
     decided: list[int] = []
@@ -52,9 +71,12 @@ def settle_decided(gb: Gradebook, ids: Sequence[int], *, assignment: Assignment,
             on_done(TaskOutcome(sid, result.status, result.score, result.max_score))
 
 
-def _zero(stored: StoredSubmission, catalog: ZeroCatalog) -> SubmissionResult:
+def _notices(stored: StoredSubmission) -> list[Notice]:
     raw = stored.intake.get("notices")
-    notices = [Notice(**n) for n in (raw if isinstance(raw, list) else []) if isinstance(n, dict)]
+    return [Notice(**n) for n in (raw if isinstance(raw, list) else []) if isinstance(n, dict)]
+
+
+def _zero(stored: StoredSubmission, catalog: ZeroCatalog) -> SubmissionResult:
     return catalog.result(participant=stored.participant, file=stored.file,
                           sha256=stored.sha256, status=preset_status(stored) or Status.ERROR,
-                          reason=str(stored.intake.get("reason", "")), notices=notices)
+                          reason=str(stored.intake.get("reason", "")), notices=_notices(stored))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .batch import GradeTask, PoolOptions, TaskOutcome, gpu_memory_mb, gpu_slots, run_pool
 from .config import Assignment, Scalar, load_assignment
-from .decided import settle_decided, split_decided
+from .decided import outdated, settle_decided, split_decided
 from .gradebook import Gradebook
 from .i18n import Lang, default_lang, tr
 from .intake import SubmissionItem, intake_session
@@ -88,7 +88,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
                         team_submission=team_submission, lang=lang) as (items, messages), \
             Gradebook(gb_path) as gb:
         ids = _store(gb, assignment, items, lang)
-        todo = ids if regrade else gb.ungraded(ids)
+        todo = ids if regrade else _todo(gb, ids)
         decided, to_grade = split_decided(gb, todo)
         run_id = gb.start_run(assignment=assignment.id, command="grade")
     summary = GradeSummary(assignment.id, ids, skipped=len(ids) - len(todo), messages=messages)
@@ -117,6 +117,14 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
         gb.finish_run(run_id, graded=len(summary.graded_now))
         summary.results_csv, summary.results_json = write_results(gb, ids, out)
     return summary
+
+
+def _todo(gb: Gradebook, ids: list[int]) -> list[int]:
+    """What has no result yet, and decided rows whose verdict changed since (cheap)."""
+    todo = gb.ungraded(ids)
+    pending = set(todo)
+    changed = set(outdated(gb, [i for i in ids if i not in pending]))
+    return [i for i in ids if i in pending or i in changed]
 
 
 def _sweep_notices() -> list[Notice]:

@@ -149,3 +149,28 @@ def test_an_unexpected_exception_is_one_line_not_a_traceback(
     assert "Traceback" not in err and "\x1b" not in err
     assert err.strip().startswith("unexpected error: KeyError:")
     assert "[/]" in err and "please report it" in err
+
+
+def test_a_changed_verdict_replaces_the_old_one(tmp_path: Path, pool: list[int],
+                                                catalogues: list[str]) -> None:
+    """Every decided row of a participant holds the same empty content, so it is one row
+    across runs: the result must follow what intake says now."""
+    from moodle_zips import symlink_mode
+
+    first, second = tmp_path / "early.zip", tmp_path / "late.zip"
+    with zipfile.ZipFile(first, "w") as zf:
+        add_entry(zf, "Jiro_3_assignsubmission_file/", b"")
+        add_entry(zf, "Saburo_4_assignsubmission_file/", b"")
+    with zipfile.ZipFile(second, "w") as zf:
+        add_entry(zf, "Jiro_3_assignsubmission_file/02_n.ipynb", b"/etc/passwd",
+                  mode=symlink_mode())
+        add_entry(zf, "Saburo_4_assignsubmission_file/", b"")
+    gradebook, out = tmp_path / "gb.sqlite", tmp_path / "out"
+    for zip_path in (first, second):
+        summary = grade(assignment_id="02_n", submissions=[zip_path], out=out,
+                        gradebook=gradebook, assignments_root=ASSIGNMENTS, lang="en")
+    assert summary.skipped == 1 and len(summary.graded_now) == 1  # Saburo: unchanged
+    rows = {r["participant"]: r for r in _rows(out)}
+    assert (rows["3"]["status"], rows["4"]["status"]) == ("refused", "missing")
+    assert "symbolic links" in rows["3"]["reason"]
+    assert pool == [] and catalogues == ["02_n", "02_n"]
