@@ -7,7 +7,7 @@ cgroup does not: every page is charged to the cgroup of the process that first t
 it, shared and tmpfs pages included, so ``memory_mb`` then bounds everything the kernel
 holds. The kernel's whole process tree enters the cgroup with its very first
 instruction (``enter_prefix``: a visible ``sh`` prefix of the kernel command that writes
-its own pid into ``cgroup.procs`` and then ``exec``\\ s bubblewrap), so nothing it starts
+its own pid into ``cgroup.procs`` and then execs bubblewrap), so nothing it starts
 is ever outside.
 
 Two layouts are handled:
@@ -166,7 +166,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def enter_prefix(procs_files: Sequence[Path]) -> list[str]:
-    """A command prefix that moves itself into the cgroup(s), then ``exec``\\ s the rest:
+    """A command prefix that moves itself into the cgroup(s), then execs the rest:
     the kernel's first process, and so everything it ever starts, is inside."""
     if not procs_files:
         return []
