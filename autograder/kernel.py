@@ -35,6 +35,7 @@ directories that kernel really uses, and ``SandboxedKernel`` follows it from the
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -402,7 +403,7 @@ class SandboxedKernel:
     @property
     def disk_full(self) -> bool:
         """Did the kernel's writable space (its quota tmpfs) run full at some point?"""
-        return self._watchdog is not None and self._watchdog.disk_full
+        return self._watchdog is not None and self._watchdog.note_quota()
 
     def log_tail(self, size: int = 4000) -> str:
         """The end of the kernel's stderr/stdout (untrusted text)."""
@@ -452,7 +453,7 @@ class SandboxedKernel:
             self._run_cell(cell, number, deadline, sink, report)
         report.seconds = round(time.monotonic() - t0, 3)
         report.output_bytes_dropped, report.output_truncated = sink.dropped, sink.truncated
-        report.disk_full = self.disk_full
+        report.disk_full = report.disk_full or self.disk_full
         return report
 
     def _run_cell(self, cell: Any, number: int, deadline: float, sink: NotebookOutputs,
@@ -481,6 +482,10 @@ class SandboxedKernel:
         elif reply.status == "error" and report.status == "ok":
             report.status = "error"
             report.reason = f"{reply.ename}: {reply.evalue}"[:TEXT_CAP]
+        # A write refused by the quota (fallocate leaves the tmpfs short of full). The
+        # student's own text, so it only ever adds a notice.
+        if reply.status == "error" and reply.evalue.startswith(f"[Errno {errno.ENOSPC}]"):
+            report.disk_full = True
 
     def _execute(self, code: str, *, timeout: float,
                  sink: Callable[[str, dict[str, Any]], None],

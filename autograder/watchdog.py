@@ -118,10 +118,16 @@ class Watchdog(threading.Thread):
 
     # -- disk -----------------------------------------------------------------
 
+    def note_quota(self) -> bool:
+        """Has the quota tmpfs run full (now or at an earlier round)?"""
+        w = self.watched
+        self.disk_full = self.disk_full or (w.quota_mounted and is_full(w.private))
+        return self.disk_full
+
     def _disk(self) -> LimitHit | None:
         w = self.watched
         if w.quota_mounted:
-            self.disk_full = self.disk_full or is_full(w.private)
+            self.note_quota()
             return None
         now = time.monotonic()
         if now < self._next_disk:
