@@ -46,10 +46,11 @@ class Sizes:
 
 SIZES_13_N = Sizes(memory_mb=3072, disk_mb=1024, inodes=20000, output_kb=1024)
 # The short limits the engine's limit tests run 02_n with (also written to 02_n/limits.json).
+# A full quota (tmpfs: memory too) still leaves room for torch, which the checks import.
 LIMITS_02_N = {"cell_timeout_s": 20, "notebook_timeout_s": 60, "checks_timeout_s": 6,
-               "memory_mb": 512, "processes": 64, "file_size_mb": 64, "disk_mb": 320,
+               "memory_mb": 768, "processes": 64, "file_size_mb": 64, "disk_mb": 256,
                "inodes": 2000, "output_kb": 256}
-SIZES_02_N = Sizes(memory_mb=512, disk_mb=320, inodes=2000, output_kb=256)
+SIZES_02_N = Sizes(memory_mb=768, disk_mb=256, inodes=2000, output_kb=256)
 FUNCTIONS = {"13_n": ("step", "perceptron", "AND", "OR", "NAND", "XOR", "sigmoid", "relu",
                       "tanh", "softmax", "cross_entropy"),
              "02_n": ("add", "double")}
@@ -82,9 +83,10 @@ def shared_mapping(s: Sizes) -> str:
 
 def tmpfs(folder: str) -> Callable[[Sizes], str]:
     def attack(s: Sizes) -> str:
-        # each part below the memory limit, both together above it
+        # anonymous memory (with the kernel's own ~40 MB) stays below the memory limit,
+        # with the tmpfs files it is above: only a limit that counts tmpfs stops it
         in_tmpfs = min(3 * s.disk_mb // 4, s.memory_mb // 2)
-        anonymous = 6 * s.memory_mb // 5 - in_tmpfs
+        anonymous = s.memory_mb - 64 - in_tmpfs // 2
         return ("import os\n"
                 "chunk = b'\\x01' * (16 << 20)\n"
                 "try:\n"
