@@ -32,6 +32,7 @@ import pytest
 from slots import worker_slot
 
 from autograder import cgroup, quota, sandbox
+from autograder.bridge import BridgeTimeout, KernelDead, Submission
 from autograder.checks import ChecksBudget
 from autograder.config import Limits, load_assignment, parse_manifest
 from autograder.errors import ConfigError
@@ -245,6 +246,25 @@ def test_checks_share_one_time_budget(name: str, grace: float) -> None:
     assert [c.points for c in pytest_checks] == [0.0, 0.0]
     for check in pytest_checks:  # the budget's words, never the check's expression
         assert "total time limit" in check.message and "add(" not in check.message
+
+
+@needs_bwrap
+def test_a_kernel_that_ignores_the_interrupt_is_killed_and_then_fails_at_once() -> None:
+    nb = nbformat.read(HOSTILE / "slow_when_graded_sigint.ipynb", as_version=4)
+    with SandboxedKernel(limits=LIMITS, slot=slot(0), lang="en") as kernel:
+        kernel.execute_notebook(nb)
+        submission = Submission(kernel, lang="en")
+        add = submission.function("add")
+        t0 = time.monotonic()
+        with submission.time_limit(2), pytest.raises(BridgeTimeout):
+            add(1, 2)
+        assert time.monotonic() - t0 < 2 + INTERRUPT_GRACE_S + 2
+        assert not kernel.alive
+        assert kernel.stopped_by is not None and kernel.stopped_by.kind == "interrupt"
+        t1 = time.monotonic()
+        with pytest.raises(KernelDead):
+            submission.function("double")
+        assert time.monotonic() - t1 < 0.5
 
 
 @needs_bwrap
