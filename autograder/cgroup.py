@@ -139,7 +139,8 @@ def _limit_v2(folder: Path, *, memory_mb: int, processes: int, pids: bool) -> No
     _write(folder / "memory.max", str(memory_mb << 20))
     with contextlib.suppress(FileNotFoundError):  # kernels without swap accounting
         _write(folder / "memory.swap.max", "0")
-    _write(folder / "memory.oom.group", "1")
+    with contextlib.suppress(FileNotFoundError):  # before 4.19 the watchdog does it
+        _write(folder / "memory.oom.group", "1")
     if pids:
         _write(folder / "pids.max", str(processes + PIDS_SLACK))
 
