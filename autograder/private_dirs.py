@@ -43,14 +43,19 @@ class PrivateDir:
         self.path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=temp_root))
         self.path.chmod(0o711)
         self._fds = [_lock(self.path)]
-        self.mounted = quota is not None and mount_tmpfs(self.path, quota)
-        if self.mounted:
-            self._fds.append(_lock(self.path))
         self._cgroups: list[Path] = []
+        self.mounted = False
+        try:
+            self.mounted = quota is not None and mount_tmpfs(self.path, quota)
+            if self.mounted:  # the sweep opens the .owner it sees: the one in the tmpfs
+                self._fds.append(_lock(self.path))
+        except BaseException:
+            self.remove()
+            raise
 
     def record_cgroups(self, dirs: tuple[Path, ...]) -> None:
         """Note the kernel's cgroups, for ``remove`` and for a sweep after a crash."""
-        self._cgroups = list(dirs)
+        self._cgroups = list(dirs)  # first: ``remove`` destroys them even if writing fails
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         with os.fdopen(os.open(self.path / CGROUPS, flags, 0o600), "w") as fh:
             fh.write("".join(f"{d}\n" for d in dirs))
