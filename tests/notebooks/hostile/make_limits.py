@@ -211,10 +211,12 @@ def render(attack: Attack, assignment_id: str, sizes: Sizes) -> nbformat.Noteboo
                          lang="ja")
     names = FUNCTIONS[assignment_id]
     source = attack.code(sizes, names) if attack.category == "time" else attack.code(sizes)
-    nb.cells.insert(0, header(attack))
-    nb.cells.append(new_code_cell(source))
+    added = [header(attack), new_code_cell(source)]
     if attack.last:
-        nb.cells.append(new_code_cell(attack.last))
+        added.append(new_code_cell(attack.last))
+    for number, cell in enumerate(added):
+        cell.id = f"hostile-{attack.name}-{number}"  # the same files on every run
+    nb.cells = [added[0], *nb.cells, *added[1:]]
     return nb
 
 
