@@ -13,12 +13,15 @@ Example::
     device = "cpu"           # cpu | cuda
     datasets = ["cifar10"]
 
-    [limits]
+    [limits]                 # see ``Limits`` for what each one bounds
     cell_timeout_s = 300
     notebook_timeout_s = 900
+    checks_timeout_s = 600
     memory_mb = 4096
     processes = 256
     file_size_mb = 512
+    disk_mb = 1024
+    inodes = 20000
     output_kb = 1024
     gpu_memory_mb = 0        # GPU memory budget per submission (scheduling)
 
@@ -57,11 +60,34 @@ _LEVELS = ("n", "h")
 
 @dataclass(frozen=True)
 class Limits:
+    """What one submission may use (``[limits]`` in the manifest; docs/security.md says
+    how each is enforced).
+
+    - ``cell_timeout_s``: wall time of one code cell.
+    - ``notebook_timeout_s``: wall time of the whole notebook's execution.
+    - ``checks_timeout_s``: wall time of all the pytest checks of one submission
+      together; each check's own limit is cut to what is left, the checks after it fail
+      at once and the submission is marked ``timeout``.
+    - ``memory_mb``: everything the kernel's processes hold in memory: anonymous memory,
+      shared mappings, memfds and the files in its tmpfs folders (``/tmp``, ``/dev/shm``
+      and, with a root grader, its writable folders too).
+    - ``processes``: processes and threads of the kernel.
+    - ``file_size_mb``: the largest file the kernel may write.
+    - ``disk_mb``, ``inodes``: bytes and files (inodes) of everything the kernel can
+      write (``/content``, ``/tmp``, ``/dev/shm``, its home, the exchange folder),
+      together. The assignments' datasets are mounted read-only and do not count.
+    - ``output_kb``: outputs kept in the graded notebook.
+    - ``gpu_memory_mb``: GPU memory budget per submission (scheduling only).
+    """
+
     cell_timeout_s: float = 300.0
     notebook_timeout_s: float = 1200.0
+    checks_timeout_s: float = 600.0
     memory_mb: int = 4096
     processes: int = 256
     file_size_mb: int = 1024
+    disk_mb: int = 1024
+    inodes: int = 20000
     output_kb: int = 1024
     gpu_memory_mb: int = 0
 

@@ -117,17 +117,24 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         report = kernel.execute_notebook(nb)
         exec_seconds = time.monotonic() - t0
         status = _status_of(report.status)
-        checks, check_seconds = _run_checks(ctx, kernel, status)
+        checks, check_seconds, out_of_time = _run_checks(ctx, kernel, status)
+        # the checks' own notice says it all when their budget is what timed out
+        said = out_of_time and status is Status.GRADED
+        status, reason = _after_checks(ctx, kernel, status, report.reason, out_of_time)
         peak_mb = float(getattr(kernel, "peak_memory_mb", 0.0))
     checks += score_test_cells(nb, source, lang=ctx.lang)
     checks += score_manual_cells(nb, source, lang=ctx.lang)
-    if status is not Status.GRADED:
-        notices.append(_status_notice(status, report.reason))
+    if getattr(report, "disk_full", False):
+        notices.append(_disk_notice(ctx))
+    if out_of_time:
+        notices.append(_checks_timeout_notice(ctx))
+    if status is not Status.GRADED and not said:
+        notices.append(_status_notice(status, reason))
     import nbformat
 
     return SubmissionResult(
         status=status, checks=checks, notices=[*ctx.extra_notices, *notices],
-        reason=report.reason if status is not Status.GRADED else "",
+        reason=reason if status is not Status.GRADED else "",
         penalty=_penalty(ctx), exec_seconds=exec_seconds, check_seconds=check_seconds,
         peak_memory_mb=peak_mb,
         executed_notebook=nbformat.writes(nb), **base)
@@ -142,17 +149,36 @@ def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
             "datasets": seed_entries(cache=ctx.data_dir, names=names)}
 
 
-def _run_checks(ctx: GradeContext, kernel: Any, status: Status) -> tuple[list[CheckResult], float]:
+def _run_checks(ctx: GradeContext, kernel: Any, status: Status
+                ) -> tuple[list[CheckResult], float, bool]:
+    """The checks' results, their time, and whether their time budget ran out."""
     from .bridge import Submission
-    from .checks import run_checks
+    from .checks import ChecksBudget, run_checks
 
     t0 = time.monotonic()
     if status is Status.KILLED:
-        return catalog_zero(ctx, reason=_dead_message(ctx.lang)), 0.0
+        return catalog_zero(ctx, reason=_dead_message(ctx.lang)), 0.0, False
     submission = Submission(kernel=kernel, assignment=ctx.assignment, params=ctx.params,
                             data_dir=ctx.data_dir, lang=ctx.lang)
-    checks = run_checks(assignment=ctx.assignment, submission=submission, lang=ctx.lang)
-    return checks, time.monotonic() - t0
+    budget = ChecksBudget(ctx.assignment.limits.checks_timeout_s)
+    checks = run_checks(assignment=ctx.assignment, submission=submission, lang=ctx.lang,
+                        budget=budget)
+    return checks, time.monotonic() - t0, budget.exhausted
+
+
+def _after_checks(ctx: GradeContext, kernel: Any, status: Status, reason: str,
+                  out_of_time: bool) -> tuple[Status, str]:
+    """The status once the checks ran: the checks' time budget ran out, or the kernel
+    was stopped while they ran (a limit, or an interrupt it ignored)."""
+    if status is not Status.GRADED:
+        return status, reason
+    if out_of_time:
+        return Status.TIMEOUT, _checks_timeout_reason(ctx, ctx.lang)
+    if getattr(kernel, "alive", True) or not hasattr(kernel, "death_reason"):
+        return status, reason
+    stop = getattr(kernel, "stopped_by", None)
+    timed_out = stop is not None and stop.kind == "interrupt"
+    return (Status.TIMEOUT if timed_out else Status.KILLED), str(kernel.death_reason())
 
 
 def _status_of(execution_status: str) -> Status:
@@ -175,6 +201,28 @@ def _status_notice(status: Status, reason: str) -> Notice:
     ja, en = texts.get(status, ("採点中に問題が発生しました", "grading ran into a problem"))
     return Notice(status.value, f"{ja}: {reason}" if reason else ja,
                   f"{en}: {reason}" if reason else en)
+
+
+def _checks_timeout_reason(ctx: GradeContext, lang: Lang) -> str:
+    seconds = ctx.assignment.limits.checks_timeout_s
+    return tr(lang, ja=f"採点チェック全体の制限時間 ({seconds:g} 秒) に達しました",
+              en=f"the checks' total time limit ({seconds:g} s) was reached")
+
+
+def _checks_timeout_notice(ctx: GradeContext) -> Notice:
+    return Notice("checks_timeout",
+                  _checks_timeout_reason(ctx, "ja") + "。残りのチェックは実行されませんでした",
+                  _checks_timeout_reason(ctx, "en") + "; the remaining checks did not run")
+
+
+def _disk_notice(ctx: GradeContext) -> Notice:
+    limits = ctx.assignment.limits
+    return Notice(
+        "disk_quota",
+        f"書き込める容量の上限 ({limits.disk_mb} MB・ファイル {limits.inodes} 個) に達した"
+        "ため、それを超える書き込みは失敗しました (No space left on device)",
+        f"the notebook reached its disk quota ({limits.disk_mb} MB, {limits.inodes} files); "
+        "writes beyond it failed (No space left on device)")
 
 
 def _penalty(ctx: GradeContext) -> float:

@@ -9,12 +9,20 @@ Everything that comes out of the kernel is untrusted:
 
 - the execution record of a cell comes from its ``execute_reply`` (not from the outputs,
   which student code can suppress or fake) and its text is length-capped;
-- outputs are capped per notebook (``Limits.output_kb``) while streaming: what does not
-  fit is dropped and a marker output says so. Each ZMQ message is capped too
+- outputs are capped per notebook (``Limits.output_kb``) while streaming, display
+  updates included (``kernel_outputs.py``). Each ZMQ message is capped too
   (``MAXMSGSIZE``: libzmq refuses a bigger frame before allocating it), so printing
   100 MB cannot balloon the grader's memory;
-- a memory watchdog sums the kernel's anonymous RSS and kills the kernel (never the
-  grader) above ``Limits.memory_mb``.
+- with a root grader the kernel runs in its own cgroup (``cgroup.py``: memory, shared
+  and tmpfs pages included, and processes) and writes into a size- and inode-limited
+  tmpfs (``quota.py``, ``private_dirs.py``); the watchdog (``watchdog.py``) reports an
+  OOM kill and keeps the peak figure, and where neither can be made it is the limit
+  itself. A kernel at a limit is killed, never the grader;
+- a kernel that ignores the interrupt at a time limit is killed after
+  ``INTERRUPT_GRACE_S``; later requests then fail at once (``kernel_died``).
+
+``AUTOGRADER_KERNEL_LIMITS=watchdog`` makes a root grader do without cgroup and quota
+tmpfs, as a grader without root must (tests use it to check the fallback).
 
 Grading workers hide start-up by starting whole kernels ahead (``kernel_pool.py``).
 Start-up itself goes through ``launcher`` (default ``launch_kernel``): the seam for a pool
@@ -27,6 +35,7 @@ directories that kernel really uses, and ``SandboxedKernel`` follows it from the
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -44,11 +53,15 @@ import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
+from . import cgroup
 from .config import Limits
 from .errors import SandboxError
 from .i18n import Lang, tr
 from .kernel_api import CodeResult
+from .kernel_outputs import NotebookOutputs, Stdout, truncation_marker
 from .private_dirs import PrivateDir
+from .proctree import children_of, comm, kill_kernel_processes
+from .quota import DiskQuota
 from .sandbox import (
     Mode,
     SandboxSpec,
@@ -57,8 +70,10 @@ from .sandbox import (
     prepare_dirs,
     sandbox_mode,
     slot_uid,
+    warn_soft_limits,
     wrap_command,
 )
+from .watchdog import LimitHit, Watchdog, Watched
 
 ExecStatus = Literal["ok", "error", "timeout", "killed"]
 CellStatus = Literal["ok", "error", "timeout", "killed", "not_run"]
@@ -66,9 +81,7 @@ CellStatus = Literal["ok", "error", "timeout", "killed", "not_run"]
 STARTUP_TIMEOUT_S = 120.0
 INTERRUPT_GRACE_S = 5.0      # after a timeout: how long an interrupted cell may take to stop
 IOPUB_GRACE_S = 2.0          # after a reply: how long to wait for the cell's last outputs
-WATCHDOG_INTERVAL_S = 0.2
 TEXT_CAP = 2000              # chars kept of an untrusted ename/evalue
-RUN_CODE_STDOUT_CAP = 1 << 20
 _MSG_SLACK = 64 << 10
 _OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
 
@@ -83,6 +96,7 @@ class ExecutionReport:
     cells_run: int = 0
     output_bytes_dropped: int = 0    # a lower bound: oversized messages are never read
     output_truncated: bool = False
+    disk_full: bool = False          # the kernel's writable space ran full (quota tmpfs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,324 +230,7 @@ def _tail(path: Path, size: int = 2000) -> str:
         return ""
 
 
-# ----------------------------------------------------------------------------- processes
-
-
-@dataclass(frozen=True)
-class _Proc:
-    pid: int
-    ppid: int
-    uid: int
-
-
-def _scan_processes() -> list[_Proc]:
-    """Every process with its parent, real uid and anonymous RSS (one pass over /proc)."""
-    found: list[_Proc] = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/status", "rb") as fh:
-                text = fh.read()
-            found.append(_Proc(pid=int(entry.name), ppid=_field(text, b"\nPPid:"),
-                               uid=_field(text, b"\nUid:")))
-        except (OSError, ValueError):
-            continue
-    return found
-
-
-def _field(status: bytes, key: bytes) -> int:
-    """The first number after ``key`` in a /proc status file."""
-    start = status.index(key) + len(key)
-    return int(status[start:status.index(b"\n", start)].split()[0])
-
-
-def anon_memory_kb(pid: int) -> int:
-    """Proportional anonymous memory of one process (copy-on-write pages shared with
-    forked children are split between them, so a fork does not double-count)."""
-    for name, key in (("smaps_rollup", "Pss_Anon:"), ("status", "RssAnon:")):
-        try:
-            with open(f"/proc/{pid}/{name}", "rb") as fh:
-                text = fh.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        for line in text.splitlines():
-            if line.startswith(key):
-                return int(line.split()[1])
-    return 0
-
-
-def _kernel_processes(procs: Sequence[_Proc], root: int, uid: int | None) -> list[_Proc]:
-    """Descendants of ``root`` (and ``root``) plus, when given, everything owned by ``uid``."""
-    children: dict[int, list[int]] = {}
-    for p in procs:
-        children.setdefault(p.ppid, []).append(p.pid)
-    tree, todo = {root}, [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in tree:
-                tree.add(child)
-                todo.append(child)
-    return [p for p in procs if p.pid in tree or (uid is not None and p.uid == uid)]
-
-
-def kill_kernel_processes(root: int, uid: int | None, *, rounds: int = 20) -> int:
-    """SIGKILL the kernel's whole tree (and ``uid``'s processes) until none is left."""
-    killed = 0
-    for _ in range(rounds):
-        victims = [p.pid for p in _kernel_processes(_scan_processes(), root, uid)]
-        if not victims:
-            break
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.02)
-    return killed
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid`` (from every thread's /proc/.../children list)."""
-    kids: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return kids
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
-                kids += [int(k) for k in fh.read().split()]
-        except (OSError, ValueError):
-            continue
-    return kids
-
-
-def descendants(root: int, *, limit: int = 100_000) -> list[int]:
-    """``root`` and its descendants; the cost grows with the kernel's own processes and
-    threads, not with the whole machine."""
-    found: list[int] = []
-    seen, todo = {root}, [root]
-    while todo and len(found) < limit:
-        pid = todo.pop()
-        found.append(pid)
-        kids = [k for k in children_of(pid) if k not in seen]
-        seen.update(kids)
-        todo += kids
-    return found
-
-
-def owned_by(uid: int) -> list[int]:
-    """Processes whose /proc entry belongs to ``uid`` (cheap; misses non-dumpable ones)."""
-    pids = []
-    for entry in os.scandir("/proc"):
-        try:
-            if entry.name.isdigit() and entry.stat(follow_symlinks=False).st_uid == uid:
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
-
-
-def resident_anon_kb(pid: int) -> int:
-    """Resident anonymous memory from statm (cheap; counts copy-on-write pages shared
-    with forked children once per process)."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
-            fields = fh.read().split()
-        return max(0, int(fields[1]) - int(fields[2])) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-class _MemoryWatchdog(threading.Thread):
-    """Kills the kernel when the anonymous memory of its processes exceeds the limit.
-
-    The cheap statm sum is checked every interval; only above the limit is the
-    proportional (PSS) figure computed, so forked workers are not double-counted.
-    ``uid`` (fallback mode only) adds processes that escaped the tree by double-forking;
-    under bwrap they cannot leave the pid namespace below ``root``.
-    """
-
-    def __init__(self, *, root: int, uid: int | None, limit_mb: int,
-                 on_exceed: Callable[[int], None]):
-        super().__init__(name=f"ag-memory-watchdog-{root}", daemon=True)
-        self.root, self.uid, self.limit_kb = root, uid, limit_mb * 1024
-        self.on_exceed = on_exceed
-        self.stopped = threading.Event()
-        self.peak_kb = 0
-
-    def run(self) -> None:
-        while not self.stopped.wait(WATCHDOG_INTERVAL_S):
-            pids = set(descendants(self.root))
-            if self.uid is not None:
-                pids.update(owned_by(self.uid))
-            used = sum(resident_anon_kb(pid) for pid in pids)
-            if used > self.limit_kb:
-                used = sum(anon_memory_kb(pid) for pid in pids)
-            self.peak_kb = max(self.peak_kb, used)
-            if used > self.limit_kb:
-                self.on_exceed(used // 1024)
-                return
-
-
-# ----------------------------------------------------------------------------- outputs
-
-
-def truncation_marker(limit_kb: int) -> str:
-    return (f"[採点] 出力が上限 ({limit_kb} KB) を超えたため、これ以降の出力は省略しました。\n"
-            f"[grading] Output exceeded the {limit_kb} KB limit; the rest was dropped.\n")
-
-
-def _output_from(msg_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
-    """A well-formed nbformat output from untrusted message content, or None."""
-    if msg_type == "stream":
-        name, text = content.get("name"), content.get("text")
-        if name in ("stdout", "stderr") and isinstance(text, str):
-            return {"output_type": "stream", "name": name, "text": text}
-        return None
-    if msg_type == "error":
-        ename, evalue, tb = content.get("ename"), content.get("evalue"), content.get("traceback")
-        if isinstance(ename, str) and isinstance(evalue, str) and isinstance(tb, list) \
-                and all(isinstance(line, str) for line in tb):
-            return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": tb}
-        return None
-    data, metadata = content.get("data"), content.get("metadata", {})
-    if not (isinstance(data, dict) and isinstance(metadata, dict)
-            and all(isinstance(k, str) and isinstance(v, (str, list, dict))
-                    for k, v in data.items())):
-        return None
-    out: dict[str, Any] = {"output_type": msg_type, "data": data, "metadata": metadata}
-    if msg_type == "execute_result":
-        count = content.get("execution_count")
-        out["execution_count"] = count if isinstance(count, int) else None
-    return out
-
-
-def _size(output: dict[str, Any]) -> int:
-    if output["output_type"] == "stream":
-        return len(output["text"].encode("utf-8", "replace"))
-    return len(json.dumps(output, ensure_ascii=False).encode("utf-8", "replace"))
-
-
-class _NotebookOutputs:
-    """Collects a notebook's outputs into its cells, capped at ``cap`` bytes in total."""
-
-    def __init__(self, cap_kb: int):
-        self.cap_kb, self.cap = cap_kb, cap_kb * 1024
-        self.used = 0
-        self.dropped = 0
-        self.truncated = False
-        self.cell: Any = None
-        self._marked = False
-        self._clear_pending = False
-        self._displays: dict[str, list[dict[str, Any]]] = {}
-
-    def start(self, cell: Any) -> None:
-        self.cell, self._marked, self._clear_pending = cell, False, False
-
-    def __call__(self, msg_type: str, content: dict[str, Any]) -> None:
-        if msg_type == "ag_dropped":  # oversized messages were refused unread
-            self.drop(0)
-            return
-        if msg_type == "clear_output":
-            if content.get("wait"):
-                self._clear_pending = True
-            else:
-                self._clear()
-            return
-        if msg_type == "update_display_data":
-            self._update(content)
-            return
-        output = _output_from(msg_type, content)
-        if output is None:
-            return
-        if self._clear_pending:
-            self._clear()
-        self._add(output, content)
-
-    def _add(self, output: dict[str, Any], content: dict[str, Any]) -> None:
-        size = _size(output)
-        room = self.cap - self.used
-        if size > room:
-            if output["output_type"] != "stream" or room <= 0:
-                self.drop(size)
-                return
-            kept = output["text"].encode("utf-8", "replace")[:room].decode("utf-8", "ignore")
-            output["text"] = kept
-            self.used += room
-            self._append(output)
-            self.drop(size - room)
-            return
-        self.used += size
-        self._append(output)
-        display_id = (content.get("transient") or {}).get("display_id")
-        if isinstance(display_id, str) and output["output_type"] == "display_data":
-            self._displays.setdefault(display_id, []).append(output)
-
-    def _append(self, output: dict[str, Any]) -> None:
-        import nbformat
-
-        outputs = self.cell.outputs
-        last = outputs[-1] if outputs else None
-        if (last is not None and output["output_type"] == "stream"
-                and last.get("output_type") == "stream" and last.get("name") == output["name"]
-                and not self._marked):
-            last["text"] += output["text"]
-            return
-        outputs.append(nbformat.from_dict(output))
-
-    def drop(self, size: int) -> None:
-        """Account for output that did not fit (``size`` may be 0: unknown)."""
-        import nbformat
-
-        self.dropped += size
-        self.truncated = True
-        if not self._marked and self.cell is not None:
-            self._marked = True
-            self.cell.outputs.append(nbformat.v4.new_output(
-                "stream", name="stderr", text=truncation_marker(self.cap_kb)))
-
-    def _clear(self) -> None:
-        self._clear_pending = False
-        for output in self.cell.outputs:
-            self.used -= _size(output)
-        self.used = max(self.used, 0)
-        self.cell.outputs = []
-        self._marked = False
-
-    def _update(self, content: dict[str, Any]) -> None:
-        display_id = (content.get("transient") or {}).get("display_id")
-        new = _output_from("display_data", content)
-        if new is None or not isinstance(display_id, str):
-            return
-        for output in self._displays.get(display_id, []):
-            grow = _size(new) - _size(output)
-            if self.used + grow > self.cap:
-                self.drop(max(grow, 0))
-                continue
-            self.used += grow
-            output["data"], output["metadata"] = new["data"], new["metadata"]
-
-
-class _Stdout:
-    """Collects a snippet's stdout (for ``run_code``), capped."""
-
-    def __init__(self, cap: int = RUN_CODE_STDOUT_CAP):
-        self.parts: list[str] = []
-        self.room = cap
-
-    def __call__(self, msg_type: str, content: dict[str, Any]) -> None:
-        text = content.get("text")
-        if msg_type == "stream" and content.get("name") == "stdout" and isinstance(text, str):
-            piece = text[: self.room]
-            self.parts.append(piece)
-            self.room -= len(piece)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
+# ----------------------------------------------------------------------------- records
 
 
 def _cap_text(value: Any) -> str:
@@ -570,8 +267,9 @@ class SandboxedKernel:
         self._private: PrivateDir | None = None
         self._spec: SandboxSpec | None = None
         self._launched: LaunchedKernel | None = None
-        self._watchdog: _MemoryWatchdog | None = None
-        self._memory_kill_mb: int | None = None
+        self._watchdog: Watchdog | None = None
+        self._cgroup: cgroup.KernelCgroup | None = None
+        self._stop: LimitHit | None = None
         self._kernel_pid: int | None = None
         self._lease: UidLease | None = None
         self.mode: Mode | None = None
@@ -591,12 +289,17 @@ class SandboxedKernel:
         if self._launched is not None:
             return
         self.mode = sandbox_mode(lang=self.lang)
+        hard = hard_limits()
         if os.geteuid() == 0:
             self._lease = lease_uid(self._uid)
             self._uid = self._lease.uid
-        self._private = PrivateDir(self._temp_root)
+        quota = DiskQuota(self.limits.disk_mb, self.limits.inodes)
+        self._private = PrivateDir(self._temp_root, quota=quota if hard else None)
         try:
-            self._spec = self._make_spec(self._private.path)
+            self._cgroup = self._make_cgroup(self._private) if hard else None
+            warn_soft_limits(cgroup=self._cgroup is not None, quota=self._private.mounted,
+                             lang=self.lang)
+            self._spec = self._make_spec(self._private)
             prepare_dirs(self._spec, mode=self.mode)
             self._launched = self._launcher(
                 self._spec, mode=self.mode, log_path=self._private.path / "kernel.log",
@@ -606,22 +309,47 @@ class SandboxedKernel:
         except BaseException:
             self.close()
             raise
-        escapable = self._spec.drops_uid and self.mode == "none"
-        self._watchdog = _MemoryWatchdog(
-            root=self._launched.process.pid, uid=self._uid if escapable else None,
-            limit_mb=self.limits.memory_mb, on_exceed=self._kill_for_memory)
+        self._watchdog = Watchdog(self._watched(self._launched, self._private),
+                                  on_limit=self._kill_at_limit)
         self._watchdog.start()
 
-    def _make_spec(self, private: Path) -> SandboxSpec:
-        runtime = private / "run"
+    def _make_cgroup(self, private: PrivateDir) -> cgroup.KernelCgroup | None:
+        made = cgroup.create(private.path.name, memory_mb=self.limits.memory_mb,
+                             processes=self.limits.processes)
+        if made is not None:
+            private.record_cgroups(made.dirs)
+        return made
+
+    def _watched(self, launched: LaunchedKernel, private: PrivateDir) -> Watched:
+        assert self._spec is not None
+        escapable = self._spec.drops_uid and self.mode == "none"
+        return Watched(root=launched.process.pid, limits=self.limits, private=private.path,
+                       uid=self._uid if escapable else None, cgroup=self._cgroup,
+                       quota_mounted=private.mounted, sandbox_tmpfs=self._sandbox_tmpfs)
+
+    def _sandbox_tmpfs(self) -> list[str]:
+        """bubblewrap's own /tmp and /dev/shm (when they are not quota folders), seen
+        through the kernel's root."""
+        if self.mode != "bwrap" or self._spec is None or self._spec.tmp is not None:
+            return []
+        pid = self._find_kernel_pid()
+        return [] if pid is None else [f"/proc/{pid}/root/tmp", f"/proc/{pid}/root/dev/shm"]
+
+    def _make_spec(self, private: PrivateDir) -> SandboxSpec:
+        folder = private.path
+        runtime = folder / "run"
         if len(str(runtime)) > 90:  # unix socket paths are limited to ~107 bytes
             raise SandboxError("the temporary directory path is too long for unix sockets",
-                               where=str(private), hint="pass a shorter temp_root")
+                               where=str(folder), hint="pass a shorter temp_root")
+        # /tmp and /dev/shm from the quota tmpfs: one budget for every writable place
+        scratch = private.mounted and self.mode == "bwrap"
         return SandboxSpec(
-            workdir=(self._given_workdir or private / "content").resolve(),
-            exchange=private / "exchange", home=private / "home", runtime=runtime,
+            workdir=(self._given_workdir or folder / "content").resolve(),
+            exchange=folder / "exchange", home=folder / "home", runtime=runtime,
             datasets=self._datasets, limits=self.limits, gpu=self._gpu,
-            cpu_threads=self._cpu_threads, uid=self._uid)
+            cpu_threads=self._cpu_threads, uid=self._uid,
+            tmp=folder / "tmp" if scratch else None, shm=folder / "shm" if scratch else None,
+            cgroup_procs=self._cgroup.procs_files if self._cgroup is not None else ())
 
     def close(self) -> None:
         """Kill every process of the kernel and remove its private directories."""
@@ -636,8 +364,9 @@ class SandboxedKernel:
             kill_kernel_processes(launched.process.pid, uid)
             launched.process.wait()
         if self._private is not None:
-            self._private.remove()
+            self._private.remove()  # destroys the cgroup and unmounts the quota, too
             self._private = None
+        self._cgroup = None
         if self._lease is not None:
             self._lease.release()
             self._lease = None
@@ -668,8 +397,13 @@ class SandboxedKernel:
 
     @property
     def peak_memory_mb(self) -> float:
-        """Largest resident memory of the kernel's processes seen by the watchdog."""
+        """Largest memory (anonymous and shared) the kernel held, seen by the watchdog."""
         return self._watchdog.peak_kb / 1024 if self._watchdog is not None else 0.0
+
+    @property
+    def disk_full(self) -> bool:
+        """Did the kernel's writable space (its quota tmpfs) run full at some point?"""
+        return self._watchdog is not None and self._watchdog.note_quota()
 
     def log_tail(self, size: int = 4000) -> str:
         """The end of the kernel's stderr/stdout (untrusted text)."""
@@ -693,7 +427,7 @@ class SandboxedKernel:
         """Execute ``code`` in the user namespace; stdout comes back (capped)."""
         if not self.alive:
             return CodeResult(ok=False, kernel_died=True)
-        out = _Stdout()
+        out = Stdout()
         reply = self._execute(code, timeout=timeout, sink=out, store_history=False)
         if reply.status == "timeout":
             return CodeResult(ok=False, stdout=out.text, timed_out=True)
@@ -707,7 +441,7 @@ class SandboxedKernel:
         self._require()
         t0 = time.monotonic()
         deadline = t0 + self.limits.notebook_timeout_s
-        sink = _NotebookOutputs(self.limits.output_kb)
+        sink = NotebookOutputs(self.limits.output_kb)
         cells = [c for c in nb.cells if c.get("cell_type") == "code"]
         for cell in cells:
             cell.outputs, cell.execution_count = [], None
@@ -719,9 +453,10 @@ class SandboxedKernel:
             self._run_cell(cell, number, deadline, sink, report)
         report.seconds = round(time.monotonic() - t0, 3)
         report.output_bytes_dropped, report.output_truncated = sink.dropped, sink.truncated
+        report.disk_full = report.disk_full or self.disk_full
         return report
 
-    def _run_cell(self, cell: Any, number: int, deadline: float, sink: _NotebookOutputs,
+    def _run_cell(self, cell: Any, number: int, deadline: float, sink: NotebookOutputs,
                   report: ExecutionReport) -> None:
         source = _source(cell)
         if not source.strip():
@@ -747,6 +482,10 @@ class SandboxedKernel:
         elif reply.status == "error" and report.status == "ok":
             report.status = "error"
             report.reason = f"{reply.ename}: {reply.evalue}"[:TEXT_CAP]
+        # A write refused by the quota (fallocate leaves the tmpfs short of full). The
+        # student's own text, so it only ever adds a notice.
+        if reply.status == "error" and reply.evalue.startswith(f"[Errno {errno.ENOSPC}]"):
+            report.disk_full = True
 
     def _execute(self, code: str, *, timeout: float,
                  sink: Callable[[str, dict[str, Any]], None],
@@ -839,6 +578,7 @@ class SandboxedKernel:
         self.interrupt()
         late = self._wait(msg_id, time.monotonic() + INTERRUPT_GRACE_S, sink)
         if late is None:
+            self._stop = self._stop or LimitHit("interrupt", int(INTERRUPT_GRACE_S))
             self.kill()
         reply = _Reply("timeout")
         if late is not None and late.status != "killed":
@@ -868,7 +608,7 @@ class SandboxedKernel:
         if self._kernel_pid is not None or self._launched is None:
             return self._kernel_pid
         pid: int | None = self._launched.process.pid
-        while pid is not None and _comm(pid) == "bwrap":
+        while pid is not None and comm(pid) == "bwrap":
             kids = children_of(pid)
             pid = kids[0] if len(kids) == 1 else None
         self._kernel_pid = pid
@@ -883,20 +623,17 @@ class SandboxedKernel:
         kill_kernel_processes(launched.process.pid, uid)
         launched.process.wait()
 
-    def _kill_for_memory(self, used_mb: int) -> None:
-        self._memory_kill_mb = used_mb
+    def _kill_at_limit(self, hit: LimitHit) -> None:
+        self._stop = self._stop or hit
         self.kill()
 
     # -- reasons ------------------------------------------------------------------------
 
     def death_reason(self) -> str:
         """Why the kernel died, for the student (grader's language)."""
-        limit = self.limits.memory_mb
-        if self._memory_kill_mb is not None:
-            return tr(self.lang,
-                      ja=f"メモリ使用量が上限 ({limit} MB) を超えたため、カーネルを停止しました。",
-                      en=f"The kernel used more than the {limit} MB memory limit and was "
-                         "stopped.")
+        stop = self.stopped_by
+        if stop is not None:
+            return stop.reason(self.lang)
         code = self._launched.process.poll() if self._launched else None
         if code is None:
             return tr(self.lang, ja="カーネルが応答しなくなりました。",
@@ -908,6 +645,14 @@ class SandboxedKernel:
                       en=f"The kernel crashed (signal {name}).")
         return tr(self.lang, ja=f"カーネルが終了しました (終了コード {code})。",
                   en=f"The kernel exited (exit status {code}).")
+
+    @property
+    def stopped_by(self) -> LimitHit | None:
+        """The limit the kernel was stopped at, if it was (an OOM kill in its cgroup
+        counts even before the watchdog has seen it)."""
+        if self._stop is None and self._cgroup is not None and self._cgroup.oom_kills() > 0:
+            self._stop = LimitHit("memory", self.limits.memory_mb)
+        return self._stop
 
     def _timeout_reason(self, number: int, by_notebook: bool) -> str:
         if by_notebook:
@@ -944,19 +689,21 @@ def _reply_from(content: dict[str, Any]) -> _Reply:
                   execution_count=count)
 
 
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
+
+
+def hard_limits() -> bool:
+    """Make a cgroup and a quota tmpfs per kernel (root only)? ``AUTOGRADER_KERNEL_LIMITS``:
+    ``auto`` (default) or ``watchdog`` (do without, as a grader without root must)."""
+    wanted = os.environ.get("AUTOGRADER_KERNEL_LIMITS", "auto").strip().lower() or "auto"
+    if wanted not in ("auto", "watchdog"):
+        raise SandboxError(f"AUTOGRADER_KERNEL_LIMITS={wanted!r} is not understood",
+                           where="environment", hint="use auto or watchdog")
+    return wanted == "auto" and os.geteuid() == 0
 
 
 __all__ = ["ExecutionReport", "LaunchedKernel", "Launcher", "SandboxKernelManager",

@@ -2,7 +2,7 @@
 
 ``wrap_command(argv, spec)`` turns a kernel command into one that runs it confined::
 
-    bwrap <namespaces, read-only binds, private /content> --
+    [sh -c <join the kernel's cgroups>] bwrap <namespaces, read-only binds, private /content> --
         prlimit <rlimits> -- [setpriv <drop to the kernel's uid>] -- python -m ipykernel ...
 
 What the kernel sees (``--unshare-*``: own pid, ipc, uts, cgroup and network namespaces,
@@ -20,7 +20,8 @@ so no network at all, only its own loopback):
 Python                ``sys.base_prefix`` and ``sys.prefix`` (the venv) read-only, at
                       their own paths; never the project folder, so hidden tests, the
                       gradebook and other submissions do not exist in there
-``/tmp``, ``/dev/shm`` fresh tmpfs, size-limited
+``/tmp``, ``/dev/shm`` ``spec.tmp`` and ``spec.shm`` where given (folders of the
+                      kernel's quota tmpfs), else fresh tmpfs of ``disk_mb``
 ====================  ===========================================================
 
 Why the order *bwrap → prlimit → setpriv* (and not rlimits/uid drop before bwrap):
@@ -40,7 +41,12 @@ Why the order *bwrap → prlimit → setpriv* (and not rlimits/uid drop before b
 
 Memory: RLIMIT_AS is set on CPU-only kernels with generous headroom (``AS_HEADROOM_MB``)
 because ``import torch`` alone reserves ~3.5 GB of address space; the real memory limit is
-the RSS watchdog in ``kernel.py``, which kills the kernel (never the grader).
+the kernel's cgroup (``cgroup.py``; ``spec.cgroup_procs``), which the first process of the
+command joins before it execs bubblewrap, so the whole tree is in it from its first
+instruction. Where no cgroup can be made, the watchdog (``watchdog.py``) is the limit.
+Disk: the writable folders are one size- and inode-limited tmpfs with a root grader
+(``quota.py``); otherwise ``/tmp`` and ``/dev/shm`` are bubblewrap's ``--size`` tmpfs and the
+watchdog measures the rest (``warn_soft_limits`` says so, loudly, once).
 
 Fallback (``AUTOGRADER_SANDBOX=none`` or no working bwrap): the same prlimit/setpriv/env
 prefix without bwrap, after a loud one-time warning. Nothing is hidden then; datasets are
@@ -63,6 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .cgroup import enter_prefix
 from .config import Limits
 from .errors import SandboxError
 from .i18n import Lang, tr
@@ -147,6 +154,9 @@ class SandboxSpec:
     gpu: int | None = None                     # host GPU index (nvidia-smi order)
     cpu_threads: int = 1
     uid: int = KERNEL_UID_BASE                 # used when the grader runs as root
+    tmp: Path | None = None                    # → /tmp (else a --size tmpfs)
+    shm: Path | None = None                    # → /dev/shm (else a --size tmpfs)
+    cgroup_procs: tuple[Path, ...] = ()        # cgroup.procs files the kernel joins first
 
     def view(self, mode: Mode) -> KernelView:
         """The spec's directories as the kernel sees them under ``mode``."""
@@ -216,7 +226,7 @@ def sandbox_mode(*, lang: Lang | None = None) -> Mode:
     return "none"
 
 
-_WARNED = {"no_sandbox": False}
+_WARNED = {"no_sandbox": False, "soft_limits": False}
 
 
 def warn_no_sandbox(*, lang: Lang | None = None, requested: bool = False) -> bool:
@@ -252,6 +262,42 @@ def warn_no_sandbox(*, lang: Lang | None = None, requested: bool = False) -> boo
     return True
 
 
+def warn_soft_limits(*, cgroup: bool, quota: bool, lang: Lang | None = None) -> bool:
+    """Say once per process, loudly, which limits only a polling watchdog enforces
+    (``cgroup``/``quota``: whether those could be made); True if it was printed now."""
+    if (cgroup and quota) or _WARNED["soft_limits"]:
+        return False
+    _WARNED["soft_limits"] = True
+    from rich.panel import Panel
+
+    from .console import err_console
+
+    lines = []
+    if not cgroup:
+        lines.append(tr(
+            lang,
+            ja="カーネルごとの cgroup を作れません (root ではない、またはメモリ・プロセス数の"
+               "コントローラがない)。メモリ上限は監視スレッドが 0.2 秒ごとに確かめるだけです "
+               "(共有メモリ・tmpfs・memfd も数えますが、一瞬の超過は防げません)。",
+            en="No cgroup can be made per kernel (not root, or no memory/pids controller). "
+               "The memory limit is only checked by a watchdog every 0.2 s (it counts "
+               "shared memory, tmpfs and memfds, but cannot prevent a brief overshoot)."))
+    if not quota:
+        lines.append(tr(
+            lang,
+            ja="書き込み用フォルダに容量制限付きの tmpfs をマウントできません (root ではない)。"
+               "ディスク容量とファイル数の上限は監視スレッドが 1 秒ごとに確かめ、超えたカーネル"
+               "を停止します。それまでの書き込みはホストのディスクに届きます。",
+            en="No size-limited tmpfs can be mounted for the writable folders (not root). "
+               "The disk and file-count quota is checked by a watchdog every second, which "
+               "stops a kernel that exceeds it; until then its writes reach the host disk."))
+    lines.append(tr(lang, ja="本番の採点は root で実行してください。",
+                    en="Run real grading as root."))
+    title = tr(lang, ja="⚠ 上限は監視だけで守られます", en="⚠ Limits are enforced by polling only")
+    err_console.print(Panel("\n".join(lines), title=title, border_style="bold yellow"))
+    return True
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -263,10 +309,11 @@ def wrap_command(argv: Sequence[str], spec: SandboxSpec, *, mode: Mode | None = 
         raise ValueError("argv must not be empty")
     mode = mode or sandbox_mode()
     inner = [*limit_prefix(spec), *_user_prefix(spec, mode)]
+    outer = enter_prefix(spec.cgroup_procs)
     if mode == "none":
         env = [f"{k}={v}" for k, v in kernel_env(spec, mode).items()]
-        return [*inner, "env", "-i", "-C", str(spec.workdir), *env, *argv]
-    return ["bwrap", *_bwrap_args(spec), "--", *inner, *argv]
+        return [*outer, *inner, "env", "-i", "-C", str(spec.workdir), *env, *argv]
+    return [*outer, "bwrap", *_bwrap_args(spec), "--", *inner, *argv]
 
 
 def limit_prefix(spec: SandboxSpec) -> list[str]:
@@ -334,9 +381,7 @@ def _bwrap_args(spec: SandboxSpec) -> list[str]:
                  "--cap-add", "CAP_SETPCAP"]
     args += _system_binds()
     args += ["--proc", "/proc", "--dev", "/dev", *_gpu_binds(spec)]
-    scratch = str(min(spec.limits.memory_mb, spec.limits.file_size_mb) << 20)
-    for tmp in ("/tmp", "/dev/shm"):
-        args += ["--perms", "1777", "--size", scratch, "--tmpfs", tmp]
+    args += _scratch_args(spec)
     # After the fresh /tmp: a checkout (and its venv) may itself live under /tmp.
     args += _python_binds()
     args += ["--bind", str(spec.workdir), CONTENT, "--bind", str(spec.exchange), EXCHANGE,
@@ -348,6 +393,18 @@ def _bwrap_args(spec: SandboxSpec) -> list[str]:
     for key, value in kernel_env(spec, "bwrap").items():
         args += ["--setenv", key, value]
     return [*args, "--chdir", view.workdir]
+
+
+def _scratch_args(spec: SandboxSpec) -> list[str]:
+    """/tmp and /dev/shm: folders of the quota tmpfs, or tmpfs of their own."""
+    scratch = str(min(spec.limits.memory_mb, spec.limits.disk_mb) << 20)
+    args: list[str] = []
+    for host, dest in ((spec.tmp, "/tmp"), (spec.shm, "/dev/shm")):
+        if host is not None:
+            args += ["--bind", str(host), dest]
+        else:
+            args += ["--perms", "1777", "--size", scratch, "--tmpfs", dest]
+    return args
 
 
 def _mkdirs(dest: str) -> list[str]:
@@ -446,8 +503,7 @@ def prepare_dirs(spec: SandboxSpec, *, mode: Mode) -> None:
     """Create the writable dirs, hand them to the kernel's uid, seed datasets (fallback)."""
     dirs = [spec.workdir, spec.workdir / "data", spec.exchange, spec.home,
             spec.home / ".ipython"]
-    if spec.runtime is not None:
-        dirs.append(spec.runtime)
+    dirs += [p for p in (spec.runtime, spec.tmp, spec.shm) if p is not None]
     for path in dirs:
         path.mkdir(parents=True, exist_ok=True)
         if spec.drops_uid:  # never through a link a student left in a reused workdir

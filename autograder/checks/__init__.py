@@ -19,6 +19,7 @@ Helper families (torch is imported only when they are used): ``shapes``
 """
 
 from . import accuracy, gradients, shapes, values
+from .budget import ChecksBudget
 from .outcomes import (
     CheckFailed,
     CheckTimeout,
@@ -33,6 +34,7 @@ from .runner import collect_checks, run_checks
 __all__ = [
     "CheckFailed",
     "CheckTimeout",
+    "ChecksBudget",
     "Partial",
     "accuracy",
     "collect_checks",

@@ -9,8 +9,10 @@ so every submission sees the same grader-side random inputs.
 
 Points: ``@pytest.mark.points(n)`` (default 1), overridden by the manifest's ``[points]``
 table (key: the check's name, or the function name for every parametrised case). Time:
-``timeout_per_check`` seconds, or ``@pytest.mark.time_limit(s)``; kernel requests are cut
-to the time left, and a hard alarm (main thread only) stops grader-side loops.
+``timeout_per_check`` seconds, or ``@pytest.mark.time_limit(s)``, each cut to what is left
+of the submission's budget for all checks (``Limits.checks_timeout_s``, ``budget.py``);
+kernel requests are cut to the time left, and a hard alarm (main thread only) stops
+grader-side loops. Once the budget is used up the remaining checks fail at once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..errors import ConfigError
 from ..i18n import Lang, tr
 from ..results import CheckResult
 from . import fixtures
+from .budget import BudgetUsedUp, ChecksBudget
 from .outcomes import CheckTimeout, Partial, metric_slot, reset_metric, student_message
 
 if TYPE_CHECKING:
@@ -45,7 +48,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALARM_GRACE_S = 5.0
+# Longer than the kernel's interrupt grace (kernel.INTERRUPT_GRACE_S, 5 s) plus a kill: a
+# kernel that ignores the interrupt is then killed by the timed-out request itself, before
+# the alarm ends the check, so it cannot go on running what the check asked for.
+ALARM_GRACE_S = 8.0
 _OK_EXIT_CODES = (0, 1, 5)   # all passed, some failed, none collected
 
 
@@ -60,9 +66,12 @@ class _Run:
     """The pytest plugin for one run: hands out fixtures, records every check."""
 
     def __init__(self, *, assignment: Assignment, submission: Submission | None,
-                 lang: Lang | None, timeout: float):
+                 lang: Lang | None, timeout: float, budget: ChecksBudget | None = None):
         self.assignment, self.submission = assignment, submission
         self.lang, self.timeout = lang, timeout
+        self.budget = budget or ChecksBudget(assignment.limits.checks_timeout_s)
+        self.limits: dict[str, float] = {}     # each check's limit, cut to the budget
+        self.out_of_time: set[str] = set()     # checks that failed as the budget ran out
         self.items: list[pytest.Item] = []
         self.names: dict[str, str] = {}
         self.points: dict[str, float] = {}
@@ -99,7 +108,7 @@ class _Run:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None
                                 ) -> Any:
-        limit = _time_limit(item, self.timeout)
+        limit = self.limits[item.nodeid] = self.budget.cut(_time_limit(item, self.timeout))
         self.deadline = time.monotonic() + limit
         _seed_rngs(item.nodeid)
         slot, token = metric_slot()
@@ -110,6 +119,8 @@ class _Run:
         finally:
             reset_metric(token)
             self.metrics[item.nodeid] = slot
+            if item.nodeid in self.failures and self.budget.note_failure():
+                self.out_of_time.add(item.nodeid)
 
     @contextlib.contextmanager
     def _kernel_limit(self, limit: float) -> Iterator[None]:
@@ -121,12 +132,14 @@ class _Run:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Any:
-        with _alarm(self.deadline + ALARM_GRACE_S, _time_limit(item, self.timeout)):
+        if self.limits[item.nodeid] <= 0:
+            raise BudgetUsedUp  # fails the check at once, before anything reaches the kernel
+        with _alarm(self.deadline + ALARM_GRACE_S, self.limits[item.nodeid]):
             return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        with _alarm(self.deadline + ALARM_GRACE_S, _time_limit(item, self.timeout)):
+        with _alarm(self.deadline + ALARM_GRACE_S, self.limits[item.nodeid]):
             return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -161,6 +174,10 @@ class _Run:
         if isinstance(exc, Partial):
             return CheckResult(name, round(max_points * exc.fraction, 6), max_points,
                                exc.fraction >= 1.0, student_message(exc, lang=lang),
+                               metric=metric[0])
+        if item.nodeid in self.out_of_time:
+            # never the check's own timeout text: it may name what the check asked for
+            return CheckResult(name, 0.0, max_points, False, self.budget.message(lang),
                                metric=metric[0])
         message = student_message(exc, lang=lang)
         if failure.skipped:
@@ -353,13 +370,17 @@ def _raise_for_run(run: _Run, code: int, output: str) -> None:
 
 
 def run_checks(*, assignment: Assignment, submission: Submission, lang: Lang | None = None,
-               timeout_per_check: float = 120.0) -> list[CheckResult]:
+               timeout_per_check: float = 120.0, budget: ChecksBudget | None = None
+               ) -> list[CheckResult]:
     """Run every check in ``assignment.tests_dir`` against ``submission``; one result
-    per check, in collection order. A broken check suite raises ``ConfigError``."""
+    per check, in collection order. A broken check suite raises ``ConfigError``.
+    ``budget``: the time for all checks together (default: the manifest's
+    ``checks_timeout_s``); pass one to learn afterwards whether it was ``exhausted``."""
     if not assignment.tests_dir.is_dir():
         return []
     run = _Run(assignment=assignment, submission=submission, lang=lang,
-               timeout=timeout_per_check)
+               timeout=timeout_per_check, budget=budget)
+    run.budget.start()
     _pytest(run, collect_only=False)
     return run.results()
 
