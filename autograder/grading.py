@@ -105,7 +105,7 @@ def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, An
 
 def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
                        base: dict[str, str]) -> SubmissionResult:
-    from .cellscore import score_manual_cells, score_test_cells, tampering_notices
+    from .cellscore import score_manual_cells, tampering_notices
     from .kernel_pool import kernel_for
 
     nb, source = _prepare(ctx, nb, notices)
@@ -116,9 +116,8 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         report = kernel.execute_notebook(nb)
         exec_seconds = time.monotonic() - t0
         status = _status_of(report.status)
-        checks, check_seconds = _run_checks(ctx, kernel, status)
+        checks, check_seconds = _run_checks(ctx, kernel, status, nb, source)
         peak_mb = float(getattr(kernel, "peak_memory_mb", 0.0))
-    checks += score_test_cells(nb, source, lang=ctx.lang)
     checks += score_manual_cells(nb, source, lang=ctx.lang)
     if status is not Status.GRADED:
         notices.append(_status_notice(status, report.reason))
@@ -141,16 +140,25 @@ def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
             "datasets": seed_entries(cache=ctx.data_dir, names=names)}
 
 
-def _run_checks(ctx: GradeContext, kernel: Any, status: Status) -> tuple[list[CheckResult], float]:
+def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any,
+                source: Any) -> tuple[list[CheckResult], float]:
+    """The pytest checks, then the in-notebook test cells, both decided in the grader."""
     from .bridge import Submission
+    from .cell_checks import run_test_cells
+    from .cellscore import zero_cells
     from .checks import run_checks
+    from .notebook_source import NotebookSource
 
     t0 = time.monotonic()
     if status is Status.KILLED:
-        return catalog_zero(ctx, reason=_dead_message(ctx.lang)), 0.0
+        reason = _dead_message(ctx.lang)
+        cells = [c for c in zero_cells(source, reason=reason) if c.kind == "cell"]
+        return catalog_zero(ctx, reason=reason) + cells, 0.0
     submission = Submission(kernel=kernel, assignment=ctx.assignment, params=ctx.params,
-                            data_dir=ctx.data_dir, lang=ctx.lang)
+                            data_dir=ctx.data_dir, lang=ctx.lang,
+                            notebook=NotebookSource.from_notebook(nb))
     checks = run_checks(assignment=ctx.assignment, submission=submission, lang=ctx.lang)
+    checks += run_test_cells(source, submission, lang=ctx.lang)
     return checks, time.monotonic() - t0
 
 
