@@ -54,8 +54,9 @@ from .notebook_source import parse_cell
 from .restore import index_source
 from .results import CheckResult
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
+# nbgrader's delimiters, matched as nbgrader does (anywhere in the line)
+HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
+HIDDEN_END = "END HIDDEN TESTS"
 DEFAULT_CELL_TIME_S = 120.0
 
 
@@ -85,16 +86,24 @@ def test_cells(source_nb: NotebookNode) -> list[TestCell]:
 
 
 def hidden_lines(code: str) -> frozenset[int]:
-    """Line numbers (1-based) of hidden-test regions, markers included."""
+    """Line numbers (1-based) of hidden-test regions, markers included. An unclosed
+    region runs to the end of the cell."""
     inside, found = False, set()
     for number, line in enumerate(code.splitlines(), start=1):
-        if line.strip().startswith(HIDDEN_BEGIN):
+        if HIDDEN_BEGIN in line:
             inside = True
         if inside:
             found.add(number)
-        if line.strip().startswith(HIDDEN_END):
+        if HIDDEN_END in line:
             inside = False
     return frozenset(found)
+
+
+def strip_hidden(code: str) -> str:
+    """``code`` without its hidden-test regions (markers included)."""
+    hidden = hidden_lines(code)
+    return "\n".join(line for number, line in enumerate(code.splitlines(), start=1)
+                     if number not in hidden)
 
 
 def instructor_preamble(source_nb: NotebookNode) -> str:

@@ -35,9 +35,10 @@ pytestmark = [pytest.mark.slow,
 EXPECTED: dict[str, tuple[str, float, set[str], set[str]]] = {
     "add_correct": ("graded", 4, set(), set()),
     "add_wrong": ("graded", 1, {"test_add", "cell:test_add_cell"}, set()),
-    # The hidden checks see through a rigged __eq__; the public in-notebook cell cannot
-    # (it runs in the student's process, as in nbgrader), hence 1 point and not 0.
-    "add_eq_always_true": ("graded", 1, {"test_add", "test_double"}, set()),
+    # A rigged __eq__ fools neither the hidden checks nor the in-notebook cell: both
+    # compare in the grader's process, where the student's object is only a handle.
+    "add_eq_always_true": ("graded", 0, {"test_add", "test_double", "cell:test_add_cell"},
+                           set()),
     "add_seed_tampering": ("graded", 4, set(), set()),
     "add_cheat_showtraceback": ("graded", 1, {"test_add", "cell:test_add_cell"},
                                 {"tampering"}),

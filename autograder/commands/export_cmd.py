@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..cli import register
 from ..i18n import tr
+from ..safetext import for_rich
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -17,14 +18,15 @@ def _run(args: argparse.Namespace) -> int:
                      worksheet=args.worksheet, encoding=args.encoding,
                      missing_zero=args.missing_zero, roster=args.roster,
                      roster_key=args.roster_key, maximum=args.maximum,
-                     assignments_root=args.assignments)
+                     assignments_root=args.assignments, show_hidden=args.show_hidden)
     lang = "en" if args.lang == "en" else "ja"
     console.print(tr(ja=f"{summary.students} 人分を書き出しました:",
                      en=f"exported {summary.students} participants:"))
     for path in summary.files:
         console.print(f"  {path}", highlight=False)
     for notice in summary.notices:
-        console.print(f"[yellow]![/] {notice.text(lang)}", highlight=False)
+        console.print(f"[yellow]![/] {for_rich(notice.text(lang), limit=None)}",
+                      highlight=False)
     return 0
 
 
@@ -45,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--maximum", type=float, default=None,
                    help="Moodle's maximum grade when the worksheet has no Maximum Grade column")
     p.add_argument("--assignments", type=Path, default=None, help="assignments folder")
+    p.add_argument("--show-hidden", action="store_true",
+                   help="instructor's copy: graded notebooks show the hidden tests "
+                        "(never upload it to Moodle)")
     p.set_defaults(handler=_run)
 
 
