@@ -257,6 +257,11 @@ class Remote:
         """``len(obj)`` as the kernel reports it (an exact, non-negative int)."""
         return self._owner._len(self)
 
+    def items(self) -> Iterator[Any]:
+        """Iterate the object in the kernel (``Remote`` itself refuses ``iter``, so that
+        it cannot pose as a sequence in a comparison)."""
+        return self._owner._iter(self)
+
     def _refuse(self) -> NotPlainData:
         return NotPlainData("not plain data", what=self.what, type_name=self.type_name)
 
@@ -474,6 +479,23 @@ class Submission:
                                                  "key": out.enc(key)})
         return self._send("item", fields, what=what, context="value", rid=rid,
                           then=self._decoder(what, True))
+
+    def _iter(self, remote: Remote) -> Iterator[Any]:
+        """Iterate a kernel object; every item is plain data or a ``Remote``."""
+        self._own(remote)
+        iterator = self._send("iter", {"target": {"remote": remote.id}}, what=remote.what,
+                              context="value", then=self._decoder(remote.what, True))
+        if not isinstance(iterator, Remote):
+            raise BridgeError("iter() answer is not a handle", where=remote.what)
+        while True:
+            step = self._send("next", {"target": {"remote": iterator.id}},
+                              what=remote.what, context="value",
+                              then=self._decoder(remote.what, True))
+            if not (isinstance(step, list) and len(step) == 2 and type(step[0]) is bool):
+                raise BridgeError("malformed next() answer", where=remote.what)
+            if not step[0]:
+                return
+            yield step[1]
 
     def _len(self, remote: Remote) -> int:
         self._own(remote)

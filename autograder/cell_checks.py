@@ -16,9 +16,12 @@ cell's code runs in the grader's own process, with:
 - every other name looked up in the student's kernel through the bridge: plain data
   (numbers, strings, lists, tuples, dicts, tensors — numpy arrays arrive as tensors) or
   a ``StudentObject`` proxy for anything else (functions, models, loaders). Calling a
-  proxy calls the student's object in the kernel on the grader's arguments; the answer
-  is again plain data or a proxy. A proxy is equal only to itself and refuses truth
-  tests, iteration and arithmetic, so no student object can stand in for a value.
+  proxy, reading its attributes, indexing it, ``len`` and iterating it all happen in the
+  kernel, on the grader's arguments; every answer is again plain data or a proxy. A
+  proxy is equal only to itself and refuses truth tests, arithmetic and comparisons, so
+  no student object can stand in for a value. Arguments are plain data or proxies: a
+  function or object made in the test cell cannot be sent to the kernel (such a cell
+  fails on the reference solution too, and ``validate`` says so).
 
 So the ``assert``s run on the grader's side, on values the student's functions returned
 for the cell's inputs: the evidence the grader may trust. A cell that cannot be
@@ -148,13 +151,16 @@ class StudentObject:
     def __len__(self) -> int:
         return self._remote.length()
 
+    def __iter__(self) -> Iterator[Any]:
+        return (wrap(item) for item in self._remote.items())
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise TypeError("a student object cannot be changed from a test cell")
 
     def _refuse(self, *_: Any) -> Any:
         raise TypeError(f"{self._remote.what} is not plain data")
 
-    __bool__ = __iter__ = __float__ = __int__ = __index__ = _refuse
+    __bool__ = __float__ = __int__ = __index__ = _refuse
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
     __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = _refuse
     __lt__ = __le__ = __gt__ = __ge__ = _refuse

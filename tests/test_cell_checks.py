@@ -188,6 +188,7 @@ def test_student_objects_through_proxies(tmp_path: Path, source: NotebookNode) -
         "g = Gate(5, 9)\n"
         "assert g.weight == 5 and g(1, 1) == 1 and g(0, 1) == 0\n"
         "assert len(table) == 4 and table[3] == (1, 1)\n"
+        "assert [a + b for a, b in table] == [0, 1, 1, 2]\n"
         "assert AND(1, 1) == 1\n")
     answer = ("class Gate:\n"
               "    def __init__(self, w, t):\n        self.weight, self.t = w, t\n"

@@ -45,6 +45,8 @@ _open = open
 _os_open = _os.open
 _O_NEW = _os.O_WRONLY | _os.O_CREAT | _os.O_EXCL | getattr(_os, "O_NOFOLLOW", 0)
 _callable = callable
+_iter = iter
+_next = next
 _getattr = getattr
 _eval = eval
 
@@ -472,12 +474,30 @@ def _op_len(request: dict[str, Any]) -> Any:
     return size
 
 
+def _op_iter(request: dict[str, Any]) -> Any:
+    obj = _target(request)
+    return _Encoder(request, True).remote(_student(_iter, obj))
+
+
+def _op_next(request: dict[str, Any]) -> Any:
+    """``[True, item]``, or ``[False, None]`` once the iterator is exhausted."""
+    it = _target(request)
+    try:
+        item = _student(_next, it)
+    except _StudentFailure as failure:
+        if _type(failure.exc) is StopIteration:
+            return [False, None]
+        raise
+    return [True, _Encoder(request, True).enc(item)]
+
+
 def _op_release(request: dict[str, Any]) -> Any:
     return None
 
 
 _OPS = {"probe": _op_probe, "value": _op_value, "evaluate": _op_evaluate, "call": _op_call,
-        "attr": _op_attr, "item": _op_item, "len": _op_len, "model": _op_model,
+        "attr": _op_attr, "item": _op_item, "len": _op_len, "iter": _op_iter,
+        "next": _op_next, "model": _op_model,
         "forward": _op_forward, "state_dict": _op_state_dict, "release": _op_release}
 
 
