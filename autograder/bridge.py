@@ -293,6 +293,26 @@ class RemoteFunction:
         return f"<RemoteFunction {self.name}>"
 
 
+@dataclass(frozen=True)
+class KernelFunction:
+    """Instructor-written code to be defined in the kernel and passed to a student
+    function (a test cell's ``lambda v: (v ** 2).sum()``). ``env`` binds the names its
+    text uses that the grader holds (plain data, ``Remote`` handles, modules, other
+    ``KernelFunction``s); other names resolve in the student's namespace."""
+
+    kind: str                           # "lambda" (an expression) or "def" (a statement)
+    name: str                           # the def's name ("" for a lambda)
+    source: str
+    env: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class KernelModule:
+    """A module passed by name (``torch``, ``torch.nn.functional``): imported in the kernel."""
+
+    name: str
+
+
 class ModuleInfo(NamedTuple):
     name: str        # qualified name, '' for the model itself
     type_name: str
@@ -760,6 +780,11 @@ class _Outgoing:
             return {"t": "remote", "id": obj.id}
         if isinstance(obj, RemoteFunction):
             return {"t": "name", "v": obj.name}
+        if isinstance(obj, KernelFunction):
+            return {"t": "fn", "kind": obj.kind, "name": obj.name, "src": obj.source,
+                    "env": [[k, self.enc(v, depth + 1)] for k, v in obj.env]}
+        if isinstance(obj, KernelModule):
+            return {"t": "module", "v": obj.name}
         if isinstance(obj, list):
             return [self.enc(x, depth + 1) for x in obj]
         if isinstance(obj, tuple):

@@ -19,9 +19,12 @@ cell's code runs in the grader's own process, with:
   proxy, reading its attributes, indexing it, ``len`` and iterating it all happen in the
   kernel, on the grader's arguments; every answer is again plain data or a proxy. A
   proxy is equal only to itself and refuses truth tests, arithmetic and comparisons, so
-  no student object can stand in for a value. Arguments are plain data or proxies: a
-  function or object made in the test cell cannot be sent to the kernel (such a cell
-  fails on the reference solution too, and ``validate`` says so).
+  no student object can stand in for a value. Arguments are plain data, proxies,
+  modules (imported again in the kernel by name) and functions the instructor wrote in
+  a test cell or a read-only cell (``lambda v: (v ** 2).sum()``): those are defined
+  again in the kernel from their text, with the grader's values for the names they use
+  — never one from a hidden test region. Any other object made in the test cell cannot
+  be sent (such a cell fails on the reference solution too, and ``validate`` says so).
 
 So the ``assert``s run on the grader's side, on values the student's functions returned
 for the cell's inputs: the evidence the grader may trust. A cell that cannot be
@@ -40,7 +43,9 @@ import ast
 import builtins
 import contextlib
 import io
+import textwrap
 import time
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -48,7 +53,7 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from .bridge import MissingName, Remote, Submission, clip
+from .bridge import KernelFunction, KernelModule, MissingName, Remote, Submission, clip
 from .checks.outcomes import CheckTimeout, student_message
 from .checks.runner import _alarm, _global_state_restored, _seed_rngs
 from .errors import BridgeError
@@ -191,9 +196,14 @@ def wrap(value: Any) -> Any:
 
 
 def unwrap(value: Any) -> Any:
-    """Arguments for the bridge: proxies back to their ``Remote`` handles."""
+    """Arguments for the bridge: proxies back to their ``Remote`` handles, functions the
+    instructor wrote to ``KernelFunction``s, modules to ``KernelModule``s."""
     if isinstance(value, StudentObject):
         return object.__getattribute__(value, "_remote")
+    if isinstance(value, types.FunctionType) and hasattr(value, _TAG):
+        return _ship(value, set())
+    if isinstance(value, types.ModuleType):
+        return KernelModule(value.__name__)
     if isinstance(value, list):
         return [unwrap(v) for v in value]
     if isinstance(value, tuple):
@@ -203,11 +213,93 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+# ---------------------------------------------------------------- instructor functions
+
+_TAG = "__ag_source__"
+
+
+class _Tagger(ast.NodeTransformer):
+    """Marks every ``lambda`` and ``def`` of instructor code with its own source text, so
+    that a test cell may pass it to a student function (defined again in the kernel)."""
+
+    def __init__(self, code: str, hidden: frozenset[int]):
+        self.code, self.hidden = code, hidden
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
+        text = ast.get_source_segment(self.code, node) or ""
+        self.generic_visit(node)
+        return ast.Call(func=ast.Name("__ag_lambda__", ast.Load()),
+                        args=[node, ast.Constant(text), ast.Constant(self._hidden(node))],
+                        keywords=[])
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.stmt:
+        first, last = node.lineno, node.end_lineno or node.lineno
+        text = textwrap.dedent("\n".join(self.code.splitlines()[first - 1:last]))
+        self.generic_visit(node)
+        node.decorator_list.append(ast.Call(
+            func=ast.Name("__ag_def__", ast.Load()),
+            args=[ast.Constant(text), ast.Constant(node.name), ast.Constant(self._hidden(node))],
+            keywords=[]))
+        return node
+
+    def _hidden(self, node: ast.expr | ast.stmt) -> bool:
+        return bool(set(range(node.lineno, (node.end_lineno or node.lineno) + 1)) & self.hidden)
+
+
+def _tag_lambda(fn: Any, text: str, hidden: bool) -> Any:
+    setattr(fn, _TAG, ("lambda", "", text, hidden))
+    return fn
+
+
+def _tag_def(text: str, name: str, hidden: bool) -> Callable[[Any], Any]:
+    def tag(fn: Any) -> Any:
+        setattr(fn, _TAG, ("def", name, text, hidden))
+        return fn
+
+    return tag
+
+
+def compile_instructor(code: str, filename: str,
+                       hidden: frozenset[int] = frozenset()) -> types.CodeType:
+    """Instructor code compiled with its functions tagged (see ``_Tagger``)."""
+    tree = _Tagger(code, hidden).visit(ast.parse(code))
+    return compile(ast.fix_missing_locations(tree), filename, "exec")
+
+
+def _ship(fn: types.FunctionType, seen: set[int]) -> KernelFunction:
+    kind, name, text, hidden = getattr(fn, _TAG)
+    if hidden:
+        raise TypeError("a function from a hidden test cannot be sent to the kernel")
+    seen.add(id(fn))
+    env = []
+    for key, value in _bound_names(fn, text):
+        if isinstance(value, types.FunctionType) and hasattr(value, _TAG):
+            if id(value) not in seen:
+                env.append((key, _ship(value, seen)))
+        else:
+            env.append((key, unwrap(value)))
+    return KernelFunction(kind=kind, name=name, source=text, env=tuple(env))
+
+
+def _bound_names(fn: types.FunctionType, text: str) -> Iterator[tuple[str, Any]]:
+    """The names ``text`` uses that the grader itself holds a value for."""
+    closure = {}
+    for key, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
+        with contextlib.suppress(ValueError):  # an empty cell
+            closure[key] = cell.cell_contents
+    used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    for key in sorted(used):
+        if key in closure:
+            yield key, closure[key]
+        elif dict.__contains__(fn.__globals__, key):
+            yield key, dict.__getitem__(fn.__globals__, key)
+
+
 class _Namespace(dict[str, Any]):
     """A test cell's globals: unknown names are looked up in the student's kernel."""
 
     def __init__(self, fetch: Callable[[str], Any]):
-        super().__init__()
+        super().__init__(__ag_lambda__=_tag_lambda, __ag_def__=_tag_def)
         self._fetch = fetch
 
     def __missing__(self, name: str) -> Any:
@@ -265,7 +357,7 @@ def _run_preamble(code: str, namespace: _Namespace) -> None:
     leaves its names to the kernel lookup."""
     for stmt in ast.parse(code).body:
         with contextlib.suppress(Exception):
-            exec(compile(ast.Module([stmt], []), "<instructor>", "exec"), namespace)
+            exec(compile_instructor(ast.unparse(stmt), "<instructor>"), namespace)
 
 
 def _run_one(cell: TestCell, namespace: _Namespace, submission: Submission,
@@ -280,7 +372,7 @@ def _run_one(cell: TestCell, namespace: _Namespace, submission: Submission,
         return result(False, _out_of_time(cell, lang))
     _seed_rngs(test_cell_name(cell.grade_id))
     try:
-        code = compile(cell.code, cell.filename, "exec")
+        code = compile_instructor(cell.code, cell.filename, cell.hidden)
         with submission.time_limit(limit), _alarm(time.monotonic() + limit + 1.0, limit):
             exec(code, namespace)
     except (Exception, CheckTimeout) as exc:

@@ -218,3 +218,54 @@ def test_a_student_object_cannot_pose_as_a_value(tmp_path: Path, source: Noteboo
 ])
 def test_hidden_lines(code: str, lines: set[int]) -> None:
     assert hidden_lines(code) == lines
+
+
+def _with_test_and(source: NotebookNode, code: str) -> NotebookNode:
+    src = copy.deepcopy(source)
+    next(c for c in src.cells if grade_id_of(c) == "test_and").source = code
+    return src
+
+
+HIGHER_ORDER = (
+    "import torch\n"
+    "x = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)\n"
+    "g = numgrad(lambda v: (v ** 2).sum(), x)\n"
+    "assert torch.allclose(g, 2 * x, atol=1e-5)\n"
+    "def cube_sum(v):\n    return (v ** 3).sum()\n"
+    "assert torch.allclose(numgrad(cube_sum, x), 3 * x ** 2, atol=1e-4)\n"
+    "for k in (1.0, 2.0):\n"
+    "    h = numgrad(lambda v, k=k: k * scaled(v).sum(), x)\n"
+    "    assert torch.allclose(h, torch.full_like(x, 10 * k), atol=1e-4)\n"
+    "assert apply_module(torch, 'ones') == 3\n"
+)
+NUMGRAD = ("import torch\n"
+           "def numgrad(f, x, eps=1e-6):\n"
+           "    g = torch.zeros_like(x)\n"
+           "    for i in range(x.numel()):\n"
+           "        d = torch.zeros_like(x)\n"
+           "        d.view(-1)[i] = eps\n"
+           "        g.view(-1)[i] = (f(x + d) - f(x - d)) / (2 * eps)\n"
+           "    return g\n"
+           "def scaled(v):\n    return 10 * v\n"
+           "def apply_module(m, name):\n    return int(getattr(m, name)(3).sum())\n"
+           "def AND(a, b):\n    return int(a + b > 1)\n")
+
+
+def test_instructor_functions_travel_to_the_kernel(tmp_path: Path,
+                                                   source: NotebookNode) -> None:
+    src = _with_test_and(source, HIGHER_ORDER)
+    nb = student(src, {"and_gate": NUMGRAD})
+    got = grade_cells(tmp_path, nb, src, lang="en")
+    assert got["cell:test_and"] == (1.0, "test cell test_and passed")
+
+
+def test_a_function_from_a_hidden_test_stays_in_the_grader(tmp_path: Path,
+                                                          source: NotebookNode) -> None:
+    src = _with_test_and(source, "### BEGIN HIDDEN TESTS\n"
+                                 "import torch\n"
+                                 "secret = lambda v: (v * 7919).sum()\n"
+                                 "numgrad(secret, torch.ones(2))\n"
+                                 "### END HIDDEN TESTS\n")
+    nb = student(src, {"and_gate": NUMGRAD})
+    assert grade_cells(tmp_path, nb, src, lang="en")["cell:test_and"] == \
+        (0.0, "test cell test_and: a hidden test did not pass")
