@@ -8,9 +8,10 @@ rigged ``__eq__``), so its ``execute_reply`` is a record for the feedback only. 
 cell's code runs in the grader's own process, with:
 
 - the instructor's imports: every ``import`` statement of the *source* notebook, and the
-  ``def``/``class``/``import`` statements of its locked read-only cells, executed in the
-  grader (so ``torch`` and any helper the instructor wrote are the grader's, not objects
-  the student could have replaced in the kernel);
+  functions of its locked read-only cells, executed in the grader (so ``torch`` and any
+  helper the instructor wrote are the grader's, not objects the student could have
+  replaced in the kernel); classes of read-only cells stay in the kernel, so that a
+  test cell can make instances there (a fake model to give to ``evaluate``);
 - names the cell itself (or an earlier test cell) binds, as in a notebook;
 - Python's builtins;
 - every other name looked up in the student's kernel through the bridge: plain data
@@ -115,7 +116,13 @@ def strip_hidden(code: str) -> str:
 
 
 def instructor_preamble(source_nb: NotebookNode) -> str:
-    """Imports of every source cell, and definitions of its locked read-only cells."""
+    """Imports of every source cell, and the functions of its locked read-only cells.
+
+    Classes of read-only cells are not defined here: a test cell that instantiates one
+    gets an instance *in the kernel* (a fake model, a small loader), which a student
+    function can then be given. Functions run here, so a helper that judges (``close``)
+    cannot be replaced by the student.
+    """
     locked = {sc.position for sc in index_source(source_nb) if sc.locked and not sc.is_test}
     parts: list[str] = []
     for position, cell in enumerate(source_nb.cells):
@@ -126,7 +133,7 @@ def instructor_preamble(source_nb: NotebookNode) -> str:
             continue
         kinds: tuple[type, ...] = (ast.Import, ast.ImportFrom)
         if position in locked:
-            kinds += (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            kinds += (ast.FunctionDef, ast.AsyncFunctionDef)
         parts += [ast.unparse(s) for s in tree.body if isinstance(s, kinds)
                   and not (isinstance(s, ast.ImportFrom) and s.module == "__future__")]
     return "\n".join(parts)
