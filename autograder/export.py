@@ -23,7 +23,7 @@ from .gradebook import Gradebook, StoredSubmission
 from .i18n import Lang, default_lang, tr
 from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
-from .safetext import clean
+from .safetext import clean, one_line
 
 
 @dataclass
@@ -94,7 +94,8 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
         _grade_tables(graded, out, roster, roster_key, maximum, missing_zero, encoding, summary)
     _feedback(graded, assignment, out, lang, summary, show_hidden)
     report = out / "report.html"
-    rows = [Row(g.stored.participant, g.stored.participant_name, g.result) for g in graded]
+    rows = [Row(one_line(g.stored.participant), one_line(g.stored.participant_name), g.result)
+            for g in graded]
     summary_rows = summarise(rows, template_code=_template_code(assignment))
     report.write_text(render_class_report(summary_rows, assignment=assignment, lang=lang),
                       encoding="utf-8")
