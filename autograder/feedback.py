@@ -150,7 +150,7 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
     lines = [f"## {tr(lang, ja='採点結果', en='Grading feedback')}: {assignment_title}",
              "", f"**{_fmt(result.score)} / {_fmt(result.max_score)}** "
              f"({status_text(result.status, lang)})", ""]
-    lines += [f"- {n.text(lang)}" for n in result.notices]
+    lines += [f"- {_md(n.text(lang))}" for n in result.notices]
     lines += ["", "| | | |", "|---|---|---|"]
     lines += [f"| {_md(c.name)} | {'✅' if c.passed else '❌'} {_fmt(c.points)}/"
               f"{_fmt(c.max_points)} | {_md(c.message)} |" for c in result.checks]
