@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -47,10 +48,13 @@ from .config import Assignment, Scalar
 from .errors import AutograderError, BridgeError
 from .i18n import Lang, tr
 from .kernel_api import CodeResult, KernelLike
+from .notebook_source import NotebookSource
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
+
+log = logging.getLogger(__name__)
 
 ALLOWED_DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64",
                             "float16", "float32", "float64"})
@@ -80,6 +84,35 @@ def clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _builtin_names(kind: type) -> frozenset[str]:
+    import builtins
+
+    return frozenset(n for n, v in vars(builtins).items()
+                     if isinstance(v, type) and issubclass(v, kind))
+
+
+# Names the kernel may report that carry nothing of the student's choosing: an exception
+# or type name outside these shows as a generic word (a student-made class name could
+# spell out a hidden input the student's code captured).
+_BUILTIN_ERRORS = _builtin_names(BaseException)
+_KNOWN_TYPES = _builtin_names(object) | frozenset({
+    "Tensor", "Parameter", "ndarray", "Module", "Sequential", "ModuleList", "ModuleDict",
+    "DataLoader", "Dataset", "Subset", "TensorDataset", "Figure", "Axes", "OrderedDict",
+    "defaultdict", "Counter", "deque", "function", "method", "builtin_function_or_method",
+    "generator", "NoneType", "module", "dtype", "device", "Size", "Generator",
+    "Compose", "ToTensor", "Normalize", "RandomHorizontalFlip", "RandomCrop"})
+
+
+def error_name(name: str) -> str:
+    """A built-in exception name as reported by the kernel, or ``Exception``."""
+    return name if name in _BUILTIN_ERRORS else "Exception"
+
+
+def type_label(name: str) -> str:
+    """A type name as reported by the kernel when it is a well-known one, else ``object``."""
+    return name if name in _KNOWN_TYPES else "object"
+
+
 # ---------------------------------------------------------------- errors
 
 class StudentError(AutograderError):
@@ -90,15 +123,15 @@ class StudentError(AutograderError):
     def __init__(self, *, what: str, error_name: str = "", error_message: str = "",
                  context: str | None = None):
         self.what = clip(what, 120)
+        # Only the built-in exception type reaches the student: the text of an exception
+        # raised by student code during a grader call could carry the grader's inputs.
         self.error_name = clip(error_name, 120)
         self.error_message = clip(error_message)
         self.context = context or self.context
         super().__init__(self.student_message("en"), where=self.what)
 
     def detail(self) -> str:
-        if self.error_message:
-            return f"{self.error_name}: {self.error_message}"
-        return self.error_name
+        return error_name(self.error_name)
 
     def student_message(self, lang: Lang | None = None) -> str:
         what, detail = self.what, self.detail()
@@ -126,13 +159,14 @@ class MissingName(StudentError):
 
 class NotCallable(StudentError):
     def student_message(self, lang: Lang | None = None) -> str:
-        return tr(lang, ja=f"`{self.what}` は関数ではありません (型: {self.error_name})",
-                  en=f"`{self.what}` is not a function (type: {self.error_name})")
+        kind = type_label(self.error_name)
+        return tr(lang, ja=f"`{self.what}` は関数ではありません (型: {kind})",
+                  en=f"`{self.what}` is not a function (type: {kind})")
 
 
 class NotAModel(StudentError):
     def student_message(self, lang: Lang | None = None) -> str:
-        kind = self.error_name
+        kind = type_label(self.error_name)
         return tr(lang, ja=f"`{self.what}` は torch.nn.Module ではありません (型: {kind})",
                   en=f"`{self.what}` is not a torch.nn.Module (type: {kind})")
 
@@ -165,7 +199,7 @@ class _StudentFacing(BridgeError):
         super().__init__(message, where=self.what or None, hint=hint)
 
     def student_message(self, lang: Lang | None = None) -> str:
-        fields = {"what": self.what, "type": self.type_name, "message": clip(self.message)}
+        fields = {"what": self.what, "type": type_label(self.type_name)}
         return tr(lang, ja=self.ja.format(**fields), en=self.en.format(**fields))
 
 
@@ -177,8 +211,8 @@ class NotPlainData(_StudentFacing):
 
 
 class ValueTooLarge(_StudentFacing):
-    ja = "{what} の値が大きすぎて受け取れません ({message})"
-    en = "the value of {what} is too large to receive ({message})"
+    ja = "{what} の値が大きすぎて受け取れません"
+    en = "the value of {what} is too large to receive"
 
 
 class SourceUnavailable(_StudentFacing):
@@ -215,6 +249,19 @@ class Remote:
         """``getattr(obj, name)`` in the kernel: plain data or another ``Remote``."""
         return self._owner._attr(self, name)
 
+    def item(self, key: Any) -> Any:
+        """``obj[key]`` in the kernel: plain data or another ``Remote``."""
+        return self._owner._item(self, key)
+
+    def length(self) -> int:
+        """``len(obj)`` as the kernel reports it (an exact, non-negative int)."""
+        return self._owner._len(self)
+
+    def items(self) -> Iterator[Any]:
+        """Iterate the object in the kernel (``Remote`` itself refuses ``iter``, so that
+        it cannot pose as a sequence in a comparison)."""
+        return self._owner._iter(self)
+
     def _refuse(self) -> NotPlainData:
         return NotPlainData("not plain data", what=self.what, type_name=self.type_name)
 
@@ -244,6 +291,26 @@ class RemoteFunction:
 
     def __repr__(self) -> str:
         return f"<RemoteFunction {self.name}>"
+
+
+@dataclass(frozen=True)
+class KernelFunction:
+    """Instructor-written code to be defined in the kernel and passed to a student
+    function (a test cell's ``lambda v: (v ** 2).sum()``). ``env`` binds the names its
+    text uses that the grader holds (plain data, ``Remote`` handles, modules, other
+    ``KernelFunction``s); other names resolve in the student's namespace."""
+
+    kind: str                           # "lambda" (an expression) or "def" (a statement)
+    name: str                           # the def's name ("" for a lambda)
+    source: str
+    env: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class KernelModule:
+    """A module passed by name (``torch``, ``torch.nn.functional``): imported in the kernel."""
+
+    name: str
 
 
 class ModuleInfo(NamedTuple):
@@ -301,10 +368,11 @@ class Submission:
     def __init__(self, kernel: KernelLike, *, assignment: Assignment | None = None,
                  params: Mapping[str, Scalar] | None = None, data_dir: Path | None = None,
                  lang: Lang | None = None, call_timeout: float = 120.0,
-                 limits: BridgeLimits | None = None):
+                 limits: BridgeLimits | None = None, notebook: NotebookSource | None = None):
         from .paths import data_dir as default_data_dir
 
         self.kernel = kernel
+        self.notebook = notebook
         self.assignment = assignment
         self.params: Mapping[str, Scalar] = dict(params or {})
         self.data_dir = data_dir or default_data_dir()
@@ -314,6 +382,7 @@ class Submission:
         self._deadline: float | None = None
         self._broken: BridgeError | None = None
         self._released: list[int] = []
+        self._touched: dict[str, list[str]] = {}
 
     # -- public API (docs/architecture.md) --------------------------------
 
@@ -333,14 +402,20 @@ class Submission:
         return RemoteFunction(self, name)
 
     def source(self, name: str) -> str:
-        raw = self._send("source", {"name": _checked_name(name)}, what=name, context="value")
-        if not isinstance(raw, str):
-            raise BridgeError("source answer is not text", where=name)
-        return raw
+        """Text of ``name``'s definition, read from the submitted notebook (never from the
+        kernel; see ``notebook_source``). ``SourceUnavailable`` when it has none."""
+        found = self.notebook.definition(_checked_name(name)) if self.notebook else None
+        if found is None:
+            raise SourceUnavailable("no definition in the notebook's text", what=name)
+        return found
 
-    def evaluate(self, expr: str, *, remote_ok: bool = False) -> Any:
+    def evaluate(self, expr: str, *, remote_ok: bool = False, what: str | None = None) -> Any:
+        """``expr`` evaluated in the kernel. Messages name ``what`` (default: a generic
+        label), never the expression: it is the check's own text."""
+        label = what or tr(self.lang, ja="確認用の式", en="a check expression")
         return self._send("evaluate", {"expr": expr, "remote_ok": remote_ok},
-                          what=expr, context="expression", then=self._decoder(expr, remote_ok))
+                          what=label, context="expression",
+                          then=self._decoder(label, remote_ok))
 
     def model(self, name: str | Remote, example_input: Any) -> RemoteModel:
         """Put the model in eval mode, run it once on ``example_input``, keep a handle."""
@@ -415,6 +490,40 @@ class Submission:
         what = f"{remote.what}.{name}"
         return self._send("attr", {"target": {"remote": remote.id}, "name": name},
                           what=what, context="value", then=self._decoder(what, True))
+
+    def _item(self, remote: Remote, key: Any) -> Any:
+        """``obj[key]`` in the kernel (``key`` is plain data): plain data or a ``Remote``."""
+        self._own(remote)
+        what = f"{remote.what}[…]"
+        rid, fields = self._prepare(lambda out: {"target": {"remote": remote.id},
+                                                 "key": out.enc(key)})
+        return self._send("item", fields, what=what, context="value", rid=rid,
+                          then=self._decoder(what, True))
+
+    def _iter(self, remote: Remote) -> Iterator[Any]:
+        """Iterate a kernel object; every item is plain data or a ``Remote``."""
+        self._own(remote)
+        iterator = self._send("iter", {"target": {"remote": remote.id}}, what=remote.what,
+                              context="value", then=self._decoder(remote.what, True))
+        if not isinstance(iterator, Remote):
+            raise BridgeError("iter() answer is not a handle", where=remote.what)
+        while True:
+            step = self._send("next", {"target": {"remote": iterator.id}},
+                              what=remote.what, context="value",
+                              then=self._decoder(remote.what, True))
+            if not (isinstance(step, list) and len(step) == 2 and type(step[0]) is bool):
+                raise BridgeError("malformed next() answer", where=remote.what)
+            if not step[0]:
+                return
+            yield step[1]
+
+    def _len(self, remote: Remote) -> int:
+        self._own(remote)
+        size = self._send("len", {"target": {"remote": remote.id}}, what=remote.what,
+                          context="value")
+        if type(size) is not int or size < 0:
+            raise BridgeError("len() answer is not a non-negative int", where=remote.what)
+        return size
 
     def _forward(self, model: RemoteModel, chunk: torch.Tensor) -> torch.Tensor:
         import torch
@@ -514,29 +623,30 @@ class Submission:
 
     def _read_answer(self, rid: str, result: CodeResult, *, what: str) -> dict[str, Any]:
         if not result.ok:
-            raise BridgeError(
-                f"the kernel-side bridge failed: {clip(result.error_name)}: "
-                f"{clip(result.error_value)}", where=what,
-                hint="is autograder/sandbox_files on the kernel's import path?")
+            log.warning("bridge request for %s failed in the kernel: %s: %s", what,
+                        clip(result.error_name), clip(result.error_value))
+            raise BridgeError("the kernel-side bridge failed", where=what,
+                              hint="is autograder/sandbox_files on the kernel's import path?")
         path = Path(self.kernel.exchange_dir) / f"{rid}.json"
         data = read_regular_file(path, self.limits.max_answer_bytes)
         try:
             answer = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_pairs)
-        except (ValueError, RecursionError) as exc:
-            raise BridgeError(f"the kernel's answer is not valid JSON ({clip(str(exc))})",
-                              where=what) from None
+        except (ValueError, RecursionError):
+            raise BridgeError("the kernel's answer is not valid JSON", where=what) from None
         if not (isinstance(answer, dict) and answer.get("v") == 1 and answer.get("rid") == rid
                 and type(answer.get("ok")) is bool):
             raise BridgeError("the kernel's answer does not match the request", where=what)
         return answer
 
+    def _touch(self, rid: str, name: str) -> None:
+        """Remember a file of request ``rid`` in the exchange folder, to remove it after."""
+        self._touched.setdefault(rid, []).append(name)
+
     def _cleanup(self, rid: str) -> None:
+        """Remove this request's files by name: never list the folder, which the kernel
+        may have filled with any number of files."""
         folder = Path(self.kernel.exchange_dir)
-        try:
-            names = [e.name for e in os.scandir(folder) if e.name.startswith(rid)]
-        except OSError:
-            return
-        for name in names:
+        for name in [f"{rid}.json", *self._touched.pop(rid, [])]:
             with suppress(OSError):
                 os.unlink(folder / name)
 
@@ -587,13 +697,21 @@ def _raise_for(answer: dict[str, Any], *, what: str, context: str) -> Any:
     if kind == "student":
         raise StudentError(what=what, error_name=name, error_message=message, context=context)
     if kind == "missing":
-        raise MissingName(what=message or what)
+        raise MissingName(what=_missing_part(message, what))
     if kind in _ERRORS:
         raise _ERRORS[kind](what=what, error_name=type_name)
     if kind in _FACING:
-        raise _FACING[kind](message, what=what, type_name=type_name)
-    raise BridgeError(f"the kernel-side bridge failed: {clip(name)}: {clip(message)}",
-                      where=what)
+        raise _FACING[kind](clip(message), what=what, type_name=type_name)
+    log.warning("kernel-side bridge failure for %s: %s: %s", what, clip(name), clip(message))
+    raise BridgeError("the kernel-side bridge failed", where=what)
+
+
+def _missing_part(reported: str, what: str) -> str:
+    """The undefined part of a dotted name: the kernel's word, if it is a prefix of the
+    name that was asked for (anything else is not the kernel's to say)."""
+    parts = what.split(".")
+    prefixes = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return reported if reported in prefixes else what
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -662,6 +780,11 @@ class _Outgoing:
             return {"t": "remote", "id": obj.id}
         if isinstance(obj, RemoteFunction):
             return {"t": "name", "v": obj.name}
+        if isinstance(obj, KernelFunction):
+            return {"t": "fn", "kind": obj.kind, "name": obj.name, "src": obj.source,
+                    "env": [[k, self.enc(v, depth + 1)] for k, v in obj.env]}
+        if isinstance(obj, KernelModule):
+            return {"t": "module", "v": obj.name}
         if isinstance(obj, list):
             return [self.enc(x, depth + 1) for x in obj]
         if isinstance(obj, tuple):
@@ -704,6 +827,7 @@ class _Outgoing:
             return node
         name = f"{self.rid}-in-{self.files}.npy"
         self.files += 1
+        self.owner._touch(self.rid, name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(Path(self.owner.kernel.exchange_dir) / name, flags, 0o644)
         with os.fdopen(fd, "wb") as fh:
@@ -833,6 +957,7 @@ class _Incoming:
 
         if type(name) is not str or not self.file_name.fullmatch(name):
             raise self.fail("array file name does not belong to this answer")
+        self.owner._touch(self.rid, name)
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         data = read_regular_file(Path(self.owner.kernel.exchange_dir) / name, nbytes + 65536)
         return _parse_npy(data, dtype, shape, fail=self.fail)

@@ -1,18 +1,9 @@
-"""Scoring in-notebook nbgrader cells of an executed submission.
+"""Scoring the in-notebook nbgrader cells that are not decided by running code.
 
-**Test cells** (``grade`` and not ``solution`` in the *source*) keep nbgrader's meaning:
-full points when the cell ran without error, zero otherwise. "Ran without error" is read
-from the execution record the grader's kernel writes on every code cell,
-``cell.metadata["autograder"] = {"status": "ok" | "error" | "timeout" | "killed" |
-"not_run", "ename", "evalue", "seconds"}``, taken from the kernel's ``execute_reply`` —
-never from the cell's outputs. Outputs are produced by the student's process: a student
-who replaces ``get_ipython().showtraceback`` makes every error invisible there (nbgrader's
-``showtraceback`` cheat), but the reply still says ``error``. nbgrader's partial credit
-from a test cell's printed number is therefore not supported either.
-
-A test cell passes only if its record says ``ok`` *and* its text is the source's own
-(``restore.restore_locked_cells`` puts it there; a mismatch means restore did not run).
-Points come from the source notebook only.
+**Test cells** (``grade`` and not ``solution``) are decided in the grader by running
+their code there (``cell_checks``); the kernel's execution record
+(``cell.metadata["autograder"]``) is kept for the feedback only, since the student's
+process can forge it.
 
 **Manually graded cells** (``grade`` and ``solution``, e.g. the 質問・感想 free-text cell)
 get completion credit: full points when the answer is not empty and differs from the
@@ -23,11 +14,9 @@ magics; a regex when the cell does not parse) for code that touches the grading
 machinery: ``showtraceback``, ``run_cell``, ``set_custom_exc``, ``sys.excepthook``,
 ``InteractiveShell`` attributes, AST/input transformers, tracing hooks, ``builtins``,
 shadowed builtins that tests rely on, and patched comparison helpers (``allclose``...).
-Findings become one ``Notice`` (code ``tampering``) for a human to review; they do not
-change the score.
-
-Messages are student-facing and never include test source (hidden tests stay hidden):
-only the cell's ``grade_id``, the exception's name and its (truncated) message.
+Findings become one ``Notice`` (code ``tampering``) for a human to review; they never
+change the score (no point depends on the kernel's record any more) and a name list
+cannot be complete (computed names defeat it): it only points a reviewer at the cell.
 """
 
 from __future__ import annotations
@@ -39,14 +28,9 @@ from typing import Any
 
 from nbformat import NotebookNode
 
+from .cell_checks import test_cell_name
 from .i18n import Lang, tr
-from .restore import (
-    RECORD_KEY,
-    SourceCell,
-    grade_id_of,
-    index_source,
-    normalized_text,
-)
+from .restore import grade_id_of, index_source, normalized_text
 from .results import CheckResult, Notice
 
 EVALUE_LIMIT = 200
@@ -55,82 +39,11 @@ _STATUSES = ("ok", "error", "timeout", "killed", "not_run")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
 
 
-def test_cell_name(grade_id: str) -> str:
-    """Check name of a test cell (prefixed so it never collides with a pytest check)."""
-    return f"cell:{grade_id}"
-
-
 def manual_cell_name(grade_id: str) -> str:
     return f"manual:{grade_id}"
 
 
-# --- test cells ------------------------------------------------------------------------
-
-def score_test_cells(executed_nb: NotebookNode, source_nb: NotebookNode, *,
-                     lang: Lang | None = None) -> list[CheckResult]:
-    """One ``CheckResult`` (kind ``cell``, name ``cell:<grade_id>``) per test cell of the
-    source worth points, in source order; ``executed_nb`` carries the execution records."""
-    found = _cells_by_grade_id(executed_nb)
-    return [_score_test(sc, found.get(sc.grade_id), lang)
-            for sc in index_source(source_nb) if sc.is_test and sc.points > 0]
-
-
-def _score_test(sc: SourceCell, cell: NotebookNode | None, lang: Lang | None) -> CheckResult:
-    gid = sc.grade_id
-
-    def result(passed: bool, message: str) -> CheckResult:
-        return CheckResult(name=test_cell_name(gid), points=sc.points if passed else 0.0,
-                           max_points=sc.points, passed=passed, message=message, kind="cell")
-
-    if cell is None or cell.get("cell_type") != "code":
-        return result(False, tr(lang, ja=f"テストセル {gid} がノートブックにありません",
-                                en=f"test cell {gid} is missing from the notebook"))
-    if cell.get("source") != sc.cell.source:
-        return result(False, tr(lang, ja=f"テストセル {gid} が元の内容と異なるため採点できません",
-                                en=f"test cell {gid} differs from the original and cannot"
-                                   " be graded"))
-    status, ename, evalue = _record(cell)
-    if status == "ok":
-        return result(True, tr(lang, ja=f"テストセル {gid} に合格しました",
-                               en=f"test cell {gid} passed"))
-    return result(False, _failure_message(gid, status, ename, evalue, lang))
-
-
-def _record(cell: NotebookNode) -> tuple[str, str, str]:
-    """(status, ename, evalue) from the execution record; anything malformed is "missing"."""
-    meta = cell.get("metadata")
-    record = meta.get(RECORD_KEY) if isinstance(meta, dict) else None
-    if not isinstance(record, dict) or record.get("status") not in _STATUSES:
-        return "missing", "", ""
-    return (str(record["status"]), _clean(record.get("ename"), 80),
-            _clean(record.get("evalue"), EVALUE_LIMIT))
-
-
-def _clean(value: Any, limit: int) -> str:
-    """Untrusted kernel text, made safe to show: one line, no control characters, short."""
-    if not isinstance(value, str):
-        return ""
-    text = " ".join(_CONTROL.sub(" ", value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _failure_message(gid: str, status: str, ename: str, evalue: str,
-                     lang: Lang | None) -> str:
-    if status == "error":
-        what = f" ({ename})" if ename else ""
-        detail = f": {evalue}" if evalue else ""
-        return tr(lang, ja=f"テストセル {gid} が失敗しました{what}{detail}",
-                  en=f"test cell {gid} failed{what}{detail}")
-    texts = {
-        "timeout": ("が制限時間内に終わりませんでした", "did not finish within the time limit"),
-        "killed": ("の実行中にカーネルが停止しました", "was running when the kernel died"),
-        "not_run": ("は実行されませんでした (それより前で実行が止まりました)",
-                    "was not run (execution stopped before it)"),
-        "missing": ("の実行記録がありません", "has no execution record"),
-    }
-    ja, en = texts.get(status, texts["missing"])
-    return tr(lang, ja=f"テストセル {gid} {ja}", en=f"test cell {gid} {en}")
-
+# --- manually graded cells -------------------------------------------------------------
 
 def _cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
     """First cell per ``grade_id`` (restore leaves exactly one)."""
@@ -141,8 +54,6 @@ def _cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
             found.setdefault(gid, cell)
     return found
 
-
-# --- manually graded cells -------------------------------------------------------------
 
 def score_manual_cells(nb: NotebookNode, source_nb: NotebookNode, *,
                        lang: Lang | None = None) -> list[CheckResult]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .class_report import Row, render_class_report, summarise
 from .config import Assignment, load_assignment
@@ -22,6 +23,7 @@ from .gradebook import Gradebook, StoredSubmission
 from .i18n import Lang, default_lang, tr
 from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
+from .safetext import clean, one_line
 
 
 @dataclass
@@ -54,21 +56,32 @@ def _load(gb: Gradebook, assignment: Assignment) -> list[Graded]:
 def comment_html(result: SubmissionResult, lang: Lang) -> str:
     """The short feedback comment for the worksheet (Moodle shows it as HTML)."""
     items = "".join(
-        f"<li>{'✔' if c.passed else '✘'} {html.escape(c.name)}: {c.points:g}/{c.max_points:g}"
+        f"<li>{'✔' if c.passed else '✘'} {_h(c.name)}: {c.points:g}/{c.max_points:g}"
         f"</li>" for c in result.checks)
-    notices = "".join(f"<li>{html.escape(n.text(lang))}</li>" for n in result.notices)
+    notices = "".join(f"<li>{_h(n.text(lang))}</li>" for n in result.notices)
     head = tr(lang, ja="自動採点", en="Autograder")
     return (f"<p>{head}: <strong>{result.score:g} / {result.max_score:g}</strong> "
             f"({html.escape(status_text(result.status, lang))})</p><ul>{items}</ul>"
             + (f"<ul>{notices}</ul>" if notices else ""))
 
 
+def _h(text: str) -> str:
+    """Student-influenced text for HTML: invisible and control characters gone, escaped."""
+    return html.escape(clean(text))
+
+
 def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
            worksheet: Path | None = None, encoding: str = "utf-8-sig",
            missing_zero: bool = False, roster: Path | None = None, roster_key: str | None = None,
            maximum: float | None = None, lang: Lang | None = None,
-           assignments_root: Path | None = None) -> ExportSummary:
-    """Write the worksheet (or grades CSVs), the feedback zip and the class report."""
+           assignments_root: Path | None = None, show_hidden: bool = False) -> ExportSummary:
+    """Write the worksheet (or grades CSVs), the feedback zip and the class report.
+
+    Each part is written even when another fails on one row: a row that cannot go into
+    the feedback zip (no Moodle id: graded from a plain notebook) keeps its files in
+    ``feedback/`` and is named in a notice. ``show_hidden``: the graded notebooks carry
+    the test cells' hidden tests (the instructor's own copy; never upload it).
+    """
     lang = lang or default_lang()
     assignment = load_assignment(assignment_id, assignments_root or assignments_dir())
     with Gradebook(gradebook or default_gradebook()) as gb:
@@ -79,9 +92,10 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
         _worksheet(graded, worksheet, out, encoding, missing_zero, maximum, lang, summary)
     else:
         _grade_tables(graded, out, roster, roster_key, maximum, missing_zero, encoding, summary)
-    _feedback(graded, assignment, out, lang, summary)
+    _feedback(graded, assignment, out, lang, summary, show_hidden)
     report = out / "report.html"
-    rows = [Row(g.stored.participant, g.stored.participant_name, g.result) for g in graded]
+    rows = [Row(one_line(g.stored.participant), one_line(g.stored.participant_name), g.result)
+            for g in graded]
     summary_rows = summarise(rows, template_code=_template_code(assignment))
     report.write_text(render_class_report(summary_rows, assignment=assignment, lang=lang),
                       encoding="utf-8")
@@ -161,33 +175,75 @@ def _grade_tables(graded: list[Graded], out: Path, roster: Path | None, roster_k
 
 
 def _feedback(graded: list[Graded], assignment: Assignment, out: Path, lang: Lang,
-              summary: ExportSummary) -> None:
-    from .moodle import FeedbackEntry, build_feedback_zip
+              summary: ExportSummary, show_hidden: bool) -> None:
+    from .moodle import FeedbackEntry
 
-    entries = []
-    folder = out / "feedback"
+    entries, loose = [], []
+    source = _hidden_source(assignment) if show_hidden else None
     for g in graded:
         if g.result.status is Status.MISSING:
             continue
-        files = {f"{assignment.id}.html": render_feedback(
-                     g.result, assignment_title=assignment.title(lang),
-                     participant=g.stored.participant_name or g.stored.participant,
-                     lang=lang).encode(),
-                 f"{assignment.id}_graded.ipynb": graded_notebook(
-                     g.result, assignment_title=assignment.title(lang), lang=lang).encode()}
+        files = _feedback_files(g, assignment, lang, source)
         for name, data in files.items():
-            target = folder / _safe(g.stored.participant) / name
+            target = out / "feedback" / _safe(g.stored.participant) / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        moodle_id = g.stored.intake.get("moodle_id", g.stored.participant)
+        if "moodle_id" not in g.stored.intake:  # graded from a plain notebook or folder
+            loose.append(g.stored.participant)
+            continue
+        moodle_id = g.stored.intake.get("moodle_id")
         entries.append(FeedbackEntry(
             moodle_id=str(moodle_id) if moodle_id is not None else None,
             name=g.stored.participant_name or g.stored.participant, files=files,
             submitted_sha256=[s for s in (g.stored.sha256,
                                           str(g.stored.intake.get("submitted_sha256", ""))) if s]))
-    result = build_feedback_zip(entries, out / "feedback.zip")
+    if loose:
+        summary.notices.append(_loose_notice(loose))
+    if entries:
+        _feedback_zip(entries, out / "feedback.zip", summary)
+
+
+def _feedback_files(g: Graded, assignment: Assignment, lang: Lang,
+                    hidden_source: Any) -> dict[str, bytes]:
+    title = assignment.title(lang)
+    return {f"{assignment.id}.html": render_feedback(
+                g.result, assignment_title=title,
+                participant=g.stored.participant_name or g.stored.participant,
+                lang=lang).encode(),
+            f"{assignment.id}_graded.ipynb": graded_notebook(
+                g.result, assignment_title=title, lang=lang,
+                hidden_source=hidden_source).encode()}
+
+
+def _hidden_source(assignment: Assignment) -> Any:
+    from .notebook_io import read_notebook
+
+    return read_notebook(assignment.source_notebook).nb
+
+
+def _feedback_zip(entries: list[Any], path: Path, summary: ExportSummary) -> None:
+    from .moodle import build_feedback_zip
+
+    try:
+        result = build_feedback_zip(entries, path)
+    except ExportError as exc:  # the grades and the report are still written
+        summary.notices.append(Notice("feedback_zip_failed",
+                                      f"feedback.zip を作れませんでした: {exc.render()}",
+                                      f"feedback.zip could not be written: {exc.render()}"))
+        return
     summary.files.append(result.path)
     summary.notices.extend(result.skipped)
+
+
+def _loose_notice(participants: list[str]) -> Notice:
+    shown = ", ".join(clean(p) for p in participants[:5])
+    more = f" (+{len(participants) - 5})" if len(participants) > 5 else ""
+    return Notice("feedback_not_in_zip",
+                  f"Moodle の提出 zip 以外から採点した {len(participants)} 件のフィードバックは"
+                  f" feedback.zip に入れず、feedback/ フォルダーにだけ書きました: {shown}{more}",
+                  f"{len(participants)} submission(s) were not graded from a Moodle zip: their"
+                  f" feedback is in the feedback/ folder only, not in feedback.zip: "
+                  f"{shown}{more}")
 
 
 def _safe(name: str) -> str:

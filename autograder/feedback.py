@@ -19,6 +19,9 @@ import jinja2
 from .i18n import Lang, tr
 from .paths import templates_dir
 from .results import Status, SubmissionResult
+from .safetext import clean, one_line
+
+HIDDEN_MARK = "BEGIN HIDDEN TESTS"
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_FIGURES = 8
@@ -108,17 +111,19 @@ def render_feedback(result: SubmissionResult, *, assignment_title: str, particip
     """The feedback HTML for one submission."""
     bad = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID, Status.MISSING,
            Status.WRONG_ASSIGNMENT, Status.REFUSED}
-    notices = [{"text": n.text(lang), "bad": False} for n in result.notices]
+    notices = [{"text": clean(n.text(lang)), "bad": False} for n in result.notices]
     if result.status in bad and result.reason:
-        notices.insert(0, {"text": f"{status_text(result.status, lang)}: {result.reason}",
+        notices.insert(0, {"text": clean(f"{status_text(result.status, lang)}: {result.reason}"),
                            "bad": True})
-    checks = [{"label": c.name, "passed": c.passed, "points": _fmt(c.points),
-               "max_points": _fmt(c.max_points), "message": c.message} for c in result.checks]
+    checks = [{"label": clean(c.name), "passed": c.passed, "points": _fmt(c.points),
+               "max_points": _fmt(c.max_points), "message": clean(c.message)}
+              for c in result.checks]
     seconds = tr(lang, ja="{:.1f} 秒", en="{:.1f} s")
     return environment().get_template("feedback.html.j2").render(
-        lang=lang, t=_texts(lang), assignment_title=assignment_title, participant=participant,
-        file=result.file or "—", graded_at=(graded_at or dt.datetime.now()).strftime(
-            "%Y-%m-%d %H:%M"), score_text=_fmt(result.score), max_text=_fmt(result.max_score),
+        lang=lang, t=_texts(lang), assignment_title=assignment_title,
+        participant=one_line(participant), file=one_line(result.file) or "—",
+        graded_at=(graded_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
+        score_text=_fmt(result.score), max_text=_fmt(result.max_score),
         penalty=_fmt(result.penalty) if result.penalty else "", notices=notices, checks=checks,
         figures=notebook_figures(result.executed_notebook),
         status_text=status_text(result.status, lang),
@@ -126,10 +131,15 @@ def render_feedback(result: SubmissionResult, *, assignment_title: str, particip
         check_seconds=seconds.format(result.check_seconds))
 
 
-def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: Lang) -> str:
+def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: Lang,
+                    hidden_source: Any = None) -> str:
     """The executed notebook with a feedback cell on top and one after each test cell.
 
-    Never byte-identical to the submission: it always gains the summary cell.
+    Never byte-identical to the submission: it always gains the summary cell. Hidden-test
+    regions never appear in it (grading already runs without them in the kernel; any
+    left in a stored notebook are cut here), unless ``hidden_source`` (the assignment's
+    source notebook) is given: then the test cells show their full text, for the
+    instructor.
     """
     import nbformat
 
@@ -137,10 +147,11 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
         nb = nbformat.reads(result.executed_notebook, as_version=4)
     else:
         nb = nbformat.v4.new_notebook()
+    _hidden_tests(nb, hidden_source)
     lines = [f"## {tr(lang, ja='採点結果', en='Grading feedback')}: {assignment_title}",
              "", f"**{_fmt(result.score)} / {_fmt(result.max_score)}** "
              f"({status_text(result.status, lang)})", ""]
-    lines += [f"- {n.text(lang)}" for n in result.notices]
+    lines += [f"- {_md(n.text(lang))}" for n in result.notices]
     lines += ["", "| | | |", "|---|---|---|"]
     lines += [f"| {_md(c.name)} | {'✅' if c.passed else '❌'} {_fmt(c.points)}/"
               f"{_fmt(c.max_points)} | {_md(c.message)} |" for c in result.checks]
@@ -151,7 +162,7 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
     for cell in nb.cells:
         cells.append(cell)
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        check = by_id.get(grade_id) if isinstance(grade_id, str) else None
+        check = by_id.get(f"cell:{grade_id}") if isinstance(grade_id, str) else None
         if check is not None:
             note = nbformat.v4.new_markdown_cell(
                 f"{'✅' if check.passed else '❌'} **{_md(check.name)}**: "
@@ -164,5 +175,22 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
 
 def _md(text: str) -> str:
     """Neutralise markdown/HTML in a table cell (messages may quote student output)."""
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-            .replace(">", "&gt;").replace("\n", " "))
+    return (one_line(text, limit=None).replace("\\", "\\\\").replace("|", "\\|")
+            .replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _hidden_tests(nb: Any, source: Any) -> None:
+    """Cut hidden-test regions from every cell, or (``source`` given) show the source's."""
+    from .cell_checks import strip_hidden
+    from .restore import grade_id_of
+
+    full = {}
+    if source is not None:
+        full = {grade_id_of(c): c.source for c in source.cells if grade_id_of(c)}
+    for cell in nb.cells:
+        text = cell.get("source", "")
+        gid = grade_id_of(cell)
+        if gid in full and cell.get("cell_type") == "code":
+            cell.source = full[gid]
+        elif isinstance(text, str) and HIDDEN_MARK in text:
+            cell.source = strip_hidden(text)

@@ -106,7 +106,7 @@ def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, An
 
 def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
                        base: dict[str, str]) -> SubmissionResult:
-    from .cellscore import score_manual_cells, score_test_cells, tampering_notices
+    from .cellscore import score_manual_cells, tampering_notices
     from .kernel_pool import kernel_for
 
     nb, source = _prepare(ctx, nb, notices)
@@ -117,12 +117,12 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         report = kernel.execute_notebook(nb)
         exec_seconds = time.monotonic() - t0
         status = _status_of(report.status)
-        checks, check_seconds, out_of_time = _run_checks(ctx, kernel, status)
+        checks, check_seconds, out_of_time = _run_checks(ctx, kernel, status, nb,
+                                                          source)
         # the checks' own notice says it all when their budget is what timed out
         said = out_of_time and status is Status.GRADED
         status, reason = _after_checks(ctx, kernel, status, report.reason, out_of_time)
         peak_mb = float(getattr(kernel, "peak_memory_mb", 0.0))
-    checks += score_test_cells(nb, source, lang=ctx.lang)
     checks += score_manual_cells(nb, source, lang=ctx.lang)
     if getattr(report, "disk_full", False):
         notices.append(_disk_notice(ctx))
@@ -149,20 +149,28 @@ def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
             "datasets": seed_entries(cache=ctx.data_dir, names=names)}
 
 
-def _run_checks(ctx: GradeContext, kernel: Any, status: Status
+def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source: Any
                 ) -> tuple[list[CheckResult], float, bool]:
-    """The checks' results, their time, and whether their time budget ran out."""
+    """The pytest checks, then the in-notebook test cells, both decided in the grader
+    under one time budget: their results, their time, and whether the budget ran out."""
     from .bridge import Submission
+    from .cell_checks import run_test_cells
+    from .cellscore import zero_cells
     from .checks import ChecksBudget, run_checks
+    from .notebook_source import NotebookSource
 
     t0 = time.monotonic()
     if status is Status.KILLED:
-        return catalog_zero(ctx, reason=_dead_message(ctx.lang)), 0.0, False
+        reason = _dead_message(ctx.lang)
+        cells = [c for c in zero_cells(source, reason=reason) if c.kind == "cell"]
+        return catalog_zero(ctx, reason=reason) + cells, 0.0, False
     submission = Submission(kernel=kernel, assignment=ctx.assignment, params=ctx.params,
-                            data_dir=ctx.data_dir, lang=ctx.lang)
+                            data_dir=ctx.data_dir, lang=ctx.lang,
+                            notebook=NotebookSource.from_notebook(nb))
     budget = ChecksBudget(ctx.assignment.limits.checks_timeout_s)
     checks = run_checks(assignment=ctx.assignment, submission=submission, lang=ctx.lang,
                         budget=budget)
+    checks += run_test_cells(source, submission, lang=ctx.lang, budget=budget)
     return checks, time.monotonic() - t0, budget.exhausted
 
 

@@ -29,12 +29,11 @@ notebook (with solutions and hidden tests) is the truth for every cell it marks.
 * ``metadata.autograder`` (the execution record the grader's kernel writes) is removed
   from every cell: a submission must not arrive with a pre-filled "status: ok".
 
-Security consequence: a restored test cell carries the source's text *including*
-``### BEGIN HIDDEN TESTS`` regions, and it executes in the student's kernel, next to
-student code that can read its own notebook's cells, ``In``/``_ih`` history and frames.
-Hidden checks in in-notebook test cells are therefore only hidden from the released
-notebook, not from a determined student at grading time; this course keeps hidden checks
-in the assignment's pytest files, which run in the grader's process.
+Hidden tests: a restored locked cell carries the source's *released* text, so
+``### BEGIN HIDDEN TESTS`` regions never reach the student's kernel (which could read
+its own cells) nor the graded notebook that goes back in the feedback. The grader runs
+each test cell's full text, hidden regions included, in its own process
+(``cell_checks``).
 
 ``inject_parameters(nb, params)`` follows papermill's convention: a code cell tagged
 ``injected-parameters`` that assigns each override goes right after the first cell tagged
@@ -381,7 +380,9 @@ class _Restore:
         meta.pop("nbgrader", None)
         meta.update(copy.deepcopy(dict(sc.cell.metadata)))
         meta.update(deletable=False, editable=False)
-        cell = _new_cell(sc.cell.cell_type, sc.cell.source, meta)
+        # The released text: hidden tests never reach the kernel or the returned notebook
+        # (the grader runs the full text itself, ``cell_checks``).
+        cell = _new_cell(sc.cell.cell_type, sc.released, meta)
         if student is not None:
             cell["id"] = student.get("id")
         else:

@@ -26,6 +26,7 @@ class CheckRow:
     max_points: float
     source_points: float
     release_points: float
+    source_message: str = ""   # why the source did not get full marks
 
     @property
     def ok(self) -> bool:
@@ -41,8 +42,7 @@ class Validation:
 
     @property
     def problems(self) -> list[str]:
-        found = [f"{r.name}: source {r.source_points:g}/{r.max_points:g}, "
-                 f"release {r.release_points:g}" for r in self.rows if not r.ok]
+        found = [_problem(r) for r in self.rows if not r.ok]
         for label, res in (("source", self.source), ("release", self.release)):
             if res.status is not Status.GRADED:
                 found.insert(0, f"{label} notebook: status {res.status.value} ({res.reason})")
@@ -55,9 +55,21 @@ class Validation:
         return not self.problems
 
 
+def _problem(row: CheckRow) -> str:
+    text = (f"{row.name}: source {row.source_points:g}/{row.max_points:g}, "
+            f"release {row.release_points:g}")
+    if row.source_points < row.max_points and row.source_message:
+        text += f" — {row.source_message}"
+        if row.name.startswith("cell:"):
+            text += (" (in-notebook test cells run in the grader against the student's names;"
+                     " rewrite the cell with plain data, or move its points to a pytest check)")
+    return text
+
+
 def _rows(source: SubmissionResult, release: SubmissionResult) -> list[CheckRow]:
     released = {c.name: c.points for c in release.checks}
-    return [CheckRow(c.name, c.max_points, c.points, released.get(c.name, 0.0))
+    return [CheckRow(c.name, c.max_points, c.points, released.get(c.name, 0.0),
+                     c.message if c.points < c.max_points else "")
             for c in source.checks]
 
 

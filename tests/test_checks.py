@@ -110,7 +110,7 @@ def test_two_submissions_in_one_process(fixture_assignment: Assignment, good: Su
         "test_and": (0.0, 2.0, False, "AND(0, 1) が正しくありません"),
         "test_or": (0.0, 3.0, False, "`OR` が定義されていません"),
         "test_softmax": (0.0, 4.0, False,
-                         "関数 softmax の実行中にエラー: ZeroDivisionError: division by zero"),
+                         "関数 softmax の実行中にエラー: ZeroDivisionError"),
         "test_gates_defined": (2.0, 3.0, False, "3 個中 2 個のゲートが定義されています"),
         "test_accuracy": (0.0, 1.0, False, f"テスト精度 {acc:.4f} が基準 0.9000 に届きません"),
         "test_fresh_module_and_rng": (1.0, 1.0, True, ""),
@@ -129,7 +129,7 @@ def test_messages_in_english(fixture_assignment: Assignment, bad: Submission) ->
                                        lang="en"))
     assert results["test_or"][3] == "`OR` is not defined"
     assert results["test_softmax"][3] == \
-        "error while running function softmax: ZeroDivisionError: division by zero"
+        "error while running function softmax: ZeroDivisionError"
     assert results["test_gates_defined"][3] == "2 of 3 gates are defined"
     assert results["test_accuracy"][3] == \
         f"テスト精度 {_bad_accuracy():.4f} is below the required 0.9000"
@@ -326,7 +326,7 @@ def test_accuracy_helpers() -> None:
     (checks.Partial(0.5, ja="半分"), "en", "半分"),
     (MissingName(what="XOR"), "ja", "`XOR` が定義されていません"),
     (StudentError(what="f", error_name="ValueError", error_message="bad",
-                  context="expression"), "ja", "式 f の評価中にエラー: ValueError: bad"),
+                  context="expression"), "ja", "式 f の評価中にエラー: ValueError"),
     (BridgeError("garbage"), "ja", "提出物のカーネルから正しい応答が得られませんでした"),
     (AssertionError("x が違います"), "ja", "x が違います"),
     (AssertionError(), "en", "the check did not pass"),

@@ -35,9 +35,10 @@ pytestmark = [pytest.mark.slow,
 EXPECTED: dict[str, tuple[str, float, set[str], set[str]]] = {
     "add_correct": ("graded", 4, set(), set()),
     "add_wrong": ("graded", 1, {"test_add", "cell:test_add_cell"}, set()),
-    # The hidden checks see through a rigged __eq__; the public in-notebook cell cannot
-    # (it runs in the student's process, as in nbgrader), hence 1 point and not 0.
-    "add_eq_always_true": ("graded", 1, {"test_add", "test_double"}, set()),
+    # A rigged __eq__ fools neither the hidden checks nor the in-notebook cell: both
+    # compare in the grader's process, where the student's object is only a handle.
+    "add_eq_always_true": ("graded", 0, {"test_add", "test_double", "cell:test_add_cell"},
+                           set()),
     "add_seed_tampering": ("graded", 4, set(), set()),
     "add_cheat_showtraceback": ("graded", 1, {"test_add", "cell:test_add_cell"},
                                 {"tampering"}),
@@ -152,11 +153,13 @@ def test_nothing_reached_the_host(batch: dict[str, Any], listener: tuple[int, li
 
 
 def test_messages_do_not_leak_hidden_tests(batch: dict[str, Any]) -> None:
-    hidden = HIDDEN_TEST.read_text()
+    # the check's own message may be shown; its code and its inputs never
+    code = [line.strip() for line in HIDDEN_TEST.read_text().splitlines()
+            if "=" in line and "fail" not in line and len(line.strip()) > 12]
     for record in batch["by_name"].values():
         for check in record["checks"]:
-            assert "rng.randint" not in check["message"]
-            assert check["message"] not in hidden or not check["message"]
+            assert not [line for line in code if line in check["message"]]
+            assert "rng." not in check["message"] and "1234" not in check["message"]
 
 
 def test_rerun_grades_nothing_twice(batch: dict[str, Any]) -> None:

@@ -66,6 +66,36 @@ def test_feedback_is_self_contained_escaped_and_japanese() -> None:
     assert 'name="viewport"' in html
 
 
+UNSAFE = ["\u202e", "\u2066", "\u200b", "\ufeff", "\x1b", "\x00"]
+
+
+def test_feedback_strips_bidi_invisible_and_control_characters() -> None:
+    res = _result()
+    res.checks[0] = CheckResult("test_conv2d", 0.0, 2.0, False,
+                                "出力 \u202egnp.exe\u202c \x1b[2J \u200bゼロ幅\ufeff")
+    res.notices.append(Notice("x", "名前\u2066逆\u2069 \x00", "name"))
+    html = render_feedback(res, assignment_title="畳み込み",
+                           participant="山田\u202e 太郎\ufeff\x1b[31m", lang="ja")
+    notebook = graded_notebook(res, assignment_title="畳み込み", lang="ja")
+    for text in (html, notebook):
+        assert not [c for c in UNSAFE if c in text]
+    assert "山田 太郎" in html and "ゼロ幅" in html
+
+
+def test_graded_notebook_puts_each_test_cells_result_after_it() -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("assert True\n### BEGIN HIDDEN TESTS\nassert 1\n"
+                                     "### END HIDDEN TESTS")
+    cell.metadata["nbgrader"] = {"grade_id": "test_a", "grade": True, "solution": False}
+    nb.cells = [cell]
+    res = _result()
+    res.executed_notebook = nbformat.writes(nb)
+    res.checks.append(CheckResult("cell:test_a", 1.0, 1.0, True, "合格", "cell"))
+    out = nbformat.reads(graded_notebook(res, assignment_title="t", lang="ja"), as_version=4)
+    assert [c.cell_type for c in out.cells] == ["markdown", "code", "markdown"]
+    assert "test_a" in out.cells[2].source and "HIDDEN" not in out.cells[1].source
+
+
 def test_feedback_in_english() -> None:
     html = render_feedback(_result(), assignment_title="Conv", participant="p", lang="en")
     assert "Grading feedback" in html and "passed" in html

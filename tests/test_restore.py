@@ -80,9 +80,10 @@ def test_restore_table(name: str, source: NotebookNode) -> None:
     present = [g for g in ALL_IDS if g not in missing]
     assert ids_in_order(nb) == present
     for sc in index_source(source):
-        if sc.locked:  # the source's own text, hidden tests included, and its metadata
+        if sc.locked:  # the released text (never hidden tests) and the source's metadata
             cell = by_id(nb, sc.grade_id)
-            assert (cell.cell_type, cell.source) == (sc.cell.cell_type, sc.cell.source)
+            assert (cell.cell_type, cell.source) == (sc.cell.cell_type, sc.released)
+            assert "HIDDEN" not in cell.source
             meta = dict(cell.metadata["nbgrader"])
             assert meta.pop("checksum")
             assert meta == dict(sc.cell.metadata["nbgrader"])
@@ -103,17 +104,18 @@ def test_student_cells_are_kept_as_written(name: str, source: NotebookNode) -> N
     assert by_id(nb, "and_gate").source.startswith("def AND(a, b):\n    return")
 
 
-def test_hidden_tests_are_restored_into_the_test_cell(source: NotebookNode) -> None:
+def test_hidden_tests_never_reach_the_kernel(source: NotebookNode) -> None:
     released = load("released_demo.ipynb")
     assert "HIDDEN" not in by_id(released, "test_xor").source
     nb = restore_locked_cells(released, source).notebook
-    assert "### BEGIN HIDDEN TESTS" in by_id(nb, "test_xor").source
+    # the grader runs the hidden part itself (cell_checks); the kernel gets the released text
+    assert by_id(nb, "test_xor").source == by_id(released, "test_xor").source
 
 
 def test_edited_test_cell_and_inflated_points(source: NotebookNode) -> None:
     report = restore_locked_cells(load("edited_test_cell.ipynb"), source)
     nb = report.notebook
-    assert by_id(nb, "test_xor").source == by_id(source, "test_xor").source
+    assert by_id(nb, "test_xor").source == by_id(load("released_demo.ipynb"), "test_xor").source
     assert by_id(nb, "test_and").metadata.nbgrader.points == 1  # student wrote 1000
     assert "test_and" in report.repaired
     bonus = next(c for c in nb.cells if c.source == "print('bonus')")

@@ -17,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
                      worksheet=args.worksheet, encoding=args.encoding,
                      missing_zero=args.missing_zero, roster=args.roster,
                      roster_key=args.roster_key, maximum=args.maximum,
-                     assignments_root=args.assignments)
+                     assignments_root=args.assignments, show_hidden=args.show_hidden)
     lang = "en" if args.lang == "en" else "ja"
     console.print(tr(ja=f"{summary.students} 人分を書き出しました:",
                      en=f"exported {summary.students} participants:"))
@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--maximum", type=float, default=None,
                    help="Moodle's maximum grade when the worksheet has no Maximum Grade column")
     p.add_argument("--assignments", type=Path, default=None, help="assignments folder")
+    p.add_argument("--show-hidden", action="store_true",
+                   help="instructor's copy: graded notebooks show the hidden tests "
+                        "(never upload it to Moodle)")
     p.set_defaults(handler=_run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..cli import register
@@ -44,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
                               params=parse_params(args.param), data_dir=args.data)
         console.print(_table(result))
         for problem in result.problems:
-            err_console.print(f"[red]✗[/] {ident}: {problem}", highlight=False)
+            err_console.print(f"[red]✗[/] {ident}: {escape(problem)}", highlight=False)
         if not result.ok:
             failed.append(ident)
     verdict = tr(ja="すべて健全です", en="all sound") if not failed else tr(

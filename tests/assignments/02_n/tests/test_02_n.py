@@ -18,7 +18,9 @@ def test_add(submission):  # type: ignore[no-untyped-def]
         a, b = rng.randint(-1000, 1000), rng.randint(-1000, 1000)
         got = add(a, b)
         if got != a + b:
-            checks.fail(ja=f"add({a}, {b}) が {a + b} になりません", en=f"add({a}, {b}) != {a + b}")
+            # never the grader's inputs in the message: they are the hidden test
+            checks.fail(ja="add が 2 つの数の和を返していません",
+                        en="add does not return the sum of its two arguments")
 
 
 @pytest.mark.points(1)

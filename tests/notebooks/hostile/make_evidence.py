@@ -1,0 +1,544 @@
+"""Hostile 13_n submissions against the evidence the grader trusts (run this file to
+rewrite them; the .ipynb files are committed too).
+
+Categories: forging the execution record, forging bridge answers, showing decoy source,
+leaking what the checks do, injecting output, reaching the network, escaping the
+sandbox. Every notebook says in its header what it may earn (README.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from corpus import (  # noqa: E402
+    ANSWERS,
+    COMMENT,
+    FULL_SCORE,
+    honest,
+    solution,
+    student,
+    write_all,
+)
+
+NOTHING = {"status": ["graded"], "max_score": 0}
+FULL = {"status": ["graded"], "min_score": FULL_SCORE, "max_score": FULL_SCORE}
+
+# ---------------------------------------------------------------- the execution record
+
+POST_RUN_CELL = """\
+ip = get_ipython()
+def _clear(result):
+    setattr(result, 'error_in_' + 'exec', None)
+    setattr(result, 'error_before_' + 'exec', None)
+getattr(ip, 'eve' + 'nts').register('post_run_' + 'cell', _clear)
+"""
+AST_TRANSFORMER = """\
+import ast
+class _Quiet(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+    def visit_Raise(self, node):
+        return ast.Pass()
+getattr(get_ipython(), 'ast_' + 'transfor' + 'mers').append(_Quiet())
+"""
+INPUT_TRANSFORMER = """\
+def _wrap(lines):
+    body = ''.join('    ' + line for line in lines) or '    pass\\n'
+    return ['try:\\n', body, '\\nexcept BaseException:\\n', '    pass\\n']
+getattr(get_ipython(), 'input_transformers_' + 'cleanup').append(_wrap)
+"""
+SESSION_SEND = """\
+kernel = get_ipython().kernel
+_send = kernel.session.send
+def _send_ok(stream, msg, *args, **kwargs):
+    content = msg.get('content') if isinstance(msg, dict) else None
+    if isinstance(content, dict) and content.get('status') == 'error':
+        msg['content'] = {'status': 'ok', 'execution_count': content.get('execution_count'),
+                          'user_expressions': {}, 'payload': []}
+    return _send(stream, msg, *args, **kwargs)
+setattr(kernel.session, 'se' + 'nd', _send_ok)
+"""
+SETTRACE = """\
+import sys, threading, linecache
+def _skip(frame, event, arg):
+    if event == 'line':
+        text = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        if text.strip().startswith(('assert', 'raise')):
+            try:
+                frame.f_lineno = frame.f_lineno + 1
+            except ValueError:
+                pass
+    return _skip
+getattr(sys, 'set' + 'trace')(_skip)
+threading.settrace(_skip)
+"""
+CUSTOM_EXC = """\
+def _swallow(shell, etype, evalue, tb, tb_offset=None):
+    return None
+get_ipython().set_custom_exc((BaseException,), _swallow)
+"""
+SHOWTRACEBACK = """\
+from IPython.core.interactiveshell import InteractiveShell
+InteractiveShell.showtraceback = lambda *a, **k: None
+get_ipython().showtraceback = lambda *a, **k: None
+"""
+DO_EXECUTE = """\
+kernel = get_ipython().kernel
+_real = kernel.do_execute
+async def _fake(code, silent, *args, **kwargs):
+    if 'assert' in code:
+        return {'status': 'ok', 'execution_count': kernel.execution_count,
+                'user_expressions': {}, 'payload': []}
+    return await _real(code, silent, *args, **kwargs)
+kernel.do_execute = _fake
+"""
+RIGGED_EQ = """\
+class Anything(int):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __bool__(self): return True
+    def __lt__(self, other): return True
+    def __gt__(self, other): return True
+    def __float__(self): return 0.357
+    __hash__ = int.__hash__
+    def __getattr__(self, name): return lambda *a, **k: self
+    def __iter__(self): return iter([self] * 10)
+    def __len__(self): return 10
+    def __getitem__(self, i): return self
+
+def _anything(*args, **kwargs):
+    return Anything(1)
+
+step = perceptron = AND = OR = NAND = XOR = _anything
+sigmoid = relu = tanh = softmax = cross_entropy = _anything
+"""
+
+
+def record_notebooks() -> dict[str, object]:
+    what = "forges the kernel's record of a clean run; nothing implemented"
+    tricks = {"record_post_run_cell": POST_RUN_CELL, "record_ast_transformer": AST_TRANSFORMER,
+              "record_input_transformer": INPUT_TRANSFORMER,
+              "record_session_send": SESSION_SEND, "record_settrace": SETTRACE,
+              "record_custom_exc": CUSTOM_EXC, "record_showtraceback": SHOWTRACEBACK,
+              "record_do_execute": DO_EXECUTE}
+    # tracing every line (torch's import included) may well run out of time
+    slow = {"record_settrace": {"status": ["graded", "timeout"], "max_score": 0}}
+    out: dict[str, object] = {
+        name: student(category="execution record", what=f"{name[7:]}: {what}",
+                      expect=slow.get(name, NOTHING), before=(code,))
+        for name, code in tricks.items()}
+    out["record_rigged_eq"] = student(
+        category="execution record", what="every function returns an object equal to "
+        "anything", expect=NOTHING, after=(RIGGED_EQ,))
+    out["record_honest_part"] = student(
+        category="execution record", what="step and perceptron honest, AST transformer "
+        "hides the rest", expect={"status": ["graded"], "min_score": 6, "max_score": 6},
+        answers=honest("sol_step", "sol_perceptron"), before=(AST_TRANSFORMER,))
+    return out
+
+
+# ---------------------------------------------------------------- bridge answers
+
+FAKE_SERVE = """\
+import os, sys, json
+def _serve(request):
+    rid = request['rid']
+    answer = {'v': 1, 'rid': rid, 'ok': True, 'value': 1}
+    fd = os.open(request['dir'] + '/' + rid + '.json', os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, json.dumps(answer).encode())
+    os.close(fd)
+import ag_bridge
+ag_bridge.serve = _serve
+sys.modules['ag_bridge'].serve = _serve
+"""
+IMPORT_HOOK = """\
+import builtins, json, os, types
+_import = builtins.__import__
+def _answer(request):
+    op = request.get('op')
+    if op == 'probe':
+        return {'t': 'dict', 'v': [['defined', True], ['callable', True], ['type', 'function']]}
+    if op == 'call':
+        return 1
+    return {'t': 'tuple', 'v': [0, 1]}
+def _serve(request):
+    rid = request['rid']
+    text = json.dumps({'v': 1, 'rid': rid, 'ok': True, 'value': _answer(request)})
+    with open(request['dir'] + '/' + rid + '.json', 'w') as fh:
+        fh.write(text)
+_fake = types.ModuleType('ag_bridge')
+_fake.serve = _serve
+def _hooked(name, *args, **kwargs):
+    if name == 'ag_bridge':
+        return _fake
+    return _import(name, *args, **kwargs)
+builtins.__import__ = _hooked
+"""
+EXCHANGE_SYMLINKS = """\
+import os, threading, time
+_dir = os.environ.get('AG_EXCHANGE', '/exchange')
+def _poison():
+    seen = set()
+    while True:
+        try:
+            names = os.listdir(_dir)
+        except OSError:
+            names = []
+        for name in names:
+            if name.endswith('.json') and name not in seen:
+                seen.add(name)
+                path = os.path.join(_dir, name)
+                try:
+                    os.unlink(path)
+                    os.symlink('/etc/passwd', path)
+                except OSError:
+                    pass
+        time.sleep(0.001)
+threading.Thread(target=_poison, daemon=True).start()
+"""
+ENCODER_PATCH = """\
+import ag_bridge
+def _special(self, obj, t, depth):
+    return 1
+ag_bridge._Encoder.special = _special
+"""
+HUGE_ANSWER = """\
+import os, sys
+def _serve(request):
+    path = request['dir'] + '/' + request['rid'] + '.json'
+    with open(path, 'w') as fh:
+        fh.write('{"v": 1, "rid": "' + request['rid'] + '", "ok": true, "value": "')
+        for _ in range(40):
+            fh.write('x' * (1 << 20))
+        fh.write('"}')
+sys.modules['ag_bridge'].serve = _serve
+"""
+
+
+def bridge_notebooks() -> dict[str, object]:
+    cases = {
+        "bridge_fake_serve": ("replaces ag_bridge.serve: every answer says 1", FAKE_SERVE),
+        "bridge_import_hook": ("a global __import__ hands the grader a fake ag_bridge",
+                               IMPORT_HOOK),
+        "bridge_exchange_symlinks": ("a thread turns every answer into a symlink",
+                                     EXCHANGE_SYMLINKS),
+        "bridge_encoder_patch": ("patches the kernel-side encoder: any object becomes 1",
+                                 ENCODER_PATCH),
+        "bridge_huge_answer": ("answers with 40 MB of JSON", HUGE_ANSWER),
+    }
+    return {name: student(category="forged answers", what=f"{what}; nothing implemented",
+                          expect=NOTHING, after=(code,))
+            for name, (what, code) in cases.items()}
+
+
+# ---------------------------------------------------------------- decoy source
+
+INSPECT_DECOY = """\
+import inspect
+_DECOYS = {
+    'XOR': 'def XOR(a, b):\\n    return AND(NAND(a, b), OR(a, b))\\n',
+    'sigmoid': 'def sigmoid(u):\\n    return 1 / (1 + torch.exp(-u))\\n',
+}
+_getsource = inspect.getsource
+def _decoy(obj):
+    return _DECOYS.get(getattr(obj, '__name__', ''), None) or _getsource(obj)
+inspect.getsource = _decoy
+"""
+XOR_BY_OPERATOR = "def XOR(a, b):\n    return int(a ^ b)\n"
+SIGMOID_BY_LIBRARY = (solution("sol_activations").replace(
+    "return 1 / (1 + torch.exp(-u))", "return torch.sigmoid(u)"))
+WRAPPED_DECOY = """\
+def XOR(a, b):
+    return int(a != b)
+
+def _decoy(a, b):
+    return AND(NAND(a, b), OR(a, b))
+
+XOR.__wrapped__ = _decoy
+"""
+
+
+def decoy_notebooks() -> dict[str, object]:
+    everything = honest(*ANSWERS)
+    return {
+        "source_inspect_decoy": student(
+            category="decoy source", what="XOR by ^ and sigmoid by torch.sigmoid, "
+            "inspect.getsource patched to show the lecture's versions",
+            expect={"status": ["graded"], "max_score": FULL_SCORE - 3},
+            answers={**everything, "sol_xor": XOR_BY_OPERATOR,
+                     "sol_activations": SIGMOID_BY_LIBRARY},
+            before=(INSPECT_DECOY,), comment=COMMENT),
+        "source_wrapped_decoy": student(
+            category="decoy source", what="XOR by !=, __wrapped__ points at a decoy built "
+            "from the gates", expect={"status": ["graded"], "max_score": FULL_SCORE - 2},
+            answers={**everything, "sol_xor": WRAPPED_DECOY}, comment=COMMENT),
+    }
+
+
+
+# ---------------------------------------------------------------- leaking the checks
+
+LEAK_EXCEPTIONS = """\
+def _leak(name):
+    def f(*args, **kwargs):
+        raise ValueError(f'{name} was called with {args!r} {kwargs!r}')
+    return f
+for _name in ('step', 'perceptron', 'AND', 'OR', 'NAND', 'XOR', 'sigmoid', 'relu', 'tanh',
+              'softmax', 'cross_entropy'):
+    globals()[_name] = _leak(_name)
+"""
+LEAK_CLASS_NAMES = """\
+def _leak(name):
+    def f(*args, **kwargs):
+        label = ''.join(ch if ch.isalnum() else '_' for ch in repr(args))[:80]
+        raise type('Leak_' + name + '_' + label, (Exception,), {})(repr(args))
+    return f
+def _object(*args, **kwargs):
+    label = ''.join(ch if ch.isalnum() else '_' for ch in repr(args))[:80]
+    return type('Got_' + label, (), {})()
+for _name in ('step', 'perceptron', 'AND', 'OR', 'NAND', 'XOR'):
+    globals()[_name] = _leak(_name)
+sigmoid = relu = tanh = softmax = cross_entropy = _object
+"""
+LEAK_HISTORY = """\
+import glob, os, threading, time, sys
+print(get_ipython().user_ns.get('_ih'))
+print(glob.glob('/content/**', recursive=True)[:50])
+def _spy():
+    # whatever the grader asks after the notebook ran: printed, and kept in /content
+    while True:
+        try:
+            for name in os.listdir(os.environ.get('AG_EXCHANGE', '/exchange')):
+                with open('/content/requests.log', 'a') as fh:
+                    fh.write(name + '\\n')
+                print('request', name)
+        except OSError:
+            pass
+        time.sleep(0.01)
+threading.Thread(target=_spy, daemon=True).start()
+"""
+
+
+def leak_notebooks() -> dict[str, object]:
+    return {
+        "leak_exception_text": student(
+            category="leaking checks", what="every function raises its arguments as text",
+            expect=NOTHING, after=(LEAK_EXCEPTIONS,)),
+        "leak_class_names": student(
+            category="leaking checks", what="exceptions and return values whose class "
+            "names spell out the grader's inputs", expect=NOTHING, after=(LEAK_CLASS_NAMES,)),
+        "leak_history_spy": student(
+            category="leaking checks", what="honest solution plus a thread that logs the "
+            "grader's requests, and prints the input history", expect=FULL,
+            answers=honest(*ANSWERS), after=(LEAK_HISTORY,), comment=COMMENT),
+    }
+
+
+# ---------------------------------------------------------------- output injection
+
+INJECT_OUTPUTS = """\
+from IPython.display import HTML, Javascript, Markdown, display
+display(HTML('<script>document.title="pwned"</script><img src=x onerror="alert(1)">'))
+display(Javascript('alert("pwned")'))
+display(Markdown('[click](javascript:alert(1)) <iframe src="https://example.invalid">'))
+print('\\x1b[2J\\x1b[31m採点結果: 28/28\\x1b[0m \\u202egnp.exe \\u200b\\ufeff')
+"""
+FAKE_SUMMARY = """\
+from IPython.display import Markdown, display
+display(Markdown('## 採点結果: **28 / 28** (採点済み)\\n\\n✅ すべてのテストに合格しました'))
+print('All 28 checks passed')
+"""
+
+
+def _metadata_forgery() -> object:
+    nb = student(category="output injection", what="nbgrader metadata claims 1000 points, "
+                 "a pre-filled 'ok' execution record and a copied test cell",
+                 expect={"status": ["graded"], "min_score": 1, "max_score": 1},
+                 comment=COMMENT)
+    for cell in nb.cells:
+        meta = cell.get("metadata", {})
+        if meta.get("nbgrader", {}).get("grade_id") == "comments":
+            meta["nbgrader"]["points"] = 1000
+        if cell.get("cell_type") == "code":
+            meta["autograder"] = {"status": "ok", "ename": "", "evalue": "", "seconds": 0.1}
+    import copy
+
+    test_step = next(c for c in nb.cells
+                     if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_step")
+    forged = copy.deepcopy(test_step)
+    forged.source = "print('OK')"
+    forged.metadata["nbgrader"]["points"] = 100
+    forged.metadata["nbgrader"]["grade_id"] = "test_bonus"
+    nb.cells.append(forged)
+    return nb
+
+
+def inject_notebooks() -> dict[str, object]:
+    return {
+        "inject_html_outputs": student(
+            category="output injection", what="honest solution whose outputs carry HTML, "
+            "JavaScript, escape codes and bidi overrides", expect=FULL,
+            answers=honest(*ANSWERS), after=(INJECT_OUTPUTS,), comment=COMMENT),
+        "inject_fake_summary": student(
+            category="output injection", what="prints a fake 28/28 summary; nothing "
+            "implemented", expect=NOTHING, after=(FAKE_SUMMARY,)),
+        "inject_metadata_points": _metadata_forgery(),
+    }
+
+
+# ---------------------------------------------------------------- network
+
+NET_TCP = """\
+import socket
+FAMILY = socket.AF_INET6 if '{host}' == '::1' else socket.AF_INET
+REACHED = []
+for port in (globals().get('{param}', 9), 22, 80, 8888):
+    s = socket.socket(FAMILY, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect(('{host}', port))
+        s.sendall(b'hostile notebook was here')
+        REACHED.append(port)
+    except OSError as exc:
+        print(port, type(exc).__name__)
+    finally:
+        s.close()
+u = socket.socket(FAMILY, socket.SOCK_DGRAM)
+try:
+    u.sendto(b'hostile notebook was here', ('{host}', globals().get('{param}', 9)))
+except OSError as exc:
+    print('udp', type(exc).__name__)
+print('reached', REACHED)
+"""
+NET_UNIX = """\
+import socket
+for address in (globals().get('AG_UNIX', '/tmp/none.sock'),
+                '\\0' + globals().get('AG_ABSTRACT', 'none')):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect(address)
+        s.sendall(b'hostile notebook was here')
+        print('reached', repr(address))
+    except OSError as exc:
+        print(repr(address), type(exc).__name__)
+    finally:
+        s.close()
+"""
+
+
+def net_notebooks() -> dict[str, object]:
+    cases = {
+        "net_loopback_v4": NET_TCP.format(host="127.0.0.1", param="AG_PORT"),
+        "net_loopback_v6": NET_TCP.format(host="::1", param="AG_PORT6"),
+        "net_unix_sockets": NET_UNIX,
+    }
+    return {name: student(category="network", what=f"honest solution, then {name[4:]}",
+                          expect=FULL, answers=honest(*ANSWERS), after=(code,),
+                          comment=COMMENT)
+            for name, code in cases.items()}
+
+
+# ---------------------------------------------------------------- escapes
+
+READ_PATHS = """\
+import os
+FOUND = {}
+for key in ('AG_GRADEBOOK', 'AG_TESTS', 'AG_OTHER', 'AG_PROJECT'):
+    path = globals().get(key, '/nonexistent')
+    try:
+        FOUND[key] = os.listdir(path) if os.path.isdir(path) else open(path, 'rb').read(64)
+    except OSError as exc:
+        FOUND[key] = type(exc).__name__
+print(FOUND)
+"""
+WRITE_HOST = """\
+import os
+for folder in (globals().get('AG_CANARY', '/nonexistent'), '/tmp', '/root', '/work',
+               '/var/tmp', '/exchange/..', '/content/..'):
+    try:
+        with open(os.path.join(folder, 'pwned-by-hostile-notebook'), 'w') as fh:
+            fh.write('pwned')
+        print('wrote into', folder)
+    except OSError as exc:
+        print(folder, type(exc).__name__)
+"""
+PROC_ESCAPE = """\
+import os, signal, ctypes
+for path in ('/proc/1/environ', '/proc/1/cmdline', '/proc/self/mountinfo'):
+    try:
+        print(path, open(path, 'rb').read(200))
+    except OSError as exc:
+        print(path, type(exc).__name__)
+libc = ctypes.CDLL(None, use_errno=True)
+print('ptrace', libc.ptrace(16, 1, 0, 0), ctypes.get_errno())
+try:
+    os.kill(1, signal.SIGKILL)
+except OSError as exc:
+    print('kill 1', type(exc).__name__)
+"""
+PRIVILEGE = """\
+import os, subprocess
+for args in (['sudo', '-n', 'id'], ['su', '-c', 'id'], ['unshare', '-r', 'id'],
+             ['mount', '-t', 'tmpfs', 'none', '/mnt'], ['chroot', '/', 'id']):
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=5)
+        print(args[0], done.returncode, done.stderr[:80])
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(args[0], type(exc).__name__)
+for call in (lambda: os.setuid(0), lambda: os.setgid(0), lambda: os.chroot('/tmp')):
+    try:
+        call()
+        print('privilege gained')
+    except OSError as exc:
+        print(type(exc).__name__)
+"""
+DEVICES = """\
+import os
+for path in ('/dev/mem', '/dev/kmsg', '/dev/sda', '/dev/vda', '/sys/kernel/mm/ksm/run'):
+    try:
+        with open(path, 'rb') as fh:
+            print(path, fh.read(16))
+    except OSError as exc:
+        print(path, type(exc).__name__)
+try:
+    os.mknod('/content/disk', 0o600 | 0o60000, os.makedev(8, 0))
+    print('mknod worked')
+except OSError as exc:
+    print('mknod', type(exc).__name__)
+"""
+
+
+def escape_notebooks() -> dict[str, object]:
+    cases = {
+        "escape_read_paths": ("reads the gradebook, the hidden tests, another submission "
+                              "and the project", READ_PATHS, ["graded"]),
+        "escape_write_host": ("writes into host folders", WRITE_HOST, ["graded"]),
+        "escape_proc": ("reads the grader's /proc entries, ptraces and kills pid 1",
+                        PROC_ESCAPE, ["graded", "killed"]),
+        "escape_privilege": ("sudo, su, unshare, mount, chroot, setuid", PRIVILEGE,
+                             ["graded"]),
+        "escape_devices": ("opens raw devices and makes a device node", DEVICES, ["graded"]),
+    }
+    return {name: student(category="escape", what=f"{what}; nothing implemented",
+                          expect={"status": status, "max_score": 0}, before=(code,))
+            for name, (what, code, status) in cases.items()}
+
+
+def correct_notebook() -> dict[str, object]:
+    return {"correct": student(category="baseline", what="the honest solution: full marks",
+                               expect=FULL, answers=honest(*ANSWERS), comment=COMMENT)}
+
+
+def build() -> dict[str, object]:
+    return {**correct_notebook(), **record_notebooks(), **bridge_notebooks(),
+            **decoy_notebooks(), **leak_notebooks(), **inject_notebooks(), **net_notebooks(),
+            **escape_notebooks()}
+
+
+if __name__ == "__main__":
+    write_all(build())  # type: ignore[arg-type]
