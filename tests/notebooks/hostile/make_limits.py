@@ -73,7 +73,9 @@ def memfd(s: Sizes) -> str:
 
 def shared_mapping(s: Sizes) -> str:
     return ("import mmap\n"
-            f"size = {2 * s.memory_mb} << 20\n"
+            # 1.5x the limit: over it, and still within RLIMIT_AS next to torch's
+            # reservations, so that the cgroup (not the address-space limit) stops it
+            f"size = {3 * s.memory_mb // 2} << 20\n"
             "m = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)\n"
             "chunk = b'\\x01' * (16 << 20)\n"
             "for start in range(0, size, len(chunk)):\n"
@@ -173,7 +175,7 @@ QUOTA = ("graded", "killed")  # quota tmpfs: the student's own OSError; watchdog
 ATTACKS = (
     Attack("memfd", "memory", "memfds twice the limit that no process maps", ("killed",),
            memfd),
-    Attack("shared_mapping", "memory", "a MAP_SHARED|MAP_ANONYMOUS mapping twice the limit",
+    Attack("shared_mapping", "memory", "a MAP_SHARED|MAP_ANONYMOUS mapping of 1.5 times the limit",
            ("killed",), shared_mapping),
     Attack("tmpfs_shm", "memory", "files in /dev/shm plus anonymous memory, each under the "
            "limit, together over it", ("killed",), tmpfs("/dev/shm")),
@@ -199,8 +201,13 @@ ATTACKS = (
 # ---------------------------------------------------------------- writing
 
 
-def header(attack: Attack) -> nbformat.NotebookNode:
-    expect = json.dumps({"status": list(attack.statuses), "max_score": 0})
+def header(attack: Attack, assignment_id: str) -> nbformat.NotebookNode:
+    statuses = list(attack.statuses)
+    if assignment_id == "13_n" and attack.category == "memory":
+        # the corpus runs 13_n with a 10 s cell limit: on a loaded machine, filling
+        # 3 GB may take longer than that, and the cell stops at its time limit first
+        statuses.append("timeout")
+    expect = json.dumps({"status": statuses, "max_score": 0})
     return new_markdown_cell(f"**hostile** · {attack.category} · {attack.what}\n\n"
                              f"expect: {expect}")
 
@@ -211,7 +218,7 @@ def render(attack: Attack, assignment_id: str, sizes: Sizes) -> nbformat.Noteboo
                          lang="ja")
     names = FUNCTIONS[assignment_id]
     source = attack.code(sizes, names) if attack.category == "time" else attack.code(sizes)
-    added = [header(attack), new_code_cell(source)]
+    added = [header(attack, assignment_id), new_code_cell(source)]
     if attack.last:
         added.append(new_code_cell(attack.last))
     for number, cell in enumerate(added):
