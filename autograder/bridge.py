@@ -626,7 +626,8 @@ class Submission:
             log.warning("bridge request for %s failed in the kernel: %s: %s", what,
                         clip(result.error_name), clip(result.error_value))
             raise BridgeError("the kernel-side bridge failed", where=what,
-                              hint="is autograder/sandbox_files on the kernel's import path?")
+                              hint="the notebook may have replaced or broken the kernel-side "
+                                   "bridge (or its disk quota is full)")
         path = Path(self.kernel.exchange_dir) / f"{rid}.json"
         data = read_regular_file(path, self.limits.max_answer_bytes)
         try:
