@@ -195,8 +195,6 @@ def _language(nb: nbformat.NotebookNode) -> None:
 
 # (case, mutation, error class, cell named in `where` (None: the notebook), words)
 REFUSALS = [
-    ("solution cell without markers", _set(3, "def double(x):\n    return x * 2"),
-     NotebookError, "cell 3 [sol_double]", "BEGIN SOLUTION"),
     ("no END SOLUTION", _set(3, "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x"),
      NotebookError, "cell 3 [sol_double]", "BEGIN SOLUTION"),
     ("nested solution", _set(3, "### BEGIN SOLUTION\n### BEGIN SOLUTION\nx = 1\n"
