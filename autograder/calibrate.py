@@ -82,7 +82,9 @@ def _metric_for(key: str, metrics: Mapping[str, list[float]]) -> str | None:
 
 
 def seeded_source(assignment: Assignment, seed: int) -> bytes:
-    nb = nbformat.read(assignment.source_notebook, as_version=4)
+    from .release import read_source
+
+    nb = read_source(assignment.source_notebook)  # 4.0-4.4 upgraded: the seed cell has an id
     nb.cells.insert(0, nbformat.v4.new_code_cell(SEED_CELL.format(seed=seed)))
     return str(nbformat.writes(nb)).encode()
 

@@ -86,7 +86,7 @@ def validate(*, assignment_id: str, assignments_root: Path | None = None,
                        lang=lang or default_lang(), data_dir=data_dir,
                        kernel_factory=kernel_factory,
                        cpu_threads=cpu_threads or os.cpu_count() or 1)
-    name = f"{assignment.id}.ipynb"
+    name = assignment.submission_file
     source_bytes = assignment.source_notebook.read_bytes()
     with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
         released = release(assignment_id=assignment.id, out=Path(tmp),
