@@ -406,8 +406,9 @@ def test_refusals_speak_japanese_by_default(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AUTOGRADER_LANG", raising=False)
     nb = source_notebook()
-    nb.cells[3].source = "def double(x):\n    return x * 2"
+    nb.cells[3].source = "def double(x):\n    ### BEGIN SOLUTION\n    return x * 2"
     make_assignment(tmp_path, nb)
     with pytest.raises(NotebookError) as info:
         release(assignment_id="05_n", out=tmp_path / "out", assignments_root=tmp_path)
-    assert "解答セルに" in info.value.message and "マーカー" in (info.value.hint or "")
+    assert "対応する行がありません" in info.value.message
+    assert "BEGIN と END" in (info.value.hint or "")

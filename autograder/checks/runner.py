@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .. import reference_alias
 from ..errors import ConfigError
 from ..i18n import Lang, tr
 from ..results import CheckResult
@@ -345,6 +346,7 @@ def _pytest(run: _Run, *, collect_only: bool) -> str:
         if collect_only:
             args.append("--collect-only")
         _forget_modules(tests_dir)
+        reference_alias.install()  # checks written against `reference` keep importing
         try:
             with _environment(), _global_state_restored(), \
                     contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
