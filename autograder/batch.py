@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class TaskOutcome:
     score: float
     max_score: float
     error: str = ""
+    participant: str = ""     # for progress lines (a log shows who is done)
+    seconds: float = 0.0      # wall time of this submission in its worker
 
 
 @dataclass
@@ -95,11 +98,15 @@ def _run_task(task: GradeTask) -> TaskOutcome:
     gpu: int | None = None
     if task.use_gpu and _GPU_TOKENS is not None:
         gpu = _GPU_TOKENS.get()
+    started = time.monotonic()
     try:
         result: SubmissionResult = grade_task(task, slot=_SLOT, gpu=gpu)
-        return TaskOutcome(task.submission_id, result.status, result.score, result.max_score)
+        return TaskOutcome(task.submission_id, result.status, result.score, result.max_score,
+                           participant=result.participant,
+                           seconds=time.monotonic() - started)
     except AutograderError as exc:
-        return TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0, exc.render())
+        return TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0, exc.render(),
+                           seconds=time.monotonic() - started)
     finally:
         if gpu is not None and _GPU_TOKENS is not None:
             _GPU_TOKENS.put(gpu)

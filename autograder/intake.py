@@ -115,8 +115,13 @@ def collect(paths: Iterable[Path], *, assignment_id: str, workdir: Path,
     for path in paths:
         path = Path(path)
         if not path.exists():
-            raise IntakeError(tr(ja="ファイルもフォルダもありません", en="no such file or folder"),
-                              where=visible(str(path)))
+            raise IntakeError(tr(lang, ja="ファイルもフォルダもありません",
+                                 en="no such file or folder"),
+                              where=visible(str(path)),
+                              hint=tr(lang, ja="パスを確かめてください(ノートブック・フォルダ・"
+                                               "Moodle の zip を指定します)",
+                                      en="check the path (a notebook, a folder or Moodle's"
+                                         " zip)"))
         if path.is_dir():
             items.extend(_folder_items(path, file_name or f"{assignment_id}.ipynb", lang))
         elif path.suffix.lower() == ".zip":
