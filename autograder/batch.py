@@ -77,9 +77,15 @@ def _set_pdeathsig() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
+def _ignore_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C reaches the whole process group; the batch process decides what stops
+    (a handler, not SIG_IGN: the kernels this worker starts get the default back)."""
+
+
 def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool) -> None:
     global _SLOT, _GPU_TOKENS
     _set_pdeathsig()
+    signal.signal(signal.SIGINT, _ignore_interrupt)
     _SLOT = int(slots.get())
     _GPU_TOKENS = gpu_tokens
     if warm_kernels:
@@ -127,16 +133,37 @@ def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
                              initializer=_init_worker,
                              initargs=(slots, gpu_tokens, options.warm_kernels)) as pool:
-        for task in tasks:
-            pending[pool.submit(_run_task, task)] = task
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                task = pending.pop(fut)
-                outcome = _outcome_of(fut, task)
-                outcomes.append(outcome)
-                on_done(outcome)
+        try:
+            for task in tasks:
+                pending[pool.submit(_run_task, task)] = task
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    outcome = _outcome_of(fut, task)
+                    outcomes.append(outcome)
+                    on_done(outcome)
+        except BaseException:  # told to stop (SIGINT/SIGTERM as an exception), or a bug
+            _stop_workers(pool)
+            raise
     return outcomes
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop at once rather than wait for the submissions in flight: queued tasks are
+    dropped and the workers terminated; their kernels die with them (bubblewrap's
+    ``--die-with-parent``), what they recorded stays, and a rerun grades the rest."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    # Before 3.14 the executor's process table is the only handle on its workers.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in workers:
+        proc.terminate()
+    for proc in workers:
+        proc.join(timeout=10)
 
 
 def _outcome_of(fut: Future[TaskOutcome], task: GradeTask) -> TaskOutcome:
