@@ -18,10 +18,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..config import Scalar
 from ..errors import ConfigError
 from ..i18n import LANGS, tr
-
-Scalar = bool | int | float | str
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
