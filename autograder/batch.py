@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class TaskOutcome:
     score: float
     max_score: float
     error: str = ""
+    participant: str = ""     # for progress lines (a log shows who is done)
+    seconds: float = 0.0      # wall time of this submission in its worker
 
 
 @dataclass
@@ -74,9 +77,15 @@ def _set_pdeathsig() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
+def _ignore_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C reaches the whole process group; the batch process decides what stops
+    (a handler, not SIG_IGN: the kernels this worker starts get the default back)."""
+
+
 def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool) -> None:
     global _SLOT, _GPU_TOKENS
     _set_pdeathsig()
+    signal.signal(signal.SIGINT, _ignore_interrupt)
     _SLOT = int(slots.get())
     _GPU_TOKENS = gpu_tokens
     if warm_kernels:
@@ -95,11 +104,15 @@ def _run_task(task: GradeTask) -> TaskOutcome:
     gpu: int | None = None
     if task.use_gpu and _GPU_TOKENS is not None:
         gpu = _GPU_TOKENS.get()
+    started = time.monotonic()
     try:
         result: SubmissionResult = grade_task(task, slot=_SLOT, gpu=gpu)
-        return TaskOutcome(task.submission_id, result.status, result.score, result.max_score)
+        return TaskOutcome(task.submission_id, result.status, result.score, result.max_score,
+                           participant=result.participant,
+                           seconds=time.monotonic() - started)
     except AutograderError as exc:
-        return TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0, exc.render())
+        return TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0, exc.render(),
+                           seconds=time.monotonic() - started)
     finally:
         if gpu is not None and _GPU_TOKENS is not None:
             _GPU_TOKENS.put(gpu)
@@ -120,16 +133,37 @@ def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
                              initializer=_init_worker,
                              initargs=(slots, gpu_tokens, options.warm_kernels)) as pool:
-        for task in tasks:
-            pending[pool.submit(_run_task, task)] = task
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                task = pending.pop(fut)
-                outcome = _outcome_of(fut, task)
-                outcomes.append(outcome)
-                on_done(outcome)
+        try:
+            for task in tasks:
+                pending[pool.submit(_run_task, task)] = task
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    outcome = _outcome_of(fut, task)
+                    outcomes.append(outcome)
+                    on_done(outcome)
+        except BaseException:  # told to stop (SIGINT/SIGTERM as an exception), or a bug
+            _stop_workers(pool)
+            raise
     return outcomes
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop at once rather than wait for the submissions in flight: queued tasks are
+    dropped and the workers terminated; their kernels die with them (bubblewrap's
+    ``--die-with-parent``), what they recorded stays, and a rerun grades the rest."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    # Before 3.14 the executor's process table is the only handle on its workers.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in workers:
+        proc.terminate()
+    for proc in workers:
+        proc.join(timeout=10)
 
 
 def _outcome_of(fut: Future[TaskOutcome], task: GradeTask) -> TaskOutcome:

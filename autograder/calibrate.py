@@ -19,7 +19,7 @@ import nbformat
 from .config import Assignment, Scalar, load_assignment
 from .errors import ConfigError
 from .grading import GradeContext, grade_submission
-from .i18n import Lang, default_lang
+from .i18n import Lang, default_lang, tr
 from .paths import assignments_dir
 from .results import Status, SubmissionResult
 
@@ -82,7 +82,9 @@ def _metric_for(key: str, metrics: Mapping[str, list[float]]) -> str | None:
 
 
 def seeded_source(assignment: Assignment, seed: int) -> bytes:
-    nb = nbformat.read(assignment.source_notebook, as_version=4)
+    from .release import read_source
+
+    nb = read_source(assignment.source_notebook)  # 4.0-4.4 upgraded: the seed cell has an id
     nb.cells.insert(0, nbformat.v4.new_code_cell(SEED_CELL.format(seed=seed)))
     return str(nbformat.writes(nb)).encode()
 
@@ -92,7 +94,8 @@ def calibrate(*, assignment_id: str, runs: int = 3, margin: float = 0.02, write:
               data_dir: Path | None = None, lang: Lang | None = None,
               kernel_factory: str = "autograder.kernel:SandboxedKernel") -> Calibration:
     if runs < 1:
-        raise ConfigError(f"--runs must be at least 1, got {runs}")
+        raise ConfigError(tr(ja=f"--runs は 1 以上です({runs})",
+                             en=f"--runs must be at least 1, got {runs}"))
     assignment = load_assignment(assignment_id, assignments_root or assignments_dir())
     result = Calibration(assignment, margin=margin)
     for seed in range(runs):

@@ -6,10 +6,11 @@ is expected. The loaded objects are frozen dataclasses.
 Example::
 
     [assignment]
-    id = "14_n"
+    id = "14_n"              # letters, digits, _ . - (the folder's name)
     title = { ja = "畳み込みとプーリング", en = "Convolution and pooling" }
-    lecture = 14
-    level = "n"              # n (normal) | h (hard)
+    lecture = 14             # optional; taken from an id of the form NN_n / NN_h
+    level = "n"              # n (normal) | h (hard); optional, as lecture
+    file = "14_n.ipynb"      # optional: the file name students submit (default <id>.ipynb)
     device = "cpu"           # cpu | cuda
     datasets = ["cifar10"]
 
@@ -36,6 +37,16 @@ Example::
 
     [penalties]
     misnamed = 0.0           # points taken off for a near-miss file name
+
+    [validate]               # what `autograder validate` accepts of the blank release
+    release = "zero"         # zero: every graded item scores 0 (default) | not_full:
+                             # nbgrader's `validate --invert`: at least one item fails
+    release_may_pass = ["test_imports", "cell:check_setup"]   # items allowed to score
+
+The Moodle file-name rule (``moodle/naming.py``): an id of the form ``NN_n``/``NN_h``
+whose ``file`` is the default keeps the lecture/level rule (``14n.ipynb``, ``14-N.ipynb``
+are near misses, ``13_n.ipynb`` is another assignment's); any other id or ``file`` is
+matched by name (``PS1.ipynb``, ``ps1 (1).ipynb`` are near misses of ``ps1.ipynb``).
 """
 
 from __future__ import annotations
@@ -44,18 +55,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import tomllib
 
+from .assignment_ids import LEVELS, VALID_ID, check_file_name, check_id, lecture_level
 from .errors import ConfigError
+from .i18n import tr
 from .paths import assignments_dir
 
 Device = Literal["cpu", "cuda"]
 Scalar = bool | int | float | str
 
 _DEVICES = ("cpu", "cuda")
-_LEVELS = ("n", "h")
+ReleaseRule = Literal["zero", "not_full"]
+_RELEASE_RULES: tuple[ReleaseRule, ...] = ("zero", "not_full")
 
 
 @dataclass(frozen=True)
@@ -93,13 +107,28 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ValidateOptions:
+    """What ``validate`` accepts of the untouched release (``[validate]``).
+
+    - ``release``: ``"zero"``: every graded item scores 0 on the release (default);
+      ``"not_full"``: nbgrader's ``validate --invert``: the release must fail at least one
+      item, so cells that pass on it by design are fine.
+    - ``release_may_pass``: items (check names, ``cell:<grade_id>``) that may score on the
+      release by design (an import check, a test of given code); still full on the source.
+    """
+
+    release: ReleaseRule = "zero"
+    release_may_pass: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Assignment:
     id: str
     root: Path
     title_ja: str
     title_en: str
-    lecture: int
-    level: str
+    lecture: int | None = None   # None: an id that is not NN_n / NN_h and no key given
+    level: str | None = None
     device: Device = "cpu"
     datasets: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
@@ -107,10 +136,17 @@ class Assignment:
     thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     points: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     misnamed_penalty: float = 0.0
+    file: str = ""               # the file students submit; "" is <id>.ipynb
+    validation: ValidateOptions = field(default_factory=ValidateOptions)
 
     @property
     def source_notebook(self) -> Path:
         return self.root / f"{self.id}.ipynb"
+
+    @property
+    def submission_file(self) -> str:
+        """The name students submit on Moodle (and the release's file name)."""
+        return self.file or f"{self.id}.ipynb"
 
     @property
     def tests_dir(self) -> Path:
@@ -130,41 +166,53 @@ class _Reader:
     def __init__(self, path: Path, table: str, data: Any):
         self.path, self.table = path, table
         if not isinstance(data, dict):
-            self.fail("", f"must be a table, got {type(data).__name__}")
+            self.fail("", ja=f"表(テーブル)でなければなりません({type(data).__name__})",
+                      en=f"must be a table, got {type(data).__name__}")
         self.data: dict[str, Any] = data
 
-    def fail(self, key: str, what: str) -> None:
+    def fail(self, key: str, *, ja: str, en: str) -> NoReturn:
         name = f"[{self.table}] {key}".strip() if key else f"[{self.table}]"
-        raise ConfigError(what, where=f"{self.path}: {name}",
-                          hint="fix the manifest (see autograder/config.py for the schema)")
+        raise ConfigError(tr(ja=ja, en=en), where=f"{self.path}: {name}",
+                          hint=tr(ja="マニフェストを直してください(書式: autograder/config.py)",
+                                  en="fix the manifest (see autograder/config.py for the schema)"))
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         if key not in self.data:
             if default is ...:
-                self.fail(key, "is required but missing")
+                self.fail(key, ja="必須ですがありません", en="is required but missing")
             return default
         value = self.data[key]
         # bool is an int in Python; a flag where a number is wanted is a typo, not a value.
         if isinstance(value, bool) and bool not in _as_tuple(kind):
-            self.fail(key, f"must be {_kind_name(kind)}, got a boolean")
+            self.fail(key, ja=f"{_kind_name(kind, 'ja')}でなければなりません(真偽値です)",
+                      en=f"must be {_kind_name(kind, 'en')}, got a boolean")
         if not isinstance(value, kind):
-            self.fail(key, f"must be {_kind_name(kind)}, got {type(value).__name__} {value!r}")
+            self.fail(key, ja=f"{_kind_name(kind, 'ja')}でなければなりません"
+                              f"({type(value).__name__} {value!r})",
+                      en=f"must be {_kind_name(kind, 'en')}, got {type(value).__name__} {value!r}")
         return value
 
     def unknown(self, allowed: set[str]) -> None:
         extra = sorted(set(self.data) - allowed)
         if extra:
-            self.fail(extra[0], f"is not a known key (known: {', '.join(sorted(allowed))})")
+            known = ", ".join(sorted(allowed))
+            self.fail(extra[0], ja=f"知らないキーです(使えるキー: {known})",
+                      en=f"is not a known key (known: {known})")
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list",
-             dict: "a table", bool: "true or false"}
-    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+_KIND_NAMES: dict[type, tuple[str, str]] = {
+    int: ("整数", "an integer"), float: ("数", "a number"), str: ("文字列", "a string"),
+    list: ("リスト", "a list"), dict: ("表", "a table"), bool: ("true か false", "true or false")}
+
+
+def _kind_name(kind: type | tuple[type, ...], lang: str) -> str:
+    index = 1 if lang == "en" else 0
+    names = [_KIND_NAMES[k][index] if k in _KIND_NAMES else k.__name__ for k in _as_tuple(kind)]
+    return " or ".join(names) if lang == "en" else "か".join(names)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -172,11 +220,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError("manifest not found", where=str(path),
-                          hint="create it with `autograder new ID` or check the assignment id"
-                          ) from None
+        raise ConfigError(tr(ja="マニフェストがありません", en="manifest not found"),
+                          where=str(path),
+                          hint=tr(ja="`autograder new ID` で作るか、課題 ID を確かめてください",
+                                  en="create it with `autograder new ID` or check the"
+                                     " assignment id")) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML ({exc})", where=str(path)) from None
+        raise ConfigError(tr(ja=f"TOML として正しくありません ({exc})",
+                             en=f"not valid TOML ({exc})"), where=str(path)) from None
 
 
 def _limits(path: Path, raw: Any) -> Limits:
@@ -187,7 +238,8 @@ def _limits(path: Path, raw: Any) -> Limits:
         kind = (int, float) if spec.type in ("float",) else int
         value = r.get(name, kind, spec.default)
         if (value <= 0 and name != "gpu_memory_mb") or value < 0:
-            r.fail(name, f"must be positive, got {value!r}")
+            r.fail(name, ja=f"正の数でなければなりません({value!r})",
+                   en=f"must be positive, got {value!r}")
         values[name] = value
     return Limits(**values)
 
@@ -195,7 +247,9 @@ def _limits(path: Path, raw: Any) -> Limits:
 def _scalars(r: _Reader) -> dict[str, Scalar]:
     for key, value in r.data.items():
         if not isinstance(value, (bool, int, float, str)):
-            r.fail(key, f"must be a number, string or boolean, got {type(value).__name__}")
+            r.fail(key, ja="数・文字列・真偽値のどれかでなければなりません"
+                           f"({type(value).__name__})",
+                   en=f"must be a number, string or boolean, got {type(value).__name__}")
     return dict(r.data)
 
 
@@ -205,7 +259,8 @@ def _thresholds(path: Path, raw: Any) -> dict[str, float]:
     for key in r.data:
         value = r.get(key, (int, float))
         if not 0.0 <= float(value) <= 1.0:
-            r.fail(key, f"must be within [0, 1], got {value!r}")
+            r.fail(key, ja=f"[0, 1] の範囲でなければなりません({value!r})",
+                   en=f"must be within [0, 1], got {value!r}")
         out[key] = float(value)
     return out
 
@@ -215,34 +270,64 @@ def _points(path: Path, raw: Any) -> dict[str, float]:
     out = {key: float(r.get(key, (int, float))) for key in r.data}
     for key, value in out.items():
         if value < 0:
-            r.fail(key, f"must not be negative, got {value!r}")
+            r.fail(key, ja=f"負の数は使えません({value!r})",
+                   en=f"must not be negative, got {value!r}")
     return out
+
+
+def _string_list(r: _Reader, key: str) -> tuple[str, ...]:
+    values = r.get(key, list, [])
+    if not all(isinstance(v, str) for v in values):
+        r.fail(key, ja="文字列のリストでなければなりません", en="must be a list of strings")
+    return tuple(values)
 
 
 def _header(path: Path, raw: Any, folder_id: str) -> dict[str, Any]:
     r = _Reader(path, "assignment", raw)
-    r.unknown({"id", "title", "lecture", "level", "device", "datasets"})
-    ident = r.get("id", str)
+    r.unknown({"id", "title", "lecture", "level", "file", "device", "datasets"})
+    ident = check_id(r.get("id", str), where=f"{path}: [assignment] id")
     if ident != folder_id:
-        r.fail("id", f"is {ident!r} but the folder is {folder_id!r}; they must match")
+        r.fail("id", ja=f"{ident!r} ですがフォルダ名は {folder_id!r} です。同じにしてください",
+               en=f"is {ident!r} but the folder is {folder_id!r}; they must match")
     title = _Reader(path, "assignment.title", r.get("title", dict))
     device = r.get("device", str, "cpu")
     if device not in _DEVICES:
-        r.fail("device", f"must be one of {', '.join(_DEVICES)}, got {device!r}")
-    level = r.get("level", str)
-    if level not in _LEVELS:
-        r.fail("level", f"must be 'n' (normal) or 'h' (hard), got {level!r}")
-    lecture = r.get("lecture", int)
-    if not 1 <= lecture <= 15:
-        r.fail("lecture", f"must be between 1 and 15, got {lecture!r}")
-    datasets = r.get("datasets", list, [])
-    if not all(isinstance(d, str) for d in datasets):
-        r.fail("datasets", "must be a list of dataset names (strings)")
+        r.fail("device", ja=f"{', '.join(_DEVICES)} のどれかです({device!r})",
+               en=f"must be one of {', '.join(_DEVICES)}, got {device!r}")
+    file = r.get("file", str, "")
+    if file:
+        check_file_name(file, where=f"{path}: [assignment] file")
     return {"id": ident, "title_ja": title.get("ja", str), "title_en": title.get("en", str),
-            "lecture": lecture, "level": level, "device": device, "datasets": tuple(datasets)}
+            **_lecture_level(r, ident), "file": file, "device": device,
+            "datasets": _string_list(r, "datasets")}
 
 
-_TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties"}
+def _lecture_level(r: _Reader, ident: str) -> dict[str, Any]:
+    """``lecture`` and ``level`` as given, else as an ``NN_n``/``NN_h`` id says; both
+    stay ``None`` for another id (``ps1``) without them."""
+    lecture, level = lecture_level(ident) or (None, None)
+    lecture = r.get("lecture", int, lecture)
+    if lecture is not None and not 1 <= lecture <= 99:
+        r.fail("lecture", ja=f"1 から 99 までです({lecture!r})",
+               en=f"must be between 1 and 99, got {lecture!r}")
+    level = r.get("level", str, level)
+    if level is not None and level not in LEVELS:
+        r.fail("level", ja=f"'n'(ノーマル)か 'h'(ハード)です({level!r})",
+               en=f"must be 'n' (normal) or 'h' (hard), got {level!r}")
+    return {"lecture": lecture, "level": level}
+
+
+def _validation(path: Path, raw: Any) -> ValidateOptions:
+    r = _Reader(path, "validate", raw)
+    r.unknown({"release", "release_may_pass"})
+    rule = r.get("release", str, "zero")
+    if rule not in _RELEASE_RULES:
+        r.fail("release", ja=f"{' か '.join(_RELEASE_RULES)} です({rule!r})",
+               en=f"must be one of {', '.join(_RELEASE_RULES)}, got {rule!r}")
+    return ValidateOptions(release=rule, release_may_pass=_string_list(r, "release_may_pass"))
+
+
+_TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties", "validate"}
 
 
 def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
@@ -254,7 +339,8 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
     penalties.unknown({"misnamed"})
     misnamed = float(penalties.get("misnamed", (int, float), 0.0))
     if misnamed < 0:
-        penalties.fail("misnamed", f"must not be negative, got {misnamed!r}")
+        penalties.fail("misnamed", ja=f"負の数は使えません({misnamed!r})",
+                       en=f"must not be negative, got {misnamed!r}")
     return Assignment(
         root=path.parent,
         limits=_limits(path, top.get("limits", dict, {})),
@@ -262,6 +348,7 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
         thresholds=MappingProxyType(_thresholds(path, top.get("thresholds", dict, {}))),
         points=MappingProxyType(_points(path, top.get("points", dict, {}))),
         misnamed_penalty=misnamed,
+        validation=_validation(path, top.get("validate", dict, {})),
         **header,
     )
 
@@ -274,9 +361,14 @@ def load_assignment(assignment_id: str, root: Path | None = None) -> Assignment:
     """Load ``<root>/<assignment_id>/assignment.toml`` (root: the assignments folder)."""
     base = root or assignments_dir()
     folder = base / assignment_id
-    if not folder.is_dir():
+    # an id is a plain name: never a path that leads out of the assignments folder
+    if not VALID_ID.fullmatch(assignment_id) or not folder.is_dir():
         known = sorted(p.name for p in base.iterdir() if (p / "assignment.toml").is_file()) \
             if base.is_dir() else []
-        raise ConfigError(f"no assignment {assignment_id!r}", where=str(base),
-                          hint=f"known assignments: {', '.join(known) or 'none'}")
+        raise ConfigError(tr(ja=f"課題 {assignment_id!r} がありません",
+                             en=f"no assignment {assignment_id!r}"), where=str(base),
+                          hint=tr(ja=f"ある課題: {', '.join(known) or 'なし'}"
+                                     "(--assignments で課題フォルダを指定できます)",
+                                  en=f"known assignments: {', '.join(known) or 'none'}"
+                                     " (--assignments names the assignments folder)"))
     return load_manifest(folder / "assignment.toml")

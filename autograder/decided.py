@@ -68,7 +68,8 @@ def settle_decided(gb: Gradebook, ids: Sequence[int], *, assignment: Assignment,
         rows = [(sid, _zero(gb.submission(sid), catalog)) for sid in ids[start:start + CHUNK]]
         gb.save_results(rows, run_id=run_id)
         for sid, result in rows:
-            on_done(TaskOutcome(sid, result.status, result.score, result.max_score))
+            on_done(TaskOutcome(sid, result.status, result.score, result.max_score,
+                                participant=result.participant))
 
 
 def _notices(stored: StoredSubmission) -> list[Notice]:

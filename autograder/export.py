@@ -47,9 +47,13 @@ def _load(gb: Gradebook, assignment: Assignment) -> list[Graded]:
         if result is not None:
             graded.append(Graded(stored, result))
     if not graded:
-        raise ExportError(f"the gradebook has no graded submission of {assignment.id}",
-                          where=str(gb.path), hint=f"run `autograder grade {assignment.id} ...`"
-                                                   " first, with the same --gradebook")
+        raise ExportError(tr(ja=f"採点記録に {assignment.id} の採点済みの提出がありません",
+                             en=f"the gradebook has no graded submission of {assignment.id}"),
+                          where=str(gb.path),
+                          hint=tr(ja=f"先に `autograder grade {assignment.id} ...` を同じ"
+                                     " --gradebook で実行してください",
+                                  en=f"run `autograder grade {assignment.id} ...` first, with"
+                                     " the same --gradebook"))
     return graded
 
 
@@ -84,7 +88,7 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
     """
     lang = lang or default_lang()
     assignment = load_assignment(assignment_id, assignments_root or assignments_dir())
-    with Gradebook(gradebook or default_gradebook()) as gb:
+    with Gradebook(gradebook or default_gradebook(), create=False) as gb:
         graded = _load(gb, assignment)
     out.mkdir(parents=True, exist_ok=True)
     summary = ExportSummary(out, students=len(graded))

@@ -85,7 +85,8 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
     out.mkdir(parents=True, exist_ok=True)
     gb_path = gradebook or default_gradebook()
     with intake_session(submissions, assignment_id=assignment.id, workdir=out / ".intake",
-                        team_submission=team_submission, lang=lang) as (items, messages), \
+                        team_submission=team_submission, lang=lang,
+                        file_name=assignment.submission_file) as (items, messages), \
             Gradebook(gb_path) as gb:
         ids = _store(gb, assignment, items, lang)
         todo = ids if regrade else _todo(gb, ids)

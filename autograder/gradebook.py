@@ -99,8 +99,18 @@ class StoredSubmission:
 class Gradebook:
     """A connection to the gradebook file; cheap to open, one per process/thread."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, create: bool = True):
+        """Open (and with ``create``, make) the gradebook at ``path``. Readers such as
+        ``export`` pass ``create=False``: a mistyped path is an error, not a new empty
+        gradebook that then says "nothing graded"."""
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise GradebookError(tr(ja="採点記録がありません", en="no gradebook here"),
+                                 where=str(self.path),
+                                 hint=tr(ja="先に `autograder grade` を実行するか、その --gradebook"
+                                            " と同じパスを指定してください",
+                                         en="run `autograder grade` first, or pass the same"
+                                            " --gradebook it was given"))
         self.blobs = BlobStore.beside(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,14 +122,23 @@ class Gradebook:
             self._db.executescript(_SCHEMA)
             self._check_version()
         except sqlite3.DatabaseError as exc:
-            raise GradebookError(f"cannot open the gradebook ({exc})", where=str(self.path),
-                                 hint="pass another --gradebook path, or restore a backup") from exc
+            raise GradebookError(tr(ja=f"採点記録を開けません ({exc})",
+                                    en=f"cannot open the gradebook ({exc})"),
+                                 where=str(self.path),
+                                 hint=tr(ja="別の --gradebook を指定するか、"
+                                            "バックアップから戻してください",
+                                         en="pass another --gradebook path, or restore a backup")
+                                 ) from exc
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and int(row[0]) > SCHEMA_VERSION:
-            raise GradebookError(f"gradebook schema {row[0]} is newer than this autograder",
-                                 where=str(self.path), hint="upgrade dl-autograder")
+            raise GradebookError(tr(ja=f"採点記録の形式 {row[0]} は"
+                                       "この autograder より新しいものです",
+                                    en=f"gradebook schema {row[0]} is newer than this autograder"),
+                                 where=str(self.path),
+                                 hint=tr(ja="dl-autograder を更新してください",
+                                         en="upgrade dl-autograder"))
         if row is not None and int(row[0]) == SCHEMA_VERSION:
             return
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}

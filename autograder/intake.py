@@ -81,7 +81,7 @@ def _candidates(folder: Path) -> list[Path]:
                   and p.suffix.lower() in (".ipynb", ".py") and not p.name.startswith("."))
 
 
-def _folder_items(folder: Path, assignment_id: str, lang: Lang) -> list[SubmissionItem]:
+def _folder_items(folder: Path, file_name: str, lang: Lang) -> list[SubmissionItem]:
     items = [_file_item(one_line(p.stem, limit=None), p, lang)
              for p in sorted(folder.glob("*.ipynb"))]
     for sub in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
@@ -92,17 +92,19 @@ def _folder_items(folder: Path, assignment_id: str, lang: Lang) -> list[Submissi
                 participant=participant, file="", status=Status.MISSING,
                 reason=tr(lang, ja="提出ファイルがありません", en="no file was submitted")))
             continue
-        exact = [f for f in files if f.name == f"{assignment_id}.ipynb"]
+        exact = [f for f in files if f.name == file_name]
         chosen = (exact or [f for f in files if f.suffix == ".ipynb"] or files)[0]
         items.append(_file_item(participant, chosen, lang))
     return items
 
 
 def collect(paths: Iterable[Path], *, assignment_id: str, workdir: Path,
-            team_submission: bool | None = None, lang: Lang | None = None
-            ) -> tuple[list[SubmissionItem], list[Notice]]:
+            team_submission: bool | None = None, lang: Lang | None = None,
+            file_name: str = "") -> tuple[list[SubmissionItem], list[Notice]]:
     """Every submission item under ``paths`` (files, folders, Moodle zips), and messages
     about the archives themselves (refused entries, online text ignored...).
+    ``file_name`` is the name students submit (``[assignment] file``, default
+    ``<id>.ipynb``): Moodle zips and sub-folders choose their file by it.
 
     Items from a zip point at files extracted below ``workdir``: keep it until they are
     stored (``intake_session`` does).
@@ -113,16 +115,22 @@ def collect(paths: Iterable[Path], *, assignment_id: str, workdir: Path,
     for path in paths:
         path = Path(path)
         if not path.exists():
-            raise IntakeError(tr(ja="ファイルもフォルダもありません", en="no such file or folder"),
-                              where=visible(str(path)))
+            raise IntakeError(tr(lang, ja="ファイルもフォルダもありません",
+                                 en="no such file or folder"),
+                              where=visible(str(path)),
+                              hint=tr(lang, ja="パスを確かめてください(ノートブック・フォルダ・"
+                                               "Moodle の zip を指定します)",
+                                      en="check the path (a notebook, a folder or Moodle's"
+                                         " zip)"))
         if path.is_dir():
-            items.extend(_folder_items(path, assignment_id, lang))
+            items.extend(_folder_items(path, file_name or f"{assignment_id}.ipynb", lang))
         elif path.suffix.lower() == ".zip":
             from .moodle_intake import items_from_moodle_zip
 
             found, notes = items_from_moodle_zip(path, assignment_id=assignment_id,
                                                  workdir=workdir, lang=lang,
-                                                 team_submission=team_submission)
+                                                 team_submission=team_submission,
+                                                 file_name=file_name)
             items.extend(found)
             messages.extend(clean_notice(n) for n in notes)
         else:
@@ -133,14 +141,14 @@ def collect(paths: Iterable[Path], *, assignment_id: str, workdir: Path,
 
 @contextmanager
 def intake_session(paths: Iterable[Path], *, assignment_id: str, workdir: Path,
-                   team_submission: bool | None = None, lang: Lang | None = None
-                   ) -> Iterator[tuple[list[SubmissionItem], list[Notice]]]:
+                   team_submission: bool | None = None, lang: Lang | None = None,
+                   file_name: str = "") -> Iterator[tuple[list[SubmissionItem], list[Notice]]]:
     """``collect`` into a private folder below ``workdir``, removed when the block ends:
     the items' files are there until then (and a rerun after a crash starts clean)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="intake-", dir=workdir) as tmp:
         yield collect(paths, assignment_id=assignment_id, workdir=Path(tmp),
-                      team_submission=team_submission, lang=lang)
+                      team_submission=team_submission, lang=lang, file_name=file_name)
 
 
 def _refuse_duplicates(items: list[SubmissionItem]) -> None:

@@ -36,8 +36,8 @@ def _item(entry: ParticipantEntry, lang: Lang) -> SubmissionItem:
 
 
 def items_from_moodle_zip(path: Path, *, assignment_id: str, workdir: Path,
-                          team_submission: bool | None = None, lang: Lang | None = None
-                          ) -> tuple[list[SubmissionItem], list[Notice]]:
+                          team_submission: bool | None = None, lang: Lang | None = None,
+                          file_name: str = "") -> tuple[list[SubmissionItem], list[Notice]]:
     """One item per participant (or 4.1+ group) of the zip, and archive-level messages.
 
     The zip is extracted into a new folder below ``workdir``, which the items need until
@@ -46,6 +46,6 @@ def items_from_moodle_zip(path: Path, *, assignment_id: str, workdir: Path,
     workdir.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix="moodle-", dir=workdir))
     intake = read_moodle_zip(path, assignment_id=assignment_id, workdir=target,
-                             team_submission=team_submission)
+                             team_submission=team_submission, file_name=file_name)
     chosen = lang or default_lang()
     return [_item(entry, chosen) for entry in intake.participants], list(intake.messages)

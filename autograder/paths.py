@@ -3,7 +3,9 @@
 - dataset cache: ``$AUTOGRADER_DATA`` or ``<user cache dir>/dl-autograder/data``
 - gradebook:     ``$AUTOGRADER_GRADEBOOK`` or ``./.autograder/gradebook.sqlite``
 - assignments:   ``$AUTOGRADER_ASSIGNMENTS``, else ``./assignments`` when present,
-                 else the ``assignments/`` folder beside this package (the sample course)
+                 else the ``assignments/`` folder beside this package in a checkout (the
+                 sample course), else ``./assignments`` (created by ``autograder new``)
+- templates:     inside the package when installed, else the checkout's ``templates/``
 """
 
 from __future__ import annotations
@@ -32,8 +34,16 @@ def assignments_dir() -> Path:
     if env:
         return Path(env).expanduser()
     local = Path.cwd() / "assignments"
-    return local if local.is_dir() else PROJECT_DIR / "assignments"
+    if local.is_dir():
+        return local
+    # A checkout's sample course; an installed package has none beside it (that would be
+    # site-packages/assignments), so `autograder new` starts ./assignments there.
+    sample = PROJECT_DIR / "assignments"
+    return sample if sample.is_dir() else local
 
 
 def templates_dir() -> Path:
-    return PROJECT_DIR / "templates"
+    """jinja2 templates: ``autograder/templates`` in an installed wheel (pyproject maps
+    the top-level folder there), else the checkout's top-level ``templates/``."""
+    installed = PACKAGE_DIR / "templates"
+    return installed if installed.is_dir() else PROJECT_DIR / "templates"

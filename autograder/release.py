@@ -31,13 +31,14 @@ HEADER_CELL_ID = "autograder-release-header"
 
 def release(*, assignment_id: str, out: Path | None = None,
             assignments_root: Path | None = None, lang: Lang | None = None) -> Path:
-    """Write ``OUT/<id>.ipynb`` (default ``./release/<id>/``) and return its path."""
+    """Write ``OUT/<file>`` (the name students submit, ``[assignment] file``, default
+    ``<id>.ipynb``; ``OUT`` default ``./release/<id>/``) and return its path."""
     assignment = load_assignment(assignment_id, assignments_root)
     source = read_source(assignment.source_notebook)
     check_source(source, assignment=assignment)
     student = student_version(source, assignment=assignment, lang=lang)
     target = (out if out is not None else Path.cwd() / "release" / assignment.id)
-    path = target / f"{assignment.id}.ipynb"
+    path = target / assignment.submission_file
     if path.resolve() == assignment.source_notebook.resolve():
         raise ConfigError(tr(lang, ja="出力先が元のノートブックと同じです",
                              en="the output would overwrite the source notebook"),
@@ -60,6 +61,21 @@ def read_source(path: Path) -> NotebookNode:
     except Exception as exc:  # nbformat raises JSON, validation and version errors alike
         raise NotebookError(tr(ja=f"ノートブックとして読めません ({exc})",
                                en=f"not a readable notebook ({exc})"), where=str(path)) from None
+    return upgrade_minor(nb)
+
+
+def upgrade_minor(nb: NotebookNode) -> NotebookNode:
+    """Raise a format 4.0–4.4 notebook to 4.5 in place: cell ids are part of 4.5 only,
+    and the release adds a cell with one (nbgrader's own fixtures are 4.0 and 4.1).
+
+    Ids are ``cell-<index>`` rather than random, so the same source always releases to
+    the same bytes; a later format (4.5 and up) keeps its own ids.
+    """
+    if nb.nbformat_minor >= 5:
+        return nb
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index}"
+    nb.nbformat_minor = 5
     return nb
 
 
@@ -159,7 +175,7 @@ _GPU_STEP = ("「ランタイム」→「ランタイムのタイプを変更」
 
 def header_cell(assignment: Assignment, *, lang: Lang | None = None) -> NotebookNode:
     """The first cell of the release: title, file name to submit, how to work in Colab."""
-    name = f"{assignment.id}.ipynb"
+    name = assignment.submission_file
     steps = list(_STEPS)
     if assignment.device == "cuda":
         steps.insert(1, _GPU_STEP)

@@ -12,7 +12,6 @@ place, so a failure leaves nothing behind.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -22,12 +21,12 @@ from typing import Any
 import nbformat
 from nbformat.v4.nbbase import random_cell_id
 
+from .assignment_ids import check_id, lecture_level
 from .config import load_manifest
 from .errors import ConfigError
 from .i18n import tr
 from .paths import assignments_dir, templates_dir
 
-ID_PATTERN = re.compile(r"^(\d{2})_([nh])$")
 DEVICES = ("cpu", "cuda")
 TEMPLATE_FOLDER = "new_assignment"
 
@@ -37,7 +36,8 @@ def new_assignment(*, assignment_id: str, root: Path | None = None,
                    device: str = "cpu", datasets: Sequence[str] = (),
                    templates: Path | None = None) -> Path:
     """Create ``<root>/<assignment_id>/`` and return it (root: the assignments folder)."""
-    lecture, level = _parse_id(assignment_id)
+    check_id(assignment_id, where=assignment_id)
+    lecture, level = lecture_level(assignment_id) or (None, None)
     if device not in DEVICES:
         raise ConfigError(tr(ja=f"device は cpu か cuda です({device!r})",
                              en=f"device must be cpu or cuda, got {device!r}"),
@@ -53,8 +53,8 @@ def new_assignment(*, assignment_id: str, root: Path | None = None,
     values = {
         "id": assignment_id, "lecture": lecture, "level": level, "device": device,
         "datasets": list(datasets),
-        "title_ja": title_ja or _default_title(lecture, level, "ja"),
-        "title_en": title_en or _default_title(lecture, level, "en"),
+        "title_ja": title_ja or _default_title(assignment_id, "ja"),
+        "title_en": title_en or _default_title(assignment_id, "en"),
     }
     base.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".new-{assignment_id}-", dir=base))
@@ -68,19 +68,11 @@ def new_assignment(*, assignment_id: str, root: Path | None = None,
     return target
 
 
-def _parse_id(assignment_id: str) -> tuple[int, str]:
-    match = ID_PATTERN.fullmatch(assignment_id)
-    lecture = int(match.group(1)) if match else 0
-    if not match or not 1 <= lecture <= 15:
-        raise ConfigError(tr(ja=f"課題 ID {assignment_id!r} は「回_難易度」の形ではありません",
-                             en=f"assignment id {assignment_id!r} is not lecture_level"),
-                          where=assignment_id,
-                          hint=tr(ja="01〜15 の回と n か h を _ でつなぎます(例: 14_n)",
-                                  en="a lecture 01-15, '_', then n or h (e.g. 14_n)"))
-    return lecture, match.group(2)
-
-
-def _default_title(lecture: int, level: str, lang: str) -> str:
+def _default_title(assignment_id: str, lang: str) -> str:
+    found = lecture_level(assignment_id)
+    if found is None:
+        return f"Assignment {assignment_id}" if lang == "en" else f"課題 {assignment_id}"
+    lecture, level = found
     if lang == "en":
         return f"Lecture {lecture} ({'normal' if level == 'n' else 'hard'})"
     return f"第{lecture}回 {'ノーマル' if level == 'n' else 'ハード'}課題"

@@ -1,9 +1,11 @@
 """Checks on an assignment's source notebook before it is released.
 
-nbgrader itself accepts a few things that make a broken assignment: a code solution cell
-without ``### BEGIN SOLUTION`` (the whole cell, signature included, becomes the stub), a
-test cell that is nothing but hidden tests (its released text is empty and passes), a
-grade cell without points. Each problem here is refused with the cell it is in
+nbgrader itself accepts a few things that make a broken assignment: a test cell that is
+nothing but hidden tests (its released text is empty and passes), a grade cell without
+points. A code solution cell without ``### BEGIN SOLUTION`` is *not* one of them: nbgrader
+replaces the whole cell by the stub (``# YOUR CODE HERE`` / ``raise NotImplementedError()``),
+existing nbgrader assignments are written that way, and ``validate`` shows whether the
+checks still work on such a release. Each problem here is refused with the cell it is in
 (``where``: the notebook, the cell index, its ``grade_id``) and what to do (``hint``).
 The manifest is checked against the notebook too: every ``[grading]`` override must be a
 name the ``parameters`` cell defines, every ``[points]`` key a check that exists.
@@ -165,11 +167,6 @@ def _check_regions(cell: NotebookNode, meta: dict[str, Any] | None, where: str) 
                     en="BEGIN MARK SCHEME in a cell that is not a task cell",
                     hint_ja="マーカーを消すかタスクセルにしてください",
                     hint_en="remove the markers or make it a task cell")
-    if solution and cell.cell_type == "code" and not solutions:
-        raise _fail(where, ja="解答セルに ### BEGIN SOLUTION / ### END SOLUTION がありません",
-                    en="code solution cell without ### BEGIN SOLUTION / ### END SOLUTION",
-                    hint_ja="解答部分だけを2つのマーカーで囲んでください(関数の定義行は外に)",
-                    hint_en="wrap only the answer in the markers (keep the def line outside)")
     if hidden and cell.cell_type == "code" and not _has_code(_outside(cell.source, HIDDEN)):
         raise _fail(where, ja="テストセルが隠しテストだけで、配布版では空になります",
                     en="the test cell is all hidden tests: its released text is empty",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader
 
-from reference.cifar import (
+from autograder_reference.cifar import (
     AlexNet,
     device_batches,
     make_fake_cifar,
@@ -27,7 +27,7 @@ from reference.cifar import (
     train_step,
     train_transform,
 )
-from reference.device import amp_dtype, synchronize
+from autograder_reference.device import amp_dtype, synchronize
 
 
 @dataclass(frozen=True)

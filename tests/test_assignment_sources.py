@@ -193,14 +193,15 @@ def test_contract_names_are_defined(assignment_id: str) -> None:
 
 @pytest.mark.skipif("14_h" not in COURSE, reason="14_h is not in this checkout")
 def test_14h_offline_data_is_the_reference_generator() -> None:
-    """The grader draws its synthetic test set from ``reference.cifar.make_fake_cifar``; the
-    notebook's ``FakeCIFAR10`` must give the very same pixels and labels."""
+    """The grader draws its synthetic test set from
+    ``autograder_reference.cifar.make_fake_cifar``; the notebook's ``FakeCIFAR10`` must give
+    the very same pixels and labels."""
     import numpy as np
     import torch
     import torch.nn.functional as F
     from PIL import Image
 
-    from reference.cifar import FAKE_TEST_SEED, make_fake_cifar
+    from autograder_reference.cifar import FAKE_TEST_SEED, make_fake_cifar
 
     cell = next(c for c in _notebook("14_h").cells
                 if _nbgrader(c).get("grade_id") == "given_data")

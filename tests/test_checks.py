@@ -166,7 +166,9 @@ def _assignment(tmp_path: Path, files: dict[str, str], points: str = "") -> Assi
     ({"test_a.py": "import no_such_module_here\n"}, "could not be collected"),
 ])
 def test_broken_checks_are_the_instructors_error(tmp_path: Path, files: dict[str, str],
-                                                 message: str) -> None:
+                                                 message: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOGRADER_LANG", "en")  # the English words (both exist)
     with pytest.raises(ConfigError, match=message):
         checks.collect_checks(assignment=_assignment(tmp_path, files))
 

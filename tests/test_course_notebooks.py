@@ -95,7 +95,7 @@ def test_14_n_offline_generator_is_the_reference_one() -> None:
     import torch
     import torch.nn.functional as F
 
-    from reference import cifar
+    from autograder_reference import cifar
 
     cell = next(c for c in _notebook("14_n").cells
                 if c.metadata.get("nbgrader", {}).get("grade_id") == "load_cifar")

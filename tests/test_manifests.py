@@ -21,6 +21,12 @@ COURSE = sorted(p.name for p in ASSIGNMENTS.iterdir() if (p / "assignment.toml")
     if ASSIGNMENTS.is_dir() else []
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The words checked below are the English texts (Japanese: its own test)."""
+    monkeypatch.setenv("AUTOGRADER_LANG", "en")
+
+
 @pytest.mark.parametrize("assignment_id", COURSE)
 def test_course_manifest_loads(assignment_id: str) -> None:
     a = load_assignment(assignment_id, ASSIGNMENTS)
@@ -79,13 +85,21 @@ def test_valid_manifest_loads(tmp_path: Path) -> None:
 
 # (case, old text, new text, key the message must name, words it must contain)
 MISTAKES = [
-    ("missing key", 'lecture = 14\n', "", "[assignment] lecture", "required"),
+    ("missing key", 'id = "14_n"\n', "", "[assignment] id", "required"),
     ("missing table", VALID[: VALID.index("[limits]")], "", "[manifest] assignment",
      "required"),
     ("wrong type", "lecture = 14", 'lecture = "14"', "[assignment] lecture", "integer"),
     ("boolean for number", "lecture = 14", "lecture = true", "[assignment] lecture",
      "boolean"),
-    ("lecture out of range", "lecture = 14", "lecture = 16", "[assignment] lecture", "15"),
+    ("lecture out of range", "lecture = 14", "lecture = 100", "[assignment] lecture", "99"),
+    ("file not a notebook", 'device = "cpu"', 'file = "14_n.py"\ndevice = "cpu"',
+     "[assignment] file", "<name>.ipynb"),
+    ("file with a folder", 'device = "cpu"', 'file = "x/14_n.ipynb"\ndevice = "cpu"',
+     "[assignment] file", "<name>.ipynb"),
+    ("unknown validate rule", "[points]", '[validate]\nrelease = "some"\n\n[points]',
+     "[validate] release", "not_full"),
+    ("validate list not strings", "[points]", "[validate]\nrelease_may_pass = [1]\n\n[points]",
+     "[validate] release_may_pass", "strings"),
     ("unknown device", 'device = "cpu"', 'device = "tpu"', "[assignment] device", "cuda"),
     ("unknown level", 'level = "n"', 'level = "x"', "[assignment] level", "'x'"),
     ("threshold above 1", "accuracy = 0.55", "accuracy = 1.5", "[thresholds] accuracy",
@@ -148,3 +162,44 @@ def test_missing_manifest_and_unknown_assignment(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_assignment("14_h", tmp_path)
     assert "14_n" in (info.value.hint or ""), "the error lists the assignments that exist"
+
+
+def test_manifest_mistakes_speak_japanese_by_default(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOGRADER_LANG", "ja")
+    path = _write(tmp_path, VALID.replace('device = "cpu"', 'device = "tpu"'))
+    with pytest.raises(ConfigError) as info:
+        load_manifest(path)
+    assert "cpu, cuda のどれか" in info.value.message and "マニフェスト" in (info.value.hint or "")
+    with pytest.raises(ConfigError) as info:
+        load_assignment("5_n", tmp_path)
+    assert "課題 '5_n' がありません" in info.value.message
+
+
+OTHER_ID = """\
+[assignment]
+id = "ps1"
+title = { ja = "課題 1", en = "Problem set 1" }
+file = "PS1-answers.ipynb"
+
+[validate]
+release = "not_full"
+release_may_pass = ["test_imports", "cell:given"]
+"""
+
+
+def test_any_id_with_its_own_file_name_and_validate_options(tmp_path: Path) -> None:
+    a = load_manifest(_write(tmp_path, OTHER_ID, folder="ps1"))
+    assert (a.id, a.lecture, a.level) == ("ps1", None, None)
+    assert a.submission_file == "PS1-answers.ipynb"
+    assert a.validation.release == "not_full"
+    assert a.validation.release_may_pass == ("test_imports", "cell:given")
+    default = load_manifest(_write(tmp_path, VALID.replace("lecture = 14\nlevel = \"n\"\n", "")))
+    assert (default.lecture, default.level, default.submission_file) == (14, "n", "14_n.ipynb")
+    assert default.validation.release == "zero" and not default.validation.release_may_pass
+
+
+def test_an_id_that_is_a_path_is_no_assignment(tmp_path: Path) -> None:
+    _write(tmp_path, VALID)
+    with pytest.raises(ConfigError, match="no assignment"):
+        load_assignment("../" + tmp_path.name + "/14_n", tmp_path)

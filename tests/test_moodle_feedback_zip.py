@@ -30,6 +30,12 @@ ENTRIES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The words checked below are the English texts (Japanese: its own test)."""
+    monkeypatch.setenv("AUTOGRADER_LANG", "en")
+
+
 def moodle_3x_match(path: str) -> tuple[str, str, str] | None:
     """Moodle 3.x's importer: the whole path split on '_' into 5 parts, no wrapper folder."""
     info = path.split("_", 4)

@@ -339,5 +339,5 @@ def test_workdir_must_be_fresh_and_assignment_id_valid(tmp_path: Path,
     _read(tmp_path, zip_path)
     with pytest.raises(IntakeError, match="not empty"):
         _read(tmp_path, zip_path)
-    with pytest.raises(ConfigError, match="NN_n"):
-        read_moodle_zip(zip_path, assignment_id="lecture14", workdir=tmp_path / "w2")
+    with pytest.raises(ConfigError, match="characters"):
+        read_moodle_zip(zip_path, assignment_id="../14_n", workdir=tmp_path / "w2")

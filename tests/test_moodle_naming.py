@@ -9,7 +9,7 @@ import pytest
 
 from autograder.errors import ConfigError, InvalidNotebook
 from autograder.moodle import FileStatus, SubmittedFile, decide
-from autograder.moodle.naming import AssignmentName, Match, classify
+from autograder.moodle.naming import AssignmentName, Match, NamedFile, classify, file_rule
 from autograder.moodle.pyconvert import convert_py_file, py_to_notebook
 
 T14N = AssignmentName.parse("14_n")
@@ -204,3 +204,47 @@ def test_convert_file_decodes_cp932_and_refuses_binary(tmp_path: Path) -> None:
     src.write_bytes(b"\x00\x01binary")
     with pytest.raises(InvalidNotebook):
         convert_py_file(src, tmp_path / "out2.ipynb")
+
+
+# ---------------------------------------------------------------- any other id or file name
+
+PS1_NAMES = [
+    ("ps1.ipynb", Match.EXACT),
+    ("PS1.ipynb", Match.NEAR),
+    ("ps_1.ipynb", Match.NEAR),
+    ("ps1 (1).ipynb", Match.NEAR),
+    ("Copy of ps1.ipynb", Match.NEAR),
+    ("ps1のコピー.ipynb", Match.NEAR),
+    ("ｐｓ１.ipynb", Match.NEAR),
+    ("ps1_山田.ipynb", Match.RENAMED),
+    ("山田 ps1.ipynb", Match.RENAMED),
+    ("ps1.py", Match.PY),
+    ("ps12.ipynb", Match.UNNAMED),
+    ("14_n.ipynb", Match.UNNAMED),  # no other assignment is known by name under this rule
+    ("Untitled0.ipynb", Match.UNNAMED),
+    ("ps1.pdf", Match.IGNORED),
+]
+
+
+@pytest.mark.parametrize(("name", "match"), PS1_NAMES, ids=[n[0] for n in PS1_NAMES])
+def test_named_file_rule(name: str, match: Match) -> None:
+    assert classify(_file(name), file_rule("ps1")).match is match
+
+
+def test_which_rule_an_assignment_gets() -> None:
+    assert file_rule("14_n") == AssignmentName(14, "n")
+    assert file_rule("16_h", "16_h.ipynb") == AssignmentName(16, "h")
+    assert file_rule("14_n", "week14.ipynb") == NamedFile("14_n", "week14.ipynb")
+    assert file_rule("week5") == NamedFile("week5", "week5.ipynb")
+    with pytest.raises(ConfigError):
+        file_rule("../14_n")
+
+
+def test_named_file_notices_name_the_wanted_file() -> None:
+    decision = decide([_file("Week-5 (2).ipynb")], assignment_id="week5",
+                      file_name="week-5.ipynb")
+    assert decision.chosen is not None and decision.chosen.match is Match.NEAR
+    (notice,) = decision.notices
+    assert notice.code == "misnamed" and "“week-5.ipynb”" in notice.message_en
+    (missing,) = decide([_file("a.pdf")], assignment_id="week5").notices
+    assert "week5.ipynb" in missing.message_ja

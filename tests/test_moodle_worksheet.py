@@ -38,6 +38,12 @@ EN_DATE, EN_DATE2 = "Monday, 23 November 2026, 10:00 AM", "Tuesday, 24 November 
 JA_DATE, JA_DATE2 = "2026年 11月 23日(月曜日) 10:00", "2026年 11月 24日(火曜日) 09:15"
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The words checked below are the English texts (Japanese: its own test)."""
+    monkeypatch.setenv("AUTOGRADER_LANG", "en")
+
+
 def php_row(values: list[str], delimiter: str = ",", newline: str = "\n") -> str:
     """One line as PHP's fputcsv writes it (quotes around spaces, delimiters, quotes...)."""
     def quote(v: str) -> str:
@@ -219,6 +225,15 @@ def test_scale_graded_assignment_is_refused() -> None:
     ws = parse_worksheet(worksheet_bytes(header, english_rows(max_grade="Good")))
     with pytest.raises(ExportError, match="scale"):
         fill_worksheet(ws, {"1234567": GradeEntry(17, 20)})
+
+
+def test_worksheet_errors_speak_japanese_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOGRADER_LANG", "ja")
+    header = [("Scale" if h == "Maximum Grade" else h) for h in EN_HEADER]
+    ws = parse_worksheet(worksheet_bytes(header, english_rows(max_grade="Good")))
+    with pytest.raises(ExportError, match="尺度で評定") as info:
+        fill_worksheet(ws, {"1234567": GradeEntry(17, 20)})
+    assert "評点タイプ" in (info.value.hint or "")
 
 
 @pytest.mark.parametrize(("feedback", "expected"), [

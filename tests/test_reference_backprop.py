@@ -1,4 +1,4 @@
-"""reference.backprop: the hand-written two-layer network against torch.autograd (13_h)."""
+"""autograder_reference.backprop: the hand-written two-layer network against autograd (13_h)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import inspect
 import pytest
 import torch
 
-from reference import backprop as ref
+from autograder_reference import backprop as ref
 
 
 def _problem(n: int, n_in: int, n_hidden: int, n_out: int, seed: int):

@@ -1,4 +1,4 @@
-"""reference.cifar: split, AlexNet, the device-resident training path, confusion matrix.
+"""autograder_reference.cifar: split, AlexNet, the device-resident training path, confusion matrix.
 
 Real CIFAR-10 is not reachable here: everything runs on the generated CIFAR-shaped data
 of ``make_fake_cifar`` (the same generator as 14_n's offline ``FakeCIFAR10``).
@@ -13,8 +13,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
 from torchvision import transforms
 
-from reference import cifar as ref
-from reference.device import amp_dtype, default_device
+from autograder_reference import cifar as ref
+from autograder_reference.device import amp_dtype, default_device
 
 
 @pytest.fixture(scope="module")

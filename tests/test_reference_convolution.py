@@ -1,4 +1,4 @@
-"""reference.convolution: the deck's conv/pool examples and agreement with torch (14_n)."""
+"""autograder_reference.convolution: the deck's conv/pool examples, agreement with torch (14_n)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference import convolution as ref
+from autograder_reference import convolution as ref
 
 DECK_X = torch.arange(1, 26).reshape(5, 5)
 DECK_K = torch.arange(1, 10).reshape(3, 3)

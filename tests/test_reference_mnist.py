@@ -1,4 +1,4 @@
-"""reference.mnist: the lecture's MLP and CNN ``Net`` and their training on real MNIST."""
+"""autograder_reference.mnist: the lecture's MLP and CNN ``Net``, their training on real MNIST."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import nn
 from torchvision import transforms
 
 from autograder.errors import DatasetError
-from reference import mnist as ref
+from autograder_reference import mnist as ref
 
 
 def test_mlp_is_the_lecture_net():

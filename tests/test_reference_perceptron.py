@@ -1,4 +1,4 @@
-"""reference.perceptron: the deck's gates, activations, softmax and cross-entropy (13_n)."""
+"""autograder_reference.perceptron: the deck's gates, activations, softmax, cross-entropy (13_n)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference import perceptron as ref
+from autograder_reference import perceptron as ref
 
 INPUTS = [(0, 0), (1, 0), (0, 1), (1, 1)]
 

@@ -53,8 +53,21 @@ def test_scaffold_check_file_uses_the_submission_fixture(tmp_path: Path) -> None
     assert load_assignment("02_n", tmp_path).title_ja == "第2回 ノーマル課題"
 
 
-@pytest.mark.parametrize("bad_id", ["1_n", "16_n", "00_h", "13_x", "13n", "13_nn", "../13_n",
-                                    "13_N", ""])
+@pytest.mark.parametrize(("assignment_id", "lecture", "level", "title_en"), [
+    ("16_n", 16, "n", "Lecture 16 (normal)"), ("ps1", None, None, "Assignment ps1"),
+    ("week5", None, None, "Assignment week5"), ("hw-2.1", None, None, "Assignment hw-2.1")])
+def test_scaffold_takes_any_id(tmp_path: Path, assignment_id: str, lecture: int | None,
+                               level: str | None, title_en: str) -> None:
+    new_assignment(assignment_id=assignment_id, root=tmp_path)
+    a = load_assignment(assignment_id, tmp_path)
+    assert (a.lecture, a.level, a.title_en) == (lecture, level, title_en)
+    assert a.submission_file == f"{assignment_id}.ipynb"
+    assert release(assignment_id=assignment_id, out=tmp_path / "out",
+                   assignments_root=tmp_path).name == f"{assignment_id}.ipynb"
+
+
+@pytest.mark.parametrize("bad_id", ["../13_n", "", ".hidden", "ps 1", "ps/1", "_x", "x" * 65,
+                                    "ps1.", "課題1"])
 def test_scaffold_refuses_bad_ids(tmp_path: Path, bad_id: str) -> None:
     with pytest.raises(ConfigError) as info:
         new_assignment(assignment_id=bad_id, root=tmp_path)

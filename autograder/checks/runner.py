@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .. import reference_alias
 from ..errors import ConfigError
 from ..i18n import Lang, tr
 from ..results import CheckResult
@@ -204,8 +205,11 @@ def _marker_number(item: pytest.Item, marker: str) -> float | None:
         return None
     value = mark.args[0] if len(mark.args) == 1 and not mark.kwargs else None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"@pytest.mark.{marker} needs one non-negative number",
-                          where=item.nodeid, hint=f"write @pytest.mark.{marker}(2)")
+        raise ConfigError(tr(ja=f"@pytest.mark.{marker} には 0 以上の数を 1 つ書きます",
+                             en=f"@pytest.mark.{marker} needs one non-negative number"),
+                          where=item.nodeid,
+                          hint=tr(ja=f"@pytest.mark.{marker}(2) のように書いてください",
+                                  en=f"write @pytest.mark.{marker}(2)"))
     return float(value)
 
 
@@ -224,9 +228,11 @@ def _points(items: list[pytest.Item], names: dict[str, str], assignment: Assignm
             marked if marked is not None else 1.0
     unknown = sorted(set(table) - used)
     if unknown:
-        raise ConfigError(f"[points] names no check: {', '.join(unknown)}",
+        raise ConfigError(tr(ja=f"[points] のチェック名がありません: {', '.join(unknown)}",
+                             en=f"[points] names no check: {', '.join(unknown)}"),
                           where=str(assignment.manifest_path),
-                          hint="use the test function names from the tests/ folder")
+                          hint=tr(ja="tests/ フォルダの test_ 関数の名前を書いてください",
+                                  en="use the test function names from the tests/ folder"))
     return points
 
 
@@ -345,6 +351,7 @@ def _pytest(run: _Run, *, collect_only: bool) -> str:
         if collect_only:
             args.append("--collect-only")
         _forget_modules(tests_dir)
+        reference_alias.install()  # checks written against `reference` keep importing
         try:
             with _environment(), _global_state_restored(), \
                     contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
@@ -355,6 +362,11 @@ def _pytest(run: _Run, *, collect_only: bool) -> str:
     return output.getvalue()
 
 
+def _fix_hint() -> str:
+    return tr(ja="課題の tests/ を直してください(そこで pytest を実行すると分かります)",
+              en="fix the assignment's tests (run pytest there)")
+
+
 def _raise_for_run(run: _Run, code: int, output: str) -> None:
     if run.interrupted:
         raise KeyboardInterrupt
@@ -362,11 +374,12 @@ def _raise_for_run(run: _Run, code: int, output: str) -> None:
         raise run.config_error
     where = str(run.assignment.tests_dir)
     if run.collect_errors:
-        raise ConfigError("the checks could not be collected: " + run.collect_errors[0],
-                          where=where, hint="fix the assignment's tests (run pytest there)")
+        raise ConfigError(tr(ja="チェックを読み込めません: ", en="the checks could not be"
+                             " collected: ") + run.collect_errors[0], where=where, hint=_fix_hint())
     if code not in _OK_EXIT_CODES:
-        raise ConfigError(f"pytest stopped with exit code {code}: {output[-1500:]}",
-                          where=where, hint="fix the assignment's tests (run pytest there)")
+        raise ConfigError(tr(ja=f"pytest が終了コード {code} で止まりました: ",
+                             en=f"pytest stopped with exit code {code}: ") + output[-1500:],
+                          where=where, hint=_fix_hint())
 
 
 def run_checks(*, assignment: Assignment, submission: Submission, lang: Lang | None = None,

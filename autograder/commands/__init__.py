@@ -1,10 +1,12 @@
-"""CLI sub-commands beyond ``data``: each module registers its parser with ``cli.register``.
+"""CLI sub-commands: each module registers its parser with ``cli.register``.
 
 A module here only parses and presents; the work is done by the library function it calls.
+Options shared by several commands come from ``common.py``.
 """
 
 # Import order is the order of `autograder --help`.
-from . import (  # noqa: F401
+from . import (  # noqa: F401, I001
+    data_cmd,
     calibrate_cmd,
     demo_cmd,
     export_cmd,

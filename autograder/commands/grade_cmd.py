@@ -1,112 +1,133 @@
-"""``autograder grade ASSIGNMENT SUBMISSION... --out DIR``: progress bar and summary."""
+"""``autograder grade ASSIGNMENT SUBMISSION... --out DIR``: progress and summary.
+
+On a terminal, a progress bar; otherwise (output to a file or a pipe: a batch job's
+log) one line per finished submission, flushed at once: ``[3/40] participant status
+score/max seconds``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
 from ..batch import TaskOutcome
 from ..cli import register
 from ..i18n import tr
+from .common import (
+    add_assignments,
+    add_data,
+    add_gradebook,
+    add_params,
+    command,
+    parse_gpus,
+    parse_params,
+)
+
+OnDone = Callable[[TaskOutcome], None]
+OnStart = Callable[[int], None]
 
 
-def parse_params(pairs: list[str]) -> dict[str, bool | int | float | str]:
-    """``KEY=VALUE`` pairs; values parsed as TOML scalars (``5``, ``0.1``, ``true``, ``"x"``)."""
-    import tomllib
-
-    from ..errors import ConfigError
-
-    params: dict[str, bool | int | float | str] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise ConfigError(f"--param {pair!r} is not KEY=VALUE",
-                              hint="e.g. --param EPOCHS=1 --param DATASET=synthetic")
-        try:
-            params[key] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            params[key] = raw  # a bare word is a string: DATASET=synthetic
-    return params
+def progress_line(outcome: TaskOutcome, done: int, total: int) -> str:
+    """One finished submission, for a log: who, how it ended, the score, how long."""
+    who = outcome.participant or f"#{outcome.submission_id}"
+    score = f"{outcome.score:g}/{outcome.max_score:g}"
+    return tr(ja=f"[{done}/{total}] {who} {outcome.status.value} {score} {outcome.seconds:.1f}秒",
+              en=f"[{done}/{total}] {who} {outcome.status.value} {score} {outcome.seconds:.1f}s")
 
 
-def parse_gpus(text: str | None) -> list[int]:
-    from ..errors import ConfigError
+@contextmanager
+def _progress(counts: Counter[str]) -> Iterator[tuple[OnStart, OnDone]]:
+    from ..console import console, plain
 
-    if not text:
-        return []
-    try:
-        return [int(g) for g in text.split(",") if g.strip()]
-    except ValueError:
-        raise ConfigError(f"--gpus {text!r} must be GPU indices like 0,1") from None
+    if not console.is_terminal:
+        total = [0]
 
+        def start_lines(n: int) -> None:
+            total[0] = n
 
-def _run(args: argparse.Namespace) -> int:
-    from ..console import console, notice_line
-    from ..grade import grade
+        def line(outcome: TaskOutcome) -> None:
+            counts[outcome.status.value] += 1
+            plain(progress_line(outcome, sum(counts.values()), total[0]))
 
-    counts: Counter[str] = Counter()
+        yield start_lines, line
+        return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[counts]}"), TimeRemainingColumn(),
                   console=console, transient=False) as progress:
         bar = progress.add_task(tr(ja="採点中", en="grading"), total=None, counts="")
 
-        def on_start(n: int) -> None:
+        def start_bar(n: int) -> None:
             progress.update(bar, total=n)
 
-        def on_done(outcome: TaskOutcome) -> None:
+        def advance(outcome: TaskOutcome) -> None:
             counts[outcome.status.value] += 1
             progress.update(bar, advance=1, counts=" ".join(f"{k}:{v}" for k, v in
                                                              sorted(counts.items())))
 
+        yield start_bar, advance
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..console import cell, console, notice_line, plain
+    from ..grade import grade
+    from ..i18n import default_lang
+
+    counts: Counter[str] = Counter()
+    with _progress(counts) as (on_start, on_done):
         summary = grade(assignment_id=args.assignment, submissions=args.submissions,
                         out=args.out, gradebook=args.gradebook, jobs=args.jobs,
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
                         on_start=on_start, on_done=on_done)
-    from ..i18n import default_lang
-
     lang = default_lang()  # --lang is in the environment by now
     for message in summary.messages:  # they quote names from the zip: plain text only
         console.print(notice_line(message.text(lang)), highlight=False, soft_wrap=True)
-    table = Table(title=tr(ja=f"{summary.assignment} の採点結果",
-                           en=f"results of {summary.assignment}"))
+    table = Table(title=cell(tr(ja=f"{summary.assignment} の採点結果",
+                                en=f"results of {summary.assignment}")))
     table.add_column(tr(ja="状態", en="status"))
     table.add_column(tr(ja="件数", en="count"), justify="right")
     for status, n in sorted(counts.items()):
-        table.add_row(status, str(n))
+        table.add_row(cell(status), str(n))
     table.add_row(tr(ja="採点済みのため省略", en="already graded, skipped"), str(summary.skipped))
     console.print(table)
-    console.print(Text(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}")))
+    plain(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}"))
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grade", help="grade submissions (notebooks, folders, Moodle zip)")
-    p.add_argument("assignment", help="assignment id, e.g. 14_n")
+    p = command(sub, "grade", ja="提出物を採点します(ノートブック・フォルダ・Moodle の zip)",
+                en="grade submissions (notebooks, folders, Moodle zip)")
+    p.add_argument("assignment", help=tr(ja="課題 ID(例: 14_n)", en="assignment id, e.g. 14_n"))
     p.add_argument("submissions", nargs="+", type=Path,
-                   help="notebook files, folders of them, or Moodle's download zip")
-    p.add_argument("--out", type=Path, default=Path("grading-out"), help="output folder")
-    p.add_argument("--gradebook", type=Path, default=None,
-                   help="SQLite gradebook (default $AUTOGRADER_GRADEBOOK or"
-                        " ./.autograder/gradebook.sqlite)")
-    p.add_argument("--jobs", type=int, default=1, help="worker slots (parallel kernels)")
-    p.add_argument("--gpus", default=None, help="GPU indices for cuda assignments, e.g. 0,1")
-    p.add_argument("--regrade", action="store_true", help="grade again what is already graded")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a grading parameter (after the manifest's [grading])")
-    p.add_argument("--assignments", type=Path, default=None,
-                   help="assignments folder (default ./assignments)")
+                   help=tr(ja="ノートブック、そのフォルダ、または Moodle の一括ダウンロードの zip",
+                           en="notebook files, folders of them, or Moodle's download zip"))
+    p.add_argument("--out", type=Path, default=Path("grading-out"),
+                   help=tr(ja="出力フォルダ", en="output folder"))
+    p.add_argument("--jobs", type=int, default=1,
+                   help=tr(ja="同時に動かすカーネルの数", en="worker slots (parallel kernels)"))
+    p.add_argument("--gpus", default=None,
+                   help=tr(ja="cuda の課題に使う GPU 番号(例: 0,1)",
+                           en="GPU indices for cuda assignments, e.g. 0,1"))
+    p.add_argument("--regrade", action="store_true",
+                   help=tr(ja="採点済みのものも採点し直します",
+                           en="grade again what is already graded"))
     p.add_argument("--team", action="store_true", default=None,
-                   help="the Moodle zip is a 4.1+ team-submission download (one folder"
-                        " per group; detected by itself when a 'Default group' folder exists)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="dataset cache (default $AUTOGRADER_DATA)")
+                   help=tr(ja="Moodle 4.1 以降のグループ提出の zip(グループごとに 1 フォルダ。"
+                              "'Default group' のフォルダがあれば自動で判断します)",
+                           en="the Moodle zip is a 4.1+ team-submission download (one folder"
+                              " per group; detected by itself when a 'Default group' folder"
+                              " exists)"))
+    add_params(p)
+    add_assignments(p)
+    add_gradebook(p)
+    add_data(p)
     p.set_defaults(handler=_run)
 
 

@@ -7,26 +7,28 @@ from pathlib import Path
 
 from ..cli import register
 from ..i18n import tr
+from .common import add_assignments, command
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..console import console
+    from ..console import plain
     from ..release import release
 
-    path = release(assignment_id=args.assignment, out=args.out, assignments_root=args.root)
-    console.print(tr(ja=f"{args.assignment}: 配布用ノートブックを書き出しました → {path}",
-                     en=f"{args.assignment}: student notebook written → {path}"),
-                  highlight=False)
+    path = release(assignment_id=args.assignment, out=args.out,
+                   assignments_root=args.assignments)
+    plain(tr(ja=f"{args.assignment}: 配布用ノートブックを書き出しました → {path}",
+             en=f"{args.assignment}: student notebook written → {path}"))
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("release", help="write the student version of an assignment's notebook")
-    p.add_argument("assignment", help="assignment id, e.g. 14_n")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default ./release/ID/)")
-    p.add_argument("--root", type=Path, default=None,
-                   help="assignments folder (default ./assignments or $AUTOGRADER_ASSIGNMENTS)")
+    p = command(sub, "release", ja="学生に配るノートブックを書き出します",
+                en="write the student version of an assignment's notebook")
+    p.add_argument("assignment", help=tr(ja="課題 ID(例: 14_n)", en="assignment id, e.g. 14_n"))
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help=tr(ja="出力フォルダ(既定: ./release/ID/)",
+                           en="output folder (default ./release/ID/)"))
+    add_assignments(p)
     p.set_defaults(handler=_run)
 
 

@@ -65,8 +65,8 @@ class Staging:
                 tr(ja=f"キャッシュのフォルダに書き込めません: {exc}",
                    en=f"cannot write to the cache folder: {exc}"),
                 where=str(self.root),
-                hint=tr(ja="--cache か AUTOGRADER_DATA で書き込める場所を指定してください",
-                        en="choose a writable place with --cache or AUTOGRADER_DATA"),
+                hint=tr(ja="--data か AUTOGRADER_DATA で書き込める場所を指定してください",
+                        en="choose a writable place with --data or AUTOGRADER_DATA"),
             ) from exc
         return self
 

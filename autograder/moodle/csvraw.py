@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ExportError
+from ..i18n import tr
 
 _NEEDS_QUOTES = frozenset('"\\ \t\r\n')
 
@@ -75,8 +76,11 @@ def _read_field(text: str, pos: int, delimiter: str, where: str,
         while True:
             close = text.find('"', cursor)
             if close < 0:
-                raise ExportError(f"a quoted field opened on line {line} is never closed",
-                                  where=where, hint="download the worksheet from Moodle again")
+                raise ExportError(tr(ja=f"{line} 行目で始まる引用符の欄が閉じていません",
+                                     en=f"a quoted field opened on line {line} is never closed"),
+                                  where=where,
+                                  hint=tr(ja="Moodle からワークシートを取り直してください",
+                                          en="download the worksheet from Moodle again"))
             parts.append(text[cursor:close])
             if text.startswith('""', close):
                 parts.append('"')

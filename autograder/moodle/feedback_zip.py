@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from ..errors import ExportError
+from ..i18n import tr
 from ..results import Notice
 
 UTF8_FLAG = 0x800
@@ -143,16 +144,22 @@ def _plan(entries: list[FeedbackEntry], layout: Literal["folders", "flat"],
         if not _usable_id(entry, result):
             continue
         if entry.moodle_id in seen_ids:
-            raise ExportError(f"two feedback entries for id {entry.moodle_id}",
-                              where=str(result.path), hint="give one entry per participant")
+            raise ExportError(tr(ja=f"ID {entry.moodle_id} のフィードバックが 2 つあります",
+                                 en=f"two feedback entries for id {entry.moodle_id}"),
+                              where=str(result.path),
+                              hint=tr(ja="参加者ごとに 1 つにしてください",
+                                      en="give one entry per participant"))
         seen_ids.add(str(entry.moodle_id))
         for filename, data in entry.files.items():
             path = _checked_path(entry, filename, data, layout, result)
             if path is None:
                 continue
             if path in seen_paths:
-                raise ExportError(f"two feedback files become {path!r}", where=str(result.path),
-                                  hint="give the files names that differ after cleaning")
+                raise ExportError(tr(ja=f"2 つのフィードバックのファイルが {path!r} になります",
+                                     en=f"two feedback files become {path!r}"),
+                                  where=str(result.path),
+                                  hint=tr(ja="整えた後も異なる名前にしてください",
+                                          en="give the files names that differ after cleaning"))
             seen_paths.add(path)
             planned.append((path, data))
     return planned
@@ -168,8 +175,12 @@ def _usable_id(entry: FeedbackEntry, result: FeedbackZip) -> bool:
             "from a zip"))
         return False
     if not entry.moodle_id.isascii() or not entry.moodle_id.isdigit():
-        raise ExportError(f"{entry.moodle_id!r} is not a Moodle participant or group id",
-                          where=str(result.path), hint="use the number from the zip or worksheet")
+        raise ExportError(tr(ja=f"{entry.moodle_id!r} は Moodle の参加者・グループの"
+                                " ID ではありません",
+                             en=f"{entry.moodle_id!r} is not a Moodle participant or group id"),
+                          where=str(result.path),
+                          hint=tr(ja="zip かワークシートにある番号を使ってください",
+                                  en="use the number from the zip or worksheet"))
     return True
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..errors import ExportError
+from ..i18n import tr
 from ..results import Notice
 from .feedback_zip import clean_filename
 from .grades import GradeFormat, scale
@@ -63,8 +64,11 @@ def read_roster(path: Path) -> Roster:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ExportError(f"cannot read the roster: {exc.strerror or exc}", where=str(path),
-                          hint="export the participants list as CSV") from exc
+        why = exc.strerror or exc
+        raise ExportError(tr(ja=f"名簿を読めません: {why}", en=f"cannot read the roster: {why}"),
+                          where=str(path),
+                          hint=tr(ja="参加者の一覧を CSV で書き出してください",
+                                  en="export the participants list as CSV")) from exc
     for encoding in ("utf-8-sig", "cp932"):
         try:
             text = data.decode(encoding)
@@ -72,7 +76,8 @@ def read_roster(path: Path) -> Roster:
         except UnicodeDecodeError:
             continue
     else:
-        raise ExportError("the roster is neither UTF-8 nor CP932 text", where=str(path))
+        raise ExportError(tr(ja="名簿が UTF-8 でも CP932 でもありません",
+                             en="the roster is neither UTF-8 nor CP932 text"), where=str(path))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     rows = tuple({k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader)
     return Roster(str(path), tuple(reader.fieldnames or ()), rows)
@@ -86,17 +91,26 @@ def choose_key_column(roster: Roster, key: str | None = None) -> tuple[str, str]
     """(header, Moodle field) of the column to map users by: ID number, user name, email."""
     if key is not None:
         if key not in roster.headers:
-            raise ExportError(f"the roster has no column {key!r} (it has {list(roster.headers)})",
-                              where=roster.where, hint="name one of the roster's columns")
+            has = list(roster.headers)
+            raise ExportError(tr(ja=f"名簿に列 {key!r} がありません(あるもの: {has})",
+                                 en=f"the roster has no column {key!r} (it has {has})"),
+                              where=roster.where,
+                              hint=tr(ja="名簿にある列の名前を指定してください",
+                                      en="name one of the roster's columns"))
         field_name = next((f for f, names in KEY_COLUMNS.items() if key in names), "")
         return key, field_name
     for field_name, names in KEY_COLUMNS.items():
         header = _first_present(roster, names)
         if header and all(row.get(header) for row in roster.rows):
             return header, field_name
-    raise ExportError("no complete ID number, user name or email column in the roster",
+    raise ExportError(tr(ja="名簿に、全員分そろった ID 番号・ユーザ名・メールアドレスの列が"
+                            "ありません",
+                         en="no complete ID number, user name or email column in the roster"),
                       where=roster.where,
-                      hint="export the participants with one of these fields, or pass key=")
+                      hint=tr(ja="これらの欄のどれかを含めて参加者を書き出すか、--roster-key"
+                                 " を指定してください",
+                              en="export the participants with one of these fields, or pass"
+                                 " key="))
 
 
 def _name_key(text: str) -> str:
@@ -163,8 +177,10 @@ class GradebookImport:
         try:
             return out.getvalue().encode(encoding)
         except (UnicodeEncodeError, LookupError) as exc:
-            raise ExportError(f"the gradebook CSV cannot be written in {encoding}: {exc}",
-                              hint="write it in UTF-8 (utf-8-sig)") from exc
+            raise ExportError(tr(ja=f"評定表の CSV を {encoding} で書けません: {exc}",
+                                 en=f"the gradebook CSV cannot be written in {encoding}: {exc}"),
+                              hint=tr(ja="UTF-8 (utf-8-sig) で書いてください",
+                                      en="write it in UTF-8 (utf-8-sig)")) from exc
 
 
 def gradebook_import(*, roster: Roster, records: Sequence[GradeRecord], maximum: float,

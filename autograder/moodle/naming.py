@@ -1,4 +1,8 @@
-"""The file-name rule ``NN_[nh].ipynb`` and the choice of one file per participant.
+"""The file-name rules and the choice of one file per participant.
+
+Two rules (``file_rule``): the course's ``NN_[nh].ipynb`` (``AssignmentName``: the
+default for an id of that form) and any other name a manifest asks for (``NamedFile``:
+``[assignment] file``, default ``<id>.ipynb``; ``ps1``, ``week5``).
 
 Every file name is first NFKC-normalised (full-width ``１４＿ｎ`` becomes ``14_n``) and
 lower-cased. Then it is one of:
@@ -18,11 +22,15 @@ py        a ``.py`` export named for the assignment            ``14_n.py``, ``14
 unnamed   a notebook naming no assignment at all               ``Untitled0.ipynb``
 ========  ===================================================  =========================
 
-A name whose only token is another assignment (``13_n.ipynb``, ``14_h.ipynb`` in a 14_n
-batch) is *other*; anything else (``.pdf``, ``.zip``, a ``.py`` naming nothing) is not
-gradable. The best rank wins. "Unnamed" notebooks are used only when no file names any
-assignment; when the only named files are another assignment's, the participant is
-``wrong_assignment``.
+Under ``NamedFile`` (e.g. ``ps1.ipynb``) *near* is the name in another case, spelling of
+its separators or with copy marks (``PS1.ipynb``, ``ps-1.ipynb``, ``ps1 (1).ipynb``),
+*renamed* the name among other words (``ps1_山田.ipynb``); there is no *other*.
+
+Under ``AssignmentName``, a name whose only token is another assignment (``13_n.ipynb``,
+``14_h.ipynb`` in a 14_n batch) is *other*. Anything else (``.pdf``, ``.zip``, a ``.py``
+naming nothing) is not gradable. The best rank wins. "Unnamed" notebooks are used only
+when no file names any assignment; when the only named files are another assignment's,
+the participant is ``wrong_assignment``.
 
 Among files of the same rank, the newest-looking one wins: first the one nearest the
 participant's folder (fewest sub-folders), then the highest copy generation (each
@@ -40,7 +48,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import PurePosixPath
 
+from ..assignment_ids import check_id
 from ..errors import ConfigError
+from ..i18n import tr
 from ..results import Notice
 from .model import FileStatus, SubmittedFile
 
@@ -74,6 +84,8 @@ class Match(IntEnum):
 
 @dataclass(frozen=True)
 class AssignmentName:
+    """The course rule: ``NN_n.ipynb`` / ``NN_h.ipynb``, with its near misses."""
+
     lecture: int
     level: str
 
@@ -81,13 +93,66 @@ class AssignmentName:
     def parse(cls, assignment_id: str) -> AssignmentName:
         found = _ASSIGNMENT_ID.match(assignment_id)
         if found is None:
-            raise ConfigError(f"assignment id {assignment_id!r} is not of the form NN_n or NN_h",
-                              where="assignment_id", hint="use an id such as 14_n or 03_h")
+            raise ConfigError(
+                tr(ja=f"課題 ID {assignment_id!r} は NN_n / NN_h の形ではありません",
+                   en=f"assignment id {assignment_id!r} is not of the form NN_n or NN_h"),
+                where="assignment_id",
+                hint=tr(ja="14_n や 03_h のような ID にしてください",
+                        en="use an id such as 14_n or 03_h"))
         return cls(int(found["lecture"]), found["level"])
 
     @property
     def id(self) -> str:
         return f"{self.lecture:02d}_{self.level}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.id}.ipynb"
+
+    def place(self, stem: str) -> tuple[Match | None, str]:
+        """How a normalised stem (copy marks gone) relates: NEAR, RENAMED, OTHER (with the
+        other assignment's id) or ``None``."""
+        whole = _TOKEN_ONLY.match(stem)
+        tokens = ({_token(whole["lecture"], whole["level"])} if whole else
+                  {_token(t["lecture"], t["level"]) for t in _TOKEN_ANY.finditer(stem)})
+        if self.id in tokens:
+            return (Match.NEAR if whole else Match.RENAMED), ""
+        if tokens:
+            return Match.OTHER, sorted(tokens)[0]
+        return None, ""
+
+
+_SEPARATORS = re.compile(r"[\s_\-.]+")
+
+
+@dataclass(frozen=True)
+class NamedFile:
+    """Any other file name (``[assignment] file``, default ``<id>.ipynb``): near misses
+    are the same name in another case, with other separators or with copy marks."""
+
+    id: str
+    file_name: str
+
+    def place(self, stem: str) -> tuple[Match | None, str]:
+        wanted = normalise_name(self.file_name[: -len(".ipynb")])
+        if _SEPARATORS.sub("", stem) == _SEPARATORS.sub("", wanted):
+            return Match.NEAR, ""
+        parts = [re.escape(p) for p in _SEPARATORS.split(wanted) if p]
+        among = re.compile(r"(?<![a-z0-9])" + r"[\s_\-.]*".join(parts) + r"(?![a-z0-9])")
+        return (Match.RENAMED, "") if parts and among.search(stem) else (None, "")
+
+
+FileRule = AssignmentName | NamedFile
+
+
+def file_rule(assignment_id: str, file_name: str = "") -> FileRule:
+    """The course rule for an ``NN_n``/``NN_h`` id submitted under its own name; the
+    manifest's name for every other id or name."""
+    check_id(assignment_id, where="assignment_id")
+    default = f"{assignment_id}.ipynb"
+    if _ASSIGNMENT_ID.fullmatch(assignment_id) and file_name in ("", default):
+        return AssignmentName.parse(assignment_id)
+    return NamedFile(assignment_id, file_name or default)
 
 
 @dataclass(frozen=True)
@@ -129,24 +194,21 @@ def _token(lecture: str, level: str) -> str:
     return f"{int(lecture):02d}_{level}"
 
 
-def classify(file: SubmittedFile, target: AssignmentName) -> Classified:
+def classify(file: SubmittedFile, target: FileRule) -> Classified:
     """Where ``file`` stands for the assignment ``target`` (see the module docstring)."""
     base = PurePosixPath(file.relpath).name
-    if base == f"{target.id}.ipynb":
+    if base == target.file_name:
         return Classified(file, Match.EXACT)
     name = normalise_name(base)
     kind = "ipynb" if name.endswith(".ipynb") else "py" if name.endswith(".py") else ""
     if not kind:
         return Classified(file, Match.IGNORED)
     stem, generation, number = _strip_copy_marks(name[: -len(kind) - 1].strip())
-    whole = _TOKEN_ONLY.match(stem)
-    tokens = ({_token(whole["lecture"], whole["level"])} if whole else
-              {_token(t["lecture"], t["level"]) for t in _TOKEN_ANY.finditer(stem)})
-    if target.id in tokens:
-        match = Match.PY if kind == "py" else Match.NEAR if whole else Match.RENAMED
-        return Classified(file, match, generation, number)
-    if tokens:
-        return Classified(file, Match.OTHER, generation, number, other_id=sorted(tokens)[0])
+    match, other_id = target.place(stem)
+    if match in (Match.NEAR, Match.RENAMED):
+        return Classified(file, Match.PY if kind == "py" else match, generation, number)
+    if match is Match.OTHER:
+        return Classified(file, Match.OTHER, generation, number, other_id=other_id)
     return Classified(file, Match.UNNAMED if kind == "ipynb" else Match.IGNORED)
 
 
@@ -157,9 +219,11 @@ class Decision:
     notices: list[Notice] = field(default_factory=list)
 
 
-def decide(files: Sequence[SubmittedFile], *, assignment_id: str) -> Decision:
-    """Choose the one file to grade for a participant, with the notices to show."""
-    target = AssignmentName.parse(assignment_id)
+def decide(files: Sequence[SubmittedFile], *, assignment_id: str,
+           file_name: str = "") -> Decision:
+    """Choose the one file to grade for a participant, with the notices to show
+    (``file_name``: the manifest's ``[assignment] file``, default ``<id>.ipynb``)."""
+    target = file_rule(assignment_id, file_name)
     ranked = sorted((classify(f, target) for f in files), key=Classified.sort_key)
     named = [c for c in ranked if c.match <= Match.PY]
     unnamed = [c for c in ranked if c.match is Match.UNNAMED]
@@ -176,7 +240,7 @@ def decide(files: Sequence[SubmittedFile], *, assignment_id: str) -> Decision:
 
 
 def _choice_notices(best: Classified, ranked: list[Classified],
-                    target: AssignmentName) -> list[Notice]:
+                    target: FileRule) -> list[Notice]:
     notices: list[Notice] = []
     candidates = [c for c in ranked if c.match < Match.OTHER]
     if len(candidates) > 1:
@@ -203,8 +267,8 @@ def several_files_notice(best: Classified, candidates: Sequence[Classified]) -> 
         "graded (the closest to the required name and the newest-looking).")
 
 
-def misnamed_notice(best: Classified, target: AssignmentName) -> Notice:
-    name, want = best.file.relpath, f"{target.id}.ipynb"
+def misnamed_notice(best: Classified, target: FileRule) -> Notice:
+    name, want = best.file.relpath, target.file_name
     if best.match is Match.UNNAMED:
         ja = (f"ファイル名「{name}」からはどの課題か分かりませんでしたが、ほかに候補がないため "
               f"{target.id} として採点しました。")
@@ -218,18 +282,18 @@ def misnamed_notice(best: Classified, target: AssignmentName) -> Notice:
                   en + f" Please name it “{want}” next time.")
 
 
-def converted_notice(name: str, target: AssignmentName) -> Notice:
+def converted_notice(name: str, target: FileRule) -> Notice:
     return Notice(
         "converted_py",
         f"「{name}」は Python スクリプト (.py) だったため、ノートブックに変換して採点しました。"
         f"セルの区切りやノートブック内のテストが失われている場合があります。次回は "
-        f"「{target.id}.ipynb」(ファイル ▸ ダウンロード ▸ .ipynb) を提出してください。",
+        f"「{target.file_name}」(ファイル ▸ ダウンロード ▸ .ipynb) を提出してください。",
         f"“{name}” is a Python script (.py); it was converted to a notebook and graded. Cell "
         f"boundaries and in-notebook tests may have been lost. Next time submit "
-        f"“{target.id}.ipynb” (File ▸ Download ▸ Download .ipynb).")
+        f"“{target.file_name}” (File ▸ Download ▸ Download .ipynb).")
 
 
-def wrong_assignment_notice(other: Classified, target: AssignmentName) -> Notice:
+def wrong_assignment_notice(other: Classified, target: FileRule) -> Notice:
     name = other.file.relpath
     return Notice(
         "wrong_assignment",
@@ -239,7 +303,7 @@ def wrong_assignment_notice(other: Classified, target: AssignmentName) -> Notice
         f"as {target.id}. Check that it was submitted to the right assignment.")
 
 
-def missing_notice(files: Sequence[SubmittedFile], target: AssignmentName) -> Notice:
+def missing_notice(files: Sequence[SubmittedFile], target: FileRule) -> Notice:
     if not files:
         return Notice("missing", f"{target.id} のノートブックが提出されていません。",
                       f"No {target.id} notebook was submitted.")
@@ -247,6 +311,6 @@ def missing_notice(files: Sequence[SubmittedFile], target: AssignmentName) -> No
     return Notice(
         "missing",
         f"採点できるファイルがありません (提出されたファイル: {_quoted(paths, 'ja')})。"
-        f"「{target.id}.ipynb」を提出してください。",
+        f"「{target.file_name}」を提出してください。",
         f"Nothing gradable was submitted (files: {_quoted(paths, 'en')}). "
-        f"Please submit “{target.id}.ipynb”.")
+        f"Please submit “{target.file_name}”.")

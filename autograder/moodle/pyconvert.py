@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidNotebook
+from ..i18n import tr
 
 if TYPE_CHECKING:  # nbformat is slow to import; only .py submissions need it
     import nbformat
@@ -48,15 +49,19 @@ _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokeni
 def decode_source(data: bytes, *, where: str) -> str:
     """Text of a ``.py`` upload: UTF-8 (with or without BOM), else CP932 (Windows, ja)."""
     if b"\x00" in data:
-        raise InvalidNotebook("binary data in a .py file", where=where,
-                              hint="the file is not a Python script")
+        raise InvalidNotebook(tr(ja=".py ファイルにバイナリのデータがあります",
+                                 en="binary data in a .py file"), where=where,
+                              hint=tr(ja="Python のスクリプトではありません",
+                                      en="the file is not a Python script"))
     for encoding in ("utf-8-sig", "cp932"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise InvalidNotebook("a .py file that is neither UTF-8 nor CP932 text", where=where,
-                          hint="save the script as UTF-8")
+    raise InvalidNotebook(tr(ja=".py ファイルが UTF-8 でも CP932 でもありません",
+                             en="a .py file that is neither UTF-8 nor CP932 text"), where=where,
+                          hint=tr(ja="スクリプトを UTF-8 で保存してください",
+                                  en="save the script as UTF-8"))
 
 
 def py_to_notebook(text: str, *, source_name: str = "") -> nbformat.NotebookNode:
@@ -79,9 +84,11 @@ def py_to_notebook(text: str, *, source_name: str = "") -> nbformat.NotebookNode
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
-        raise InvalidNotebook(f"the converted notebook is not valid: {exc.message}",
+        raise InvalidNotebook(tr(ja=f"変換したノートブックが正しくありません: {exc.message}",
+                                 en=f"the converted notebook is not valid: {exc.message}"),
                               where=source_name or None,
-                              hint="submit the .ipynb file instead") from exc
+                              hint=tr(ja=".ipynb のファイルを提出してください",
+                                      en="submit the .ipynb file instead")) from exc
     return nb
 
 

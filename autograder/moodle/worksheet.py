@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..errors import ExportError
+from ..i18n import tr
 from ..results import Notice
 from . import csvraw
 from .csvraw import Field, Record
@@ -111,9 +112,13 @@ def read_worksheet(path: Path, *, labels: Mapping[str, tuple[str, ...]] | None =
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ExportError(f"cannot read the worksheet: {exc.strerror or exc}", where=str(path),
-                          hint="download it from Moodle: Assignment ▸ View all submissions ▸ "
-                               "Grading action ▸ Download grading worksheet") from exc
+        why = exc.strerror or exc
+        raise ExportError(tr(ja=f"ワークシートを読めません: {why}",
+                             en=f"cannot read the worksheet: {why}"), where=str(path),
+                          hint=tr(ja="Moodle から取り直してください: 課題 ▸ すべての提出を表示 ▸ "
+                                     "評定操作 ▸ 評定ワークシートをダウンロードする",
+                                  en="download it from Moodle: Assignment ▸ View all submissions"
+                                     " ▸ Grading action ▸ Download grading worksheet")) from exc
     return parse_worksheet(data, where=str(path), labels=labels)
 
 
@@ -139,14 +144,17 @@ def _decode(data: bytes, where: str) -> tuple[str, str]:
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as exc:
-            raise ExportError(f"the worksheet is not valid UTF-8: {exc}", where=where) from exc
+            raise ExportError(tr(ja=f"ワークシートが UTF-8 として正しくありません: {exc}",
+                                 en=f"the worksheet is not valid UTF-8: {exc}"),
+                              where=where) from exc
     for encoding in ("utf-8", "cp932"):
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise ExportError("the worksheet is neither UTF-8 nor CP932 text", where=where,
-                      hint="download the grading worksheet from Moodle again")
+    raise ExportError(tr(ja="ワークシートが UTF-8 でも CP932 でもありません",
+                         en="the worksheet is neither UTF-8 nor CP932 text"), where=where,
+                      hint=_download_again())
 
 
 def _split(text: str, known: Mapping[str, tuple[str, ...]],
@@ -157,11 +165,14 @@ def _split(text: str, known: Mapping[str, tuple[str, ...]],
         header = csvraw.parse(first_line.rstrip("\r"), delimiter=delimiter, where=where)
         if header and identifiers & {v.lstrip("\ufeff") for v in header[0].values}:
             return delimiter, csvraw.parse(text, delimiter=delimiter, where=where)
+    names, head = " / ".join(sorted(identifiers)), repr(first_line[:200])
     raise ExportError(
-        f"no identifier column ({' / '.join(sorted(identifiers))}) in the header: "
-        f"{first_line[:200]!r}", where=where,
-        hint="pass the grading worksheet downloaded from Moodle; for a site in another "
-             "language give labels={'identifier': ('…',), ...}")
+        tr(ja=f"見出し行に識別子の列 ({names}) がありません: {head}",
+           en=f"no identifier column ({names}) in the header: {head}"), where=where,
+        hint=tr(ja="Moodle からダウンロードした評定ワークシートを渡してください(ほかの言語の"
+                   "サイトなら labels={'identifier': ('…',), ...})",
+                en="pass the grading worksheet downloaded from Moodle; for a site in another "
+                   "language give labels={'identifier': ('…',), ...}"))
 
 
 def _find_columns(header: Record, known: Mapping[str, tuple[str, ...]],
@@ -174,9 +185,13 @@ def _find_columns(header: Record, known: Mapping[str, tuple[str, ...]],
             columns[key] = found[0]
     missing = [known[k][0] for k in REQUIRED if k not in columns]
     if missing:
-        raise ExportError(f"the header lacks {', '.join(missing)} (found: {', '.join(values)})",
-                          where=where, hint="Moodle's uploader needs these columns: download "
-                                            "the worksheet again, or give labels= for them")
+        lacks, present = ", ".join(missing), ", ".join(values)
+        raise ExportError(tr(ja=f"見出し行に {lacks} がありません(あるもの: {present})",
+                             en=f"the header lacks {lacks} (found: {present})"), where=where,
+                          hint=tr(ja="Moodle の取り込みにはこれらの列が要ります: ワークシートを"
+                                     "取り直すか、labels= で名前を指定してください",
+                                  en="Moodle's uploader needs these columns: download the"
+                                     " worksheet again, or give labels= for them"))
     return columns
 
 
@@ -189,21 +204,31 @@ def _index_rows(body: list[Record], header: Record, column: int,
         if record.is_blank:
             continue
         if len(record.fields) != width:
+            count = len(record.fields)
             raise ExportError(
-                f"line {record.line} has {len(record.fields)} fields, the header {width}",
-                where=where, hint="Moodle rejects such a file: download the worksheet again "
-                                  "(spreadsheet programs sometimes break rows)")
+                tr(ja=f"{record.line} 行目の欄の数が {count} で、見出し行は {width} です",
+                   en=f"line {record.line} has {count} fields, the header {width}"),
+                where=where, hint=tr(ja="Moodle はこのファイルを受け付けません: ワークシートを"
+                                        "取り直してください(表計算ソフトが行を壊すことがあります)",
+                                     en="Moodle rejects such a file: download the worksheet"
+                                        " again (spreadsheet programs sometimes break rows)"))
         found = _IDENTIFIER.match(record.fields[column].value)
         if found is None or found["id"] in rows:
-            what = "a duplicate" if found else "no"
-            raise ExportError(f"line {record.line} has {what} participant identifier "
-                              f"({record.fields[column].value!r})", where=where,
-                              hint="download the worksheet from Moodle again")
+            value = repr(record.fields[column].value)
+            raise ExportError(
+                tr(ja=f"{record.line} 行目の参加者の識別子が"
+                      f"{'重複しています' if found else 'ありません'} ({value})",
+                   en=f"line {record.line} has {'a duplicate' if found else 'no'} participant"
+                      f" identifier ({value})"), where=where, hint=_download_again())
         prefixes.add(found["prefix"])
         rows[found["id"]] = index
     if len(prefixes) > 1:
-        raise ExportError(f"identifiers use several prefixes: {sorted(prefixes)}", where=where,
-                          hint="use one worksheet downloaded from Moodle as it is")
+        raise ExportError(tr(ja=f"識別子の接頭辞が何種類もあります: {sorted(prefixes)}",
+                             en=f"identifiers use several prefixes: {sorted(prefixes)}"),
+                          where=where,
+                          hint=tr(ja="Moodle からダウンロードしたワークシート 1 つをそのまま"
+                                     "使ってください",
+                                  en="use one worksheet downloaded from Moodle as it is"))
     return (prefixes.pop() if prefixes else ""), rows
 
 
@@ -248,8 +273,10 @@ class FilledWorksheet:
 
 def _check_encoding(encoding: str) -> None:
     if encoding not in ENCODINGS:
-        raise ExportError(f"unsupported worksheet encoding {encoding!r}",
-                          hint=f"use one of {', '.join(ENCODINGS)}")
+        raise ExportError(tr(ja=f"ワークシートの文字コード {encoding!r} には対応していません",
+                             en=f"unsupported worksheet encoding {encoding!r}"),
+                          hint=tr(ja=f"{', '.join(ENCODINGS)} のどれかにしてください",
+                                  en=f"use one of {', '.join(ENCODINGS)}"))
 
 
 def _cp932_entities(text: str) -> str:
@@ -288,11 +315,16 @@ def _check_cp932(records: list[Record], ws: Worksheet) -> None:
                 cell.raw.encode("cp932")
             except UnicodeEncodeError as exc:
                 bad = cell.raw[exc.start:exc.end]
+                at, char = f"line {record.line}, column “{header[column]}”", \
+                    f"{bad!r} (U+{ord(bad[0]):04X})"
                 raise ExportError(
-                    f"line {record.line}, column “{header[column]}”: {bad!r} "
-                    f"(U+{ord(bad[0]):04X}) cannot be written in CP932",
-                    where=ws.where, hint="write the worksheet in UTF-8 (the default) and "
-                                         "choose UTF-8 when uploading it") from None
+                    tr(ja=f"{at}: {char} は CP932 で書けません",
+                       en=f"{at}: {char} cannot be written in CP932"),
+                    where=ws.where,
+                    hint=tr(ja="ワークシートを UTF-8(既定)で書き、取り込むときに UTF-8 を"
+                               "選んでください",
+                            en="write the worksheet in UTF-8 (the default) and choose UTF-8"
+                               " when uploading it")) from None
 
 
 def write_worksheet(filled: FilledWorksheet, path: Path, *,
@@ -342,14 +374,28 @@ def _plain_id(key: str, prefix: str) -> str:
     return key[len(prefix):] if prefix and key.startswith(prefix) else key
 
 
+def _download_again() -> str:
+    return tr(ja="Moodle から評定ワークシートを取り直してください",
+              en="download the grading worksheet from Moodle again")
+
+
+def _point_type() -> str:
+    return tr(ja="Moodle の課題の評点タイプを「点」にしてください",
+              en="set the Moodle assignment's grade type to Point")
+
+
 def _require_points(ws: Worksheet, maximum: float | None) -> None:
     if "maximum" in ws.columns or maximum is not None:
         return
     if "scale" in ws.columns:
-        raise ExportError("the assignment is graded with a scale, not points", where=ws.where,
-                          hint="set the Moodle assignment's grade type to Point")
-    raise ExportError("the worksheet has no Maximum Grade column", where=ws.where,
-                      hint="give the Moodle assignment's maximum grade explicitly (maximum=)")
+        raise ExportError(tr(ja="この課題は点数ではなく尺度で評定されています",
+                             en="the assignment is graded with a scale, not points"),
+                          where=ws.where, hint=_point_type())
+    raise ExportError(tr(ja="ワークシートに Maximum Grade(最大評点)の列がありません",
+                         en="the worksheet has no Maximum Grade column"), where=ws.where,
+                      hint=tr(ja="Moodle の課題の最大評点を明示してください(--maximum)",
+                              en="give the Moodle assignment's maximum grade explicitly"
+                                 " (maximum=)"))
 
 
 def _row_maximum(ws: Worksheet, pid: str, maximum: float | None) -> Decimal:
@@ -358,12 +404,17 @@ def _row_maximum(ws: Worksheet, pid: str, maximum: float | None) -> Decimal:
     value = ws.maximum(pid)
     line = ws.records[ws.rows[pid]].line
     if value is None or value <= 0:
-        raise ExportError(f"line {line}: Maximum Grade {ws.value(pid, 'maximum')!r} is not a "
-                          "positive number", where=ws.where,
-                          hint="set the Moodle assignment's grade type to Point")
+        given = repr(ws.value(pid, "maximum"))
+        raise ExportError(tr(ja=f"{line} 行目: Maximum Grade {given} が正の数ではありません",
+                             en=f"line {line}: Maximum Grade {given} is not a positive number"),
+                          where=ws.where, hint=_point_type())
     if maximum is not None and Decimal(str(maximum)) != value:
-        raise ExportError(f"line {line}: Maximum Grade is {value}, but {maximum} was given",
-                          where=ws.where, hint="leave maximum= out: the worksheet knows it")
+        raise ExportError(tr(ja=f"{line} 行目: Maximum Grade は {value} ですが {maximum} が"
+                                "指定されました",
+                             en=f"line {line}: Maximum Grade is {value}, but {maximum} was given"),
+                          where=ws.where,
+                          hint=tr(ja="--maximum を外してください(ワークシートが知っています)",
+                                  en="leave maximum= out: the worksheet knows it"))
     return value
 
 
@@ -376,7 +427,8 @@ def _fill_entry(filled: FilledWorksheet, pid: str, index: int, entry: GradeEntry
                            ws.grade_format)
         except ValueError as exc:
             raise ExportError(str(exc), where=f"{ws.where}: participant {pid}",
-                              hint="check the assignment's points") from exc
+                              hint=tr(ja="課題の配点を確かめてください",
+                                      en="check the assignment's points")) from exc
         filled.changes[(index, ws.columns["grade"])] = ws.grade_format.format(scaled.value)
         filled.updated.append(pid)
         if scaled.clamped:

@@ -28,7 +28,7 @@ from ..safetext import one_line, visible
 from ..sizecap import is_notebook_name
 from .layout import FLAT, FOLDERS_3X, PathMatch, is_junk, match_owner, match_path
 from .model import FileStatus, Intake, ParticipantEntry, SubmittedFile
-from .naming import AssignmentName, Match, converted_notice, decide
+from .naming import FileRule, Match, converted_notice, decide, file_rule
 from .notices import (
     internal_error_notice,
     junk_notice,
@@ -53,9 +53,10 @@ DEFAULT_GROUP_ID = "group-default"
 
 def read_moodle_zip(zip_path: Path, *, assignment_id: str, workdir: Path,
                     team_submission: bool | None = None,
-                    limits: ZipLimits | None = None) -> Intake:
-    """Read a Moodle submissions zip for ``assignment_id`` into ``workdir``."""
-    target = AssignmentName.parse(assignment_id)
+                    limits: ZipLimits | None = None, file_name: str = "") -> Intake:
+    """Read a Moodle submissions zip for ``assignment_id`` into ``workdir``
+    (``file_name``: the name students submit, default ``<id>.ipynb``)."""
+    target = file_rule(assignment_id, file_name)
     zip_path, workdir = Path(zip_path), Path(workdir)
     with open_archive(zip_path) as archive:
         extraction = extract_safely(archive, root=workdir / "submissions", limits=limits,
@@ -159,7 +160,7 @@ def _entry_for(out: _Collected, found: PathMatch, team: bool) -> ParticipantEntr
     return entry
 
 
-def _settle_guarded(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> None:
+def _settle_guarded(entry: ParticipantEntry, target: FileRule, workdir: Path) -> None:
     """``_settle``, and a participant whose files make it fail is an ``error``: the rest
     of the batch goes on."""
     try:
@@ -169,8 +170,8 @@ def _settle_guarded(entry: ParticipantEntry, target: AssignmentName, workdir: Pa
         entry.notices.append(internal_error_notice(exc))
 
 
-def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> None:
-    decision = decide(entry.files, assignment_id=target.id)
+def _settle(entry: ParticipantEntry, target: FileRule, workdir: Path) -> None:
+    decision = decide(entry.files, assignment_id=target.id, file_name=target.file_name)
     entry.status, entry.notices = decision.status, list(decision.notices)
     entry.chosen = decision.chosen.file if decision.chosen else None
     if "onlinetext" in entry.other_plugins:
@@ -185,7 +186,7 @@ def _settle(entry: ParticipantEntry, target: AssignmentName, workdir: Path) -> N
     if decision.chosen.match is not Match.PY:
         entry.notebook_path = chosen.path
         return
-    dest = workdir / "converted" / entry.participant_id / f"{target.id}.ipynb"
+    dest = workdir / "converted" / entry.participant_id / target.file_name
     try:
         entry.notebook_path = convert_py_file(chosen.path, dest)
     except (InvalidNotebook, OSError) as exc:

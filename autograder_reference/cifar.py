@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 from torchvision import transforms
 
-from reference.device import amp_dtype, autocast, resolve_device, uses_channels_last
+from .device import amp_dtype, autocast, resolve_device, uses_channels_last
 
 __all__ = [
     "CIFAR_MEAN",

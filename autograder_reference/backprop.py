@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from reference.perceptron import cross_entropy, sigmoid, softmax
+from .perceptron import cross_entropy, sigmoid, softmax
 
 Params = dict[str, torch.Tensor]
 

@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision import datasets, transforms
 
 from autograder.errors import DatasetError
-from reference.convolution import conv_output_size
-from reference.device import resolve_device
+
+from .convolution import conv_output_size
+from .device import resolve_device
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
