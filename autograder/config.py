@@ -36,6 +36,13 @@ Example::
 
     [penalties]
     misnamed = 0.0           # points taken off for a near-miss file name
+
+    [hand_grading]
+    # Manually graded cells (nbgrader ``grade: true, solution: true``) wait for a person
+    # (``autograder review``) and score nothing until then. The grade ids listed here
+    # get completion credit instead: full points for any answer that is not empty and
+    # not the released placeholder (the course's 質問・感想 cell).
+    completion = ["comments"]
 """
 
 from __future__ import annotations
@@ -107,6 +114,7 @@ class Assignment:
     thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     points: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     misnamed_penalty: float = 0.0
+    completion_cells: tuple[str, ...] = ()   # [hand_grading] completion
 
     @property
     def source_notebook(self) -> Path:
@@ -242,7 +250,17 @@ def _header(path: Path, raw: Any, folder_id: str) -> dict[str, Any]:
             "lecture": lecture, "level": level, "device": device, "datasets": tuple(datasets)}
 
 
-_TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties"}
+def _completion(path: Path, raw: Any) -> tuple[str, ...]:
+    r = _Reader(path, "hand_grading", raw)
+    r.unknown({"completion"})
+    ids = r.get("completion", list, [])
+    if not all(isinstance(i, str) and i for i in ids):
+        r.fail("completion", "must be a list of grade ids (strings) of manually graded cells")
+    return tuple(ids)
+
+
+_TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties",
+           "hand_grading"}
 
 
 def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
@@ -262,6 +280,7 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
         thresholds=MappingProxyType(_thresholds(path, top.get("thresholds", dict, {}))),
         points=MappingProxyType(_points(path, top.get("points", dict, {}))),
         misnamed_penalty=misnamed,
+        completion_cells=_completion(path, top.get("hand_grading", dict, {})),
         **header,
     )
 

@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         summary = grade(assignment_id=args.assignment, submissions=args.submissions,
                         out=args.out, gradebook=args.gradebook, jobs=args.jobs,
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
+                        keep_stale=args.keep_stale,
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
                         on_start=on_start, on_done=on_done)
@@ -81,8 +82,20 @@ def _run(args: argparse.Namespace) -> int:
     for status, n in sorted(counts.items()):
         table.add_row(status, str(n))
     table.add_row(tr(ja="採点済みのため省略", en="already graded, skipped"), str(summary.skipped))
+    if summary.stale:
+        table.add_row(tr(ja="古い採点結果 (そのまま残した)", en="stale results kept")
+                      if summary.stale_kept else
+                      tr(ja="古い採点結果 (採点し直した)", en="stale results regraded"),
+                      str(summary.stale))
+    if summary.provisional:
+        table.add_row(tr(ja="採点者の確認待ち (暫定点)", en="waiting for review (provisional)"),
+                      str(summary.provisional))
     console.print(table)
     console.print(Text(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}")))
+    if summary.provisional:
+        console.print(Text(tr(
+            ja=f"手で採点する解答があります: autograder review {summary.assignment}",
+            en=f"some answers need a person: autograder review {summary.assignment}")))
     return 0
 
 
@@ -97,7 +110,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         " ./.autograder/gradebook.sqlite)")
     p.add_argument("--jobs", type=int, default=1, help="worker slots (parallel kernels)")
     p.add_argument("--gpus", default=None, help="GPU indices for cuda assignments, e.g. 0,1")
-    p.add_argument("--regrade", action="store_true", help="grade again what is already graded")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--regrade", action="store_true",
+                       help="grade again everything, already graded or not")
+    again.add_argument("--keep-stale", action="store_true",
+                       help="do not regrade results graded before a change to the notebook,"
+                            " checks, manifest, parameters or engine (regraded by default)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a grading parameter (after the manifest's [grading])")
     p.add_argument("--assignments", type=Path, default=None,
