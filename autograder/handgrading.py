@@ -17,6 +17,7 @@ result carries a ``needs_review`` notice and its score is provisional.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import html
 from collections.abc import Sequence
 from dataclasses import replace
@@ -119,9 +120,33 @@ def hand_notes_html(result: SubmissionResult, lang: Lang) -> str:
     return f"<p>{_h(head)}</p><ul>{''.join(items)}</ul>"
 
 
+def os_user() -> str:
+    """Who is recording a grade, when ``--by`` does not say."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no $USER: still say something
+        return "unknown"
+
+
 def when_text(at: float) -> str:
     return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
 def _h(text: str) -> str:
     return html.escape(clean(text))
+
+
+def pending_export_notice(assignment_id: str, results: Sequence[SubmissionResult]
+                          ) -> Notice | None:
+    """``export``'s warning while answers wait for a person (their scores are provisional)."""
+    waiting = [r for r in results if r.provisional]
+    if not waiting:
+        return None
+    people, answers = len(waiting), sum(len(r.pending_reviews) for r in waiting)
+    return Notice(
+        "reviews_pending",
+        f"採点者の確認待ちの解答が {people} 人分 {answers} 件あります。その点数は暫定 (0 点扱い)"
+        f"です。`autograder review {assignment_id}` で採点してから書き出し直してください",
+        f"{answers} answer(s) of {people} participant(s) still wait for review: their scores"
+        f" are provisional (0 points so far). Grade them with `autograder review "
+        f"{assignment_id}` and export again")

@@ -125,3 +125,15 @@ def stale_warning(participants: Sequence[str], changed: Sequence[str]) -> Notice
                   f"{parts_text(changed, 'ja')}): {names}",
                   f"exported {n} stale result(s) as they are (--allow-stale; changed since: "
                   f"{parts_text(changed, 'en')}): {names}")
+
+
+def export_guard(gb: Gradebook, assignment: Assignment, latest: Sequence[tuple[int, str]], *,
+                 allow_stale: bool, lang: Lang) -> list[Notice]:
+    """Raise ``ExportError`` when a latest result is stale (unless ``allow_stale``: then
+    a warning notice)."""
+    participants, changed = stale_participants(gb, assignment, latest)
+    if not participants:
+        return []
+    if not allow_stale:
+        raise stale_error(assignment.id, participants, changed, lang)
+    return [stale_warning(participants, changed)]

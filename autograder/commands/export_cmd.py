@@ -17,7 +17,8 @@ def _run(args: argparse.Namespace) -> int:
                      worksheet=args.worksheet, encoding=args.encoding,
                      missing_zero=args.missing_zero, roster=args.roster,
                      roster_key=args.roster_key, maximum=args.maximum,
-                     assignments_root=args.assignments, show_hidden=args.show_hidden)
+                     assignments_root=args.assignments, show_hidden=args.show_hidden,
+                     allow_stale=args.allow_stale)
     lang = "en" if args.lang == "en" else "ja"
     console.print(tr(ja=f"{summary.students} 人分を書き出しました:",
                      en=f"exported {summary.students} participants:"))
@@ -48,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-hidden", action="store_true",
                    help="instructor's copy: graded notebooks show the hidden tests "
                         "(never upload it to Moodle)")
+    p.add_argument("--allow-stale", action="store_true",
+                   help="export even when some results were graded before a change to the"
+                        " notebook, checks, manifest, parameters or engine")
     p.set_defaults(handler=_run)
 
 
