@@ -5,11 +5,13 @@ A module here only parses and presents; the work is done by the library function
 
 # Import order is the order of `autograder --help`.
 from . import (  # noqa: F401
+    adjust_cmd,
     calibrate_cmd,
     demo_cmd,
     export_cmd,
     grade_cmd,
     new_cmd,
     release_cmd,
+    review_cmd,
     validate_cmd,
 )
