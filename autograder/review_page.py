@@ -28,13 +28,14 @@ class FormError:
 
 def _texts(lang: Lang, items: Sequence[ReviewItem]) -> dict[str, str]:
     waiting = sum(1 for i in items if i.pending)
-    keys = {
+    texts = {
         "title": ("手動採点", "Hand grading"),
         "counts": (f"確認待ち {waiting} 件 / 全 {len(items)} 件",
                    f"{waiting} waiting / {len(items)} in all"),
-        "keys": ("Tab で移動 · Enter で保存 (コメント内の改行は Shift+Enter) · n / p で次・前へ",
-                 "Tab moves · Enter saves (Shift+Enter: new line in a comment) · n / p: next,"
-                 " previous"),
+        "shortcuts": ("Tab で移動 · Enter で保存 (コメント内の改行は Shift+Enter) · "
+                 "Alt+↓ / Alt+↑ (入力欄の外では n / p) で次・前の解答へ",
+                 "Tab moves · Enter saves (Shift+Enter: new line in a comment) · "
+                 "Alt+Down / Alt+Up (n / p outside a field): next, previous answer"),
         "nothing": ("手で採点する解答はありません。", "Nothing to grade by hand."),
         "max": ("配点", "max"), "pending": ("確認待ち", "waiting"),
         "reviewed": ("採点済み", "graded"), "answer": ("学生の解答", "Student's answer"),
@@ -45,7 +46,7 @@ def _texts(lang: Lang, items: Sequence[ReviewItem]) -> dict[str, str]:
         "comment": ("コメント (学生に表示されます)", "Comment (shown to the student)"),
         "save": ("保存", "Save"), "next": ("次へ", "Next"), "previous": ("前へ", "Previous"),
     }
-    return {k: (en if lang == "en" else ja) for k, (ja, en) in keys.items()}
+    return {k: (en if lang == "en" else ja) for k, (ja, en) in texts.items()}
 
 
 def fmt(x: float) -> str:

@@ -114,7 +114,8 @@ class ReviewServer:
                                          clean(comment), self.reviewer, time.time()))
         nxt = _next_pending(items, position)
         query = urlencode({"token": self.token, "focus": nxt, "saved": position})
-        return Response(HTTPStatus.SEE_OTHER, location=f"/?{query}#item-{nxt}")
+        # no #fragment: Chromium skips ``autofocus`` on a page opened at a fragment
+        return Response(HTTPStatus.SEE_OTHER, location=f"/?{query}")
 
     def _problem(self, item: ReviewItem | None, answer: str, points: str,
                  comment: str) -> str:
