@@ -27,10 +27,12 @@ class CheckRow:
     source_points: float
     release_points: float
     source_message: str = ""   # why the source did not get full marks
+    hand_graded: bool = False  # the source's answer waits for a person: no points by design
 
     @property
     def ok(self) -> bool:
-        return self.source_points == self.max_points and self.release_points == 0
+        full = self.hand_graded or self.source_points == self.max_points
+        return full and self.release_points == 0
 
 
 @dataclass
@@ -69,7 +71,7 @@ def _problem(row: CheckRow) -> str:
 def _rows(source: SubmissionResult, release: SubmissionResult) -> list[CheckRow]:
     released = {c.name: c.points for c in release.checks}
     return [CheckRow(c.name, c.max_points, c.points, released.get(c.name, 0.0),
-                     c.message if c.points < c.max_points else "")
+                     c.message if c.points < c.max_points else "", c.needs_review)
             for c in source.checks]
 
 
