@@ -103,10 +103,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
         todo, stale = (ids, Stale()) if regrade else _todo(gb, ids, current, keep_stale)
         decided, to_grade = split_decided(gb, todo)
         run_id = gb.start_run(assignment=assignment.id, command="grade")
-    summary = GradeSummary(assignment.id, ids, skipped=len(ids) - len(todo), messages=messages,
-                           stale=len(stale.ids), stale_kept=keep_stale)
-    if stale.ids:
-        summary.messages.append(kept_notice(stale) if keep_stale else regrade_notice(stale))
+    summary = _summary(assignment.id, ids, todo, stale, keep_stale, messages)
     tasks = [GradeTask(submission_id=i, gradebook=str(gb_path), assignment_id=assignment.id,
                        assignments_root=str(root), run_id=run_id, lang=lang,
                        overrides=tuple(sorted((params or {}).items())),
@@ -129,11 +126,26 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
                        run_id=run_id, on_done=done, fingerprint=current)
     if tasks:
         run_pool(tasks, options=_pool_options(assignment, jobs, gpus), on_done=done)
+    _finish(gb_path, run_id, out, summary)
+    return summary
+
+
+def _summary(assignment_id: str, ids: list[int], todo: list[int], stale: Stale,
+             keep_stale: bool, messages: list[Notice]) -> GradeSummary:
+    summary = GradeSummary(assignment_id, ids, skipped=len(ids) - len(todo), messages=messages,
+                           stale=len(stale.ids), stale_kept=keep_stale)
+    if stale.ids:
+        summary.messages.append(kept_notice(stale) if keep_stale else regrade_notice(stale))
+    return summary
+
+
+def _finish(gb_path: Path, run_id: int, out: Path, summary: GradeSummary) -> None:
+    """The run's end in the gradebook, the results files, what waits for a person."""
     with Gradebook(gb_path) as gb:
         gb.finish_run(run_id, graded=len(summary.graded_now))
-        summary.results_csv, summary.results_json = write_results(gb, ids, out)
-        summary.provisional = len(gb.awaiting_review(ids))
-    return summary
+        summary.results_csv, summary.results_json = write_results(gb, summary.submission_ids,
+                                                                  out)
+        summary.provisional = len(gb.awaiting_review(summary.submission_ids))
 
 
 def _todo(gb: Gradebook, ids: list[int], current: Fingerprint, keep_stale: bool

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -13,6 +14,9 @@ from rich.text import Text
 from ..batch import TaskOutcome
 from ..cli import register
 from ..i18n import tr
+
+if TYPE_CHECKING:
+    from ..grade import GradeSummary
 
 
 def parse_params(pairs: list[str]) -> dict[str, bool | int | float | str]:
@@ -82,6 +86,18 @@ def _run(args: argparse.Namespace) -> int:
     for status, n in sorted(counts.items()):
         table.add_row(status, str(n))
     table.add_row(tr(ja="採点済みのため省略", en="already graded, skipped"), str(summary.skipped))
+    _extra_rows(table, summary)
+    console.print(table)
+    console.print(Text(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}")))
+    if summary.provisional:
+        console.print(Text(tr(
+            ja=f"手で採点する解答があります: autograder review {summary.assignment}",
+            en=f"some answers need a person: autograder review {summary.assignment}")))
+    return 0
+
+
+def _extra_rows(table: Table, summary: GradeSummary) -> None:
+    """Stale results (regraded or kept) and submissions waiting for a person, if any."""
     if summary.stale:
         table.add_row(tr(ja="古い採点結果 (そのまま残した)", en="stale results kept")
                       if summary.stale_kept else
@@ -90,13 +106,6 @@ def _run(args: argparse.Namespace) -> int:
     if summary.provisional:
         table.add_row(tr(ja="採点者の確認待ち (暫定点)", en="waiting for review (provisional)"),
                       str(summary.provisional))
-    console.print(table)
-    console.print(Text(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}")))
-    if summary.provisional:
-        console.print(Text(tr(
-            ja=f"手で採点する解答があります: autograder review {summary.assignment}",
-            en=f"some answers need a person: autograder review {summary.assignment}")))
-    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
