@@ -60,7 +60,7 @@ def parts_text(parts: Sequence[str], lang: Lang) -> str:
 def regrade_notice(stale: Stale) -> Notice:
     n = len(stale.ids)
     return Notice("stale_regraded",
-                  f"採点後に変わったもの ({parts_text(stale.changed, 'ja')}) があるため、"
+                  f"前回の採点の後に {parts_text(stale.changed, 'ja')} が変わったため、"
                   f"古い採点結果 {n} 件を採点し直します",
                   f"regrading {n} stale result(s): graded before a change to "
                   f"{parts_text(stale.changed, 'en')}")
