@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS overrides (
     author TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS overrides_of ON overrides (assignment, participant, sha256);
 """
 # Columns added after schema 1, per table: (name, declaration). Added in place on open.
 _ADDED_COLUMNS = {

@@ -87,18 +87,17 @@ def find_item(items: list[ReviewItem], submission_id: int, grade_id: str
 def _item(stored: StoredSubmission, check: CheckResult, cell: Mapping[str, Any],
           rubric: Mapping[str, str], reviews: Mapping[tuple[str, str], Review]) -> ReviewItem:
     gid = grade_id_of(check)
-    review = reviews.get((gid, check.answer_sha256))
-    done = check.review_state == REVIEW_DONE and review is not None
+    review = reviews.get((gid, check.answer_sha256)) if check.review_state == REVIEW_DONE \
+        else None
     return ReviewItem(
         submission_id=stored.id, participant=stored.participant, label=_label(stored),
-        grade_id=gid,
-        cell_type=str(cell.get("cell_type", "")), answer=clean(_text(cell.get("source")),
-                                                                limit=MAX_TEXT),
+        grade_id=gid, cell_type=str(cell.get("cell_type", "")),
+        answer=clean(_text(cell.get("source")), limit=MAX_TEXT),
         answer_sha256=check.answer_sha256, outputs=outputs_of(cell), rubric=rubric.get(gid, ""),
-        points=check.points, max_points=check.max_points,
-        comment=clean(review.comment) if done and review else "", state=check.review_state,
-        reviewer=clean(review.by, limit=100) if done and review else "",
-        reviewed_at=review.at if done and review else 0.0)
+        points=check.points, max_points=check.max_points, state=check.review_state,
+        comment=clean(review.comment) if review else "",
+        reviewer=clean(review.by, limit=100) if review else "",
+        reviewed_at=review.at if review else 0.0)
 
 
 def _label(stored: StoredSubmission) -> str:
