@@ -45,6 +45,7 @@ class GradeTask:
     data_dir: str | None = None
     use_gpu: bool = False
     cpu_threads: int = 1  # threads the kernel may use (cores / parallel jobs)
+    fingerprint: str = ""  # JSON of what grades it (fingerprint.py), stored with the result
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,13 @@ their code there (``cell_checks``); the kernel's execution record
 (``cell.metadata["autograder"]``) is kept for the feedback only, since the student's
 process can forge it.
 
-**Manually graded cells** (``grade`` and ``solution``, e.g. the 質問・感想 free-text cell)
-get completion credit: full points when the answer is not empty and differs from the
-released placeholder (``YOUR ANSWER HERE`` or the code stub).
+**Manually graded cells** (``grade`` and ``solution``: a markdown answer, a code answer
+graded by hand) wait for a person, as in nbgrader: an answer (not empty, not the
+released placeholder ``YOUR ANSWER HERE`` or code stub) gets no points and the review
+state ``pending`` with the hash of its text, so a person's grade (``handgrading``)
+stays with that text; an unanswered cell scores zero at once ("no answer", nothing to
+review). Cells the manifest lists under ``[hand_grading] completion`` (the course's
+質問・感想 cell) get completion credit instead: full points for any answer.
 
 **Tampering**: student cells are scanned (``ast``, after IPython's own transformation of
 magics; a regex when the cell does not parse) for code that touches the grading
@@ -22,7 +26,9 @@ cannot be complete (computed names defeat it): it only points a reviewer at the 
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
@@ -31,7 +37,7 @@ from nbformat import NotebookNode
 from .cell_checks import test_cell_name
 from .i18n import Lang, tr
 from .restore import grade_id_of, index_source, normalized_text
-from .results import CheckResult, Notice
+from .results import REVIEW_PENDING, CheckResult, Notice
 
 EVALUE_LIMIT = 200
 TEXT_STUB = "YOUR ANSWER HERE"
@@ -56,22 +62,41 @@ def _cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
 
 
 def score_manual_cells(nb: NotebookNode, source_nb: NotebookNode, *,
+                       completion: Collection[str] = (),
                        lang: Lang | None = None) -> list[CheckResult]:
-    """Completion credit (kind ``manual``) per manually graded cell of the source."""
+    """One item (kind ``manual``) per manually graded cell of the source: waiting for
+    review, completion credit (grade ids in ``completion``), or no answer."""
     found = _cells_by_grade_id(nb)
     out = []
     for sc in index_source(source_nb):
         if not (sc.is_manual and sc.points > 0):
             continue
         cell = found.get(sc.grade_id)
-        passed = cell is not None and is_answered(cell.get("source"), sc.released)
-        message = (tr(lang, ja="回答がありました (完了点)", en="answered (completion credit)")
-                   if passed else
-                   tr(lang, ja=f"{sc.grade_id} の回答がありません", en=f"{sc.grade_id}: no answer"))
-        out.append(CheckResult(name=manual_cell_name(sc.grade_id),
-                               points=sc.points if passed else 0.0, max_points=sc.points,
-                               passed=passed, message=message, kind="manual"))
+        text = cell.get("source") if cell is not None else None
+        name = manual_cell_name(sc.grade_id)
+        if not is_answered(text, sc.released):
+            out.append(CheckResult(name, 0.0, sc.points, False, kind="manual", message=tr(
+                lang, ja=f"{sc.grade_id} の回答がありません", en=f"{sc.grade_id}: no answer")))
+        elif sc.grade_id in completion:
+            out.append(CheckResult(name, sc.points, sc.points, True, kind="manual", message=tr(
+                lang, ja="回答がありました (完了点)", en="answered (completion credit)")))
+        else:
+            out.append(CheckResult(
+                name, 0.0, sc.points, False, kind="manual", review_state=REVIEW_PENDING,
+                answer_sha256=answer_hash(text), message=tr(
+                    lang, ja="採点者の確認待ちです (確認まで 0 点の暫定扱い)",
+                    en="waiting for a person to grade it (0 points until then)")))
     return out
+
+
+def answer_hash(text: Any) -> str:
+    """The hash a review is kept under: the answer's text, trailing whitespace ignored."""
+    return hashlib.sha256(normalized_text(text).encode()).hexdigest()
+
+
+def manual_grade_ids(source_nb: NotebookNode) -> list[str]:
+    """The grade ids of the source's manually graded cells that carry points."""
+    return [sc.grade_id for sc in index_source(source_nb) if sc.is_manual and sc.points > 0]
 
 
 def is_answered(text: Any, released: str) -> bool:

@@ -43,6 +43,13 @@ Example::
                              # nbgrader's `validate --invert`: at least one item fails
     release_may_pass = ["test_imports", "cell:check_setup"]   # items allowed to score
 
+    [hand_grading]
+    # Manually graded cells (nbgrader ``grade: true, solution: true``) wait for a person
+    # (``autograder review``) and score nothing until then. The grade ids listed here
+    # get completion credit instead: full points for any answer that is not empty and
+    # not the released placeholder (the course's 質問・感想 cell).
+    completion = ["comments"]
+
 The Moodle file-name rule (``moodle/naming.py``): an id of the form ``NN_n``/``NN_h``
 whose ``file`` is the default keeps the lecture/level rule (``14n.ipynb``, ``14-N.ipynb``
 are near misses, ``13_n.ipynb`` is another assignment's); any other id or ``file`` is
@@ -138,6 +145,7 @@ class Assignment:
     misnamed_penalty: float = 0.0
     file: str = ""               # the file students submit; "" is <id>.ipynb
     validation: ValidateOptions = field(default_factory=ValidateOptions)
+    completion_cells: tuple[str, ...] = ()   # [hand_grading] completion
 
     @property
     def source_notebook(self) -> Path:
@@ -327,7 +335,14 @@ def _validation(path: Path, raw: Any) -> ValidateOptions:
     return ValidateOptions(release=rule, release_may_pass=_string_list(r, "release_may_pass"))
 
 
-_TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties", "validate"}
+def _completion(path: Path, raw: Any) -> tuple[str, ...]:
+    r = _Reader(path, "hand_grading", raw)
+    r.unknown({"completion"})
+    return _string_list(r, "completion")
+
+
+_TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties", "validate",
+           "hand_grading"}
 
 
 def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
@@ -349,6 +364,7 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
         points=MappingProxyType(_points(path, top.get("points", dict, {}))),
         misnamed_penalty=misnamed,
         validation=_validation(path, top.get("validate", dict, {})),
+        completion_cells=_completion(path, top.get("hand_grading", dict, {})),
         **header,
     )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .batch import TaskOutcome
 from .config import Assignment
+from .fingerprint import Fingerprint
 from .gradebook import Gradebook, StoredSubmission
 from .i18n import Lang
 from .results import Notice, Status, SubmissionResult
@@ -39,7 +40,7 @@ def outdated(gb: Gradebook, ids: Sequence[int]) -> list[int]:
     stale = []
     for sid in ids:
         stored = gb.submission(sid)
-        status, result = preset_status(stored), gb.result(sid)
+        status, result = preset_status(stored), gb.result(sid, hand_grades=False)
         if status is None or result is None:
             continue
         if (result.status, result.reason, result.notices) != (
@@ -59,14 +60,16 @@ def split_decided(gb: Gradebook, ids: Sequence[int]) -> tuple[list[int], list[in
 
 def settle_decided(gb: Gradebook, ids: Sequence[int], *, assignment: Assignment,
                    assignments_root: Path, lang: Lang, run_id: int,
-                   on_done: Callable[[TaskOutcome], None]) -> None:
-    """Write the zero result of every id in ``ids`` (all decided by intake)."""
+                   on_done: Callable[[TaskOutcome], None],
+                   fingerprint: Fingerprint | None = None) -> None:
+    """Write the zero result of every id in ``ids`` (all decided by intake), each with
+    the batch's ``fingerprint`` (its catalogue comes from the same checks)."""
     if not ids:
         return
     catalog = collect_catalog_apart(assignment.id, assignments_root)
     for start in range(0, len(ids), CHUNK):
         rows = [(sid, _zero(gb.submission(sid), catalog)) for sid in ids[start:start + CHUNK]]
-        gb.save_results(rows, run_id=run_id)
+        gb.save_results(rows, run_id=run_id, fingerprint=fingerprint)
         for sid, result in rows:
             on_done(TaskOutcome(sid, result.status, result.score, result.max_score,
                                 participant=result.participant))

@@ -13,7 +13,8 @@ each branch to an exit code (``exit_code``); library callers catch ``AutograderE
     ├── GradebookError                   exit 7   the SQLite gradebook is unusable
     ├── IntakeError                      exit 8   a Moodle zip / submission folder is unusable
     │   └── UnsafeArchive                         traversal, symlink, zip bomb, duplicates
-    └── ExportError                      exit 9   a worksheet cannot be filled / written
+    ├── ExportError                      exit 9   a worksheet cannot be filled / written
+    └── HandGradingError                 exit 10  a review or adjustment cannot be recorded
 
 Any other exception is a bug: the CLI shows it as one line with a hint to report it and
 exits 70 (``cli.EXIT_BUG``).
@@ -81,3 +82,9 @@ class UnsafeArchive(IntakeError):
 
 class ExportError(AutograderError):
     exit_code = 9
+
+
+class HandGradingError(AutograderError):
+    """A hand grade or adjustment is out of range, or names nothing graded."""
+
+    exit_code = 10

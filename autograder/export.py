@@ -20,10 +20,12 @@ from .config import Assignment, load_assignment
 from .errors import ExportError
 from .feedback import graded_notebook, render_feedback, status_text
 from .gradebook import Gradebook, StoredSubmission
+from .handgrading import hand_notes_html, pending_export_notice
 from .i18n import Lang, default_lang, tr
 from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
 from .safetext import clean, one_line
+from .staleness import export_guard
 
 
 @dataclass
@@ -66,7 +68,7 @@ def comment_html(result: SubmissionResult, lang: Lang) -> str:
     head = tr(lang, ja="自動採点", en="Autograder")
     return (f"<p>{head}: <strong>{result.score:g} / {result.max_score:g}</strong> "
             f"({html.escape(status_text(result.status, lang))})</p><ul>{items}</ul>"
-            + (f"<ul>{notices}</ul>" if notices else ""))
+            + (f"<ul>{notices}</ul>" if notices else "") + hand_notes_html(result, lang))
 
 
 def _h(text: str) -> str:
@@ -78,7 +80,8 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
            worksheet: Path | None = None, encoding: str = "utf-8-sig",
            missing_zero: bool = False, roster: Path | None = None, roster_key: str | None = None,
            maximum: float | None = None, lang: Lang | None = None,
-           assignments_root: Path | None = None, show_hidden: bool = False) -> ExportSummary:
+           assignments_root: Path | None = None, show_hidden: bool = False,
+           allow_stale: bool = False) -> ExportSummary:
     """Write the worksheet (or grades CSVs), the feedback zip and the class report.
 
     Each part is written even when another fails on one row: a row that cannot go into
@@ -90,8 +93,13 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
     assignment = load_assignment(assignment_id, assignments_root or assignments_dir())
     with Gradebook(gradebook or default_gradebook(), create=False) as gb:
         graded = _load(gb, assignment)
+        warnings = export_guard(gb, assignment, [(g.stored.id, g.stored.participant)
+                                                 for g in graded],
+                                allow_stale=allow_stale, lang=lang)
+    pending = pending_export_notice(assignment.id, [g.result for g in graded])
     out.mkdir(parents=True, exist_ok=True)
-    summary = ExportSummary(out, students=len(graded))
+    summary = ExportSummary(out, students=len(graded),
+                            notices=warnings + ([pending] if pending else []))
     if worksheet is not None:
         _worksheet(graded, worksheet, out, encoding, missing_zero, maximum, lang, summary)
     else:

@@ -16,9 +16,10 @@ from typing import Any
 
 import jinja2
 
+from .handgrading import review_label
 from .i18n import Lang, tr
 from .paths import templates_dir
-from .results import Status, SubmissionResult
+from .results import CheckResult, Status, SubmissionResult
 from .safetext import clean, one_line
 
 HIDDEN_MARK = "BEGIN HIDDEN TESTS"
@@ -82,13 +83,14 @@ def notebook_figures(executed_notebook: str | None) -> list[Figure]:
     figures: list[Figure] = []
     for index, cell in enumerate(nb.get("cells", []) if isinstance(nb, dict) else []):
         for output in cell.get("outputs", []) if isinstance(cell, dict) else []:
-            png = _png_of(output)
+            png = png_of(output)
             if png and len(figures) < MAX_FIGURES:
                 figures.append(Figure(png, f"cell {index + 1}"))
     return figures
 
 
-def _png_of(output: Any) -> str | None:
+def png_of(output: Any) -> str | None:
+    """The base64 of an output's image/png when it really is a PNG (bounded), else None."""
     data = output.get("data") if isinstance(output, dict) else None
     raw = data.get("image/png") if isinstance(data, dict) else None
     if isinstance(raw, list):
@@ -116,7 +118,8 @@ def render_feedback(result: SubmissionResult, *, assignment_title: str, particip
         notices.insert(0, {"text": clean(f"{status_text(result.status, lang)}: {result.reason}"),
                            "bad": True})
     checks = [{"label": clean(c.name), "passed": c.passed, "points": _fmt(c.points),
-               "max_points": _fmt(c.max_points), "message": clean(c.message)}
+               "max_points": _fmt(c.max_points), "message": clean(c.message),
+               "review": review_label(c, lang), "pending": c.needs_review}
               for c in result.checks]
     seconds = tr(lang, ja="{:.1f} 秒", en="{:.1f} s")
     return environment().get_template("feedback.html.j2").render(
@@ -153,24 +156,36 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
              f"({status_text(result.status, lang)})", ""]
     lines += [f"- {_md(n.text(lang))}" for n in result.notices]
     lines += ["", "| | | |", "|---|---|---|"]
-    lines += [f"| {_md(c.name)} | {'✅' if c.passed else '❌'} {_fmt(c.points)}/"
-              f"{_fmt(c.max_points)} | {_md(c.message)} |" for c in result.checks]
+    lines += [f"| {_md(c.name)} | {_mark(c)} {_fmt(c.points)}/"
+              f"{_fmt(c.max_points)} | {_md(_with_review(c, lang))} |" for c in result.checks]
     summary = nbformat.v4.new_markdown_cell("\n".join(lines))
     summary.metadata["autograder"] = {"feedback": True}
-    by_id = {c.name: c for c in result.checks if c.kind == "cell"}
+    by_id = {c.name: c for c in result.checks if c.kind in ("cell", "manual")}
     cells = [summary]
     for cell in nb.cells:
         cells.append(cell)
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        check = by_id.get(f"cell:{grade_id}") if isinstance(grade_id, str) else None
+        check = (by_id.get(f"cell:{grade_id}") or by_id.get(f"manual:{grade_id}")
+                 if isinstance(grade_id, str) else None)
         if check is not None:
             note = nbformat.v4.new_markdown_cell(
-                f"{'✅' if check.passed else '❌'} **{_md(check.name)}**: "
-                f"{_fmt(check.points)}/{_fmt(check.max_points)} {_md(check.message)}")
+                f"{_mark(check)} **{_md(check.name)}**: "
+                f"{_fmt(check.points)}/{_fmt(check.max_points)} "
+                f"{_md(_with_review(check, lang))}")
             note.metadata["autograder"] = {"feedback": True}
             cells.append(note)
     nb.cells = cells
     return str(nbformat.writes(nb))
+
+
+def _mark(check: CheckResult) -> str:
+    return "⏳" if check.needs_review else ("✅" if check.passed else "❌")
+
+
+def _with_review(check: CheckResult, lang: Lang) -> str:
+    """The message, after the hand-grading state when there is one."""
+    label = review_label(check, lang)
+    return f"{label}: {check.message}" if label and check.message else label or check.message
 
 
 def _md(text: str) -> str:

@@ -17,12 +17,14 @@ from pathlib import Path
 from .batch import GradeTask, PoolOptions, TaskOutcome, gpu_memory_mb, gpu_slots, run_pool
 from .config import Assignment, Scalar, load_assignment
 from .decided import outdated, settle_decided, split_decided
+from .fingerprint import Fingerprint, effective_params, fingerprint
 from .gradebook import Gradebook
 from .i18n import Lang, default_lang, tr
 from .intake import SubmissionItem, intake_session
 from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
 from .safetext import clean, visible
+from .staleness import Stale, find_stale, kept_notice, regrade_notice
 
 
 @dataclass
@@ -31,6 +33,9 @@ class GradeSummary:
     submission_ids: list[int]
     graded_now: list[TaskOutcome] = field(default_factory=list)
     skipped: int = 0
+    stale: int = 0             # graded under another fingerprint: regraded (or kept)
+    stale_kept: bool = False   # --keep-stale: those were skipped, not regraded
+    provisional: int = 0       # submissions with answers waiting for a person
     results_csv: Path | None = None
     results_json: Path | None = None
     messages: list[Notice] = field(default_factory=list)  # about the archives, not a student
@@ -72,16 +77,23 @@ def _pool_options(assignment: Assignment, jobs: int, gpus: Sequence[int]) -> Poo
 
 def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
           gradebook: Path | None = None, jobs: int = 1, gpus: Sequence[int] = (),
-          regrade: bool = False, params: Mapping[str, Scalar] | None = None,
+          regrade: bool = False, keep_stale: bool = False,
+          params: Mapping[str, Scalar] | None = None,
           lang: Lang | None = None, assignments_root: Path | None = None,
           data_dir: Path | None = None, team_submission: bool | None = None,
           kernel_factory: str = "autograder.kernel:SandboxedKernel",
           on_start: Callable[[int], None] | None = None,
           on_done: Callable[[TaskOutcome], None] | None = None) -> GradeSummary:
-    """Grade every submission under ``submissions``; return what was graded now."""
+    """Grade every submission under ``submissions``; return what was graded now.
+
+    Already graded submissions are skipped unless ``regrade``, or unless their result is
+    stale (graded under another fingerprint: ``fingerprint.py``) and not ``keep_stale``.
+    """
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
     lang = lang or default_lang()
+    check_completion_ids(assignment)
+    current = fingerprint(assignment, effective_params(assignment, params))
     out.mkdir(parents=True, exist_ok=True)
     gb_path = gradebook or default_gradebook()
     with intake_session(submissions, assignment_id=assignment.id, workdir=out / ".intake",
@@ -89,17 +101,18 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
                         file_name=assignment.submission_file) as (items, messages), \
             Gradebook(gb_path) as gb:
         ids = _store(gb, assignment, items, lang)
-        todo = ids if regrade else _todo(gb, ids)
+        todo, stale = (ids, Stale()) if regrade else _todo(gb, ids, current, keep_stale)
         decided, to_grade = split_decided(gb, todo)
         run_id = gb.start_run(assignment=assignment.id, command="grade")
-    summary = GradeSummary(assignment.id, ids, skipped=len(ids) - len(todo), messages=messages)
+    summary = _summary(assignment.id, ids, todo, stale, keep_stale, messages)
     tasks = [GradeTask(submission_id=i, gradebook=str(gb_path), assignment_id=assignment.id,
                        assignments_root=str(root), run_id=run_id, lang=lang,
                        overrides=tuple(sorted((params or {}).items())),
                        kernel_factory=kernel_factory,
                        data_dir=str(data_dir) if data_dir else None,
                        use_gpu=assignment.device == "cuda" and bool(gpus),
-                       cpu_threads=_threads(jobs)) for i in to_grade]
+                       cpu_threads=_threads(jobs), fingerprint=current.to_json())
+             for i in to_grade]
     summary.messages += _sweep_notices()
     if on_start:
         on_start(len(todo))
@@ -111,21 +124,58 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
 
     with Gradebook(gb_path) as gb:
         settle_decided(gb, decided, assignment=assignment, assignments_root=root, lang=lang,
-                       run_id=run_id, on_done=done)
+                       run_id=run_id, on_done=done, fingerprint=current)
     if tasks:
         run_pool(tasks, options=_pool_options(assignment, jobs, gpus), on_done=done)
-    with Gradebook(gb_path) as gb:
-        gb.finish_run(run_id, graded=len(summary.graded_now))
-        summary.results_csv, summary.results_json = write_results(gb, ids, out)
+    _finish(gb_path, run_id, out, summary)
     return summary
 
 
-def _todo(gb: Gradebook, ids: list[int]) -> list[int]:
-    """What has no result yet, and decided rows whose verdict changed since (cheap)."""
-    todo = gb.ungraded(ids)
-    pending = set(todo)
-    changed = set(outdated(gb, [i for i in ids if i not in pending]))
-    return [i for i in ids if i in pending or i in changed]
+def _summary(assignment_id: str, ids: list[int], todo: list[int], stale: Stale,
+             keep_stale: bool, messages: list[Notice]) -> GradeSummary:
+    summary = GradeSummary(assignment_id, ids, skipped=len(ids) - len(todo), messages=messages,
+                           stale=len(stale.ids), stale_kept=keep_stale)
+    if stale.ids:
+        summary.messages.append(kept_notice(stale) if keep_stale else regrade_notice(stale))
+    return summary
+
+
+def _finish(gb_path: Path, run_id: int, out: Path, summary: GradeSummary) -> None:
+    """The run's end in the gradebook, the results files, what waits for a person."""
+    with Gradebook(gb_path) as gb:
+        gb.finish_run(run_id, graded=len(summary.graded_now))
+        summary.results_csv, summary.results_json = write_results(gb, summary.submission_ids,
+                                                                  out)
+        summary.provisional = len(gb.awaiting_review(summary.submission_ids))
+
+
+def _todo(gb: Gradebook, ids: list[int], current: Fingerprint, keep_stale: bool
+          ) -> tuple[list[int], Stale]:
+    """What has no result yet, decided rows whose verdict changed since (cheap), and
+    results graded under another fingerprint (unless ``keep_stale``); and those."""
+    pending = set(gb.ungraded(ids))
+    graded = [i for i in ids if i not in pending]
+    stale = find_stale(gb, graded, current)
+    redo = pending | set(outdated(gb, graded)) | (set() if keep_stale else set(stale.ids))
+    return [i for i in ids if i in redo], stale
+
+
+def check_completion_ids(assignment: Assignment) -> None:
+    """Every ``[hand_grading] completion`` id names a manually graded cell of the source
+    (a typo would silently turn the 質問・感想 cell into one that waits for review)."""
+    if not assignment.completion_cells:
+        return
+    from .cellscore import manual_grade_ids
+    from .errors import ConfigError
+    from .notebook_io import read_notebook
+
+    known = manual_grade_ids(read_notebook(assignment.source_notebook).nb)
+    for gid in assignment.completion_cells:
+        if gid not in known:
+            raise ConfigError(
+                f"{gid!r} is not a manually graded cell of the source notebook",
+                where=f"{assignment.manifest_path}: [hand_grading] completion",
+                hint=f"manually graded cells: {', '.join(known) or 'none'}")
 
 
 def _sweep_notices() -> list[Notice]:
@@ -178,5 +228,5 @@ def write_results(gb: Gradebook, ids: Sequence[int], out: Path) -> tuple[Path, P
 def _record(res: SubmissionResult) -> dict[str, object]:
     return {"participant": res.participant, "file": res.file, "status": res.status.value,
             "score": res.score, "max_score": res.max_score, "reason": res.reason,
-            "notices": [n.__dict__ for n in res.notices],
+            "provisional": res.provisional, "notices": [n.__dict__ for n in res.notices],
             "checks": [c.to_dict() for c in res.checks]}

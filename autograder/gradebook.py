@@ -8,8 +8,18 @@ readers and one writer work at once; writers wait on ``busy_timeout``).
 Submitted bytes up to ``INLINE_MAX_BYTES`` are kept in the database; larger ones by
 reference, in a content-addressed file beside it (``blobstore``), copied in chunks, so
 no size of submission can make SQLite fail (``string or blob too big``) or the grader
-hold it twice in memory. Schema 2 added ``submissions.content_ref``; a schema-1
-gradebook is upgraded in place when opened.
+hold it twice in memory.
+
+Every result records the fingerprint of what produced it (``fingerprint.py``); a
+person's grades live beside the results and outlive them: ``reviews`` (one per
+hand-graded answer, keyed by participant, cell and the answer text's hash, never by a
+result) and ``overrides`` (``autograder adjust``, keyed by the submission's hash).
+``result()`` applies both (``handgrading.py``), so every reader sees the same total.
+
+Schema history, each upgraded in place when an older gradebook is opened: 2 added
+``submissions.content_ref``; 3 added ``results.fingerprint(_json)``,
+``checks.review_state``/``answer_sha256`` and the ``reviews`` and ``overrides`` tables.
+A result stored before schema 3 has no fingerprint, so it counts as stale.
 """
 
 from __future__ import annotations
@@ -24,10 +34,20 @@ from pathlib import Path
 
 from .blobstore import BlobStore
 from .errors import GradebookError
+from .fingerprint import Fingerprint
+from .handgrading import apply_hand_grades
 from .i18n import tr
-from .results import CheckResult, Notice, Status, SubmissionResult
+from .results import (
+    REVIEW_PENDING,
+    CheckResult,
+    Notice,
+    Override,
+    Review,
+    Status,
+    SubmissionResult,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 INLINE_MAX_BYTES = 1 << 20  # larger submissions live in the blob store
 _MAX_PARAMS = 900           # SQLite host parameters per statement, with room to spare
 
@@ -59,7 +79,9 @@ CREATE TABLE IF NOT EXISTS results (
     notices_json TEXT NOT NULL DEFAULT '[]',
     executed_notebook TEXT,
     run_id INTEGER,
-    graded_at REAL NOT NULL
+    graded_at REAL NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    fingerprint_json TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS checks (
     submission_id INTEGER NOT NULL REFERENCES submissions(id),
@@ -71,6 +93,8 @@ CREATE TABLE IF NOT EXISTS checks (
     passed INTEGER NOT NULL,
     message TEXT NOT NULL,
     metric REAL,
+    review_state TEXT NOT NULL DEFAULT '',
+    answer_sha256 TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (submission_id, name)
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -81,7 +105,39 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL,
     graded INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS reviews (
+    assignment TEXT NOT NULL,
+    participant TEXT NOT NULL,
+    grade_id TEXT NOT NULL,
+    answer_sha256 TEXT NOT NULL,
+    points REAL NOT NULL,
+    max_points REAL NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    reviewer TEXT NOT NULL DEFAULT '',
+    reviewed_at REAL NOT NULL,
+    PRIMARY KEY (assignment, participant, grade_id, answer_sha256)
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    id INTEGER PRIMARY KEY,
+    assignment TEXT NOT NULL,
+    participant TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    points REAL NOT NULL,
+    relative INTEGER NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    author TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS overrides_of ON overrides (assignment, participant, sha256);
 """
+# Columns added after schema 1, per table: (name, declaration). Added in place on open.
+_ADDED_COLUMNS = {
+    "submissions": [("content_ref", "TEXT")],                                    # 2
+    "results": [("fingerprint", "TEXT NOT NULL DEFAULT ''"),                     # 3
+                ("fingerprint_json", "TEXT NOT NULL DEFAULT ''")],
+    "checks": [("review_state", "TEXT NOT NULL DEFAULT ''"),                     # 3
+               ("answer_sha256", "TEXT NOT NULL DEFAULT ''")],
+}
 
 
 @dataclass(frozen=True)
@@ -141,10 +197,13 @@ class Gradebook:
                                          en="upgrade dl-autograder"))
         if row is not None and int(row[0]) == SCHEMA_VERSION:
             return
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
-        if "content_ref" not in columns:  # schema 1
-            with suppress(sqlite3.OperationalError):  # another process upgraded it just now
-                self._db.execute("ALTER TABLE submissions ADD COLUMN content_ref TEXT")
+        for table, added in _ADDED_COLUMNS.items():
+            columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in added:
+                if name not in columns:
+                    # another process may have upgraded it just now
+                    with suppress(sqlite3.OperationalError):
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
                          (str(SCHEMA_VERSION),))
 
@@ -256,40 +315,119 @@ class Gradebook:
 
     # --- results -----------------------------------------------------------------
     def save_result(self, submission_id: int, result: SubmissionResult,
-                    run_id: int | None = None) -> None:
-        """Replace the result of a submission atomically (exactly one per submission)."""
-        self.save_results([(submission_id, result)], run_id=run_id)
+                    run_id: int | None = None, fingerprint: Fingerprint | None = None) -> None:
+        """Replace the result of a submission atomically (exactly one per submission),
+        with the fingerprint of what produced it."""
+        self.save_results([(submission_id, result)], run_id=run_id, fingerprint=fingerprint)
 
     def save_results(self, results: list[tuple[int, SubmissionResult]],
-                     run_id: int | None = None) -> None:
+                     run_id: int | None = None, fingerprint: Fingerprint | None = None) -> None:
         """``save_result`` for many submissions in one transaction (thousands of rows
         that intake already decided cost one commit, not one each)."""
         with self._tx() as db:
             for submission_id, result in results:
-                _write_result(db, submission_id, result, run_id)
+                _write_result(db, submission_id, result, run_id, fingerprint)
 
-    def result(self, submission_id: int) -> SubmissionResult | None:
+    def result(self, submission_id: int, *, hand_grades: bool = True
+               ) -> SubmissionResult | None:
+        """The stored result, with the reviews and overrides that apply to it (unless
+        ``hand_grades`` is false: the result exactly as the grader wrote it)."""
         row = self._db.execute(
             "SELECT r.status, r.penalty, r.reason, r.exec_seconds, r.check_seconds,"
-            " r.notices_json, r.executed_notebook, s.participant, s.file, s.sha256"
-            " FROM results r JOIN submissions s ON s.id = r.submission_id"
-            " WHERE r.submission_id=?", (submission_id,)).fetchone()
+            " r.notices_json, r.executed_notebook, s.participant, s.file, s.sha256,"
+            " r.fingerprint, s.assignment FROM results r JOIN submissions s"
+            " ON s.id = r.submission_id WHERE r.submission_id=?", (submission_id,)).fetchone()
         if row is None:
             return None
         checks = [CheckResult(name=n, points=p, max_points=m, passed=bool(ok), message=msg,
-                              kind=k, metric=v) for n, k, p, m, ok, msg, v in self._db.execute(
-            "SELECT name, kind, points, max_points, passed, message, metric FROM checks"
-            " WHERE submission_id=? ORDER BY position", (submission_id,))]
-        return SubmissionResult(
+                              kind=k, metric=v, review_state=rs, answer_sha256=ah)
+                  for n, k, p, m, ok, msg, v, rs, ah in self._db.execute(
+            "SELECT name, kind, points, max_points, passed, message, metric, review_state,"
+            " answer_sha256 FROM checks WHERE submission_id=? ORDER BY position",
+            (submission_id,))]
+        result = SubmissionResult(
             participant=row[7], file=row[8], sha256=row[9], status=Status(row[0]),
             checks=checks, notices=[Notice(**n) for n in json.loads(row[5])], reason=row[2],
             penalty=row[1], exec_seconds=row[3], check_seconds=row[4],
-            executed_notebook=row[6])
+            executed_notebook=row[6], fingerprint=row[10])
+        if not hand_grades:
+            return result
+        return apply_hand_grades(result, self.reviews(row[11], row[7]),
+                                 self.overrides(row[11], row[7], row[9]))
 
     def count_results(self, assignment: str) -> int:
         return int(self._db.execute(
             "SELECT COUNT(*) FROM results r JOIN submissions s ON s.id=r.submission_id"
             " WHERE s.assignment=?", (assignment,)).fetchone()[0])
+
+    def fingerprints(self, ids: list[int]) -> dict[int, Fingerprint | None]:
+        """The stored fingerprint of each id that has a result (``None``: not recorded)."""
+        found: dict[int, Fingerprint | None] = {}
+        parsed: dict[str, Fingerprint | None] = {}
+        for start in range(0, len(ids), _MAX_PARAMS):
+            chunk = ids[start:start + _MAX_PARAMS]
+            for sid, text in self._db.execute(
+                    f"SELECT submission_id, fingerprint_json FROM results WHERE submission_id"
+                    f" IN ({','.join('?' * len(chunk))})", chunk):
+                if text not in parsed:  # a batch shares one: parse it once
+                    parsed[text] = Fingerprint.from_json(text)
+                found[int(sid)] = parsed[text]
+        return found
+
+    def newest_fingerprint(self, ids: list[int]) -> Fingerprint | None:
+        """The fingerprint of the most recently graded result among ``ids``."""
+        best: tuple[float, str] | None = None
+        for start in range(0, len(ids), _MAX_PARAMS):
+            chunk = ids[start:start + _MAX_PARAMS]
+            row = self._db.execute(
+                f"SELECT graded_at, fingerprint_json FROM results WHERE submission_id IN"
+                f" ({','.join('?' * len(chunk))}) ORDER BY graded_at DESC LIMIT 1",
+                chunk).fetchone()
+            if row is not None and (best is None or row[0] > best[0]):
+                best = (float(row[0]), str(row[1]))
+        return Fingerprint.from_json(best[1]) if best else None
+
+    # --- hand grading ------------------------------------------------------------
+    def awaiting_review(self, ids: list[int]) -> list[int]:
+        """The ids among ``ids`` with an answer that still waits for a person."""
+        candidates: list[int] = []
+        for start in range(0, len(ids), _MAX_PARAMS):  # cheap: only pending rows come back
+            chunk = ids[start:start + _MAX_PARAMS]
+            candidates += [int(r[0]) for r in self._db.execute(
+                f"SELECT DISTINCT submission_id FROM checks WHERE review_state=? AND"
+                f" submission_id IN ({','.join('?' * len(chunk))})", [REVIEW_PENDING, *chunk])]
+        return [i for i in candidates if (res := self.result(i)) is not None and res.provisional]
+
+    def save_review(self, *, assignment: str, participant: str, review: Review) -> None:
+        """Record (or replace) a person's grade for one answer, in one transaction."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO reviews VALUES (?,?,?,?,?,?,?,?,?)",
+                       (assignment, participant, review.grade_id, review.answer_sha256,
+                        review.points, review.max_points, review.comment, review.by,
+                        review.at or time.time()))
+
+    def reviews(self, assignment: str, participant: str) -> list[Review]:
+        return [Review(*row) for row in self._db.execute(
+            "SELECT grade_id, answer_sha256, points, max_points, comment, reviewer,"
+            " reviewed_at FROM reviews WHERE assignment=? AND participant=?",
+            (assignment, participant))]
+
+    def add_override(self, *, assignment: str, participant: str, sha256: str,
+                     override: Override) -> None:
+        """Record a change to one submission's total (applied after earlier ones)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO overrides (assignment, participant, sha256, points,"
+                       " relative, comment, author, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                       (assignment, participant, sha256, override.points,
+                        int(override.relative), override.comment, override.by,
+                        override.at or time.time()))
+
+    def overrides(self, assignment: str, participant: str, sha256: str) -> list[Override]:
+        return [Override(points=p, relative=bool(r), comment=c, by=b, at=t)
+                for p, r, c, b, t in self._db.execute(
+            "SELECT points, relative, comment, author, created_at FROM overrides WHERE"
+            " assignment=? AND participant=? AND sha256=? ORDER BY created_at, id",
+            (assignment, participant, sha256))]
 
     # --- runs --------------------------------------------------------------------
     def start_run(self, *, assignment: str, command: str) -> int:
@@ -312,18 +450,23 @@ def _stored(row: tuple[object, ...]) -> StoredSubmission:
 
 
 def _write_result(db: sqlite3.Connection, submission_id: int, result: SubmissionResult,
-                  run_id: int | None) -> None:
+                  run_id: int | None, fingerprint: Fingerprint | None) -> None:
     notices = [n.__dict__ for n in result.notices]
     db.execute("DELETE FROM checks WHERE submission_id=?", (submission_id,))
     db.execute(
         "INSERT OR REPLACE INTO results (submission_id, status, score, max_score,"
         " penalty, reason, exec_seconds, check_seconds, notices_json,"
-        " executed_notebook, run_id, graded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (submission_id, result.status.value, result.score, result.max_score,
+        " executed_notebook, run_id, graded_at, fingerprint, fingerprint_json)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (submission_id, result.status.value, result.checks_score, result.max_score,
          result.penalty, result.reason, result.exec_seconds, result.check_seconds,
          json.dumps(notices, ensure_ascii=False), result.executed_notebook, run_id,
-         time.time()))
+         time.time(), fingerprint.digest if fingerprint else "",
+         fingerprint.to_json() if fingerprint else ""))
     db.executemany(
-        "INSERT INTO checks VALUES (?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO checks (submission_id, position, name, kind, points, max_points,"
+        " passed, message, metric, review_state, answer_sha256)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         [(submission_id, i, c.name, c.kind, c.points, c.max_points, int(c.passed),
-          c.message, c.metric) for i, c in enumerate(result.checks)])
+          c.message, c.metric, c.review_state, c.answer_sha256)
+         for i, c in enumerate(result.checks)])

@@ -17,6 +17,7 @@ from typing import Any
 from .batch import GradeTask
 from .config import Assignment, Scalar, load_assignment
 from .errors import AutograderError, InvalidNotebook
+from .fingerprint import Fingerprint
 from .gradebook import Gradebook
 from .i18n import Lang, tr
 from .results import CheckResult, Notice, Status, SubmissionResult
@@ -64,7 +65,8 @@ def grade_task(task: GradeTask, *, slot: int = 0, gpu: int | None = None) -> Sub
         result = grade_submission(ctx, participant=stored.participant, file=stored.file,
                                   content=content, sha256=stored.sha256)
     with Gradebook(Path(task.gradebook)) as gb:
-        gb.save_result(task.submission_id, result, run_id=task.run_id)
+        gb.save_result(task.submission_id, result, run_id=task.run_id,
+                       fingerprint=Fingerprint.from_json(task.fingerprint))
     return result
 
 
@@ -123,7 +125,8 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         said = out_of_time and status is Status.GRADED
         status, reason = _after_checks(ctx, kernel, status, report.reason, out_of_time)
         peak_mb = float(getattr(kernel, "peak_memory_mb", 0.0))
-    checks += score_manual_cells(nb, source, lang=ctx.lang)
+    checks += score_manual_cells(nb, source, completion=ctx.assignment.completion_cells,
+                                 lang=ctx.lang)
     if getattr(report, "disk_full", False):
         notices.append(_disk_notice(ctx))
     if out_of_time:
@@ -137,7 +140,8 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         reason=reason if status is not Status.GRADED else "",
         penalty=_penalty(ctx), exec_seconds=exec_seconds, check_seconds=check_seconds,
         peak_memory_mb=peak_mb,
-        executed_notebook=nbformat.writes(nb), **base)
+        executed_notebook=nbformat.writes(nb), participant=base["participant"],
+        file=base["file"], sha256=base["sha256"])
 
 
 def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:

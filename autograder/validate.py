@@ -34,11 +34,12 @@ class CheckRow:
     release_points: float
     source_message: str = ""   # why the source did not get full marks
     may_pass: bool = False     # allowed to score on the blank release (``[validate]``)
+    hand_graded: bool = False  # the source's answer waits for a person: no points by design
 
     @property
     def ok(self) -> bool:
-        return self.source_points == self.max_points and (
-            self.may_pass or self.release_points == 0)
+        full = self.hand_graded or self.source_points == self.max_points
+        return full and (self.may_pass or self.release_points == 0)
 
 
 @dataclass
@@ -105,7 +106,8 @@ def _rows(source: SubmissionResult, release: SubmissionResult,
           may_pass: set[str]) -> list[CheckRow]:
     released = {c.name: c.points for c in release.checks}
     return [CheckRow(c.name, c.max_points, c.points, released.get(c.name, 0.0),
-                     c.message if c.points < c.max_points else "", c.name in may_pass)
+                     c.message if c.points < c.max_points else "", c.name in may_pass,
+                     c.needs_review)
             for c in source.checks]
 
 

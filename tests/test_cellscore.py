@@ -10,6 +10,7 @@ from nbformat import NotebookNode
 from nbgrader.utils import determine_grade
 
 from autograder.cellscore import (
+    answer_hash,
     find_tampering,
     score_manual_cells,
     tampering_notices,
@@ -48,7 +49,33 @@ def scores(results: list) -> dict[str, tuple[float, float]]:
 
 def test_correct_submission_manual_cell(source: NotebookNode) -> None:
     nb = execute(prepared("demo_correct.ipynb", source))
-    assert scores(score_manual_cells(nb, source)) == {"manual:feedback": (1.0, 1.0)}
+    assert scores(score_manual_cells(nb, source, completion=["feedback"])) == {
+        "manual:feedback": (1.0, 1.0)}
+
+
+def test_an_answered_hand_graded_cell_waits_for_review(source: NotebookNode) -> None:
+    """Not listed as completion credit: no points, pending, keyed by its text's hash."""
+    nb = execute(prepared("demo_correct.ipynb", source))
+    (result,) = score_manual_cells(nb, source, lang="en")
+    assert (result.points, result.max_points, result.passed) == (0.0, 1.0, False)
+    assert result.needs_review and result.review_state == "pending"
+    cell = next(c for c in nb.cells if grade_id_of(c) == "feedback")
+    assert result.answer_sha256 == answer_hash(cell.source + "  \n")  # trailing space
+    assert result.answer_sha256 != answer_hash(cell.source + " more")
+
+
+@pytest.mark.parametrize("answer", ["YOUR ANSWER HERE", " \n", None])
+def test_an_unanswered_hand_graded_cell_scores_zero_without_review(
+        source: NotebookNode, answer: str | None) -> None:
+    """nbgrader's "No response.": nothing for a person to look at."""
+    nb = prepared("released_demo.ipynb", source)
+    cell = next(c for c in nb.cells if grade_id_of(c) == "feedback")
+    if answer is None:
+        nb.cells.remove(cell)
+    else:
+        cell.source = answer
+    (result,) = score_manual_cells(nb, source, lang="ja")
+    assert (result.points, result.needs_review, result.answer_sha256) == (0.0, False, "")
 
 
 def test_showtraceback_cheat_draws_a_tampering_notice(source: NotebookNode) -> None:
@@ -79,10 +106,11 @@ def test_manual_cell_completion_credit(source: NotebookNode, answer: str | None,
         nb.cells.remove(cell)
     else:
         cell.source = answer
-    (result,) = score_manual_cells(nb, source, lang="ja")
+    (result,) = score_manual_cells(nb, source, completion=("feedback",), lang="ja")
     assert (result.name, result.points, result.max_points, result.kind) == \
         ("manual:feedback", credit, 1.0, "manual")
     assert result.passed is (credit > 0)
+    assert not result.needs_review
 
 
 def test_zero_cells_lists_every_graded_cell(source: NotebookNode) -> None:

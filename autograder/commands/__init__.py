@@ -6,6 +6,7 @@ Options shared by several commands come from ``common.py``.
 
 # Import order is the order of `autograder --help`.
 from . import (  # noqa: F401, I001
+    adjust_cmd,
     data_cmd,
     calibrate_cmd,
     demo_cmd,
@@ -13,5 +14,6 @@ from . import (  # noqa: F401, I001
     grade_cmd,
     new_cmd,
     release_cmd,
+    review_cmd,
     validate_cmd,
 )

@@ -18,7 +18,8 @@ def _run(args: argparse.Namespace) -> int:
                      worksheet=args.worksheet, encoding=args.encoding,
                      missing_zero=args.missing_zero, roster=args.roster,
                      roster_key=args.roster_key, maximum=args.maximum,
-                     assignments_root=args.assignments, show_hidden=args.show_hidden)
+                     assignments_root=args.assignments, show_hidden=args.show_hidden,
+                     allow_stale=args.allow_stale)
     lang = "en" if args.lang == "en" else "ja"
     plain(tr(ja=f"{summary.students} 人分を書き出しました:",
              en=f"exported {summary.students} participants:"))
@@ -60,6 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                               "(Moodle には決して上げないこと)",
                            en="instructor's copy: graded notebooks show the hidden tests"
                               " (never upload it to Moodle)"))
+    p.add_argument("--allow-stale", action="store_true",
+                   help=tr(ja="ノートブック・チェック・マニフェスト・パラメータ・エンジンが変わる前の"
+                              "採点結果が残っていても書き出します",
+                           en="export even when some results were graded before a change to"
+                              " the notebook, checks, manifest, parameters or engine"))
     add_assignments(p)
     add_gradebook(p)
     p.set_defaults(handler=_run)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -31,6 +32,9 @@ from .common import (
 
 OnDone = Callable[[TaskOutcome], None]
 OnStart = Callable[[int], None]
+
+if TYPE_CHECKING:
+    from ..grade import GradeSummary
 
 
 def progress_line(outcome: TaskOutcome, done: int, total: int) -> str:
@@ -83,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         summary = grade(assignment_id=args.assignment, submissions=args.submissions,
                         out=args.out, gradebook=args.gradebook, jobs=args.jobs,
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
+                        keep_stale=args.keep_stale,
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
                         on_start=on_start, on_done=on_done)
@@ -96,9 +101,25 @@ def _run(args: argparse.Namespace) -> int:
     for status, n in sorted(counts.items()):
         table.add_row(cell(status), str(n))
     table.add_row(tr(ja="採点済みのため省略", en="already graded, skipped"), str(summary.skipped))
+    _extra_rows(table, summary)
     console.print(table)
     plain(tr(ja=f"結果: {summary.results_csv}", en=f"results: {summary.results_csv}"))
+    if summary.provisional:
+        plain(tr(ja=f"手で採点する解答があります: autograder review {summary.assignment}",
+                 en=f"some answers need a person: autograder review {summary.assignment}"))
     return 0
+
+
+def _extra_rows(table: Table, summary: GradeSummary) -> None:
+    """Stale results (regraded or kept) and submissions waiting for a person, if any."""
+    if summary.stale:
+        table.add_row(tr(ja="古い採点結果 (そのまま残した)", en="stale results kept")
+                      if summary.stale_kept else
+                      tr(ja="古い採点結果 (採点し直した)", en="stale results regraded"),
+                      str(summary.stale))
+    if summary.provisional:
+        table.add_row(tr(ja="採点者の確認待ち (暫定点)", en="waiting for review (provisional)"),
+                      str(summary.provisional))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -115,9 +136,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus", default=None,
                    help=tr(ja="cuda の課題に使う GPU 番号(例: 0,1)",
                            en="GPU indices for cuda assignments, e.g. 0,1"))
-    p.add_argument("--regrade", action="store_true",
-                   help=tr(ja="採点済みのものも採点し直します",
-                           en="grade again what is already graded"))
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--regrade", action="store_true",
+                       help=tr(ja="採点済みのものもすべて採点し直します",
+                               en="grade again everything, already graded or not"))
+    again.add_argument("--keep-stale", action="store_true",
+                       help=tr(ja="ノートブック・チェック・マニフェスト・パラメータ・エンジンが"
+                                  "変わる前の採点結果を採点し直しません(既定では採点し直します)",
+                               en="do not regrade results graded before a change to the"
+                                  " notebook, checks, manifest, parameters or engine"
+                                  " (regraded by default)"))
     p.add_argument("--team", action="store_true", default=None,
                    help=tr(ja="Moodle 4.1 以降のグループ提出の zip(グループごとに 1 フォルダ。"
                               "'Default group' のフォルダがあれば自動で判断します)",
