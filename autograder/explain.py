@@ -1,0 +1,227 @@
+"""Why a name is missing: the cell that should have defined it, and its real error.
+
+A check that needs ``model`` fails with "`model` が定義されていません"; the student needs
+to know *why*: a ``SyntaxError: expected ':'`` in the cell that defines ``model``, or an
+earlier cell whose error stopped it. The executed notebook carries each code cell's
+execution record (``cell.metadata["autograder"]``: ``status``, ``ename``, ``evalue``).
+That record comes from the student's own kernel, which can forge it, so it is used here
+for an *explanation* only (a ``missing_name`` notice), never for a point.
+
+What may be shown: only ``ename``/``evalue`` of the student's own cells (solution cells
+and cells they added), cleaned of control characters and cut short. Never a test cell's
+or a read-only cell's error: a test cell's failure is reported by its own check, and
+hidden tests must not leak through anything.
+
+The cell that should define a name: the solution cell whose released stub (else whose
+solution) defines it, found by nbgrader ``grade_id``; else the first of the student's
+cells whose text defines it (parsed with ``ast``; a regex when the cell does not parse,
+which is exactly the cell with the ``SyntaxError``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .i18n import Lang, tr
+from .restore import SourceCell, grade_id_of, index_source
+from .results import CheckResult, Notice
+from .safetext import one_line
+
+CODE = "missing_name"
+MAX_NOTICES = 5
+
+
+@dataclass(frozen=True)
+class CellError:
+    """One student cell and what its execution record says."""
+
+    number: int          # 1-based, counting every cell from the top of the notebook
+    snippet: str         # its first line of code, cleaned and cut short
+    status: str          # ok | error | timeout | killed | not_run
+    error: str           # "SyntaxError: expected ':'" ("" unless status is error)
+
+
+def missing_name_notices(nb: Any, source_nb: Any, missing: Sequence[str],
+                         checks: Sequence[CheckResult]) -> list[Notice]:
+    """One ``missing_name`` notice per name in ``missing`` that a failed check reports
+    as undefined (at most ``MAX_NOTICES``), naming the checks it explains."""
+    index = {sc.grade_id: sc for sc in index_source(source_nb)}
+    first_error = _first_error(nb, index)
+    out: list[Notice] = []
+    for name in dict.fromkeys(missing):
+        failed = tuple(c.name for c in checks if not c.passed and f"`{name}`" in c.message)
+        if not failed or len(out) >= MAX_NOTICES:
+            continue
+        cell = _defining_cell(nb, index, name)
+        ja, en = _explain(name, cell, first_error)
+        out.append(Notice(CODE, ja, en, checks=failed))
+    return out
+
+
+# ---------------------------------------------------------------- which cell
+
+def _own(cell: Any, index: dict[str, SourceCell]) -> bool:
+    """A cell the student wrote: a solution cell or one they added (not a test or
+    read-only cell of the assignment, by the source's metadata or the cell's own)."""
+    if cell.get("cell_type") != "code":
+        return False
+    gid = grade_id_of(cell)
+    sc = index.get(gid) if gid else None
+    if sc is not None:
+        return sc.solution
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return not (isinstance(meta, dict) and (meta.get("grade") or meta.get("locked"))
+                and not meta.get("solution"))
+
+
+def _defining_cell(nb: Any, index: dict[str, SourceCell], name: str) -> CellError | None:
+    gid = _stub_grade_id(index, name)
+    cells = list(nb.cells)
+    for number, cell in enumerate(cells, start=1):
+        if gid is not None and grade_id_of(cell) == gid and _own(cell, index):
+            return _record(number, cell)
+    for number, cell in enumerate(cells, start=1):
+        if _own(cell, index) and defines(str(cell.get("source", "")), name):
+            return _record(number, cell)
+    return None
+
+
+def _stub_grade_id(index: dict[str, SourceCell], name: str) -> str | None:
+    solutions = [sc for sc in index.values() if sc.solution and sc.cell.cell_type == "code"]
+    for text_of in (lambda sc: sc.released, lambda sc: str(sc.cell.source)):
+        found = next((sc.grade_id for sc in solutions if defines(text_of(sc), name)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _first_error(nb: Any, index: dict[str, SourceCell]) -> CellError | None:
+    for number, cell in enumerate(nb.cells, start=1):
+        if _own(cell, index):
+            record = _record(number, cell)
+            if record.status == "error":
+                return record
+    return None
+
+
+def _record(number: int, cell: Any) -> CellError:
+    raw = cell.get("metadata", {}).get("autograder")
+    raw = raw if isinstance(raw, dict) else {}
+    status = str(raw.get("status", "not_run"))
+    error = ""
+    if status == "error":
+        ename = one_line(raw.get("ename"), limit=60) or "Error"
+        evalue = one_line(raw.get("evalue"), limit=200)
+        error = f"{ename}: {evalue}" if evalue else ename
+    return CellError(number, _snippet(str(cell.get("source", ""))), status, error)
+
+
+def _snippet(text: str) -> str:
+    line = next((s.strip() for s in text.splitlines()
+                 if s.strip() and not s.strip().startswith("#")), "")
+    return one_line(line, limit=40)
+
+
+# ---------------------------------------------------------------- does text define a name
+
+def defines(text: str, name: str) -> bool:
+    """Whether ``text`` binds ``name`` at the top level (``def``, ``class``, assignment,
+    import, ``for``/``with`` target), also when it does not parse."""
+    try:
+        tree = ast.parse(_without_magics(text))
+    except (SyntaxError, ValueError):
+        return _defines_by_regex(text, name)
+    return name in _bound(tree.body)
+
+
+def _bound(body: Sequence[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        elif isinstance(stmt, _BLOCKS):
+            names |= _stored(*_targets(stmt))
+            for block in _blocks(stmt):
+                names |= _bound(block)
+        else:
+            names |= _stored(stmt)
+    return names
+
+
+_BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
+
+
+def _targets(stmt: ast.stmt) -> list[ast.AST]:
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.target]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [i.optional_vars for i in stmt.items if i.optional_vars is not None]
+    return []
+
+
+def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    blocks = [getattr(stmt, f, None) or [] for f in ("body", "orelse", "finalbody")]
+    return blocks + [h.body for h in getattr(stmt, "handlers", [])]
+
+
+def _stored(*nodes: ast.AST) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+
+
+def _without_magics(text: str) -> str:
+    return _MAGIC.sub("pass", text)
+
+
+def _defines_by_regex(text: str, name: str) -> bool:
+    word = re.escape(name)
+    pattern = (rf"^\s*(?:(?:async\s+)?def|class)\s+{word}\b"
+               rf"|^\s*{word}\s*(?::[^=\n]*)?=(?!=)"
+               rf"|^\s*(?:[\w.]+\s*,\s*)*{word}\s*(?:,\s*[\w.]+\s*)*=(?!=)")
+    return re.search(pattern, text, re.MULTILINE) is not None
+
+
+# ---------------------------------------------------------------- the words
+
+def _explain(name: str, cell: CellError | None, first: CellError | None) -> tuple[str, str]:
+    ja, en = _about_cell(name, cell)
+    if first is not None and (cell is None or first.number < cell.number
+                              or cell.status != "error"):
+        ja += (f" ノートブックで最初にエラーが起きたのは{_where(first, 'ja')}です:"
+               f" {first.error}")
+        en += f" The first error in the notebook was in {_where(first, 'en')}: {first.error}"
+    return ja, en
+
+
+def _about_cell(name: str, cell: CellError | None) -> tuple[str, str]:
+    if cell is None:
+        return (f"`{name}` を定義しているセルが見つかりません。",
+                f"No cell of the notebook defines `{name}`.")
+    where_ja, where_en = _where(cell, "ja"), _where(cell, "en")
+    if cell.status == "error":
+        return (f"`{name}` を定義するセル ({where_ja}) の実行中にエラーが起きました: {cell.error}",
+                f"The cell that defines `{name}` ({where_en}) failed: {cell.error}")
+    if cell.status in ("not_run", "timeout", "killed"):
+        return (f"`{name}` を定義するセル ({where_ja}) は最後まで実行されませんでした"
+                "（時間切れか強制終了で実行が打ち切られました）。",
+                f"The cell that defines `{name}` ({where_en}) did not finish: execution "
+                "was stopped (time limit or kernel killed).")
+    return (f"`{name}` を定義するはずのセル ({where_ja}) はエラーなく実行されましたが、"
+            f"`{name}` は定義されていません。名前の綴りを確かめてください。",
+            f"The cell meant to define `{name}` ({where_en}) ran without an error but "
+            f"did not define `{name}`: check the spelling of the name.")
+
+
+def _where(cell: CellError, lang: Lang) -> str:
+    code = f" `{cell.snippet}`" if cell.snippet else ""
+    return tr(lang, ja=f"上から {cell.number} 番目のセル{code}",
+              en=f"cell {cell.number} from the top{code}")
