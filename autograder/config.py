@@ -345,7 +345,7 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
         points=MappingProxyType(_points(path, top.get("points", dict, {}))),
         misnamed_penalty=misnamed,
         labels=MappingProxyType(_labels(path, top.get("labels", dict, {}))),
-        questions=_questions(path, top.get("questions", list, [])),
+        questions=_questions(path, top.data.get("questions", [])),
         **header,
     )
 

@@ -196,9 +196,10 @@ def _explain(name: str, cell: CellError | None, first: CellError | None) -> tupl
     ja, en = _about_cell(name, cell)
     if first is not None and (cell is None or first.number < cell.number
                               or cell.status != "error"):
-        ja += (f" ノートブックで最初にエラーが起きたのは{_where(first, 'ja')}です:"
-               f" {first.error}")
-        en += f" The first error in the notebook was in {_where(first, 'en')}: {first.error}"
+        ja = (ja if ja.endswith("。") else ja + "。") + (
+            f"ノートブックで最初にエラーが起きたのは{_where(first, 'ja')} です: {first.error}")
+        en = en.rstrip(".") + (f". The first error in the notebook was in "
+                               f"{_where(first, 'en')}: {first.error}")
     return ja, en
 
 

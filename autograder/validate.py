@@ -3,6 +3,10 @@
 The source notebook (with solutions) must get full marks; the untouched released notebook
 must score zero on every graded item, and both must be graded cleanly (no crash, no hang).
 Both go through the real grading path: sandboxed kernel, restore, parameters, checks.
+
+Each problem names the item and the check's own message. A dataset the manifest needs
+that the grader's cache lacks (found on the grader's side, ``datasets.advice``) comes
+first, with the command that fixes it: it is the usual reason for a whole row of NG.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Scalar, load_assignment
+from .config import Assignment, Scalar, load_assignment
 from .grading import GradeContext, grade_submission
 from .i18n import Lang, default_lang
 from .paths import assignments_dir
@@ -39,6 +43,7 @@ class Validation:
     source: SubmissionResult
     release: SubmissionResult
     rows: list[CheckRow] = field(default_factory=list)
+    dataset_hints: list[str] = field(default_factory=list)  # datasets missing, and the fix
 
     @property
     def problems(self) -> list[str]:
@@ -48,7 +53,7 @@ class Validation:
                 found.insert(0, f"{label} notebook: status {res.status.value} ({res.reason})")
         if not self.rows:
             found.append("the assignment has no graded items")
-        return found
+        return [*self.dataset_hints, *found] if found else []
 
     @property
     def ok(self) -> bool:
@@ -63,6 +68,8 @@ def _problem(row: CheckRow) -> str:
         if row.name.startswith("cell:"):
             text += (" (in-notebook test cells run in the grader against the student's names;"
                      " rewrite the cell with plain data, or move its points to a pytest check)")
+    if row.release_points > 0:
+        text += " — the untouched release earns points: the check passes without an answer"
     return text
 
 
@@ -96,7 +103,22 @@ def validate(*, assignment_id: str, assignments_root: Path | None = None,
                               sha256="source")
     fresh = grade_submission(ctx, participant="release", file=name, content=release_bytes,
                              sha256="release")
-    return Validation(assignment.id, source, fresh, _rows(source, fresh))
+    return Validation(assignment.id, source, fresh, _rows(source, fresh),
+                      _dataset_hints(assignment, ctx.params, data_dir, ctx.lang))
+
+
+def _dataset_hints(assignment: Assignment, params: Mapping[str, Scalar],
+                   data_dir: Path | None, lang: Lang) -> list[str]:
+    """A fix for each dataset the manifest needs that the cache lacks (none when the
+    grading parameters already choose the offline data)."""
+    from .datasets.advice import fix_hint, missing_datasets, offline_param
+    from .notebook_io import read_notebook
+
+    offline = offline_param(read_notebook(assignment.source_notebook).nb)
+    if offline is not None and str(params.get(offline[0])) == offline[1]:
+        return []
+    return [fix_hint(info, cache=data_dir, offline_param=offline, lang=lang)
+            for info in missing_datasets(assignment.datasets, cache=data_dir)]
 
 
 def assignment_ids(root: Path | None = None) -> list[str]:

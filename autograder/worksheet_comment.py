@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 
 from .feedback import status_text
-from .feedback_rows import FeedbackView, RowGroup, feedback_view
+from .feedback_rows import FeedbackView, ItemRow, RowGroup, feedback_view
 from .i18n import Lang, tr
 from .itemstate import ItemState, mark, word
 from .labels import ItemTitles
@@ -50,9 +50,8 @@ def _comment(result: SubmissionResult, view: FeedbackView, lang: Lang, list_pass
     for group in view.groups:
         if group.title:
             parts.append(f"<p><strong>{_h(group.title)}</strong> {_pts(group)}</p>")
-        items = [_item(r.mark, r.title, r.points, r.max_points,
-                       r.message if r.state is not ItemState.PASSED else "", message_chars)
-                 for r in group.rows if list_passed or r.state is not ItemState.PASSED]
+        items = [_item(r, message_chars) for r in group.rows
+                 if list_passed or r.state is not ItemState.PASSED]
         passed = sum(r.state is ItemState.PASSED for r in group.rows)
         if not list_passed and passed:
             items.insert(0, f"<li>{mark(ItemState.PASSED)} {_h(word(ItemState.PASSED, lang))}"
@@ -81,11 +80,13 @@ def _head(result: SubmissionResult, lang: Lang) -> str:
             f"({_h(status_text(result.status, lang))})</p>")
 
 
-def _item(sign: str, title: str, points: float, max_points: float, message: str,
-          message_chars: int) -> str:
-    text = f"{sign} {_h(title)} {points:g}/{max_points:g}"
-    if message:
-        text += f" — {_h(one_line(message, limit=message_chars))}"
+def _item(row: ItemRow, message_chars: int) -> str:
+    """``○ title 1/1``; an item that did not pass also says its state and its message."""
+    text = f"{row.mark} {_h(row.title)} {row.points:g}/{row.max_points:g}"
+    if row.state is not ItemState.PASSED:
+        text += f" ({_h(row.word)})"
+        if row.message:
+            text += f" — {_h(one_line(row.message, limit=message_chars))}"
     return f"<li>{text}</li>"
 
 
