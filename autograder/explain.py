@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .i18n import Lang, tr
-from .restore import SourceCell, grade_id_of, index_source
+from .restore import INJECTED_TAG, SourceCell, cell_tags, grade_id_of, index_source
 from .results import CheckResult, Notice
 from .safetext import one_line
 
@@ -39,27 +39,39 @@ MAX_NOTICES = 5
 class CellError:
     """One student cell and what its execution record says."""
 
-    number: int          # 1-based, counting every cell from the top of the notebook
+    number: int          # 1-based, counting the cells from the top as the student has them
     snippet: str         # its first line of code, cleaned and cut short
     status: str          # ok | error | timeout | killed | not_run
-    error: str           # "SyntaxError: expected ':'" ("" unless status is error)
+    ename: str = ""      # "SyntaxError" (status error only)
+    evalue: str = ""     # "expected ':'"
+    line: int | None = None  # the line in the cell, where the error says so
+
+    def error(self, lang: Lang) -> str:
+        text = f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+        if self.line is not None:
+            text += tr(lang, ja=f" ({self.line} 行目)", en=f" (line {self.line})")
+        return text
 
 
 def missing_name_notices(nb: Any, source_nb: Any, missing: Sequence[str],
                          checks: Sequence[CheckResult]) -> list[Notice]:
-    """One ``missing_name`` notice per name in ``missing`` that a failed check reports
-    as undefined (at most ``MAX_NOTICES``), naming the checks it explains."""
+    """A ``missing_name`` notice per cell that should have defined names in ``missing``
+    that a failed check reports as undefined (names of one cell share one notice; at
+    most ``MAX_NOTICES``), naming the checks it explains."""
     index = {sc.grade_id: sc for sc in index_source(source_nb)}
-    first_error = _first_error(nb, index)
-    out: list[Notice] = []
+    by_cell: dict[int | None, tuple[CellError | None, list[str], list[str]]] = {}
     for name in dict.fromkeys(missing):
-        failed = tuple(c.name for c in checks if not c.passed and f"`{name}`" in c.message)
-        if not failed or len(out) >= MAX_NOTICES:
+        failed = [c.name for c in checks if not c.passed and f"`{name}`" in c.message]
+        if not failed:
             continue
         cell = _defining_cell(nb, index, name)
-        ja, en = _explain(name, cell, first_error)
-        out.append(Notice(CODE, ja, en, checks=failed))
-    return out
+        _, names, explained = by_cell.setdefault(cell.number if cell else None,
+                                                 (cell, [], []))
+        names.append(name)
+        explained += [c for c in failed if c not in explained]
+    first_error = _first_error(nb, index)
+    return [Notice(CODE, *_explain(names, cell, first_error), checks=tuple(explained))
+            for cell, names, explained in list(by_cell.values())[:MAX_NOTICES]]
 
 
 # ---------------------------------------------------------------- which cell
@@ -78,13 +90,20 @@ def _own(cell: Any, index: dict[str, SourceCell]) -> bool:
                 and not meta.get("solution"))
 
 
+def _numbered(nb: Any) -> list[tuple[int, Any]]:
+    """The cells numbered as in the student's notebook (without the cell of grading
+    parameters that grading inserted)."""
+    cells = [c for c in nb.cells if INJECTED_TAG not in cell_tags(c)]
+    return list(enumerate(cells, start=1))
+
+
 def _defining_cell(nb: Any, index: dict[str, SourceCell], name: str) -> CellError | None:
     gid = _stub_grade_id(index, name)
-    cells = list(nb.cells)
-    for number, cell in enumerate(cells, start=1):
+    cells = _numbered(nb)
+    for number, cell in cells:
         if gid is not None and grade_id_of(cell) == gid and _own(cell, index):
             return _record(number, cell)
-    for number, cell in enumerate(cells, start=1):
+    for number, cell in cells:
         if _own(cell, index) and defines(str(cell.get("source", "")), name):
             return _record(number, cell)
     return None
@@ -100,7 +119,7 @@ def _stub_grade_id(index: dict[str, SourceCell], name: str) -> str | None:
 
 
 def _first_error(nb: Any, index: dict[str, SourceCell]) -> CellError | None:
-    for number, cell in enumerate(nb.cells, start=1):
+    for number, cell in _numbered(nb):
         if _own(cell, index):
             record = _record(number, cell)
             if record.status == "error":
@@ -108,16 +127,23 @@ def _first_error(nb: Any, index: dict[str, SourceCell]) -> CellError | None:
     return None
 
 
+# IPython names the file of a cell's SyntaxError ("(2170202975.py, line 1)")
+_WHERE = re.compile(r"\s*\((?:[^()\s]+\.py|<[^>]*>), line (\d+)\)\s*$")
+
+
 def _record(number: int, cell: Any) -> CellError:
     raw = cell.get("metadata", {}).get("autograder")
     raw = raw if isinstance(raw, dict) else {}
     status = str(raw.get("status", "not_run"))
-    error = ""
-    if status == "error":
-        ename = one_line(raw.get("ename"), limit=60) or "Error"
-        evalue = one_line(raw.get("evalue"), limit=200)
-        error = f"{ename}: {evalue}" if evalue else ename
-    return CellError(number, _snippet(str(cell.get("source", ""))), status, error)
+    snippet = _snippet(str(cell.get("source", "")))
+    if status != "error":
+        return CellError(number, snippet, status)
+    evalue = one_line(raw.get("evalue"), limit=200)
+    found = _WHERE.search(evalue)
+    line = int(found[1]) if found else None
+    evalue = evalue[:found.start()] if found else evalue
+    return CellError(number, snippet, status, one_line(raw.get("ename"), limit=60) or "Error",
+                     evalue, line)
 
 
 def _snippet(text: str) -> str:
@@ -192,34 +218,38 @@ def _defines_by_regex(text: str, name: str) -> bool:
 
 # ---------------------------------------------------------------- the words
 
-def _explain(name: str, cell: CellError | None, first: CellError | None) -> tuple[str, str]:
-    ja, en = _about_cell(name, cell)
+def _explain(names: list[str], cell: CellError | None, first: CellError | None
+             ) -> tuple[str, str]:
+    ja, en = _about_cell("・".join(f"`{n}`" for n in names),
+                         " and ".join(f"`{n}`" for n in names), cell)
     if first is not None and (cell is None or first.number < cell.number
                               or cell.status != "error"):
         ja = (ja if ja.endswith("。") else ja + "。") + (
-            f"ノートブックで最初にエラーが起きたのは{_where(first, 'ja')} です: {first.error}")
+            f"ノートブックで最初にエラーが起きたのは{_where(first, 'ja')} です: "
+            f"{first.error('ja')}")
         en = en.rstrip(".") + (f". The first error in the notebook was in "
-                               f"{_where(first, 'en')}: {first.error}")
+                               f"{_where(first, 'en')}: {first.error('en')}")
     return ja, en
 
 
-def _about_cell(name: str, cell: CellError | None) -> tuple[str, str]:
+def _about_cell(name_ja: str, name_en: str, cell: CellError | None) -> tuple[str, str]:
     if cell is None:
-        return (f"`{name}` を定義しているセルが見つかりません。",
-                f"No cell of the notebook defines `{name}`.")
+        return (f"{name_ja} を定義しているセルが見つかりません。",
+                f"No cell of the notebook defines {name_en}.")
     where_ja, where_en = _where(cell, "ja"), _where(cell, "en")
     if cell.status == "error":
-        return (f"`{name}` を定義するセル ({where_ja}) の実行中にエラーが起きました: {cell.error}",
-                f"The cell that defines `{name}` ({where_en}) failed: {cell.error}")
+        return (f"{name_ja} を定義するセル ({where_ja}) の実行中にエラーが起きました: "
+                f"{cell.error('ja')}",
+                f"The cell that defines {name_en} ({where_en}) failed: {cell.error('en')}")
     if cell.status in ("not_run", "timeout", "killed"):
-        return (f"`{name}` を定義するセル ({where_ja}) は最後まで実行されませんでした"
+        return (f"{name_ja} を定義するセル ({where_ja}) は最後まで実行されませんでした"
                 "（時間切れか強制終了で実行が打ち切られました）。",
-                f"The cell that defines `{name}` ({where_en}) did not finish: execution "
+                f"The cell that defines {name_en} ({where_en}) did not finish: execution "
                 "was stopped (time limit or kernel killed).")
-    return (f"`{name}` を定義するはずのセル ({where_ja}) はエラーなく実行されましたが、"
-            f"`{name}` は定義されていません。名前の綴りを確かめてください。",
-            f"The cell meant to define `{name}` ({where_en}) ran without an error but "
-            f"did not define `{name}`: check the spelling of the name.")
+    return (f"{name_ja} を定義するはずのセル ({where_ja}) はエラーなく実行されましたが、"
+            f"{name_ja} は定義されていません。名前の綴りを確かめてください。",
+            f"The cell meant to define {name_en} ({where_en}) ran without an error but "
+            f"did not define {name_en}: check the spelling of the name.")
 
 
 def _where(cell: CellError, lang: Lang) -> str:
