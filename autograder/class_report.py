@@ -11,10 +11,13 @@ with how many passed, how many got partial credit (部分点) and the mean share
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import Assignment
@@ -70,13 +73,27 @@ def summarise(rows: Sequence[Row], *, template_code: str = "") -> ClassSummary:
     return ClassSummary(list(rows), similar_pairs(codes, template=template_code))
 
 
+@functools.lru_cache(maxsize=1)
 def _cjk_font() -> str | None:
-    """The name of an installed font that has Japanese glyphs, if any."""
+    """The name of an installed font that has Japanese glyphs, if any.
+
+    matplotlib lists the fonts it found when it first ran (its font cache); fonts
+    installed later (``apt-get install fonts-noto-cjk``) are looked up on disk and added,
+    so that Japanese charts do not depend on when the cache was made."""
     from matplotlib import font_manager
 
-    names = sorted({f.name for f in font_manager.fontManager.ttflist
-                    if "CJK JP" in f.name or "IPA" in f.name or "Gothic" in f.name})
-    return names[0] if names else None
+    def known() -> list[str]:
+        return sorted({f.name for f in font_manager.fontManager.ttflist
+                       if "CJK JP" in f.name or "IPA" in f.name or "Gothic" in f.name})
+
+    if not known():
+        for path in font_manager.findSystemFonts(fontext="ttf"):
+            if any(word in Path(path).name for word in ("CJK", "IPA", "Gothic")):
+                with contextlib.suppress(Exception):  # an unreadable font file: skip it
+                    font_manager.fontManager.addfont(path)
+    names = known()
+    sans = [n for n in names if "Sans" in n]
+    return next(iter(sans or names), None)
 
 
 def _has_cjk_font() -> bool:
@@ -85,6 +102,11 @@ def _has_cjk_font() -> bool:
 
 def _png(fig: Any) -> str:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:  # counts of students: whole numbers on the axis
+        if ax.get_ylabel():
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -173,7 +195,8 @@ def pass_rate_chart(rates: list[ItemRate], lang: Lang) -> str:
     ax.set_yticks(range(len(rates)), labels)
     ax.set_xlim(0, 100)
     ax.set_xlabel(tr(lang, ja="割合 (%)", en="share of submissions (%)"))
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False,
+              fontsize="small")
     return _png(fig)
 
 

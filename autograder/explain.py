@@ -56,12 +56,12 @@ class CellError:
 def missing_name_notices(nb: Any, source_nb: Any, missing: Sequence[str],
                          checks: Sequence[CheckResult]) -> list[Notice]:
     """A ``missing_name`` notice per cell that should have defined names in ``missing``
-    that a failed check reports as undefined (names of one cell share one notice; at
-    most ``MAX_NOTICES``), naming the checks it explains."""
+    (names the bridge found undefined) that a failed check's message speaks of; names
+    of one cell share one notice (at most ``MAX_NOTICES``), which names those checks."""
     index = {sc.grade_id: sc for sc in index_source(source_nb)}
     by_cell: dict[int | None, tuple[CellError | None, list[str], list[str]]] = {}
     for name in dict.fromkeys(missing):
-        failed = [c.name for c in checks if not c.passed and f"`{name}`" in c.message]
+        failed = [c.name for c in checks if not c.passed and _mentions(c.message, name)]
         if not failed:
             continue
         cell = _defining_cell(nb, index, name)
@@ -72,6 +72,13 @@ def missing_name_notices(nb: Any, source_nb: Any, missing: Sequence[str],
     first_error = _first_error(nb, index)
     return [Notice(CODE, *_explain(names, cell, first_error), checks=tuple(explained))
             for cell, names, explained in list(by_cell.values())[:MAX_NOTICES]]
+
+
+def _mentions(message: str, name: str) -> bool:
+    """Whether a check's message speaks of ``name`` ("`XOR` が定義されていません", "XOR の
+    ソースコードを取得できませんでした"): the checks an explanation is shown beside."""
+    pattern = rf"(?<![A-Za-z0-9_.]){re.escape(name)}(?![A-Za-z0-9_])"
+    return re.search(pattern, message) is not None
 
 
 # ---------------------------------------------------------------- which cell

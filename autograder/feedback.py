@@ -14,10 +14,12 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from .feedback_rows import FeedbackView, ItemRow, feedback_view
 from .i18n import Lang, tr
@@ -40,15 +42,28 @@ class Figure:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["code_spans"] = code_spans
+    return env
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
+
+
+def code_spans(text: str) -> markupsafe.Markup:
+    """``text`` escaped, then each `name` in backticks shown as code. Escaping comes
+    first, so the only tags in the result are the ``<code>`` pairs added here."""
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(_CODE_SPAN.sub(r"<code>\1</code>", escaped))
 
 
 def _texts(lang: Lang) -> dict[str, str]:
     keys = {
         "title": ("採点結果", "Grading feedback"), "participant": ("提出者", "Participant"),
         "file": ("ファイル", "File"), "graded_at": ("採点日時", "Graded at"),
-        "points": ("点", "points"), "penalty": ("減点", "Penalty"),
+        "points": ("点", "points"), "points_col": ("点", "Points"),
+        "penalty": ("減点", "Penalty"),
         "checks": ("チェック項目", "Checks"), "check": ("項目", "Check"),
         "result": ("結果", "Result"), "message": ("コメント", "Message"),
         "why": ("原因", "Why"),
@@ -180,7 +195,7 @@ def _summary_markdown(result: SubmissionResult, view: FeedbackView, assignment_t
              f"({status_text(result.status, lang)})", ""]
     lines += [f"- {_md(text)}" for text in view.notices]
     t = _texts(lang)
-    head = f"| {t['check']} | {t['result']} | {t['points']} | {t['message']} |"
+    head = f"| {t['check']} | {t['result']} | {t['points_col']} | {t['message']} |"
     for group in view.groups:
         if group.title:
             lines += ["", f"### {_md(group.title)} ({_fmt(group.points)}/"

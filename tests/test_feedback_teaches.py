@@ -211,6 +211,7 @@ def test_feedback_html_groups_titles_partial_and_the_cause_ja() -> None:
     row = html[html.index("test_nand") - 400: html.index("test_nand") + 400]
     assert "部分点" in row and "不合格" not in row                # 1/2 is partial
     assert "1 / 2" in row and "&lt;b&gt;正しい&lt;/b&gt;" in row   # escaped message
+    assert "<code>XOR</code> が定義されていません" in html
     cause = html.index("SyntaxError: expected &#39;:&#39;")
     assert html.index("問 4：XOR") < cause < html.index("その他")  # beside its question
     assert html.count("SyntaxError") == 1                          # once, not also on top
@@ -221,8 +222,9 @@ def test_feedback_html_in_english() -> None:
     html = render_feedback(_result(), assignment_title="Gates", participant="p", lang="en",
                            titles=TITLES)
     for words in ("Q3: gates", "AND truth table", "partial", "passed", "failed", "Why",
-                  "Other", "The cell that defines `XOR`"):
+                  "Other"):
         assert htmllib.escape(words) in html, words
+    assert "The cell that defines <code>XOR</code>" in html  # `names` shown as code
 
 
 def test_graded_notebook_summary_is_grouped_with_states() -> None:
@@ -405,3 +407,11 @@ def test_a_missing_dataset_gets_the_command_that_fixes_it(tmp_path: Path) -> Non
     assert "--param DATASET=synthetic" in text
     mnist = nbformat.read(REPO / "assignments" / "03_n" / "03_n.ipynb", as_version=4)
     assert offline_param(mnist) is None
+
+
+def test_code_spans_are_escaped_before_they_become_code() -> None:
+    from autograder.feedback import code_spans
+
+    assert str(code_spans("`<img src=x onerror=1>` と `a`")) == \
+        "<code>&lt;img src=x onerror=1&gt;</code> と <code>a</code>"
+    assert str(code_spans("`</code><script>`")) == "<code>&lt;/code&gt;&lt;script&gt;</code>"
