@@ -21,15 +21,25 @@ which is exactly the cell with the ``SyntaxError``).
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .i18n import Lang, tr
-from .restore import INJECTED_TAG, SourceCell, cell_tags, grade_id_of, index_source
+from .restore import (
+    INJECTED_TAG,
+    SourceCell,
+    cell_tags,
+    grade_id_of,
+    index_source,
+    nbgrader_meta,
+)
 from .results import CheckResult, Notice
 from .safetext import one_line
+
+log = logging.getLogger(__name__)
 
 CODE = "missing_name"
 MAX_NOTICES = 5
@@ -57,7 +67,21 @@ def missing_name_notices(nb: Any, source_nb: Any, missing: Sequence[str],
                          checks: Sequence[CheckResult]) -> list[Notice]:
     """A ``missing_name`` notice per cell that should have defined names in ``missing``
     (names the bridge found undefined) that a failed check's message speaks of; names
-    of one cell share one notice (at most ``MAX_NOTICES``), which names those checks."""
+    of one cell share one notice (at most ``MAX_NOTICES``), which names those checks.
+
+    Never raises: an explanation is a courtesy, and whatever a notebook holds must not
+    cost its grade (a failure is logged and explains nothing)."""
+    if not missing:
+        return []
+    try:
+        return _notices(nb, source_nb, missing, checks)
+    except Exception:
+        log.warning("no explanation of missing names %s", list(missing)[:5], exc_info=True)
+        return []
+
+
+def _notices(nb: Any, source_nb: Any, missing: Sequence[str],
+             checks: Sequence[CheckResult]) -> list[Notice]:
     index = {sc.grade_id: sc for sc in index_source(source_nb)}
     by_cell: dict[int | None, tuple[CellError | None, list[str], list[str]]] = {}
     for name in dict.fromkeys(missing):
@@ -86,15 +110,14 @@ def _mentions(message: str, name: str) -> bool:
 def _own(cell: Any, index: dict[str, SourceCell]) -> bool:
     """A cell the student wrote: a solution cell or one they added (not a test or
     read-only cell of the assignment, by the source's metadata or the cell's own)."""
-    if cell.get("cell_type") != "code":
+    if not isinstance(cell, dict) or cell.get("cell_type") != "code":
         return False
     gid = grade_id_of(cell)
     sc = index.get(gid) if gid else None
     if sc is not None:
         return sc.solution
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return not (isinstance(meta, dict) and (meta.get("grade") or meta.get("locked"))
-                and not meta.get("solution"))
+    meta = nbgrader_meta(cell) or {}
+    return not ((meta.get("grade") or meta.get("locked")) and not meta.get("solution"))
 
 
 def _numbered(nb: Any) -> list[tuple[int, Any]]:
@@ -111,7 +134,7 @@ def _defining_cell(nb: Any, index: dict[str, SourceCell], name: str) -> CellErro
         if gid is not None and grade_id_of(cell) == gid and _own(cell, index):
             return _record(number, cell)
     for number, cell in cells:
-        if _own(cell, index) and defines(str(cell.get("source", "")), name):
+        if _own(cell, index) and defines(_text(cell), name):
             return _record(number, cell)
     return None
 
@@ -139,10 +162,11 @@ _WHERE = re.compile(r"\s*\((?:[^()\s]+\.py|<[^>]*>), line (\d+)\)\s*$")
 
 
 def _record(number: int, cell: Any) -> CellError:
-    raw = cell.get("metadata", {}).get("autograder")
+    meta = cell.get("metadata")
+    raw = meta.get("autograder") if isinstance(meta, dict) else None
     raw = raw if isinstance(raw, dict) else {}
     status = str(raw.get("status", "not_run"))
-    snippet = _snippet(str(cell.get("source", "")))
+    snippet = _snippet(_text(cell))
     if status != "error":
         return CellError(number, snippet, status)
     evalue = one_line(raw.get("evalue"), limit=200)
@@ -151,6 +175,11 @@ def _record(number: int, cell: Any) -> CellError:
     evalue = evalue[:found.start()] if found else evalue
     return CellError(number, snippet, status, one_line(raw.get("ename"), limit=60) or "Error",
                      evalue, line)
+
+
+def _text(cell: Any) -> str:
+    source = cell.get("source", "")
+    return source if isinstance(source, str) else ""
 
 
 def _snippet(text: str) -> str:

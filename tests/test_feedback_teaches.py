@@ -415,3 +415,13 @@ def test_code_spans_are_escaped_before_they_become_code() -> None:
     assert str(code_spans("`<img src=x onerror=1>` と `a`")) == \
         "<code>&lt;img src=x onerror=1&gt;</code> と <code>a</code>"
     assert str(code_spans("`</code><script>`")) == "<code>&lt;/code&gt;&lt;script&gt;</code>"
+
+
+def test_odd_metadata_explains_what_it_can_and_never_raises() -> None:
+    nb = _executed("def XOR(a, b)\n    return a ^ b",
+                   {"status": "error", "ename": "SyntaxError", "evalue": "expected ':'"})
+    nb.cells[1].metadata = {"nbgrader": ["not", "a", "dict"], "autograder": "forged"}
+    nb.cells[1].source = ["not", "text"]
+    [notice] = missing_name_notices(nb, _source(), ["XOR"], FAILED)
+    assert "SyntaxError" in notice.message_en
+    assert missing_name_notices(None, _source(), ["XOR"], FAILED) == []  # logged, not raised
