@@ -20,7 +20,7 @@ from .errors import ExportError
 from .feedback import graded_notebook, render_feedback
 from .gradebook import Gradebook, StoredSubmission
 from .i18n import Lang, default_lang
-from .labels import ItemTitles, item_titles
+from .labels import ItemTitles, titles_for_export
 from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
 from .safetext import clean, one_line
@@ -77,8 +77,8 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
     with Gradebook(gradebook or default_gradebook()) as gb:
         graded = _load(gb, assignment)
     out.mkdir(parents=True, exist_ok=True)
-    summary = ExportSummary(out, students=len(graded))
-    titles = item_titles(assignment)
+    titles, title_notices = titles_for_export(assignment)
+    summary = ExportSummary(out, students=len(graded), notices=title_notices)
     if worksheet is not None:
         _worksheet(graded, worksheet, out, encoding, missing_zero, maximum, lang, summary,
                    titles)

@@ -425,3 +425,14 @@ def test_odd_metadata_explains_what_it_can_and_never_raises() -> None:
     [notice] = missing_name_notices(nb, _source(), ["XOR"], FAILED)
     assert "SyntaxError" in notice.message_en
     assert missing_name_notices(None, _source(), ["XOR"], FAILED) == []  # logged, not raised
+
+
+def test_export_titles_fall_back_to_the_manifest(tmp_path: Path) -> None:
+    from autograder.labels import titles_for_export
+
+    base = load_assignment("13_n", REPO / "assignments")
+    broken = dataclasses.replace(base, labels={"test_gone": Wording("消えた", "gone"),
+                                               "test_and": Wording("AND", "AND")})
+    titles, notices = titles_for_export(broken)
+    assert titles.title("test_and", "en") == "AND" and "test_gone" in notices[0].message_en
+    assert titles_for_export(base)[1] == []
