@@ -77,8 +77,10 @@ def feedback_view(result: SubmissionResult, titles: ItemTitles | None,
 def _row(check: CheckResult, result: SubmissionResult, titles: ItemTitles,
          lang: Lang) -> ItemRow:
     state = state_of(check, result.status)
+    # an item that never ran carries the submission's reason, which the reports show once
+    repeated = state is ItemState.NOT_RUN and check.message == result.reason
     return ItemRow(name=one_line(check.name, limit=200),
                    title=one_line(titles.title(check.name, lang), limit=200),
                    state=state, word=word(state, lang), mark=mark(state),
                    points=check.points, max_points=check.max_points,
-                   message=clean(check.message))
+                   message="" if repeated else clean(check.message))

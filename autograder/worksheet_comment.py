@@ -23,7 +23,7 @@ import html
 from .feedback import status_text
 from .feedback_rows import FeedbackView, ItemRow, RowGroup, feedback_view
 from .i18n import Lang, tr
-from .itemstate import ItemState, mark, word
+from .itemstate import NOTHING_RAN, ItemState, mark, word
 from .labels import ItemTitles
 from .results import SubmissionResult
 from .safetext import clean, one_line
@@ -37,6 +37,8 @@ def comment_html(result: SubmissionResult, lang: Lang,
                  titles: ItemTitles | None = None) -> str:
     """The worksheet's feedback comment for ``result`` (HTML, at most ``MAX_CHARS``)."""
     view = feedback_view(result, titles, lang)
+    if result.status in NOTHING_RAN:  # nothing to list item by item: the reason says it
+        return _nothing_ran(result, view, lang)[:MAX_CHARS]
     for level in _LEVELS:
         text = _comment(result, view, lang, *level)
         if len(text) <= MAX_CHARS:
@@ -72,6 +74,12 @@ def _totals_only(result: SubmissionResult, view: FeedbackView, lang: Lang) -> st
     more = tr(lang, ja="詳しくはフィードバックファイルを見てください。",
               en="The feedback file has the details.")
     return f"{_head(result, lang)}<ul>{lines}</ul><p>{_h(more)}</p>"
+
+
+def _nothing_ran(result: SubmissionResult, view: FeedbackView, lang: Lang) -> str:
+    reason = f"<p>{_h(one_line(result.reason, limit=400))}</p>" if result.reason else ""
+    notices = "".join(f"<li>{_h(one_line(n, limit=300))}</li>" for n in view.notices)
+    return _head(result, lang) + reason + (f"<ul>{notices}</ul>" if notices else "")
 
 
 def _head(result: SubmissionResult, lang: Lang) -> str:

@@ -436,3 +436,13 @@ def test_export_titles_fall_back_to_the_manifest(tmp_path: Path) -> None:
     titles, notices = titles_for_export(broken)
     assert titles.title("test_and", "en") == "AND" and "test_gone" in notices[0].message_en
     assert titles_for_export(base)[1] == []
+
+
+def test_a_submission_that_never_ran_says_why_once() -> None:
+    result = SubmissionResult("1", "14_n.ipynb", "h", Status.INVALID, reason="JSON ではありません",
+                              checks=[CheckResult(f"test_{i}", 0.0, 1.0, False,
+                                                  "JSON ではありません") for i in range(20)])
+    text = comment_html(result, "ja", None)
+    assert text.count("JSON ではありません") == 1 and "test_3" not in text
+    html = render_feedback(result, assignment_title="t", participant="p", lang="ja")
+    assert html.count("JSON ではありません") == 1 and html.count("未実行") == 20
