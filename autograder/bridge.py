@@ -383,8 +383,15 @@ class Submission:
         self._broken: BridgeError | None = None
         self._released: list[int] = []
         self._touched: dict[str, list[str]] = {}
+        self._missing: dict[str, None] = {}
 
     # -- public API (docs/architecture.md) --------------------------------
+
+    @property
+    def missing_names(self) -> tuple[str, ...]:
+        """Names reported undefined so far, in order (the feedback explains them:
+        ``explain.py``; the kernel's word, so never used for a point)."""
+        return tuple(self._missing)
 
     def has(self, name: str) -> bool:
         return bool(self._probe(name)["defined"])
@@ -396,6 +403,7 @@ class Submission:
     def function(self, name: str) -> RemoteFunction:
         probe = self._probe(name)
         if not probe["defined"]:
+            self._missing[clip(name, 120)] = None
             raise MissingName(what=name)
         if not probe["callable"]:
             raise NotCallable(what=name, error_name=probe["type"])
@@ -588,6 +596,9 @@ class Submission:
             answer = self._read_answer(rid, result, what=what)
             raw = _raise_for(answer, what=what, context=context)
             return then(raw, rid) if then else raw
+        except MissingName as exc:
+            self._missing[exc.what] = None
+            raise
         finally:
             self._cleanup(rid)
 

@@ -1,22 +1,30 @@
 """The class report (``report.html``): how the batch went, and what needs a human look.
 
 Plots are drawn with matplotlib (Agg) and embedded as PNG; the page is one self-contained
-file. Axis labels are Japanese only where a CJK font is installed (otherwise matplotlib
-would draw empty boxes), the surrounding HTML always follows the chosen language.
+file. Every chart text (axes, legend, the checks' titles) follows the chosen language;
+Japanese is drawn only where a CJK font is installed (otherwise matplotlib would draw
+empty boxes: the chart falls back to English), the surrounding HTML always follows the
+chosen language. Items are shown by title and grouped by question (``labels.py``), each
+with how many passed, how many got partial credit (部分点) and the mean share of points.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import Assignment
 from .feedback import environment, status_text
 from .i18n import Lang, tr
+from .itemstate import ItemState, state_of
+from .labels import ItemTitles
 from .results import Status, SubmissionResult
 from .similarity import SimilarPair, notebook_code, similar_groups, similar_pairs
 
@@ -65,13 +73,27 @@ def summarise(rows: Sequence[Row], *, template_code: str = "") -> ClassSummary:
     return ClassSummary(list(rows), similar_pairs(codes, template=template_code))
 
 
+@functools.lru_cache(maxsize=1)
 def _cjk_font() -> str | None:
-    """The name of an installed font that has Japanese glyphs, if any."""
+    """The name of an installed font that has Japanese glyphs, if any.
+
+    matplotlib lists the fonts it found when it first ran (its font cache); fonts
+    installed later (``apt-get install fonts-noto-cjk``) are looked up on disk and added,
+    so that Japanese charts do not depend on when the cache was made."""
     from matplotlib import font_manager
 
-    names = sorted({f.name for f in font_manager.fontManager.ttflist
-                    if "CJK JP" in f.name or "IPA" in f.name or "Gothic" in f.name})
-    return names[0] if names else None
+    def known() -> list[str]:
+        return sorted({f.name for f in font_manager.fontManager.ttflist
+                       if "CJK JP" in f.name or "IPA" in f.name or "Gothic" in f.name})
+
+    if not known():
+        for path in font_manager.findSystemFonts(fontext="ttf"):
+            if any(word in Path(path).name for word in ("CJK", "IPA", "Gothic")):
+                with contextlib.suppress(Exception):  # an unreadable font file: skip it
+                    font_manager.fontManager.addfont(path)
+    names = known()
+    sans = [n for n in names if "Sans" in n]
+    return next(iter(sans or names), None)
 
 
 def _has_cjk_font() -> bool:
@@ -80,6 +102,11 @@ def _has_cjk_font() -> bool:
 
 def _png(fig: Any) -> str:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:  # counts of students: whole numbers on the axis
+        if ax.get_ylabel():
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -114,23 +141,74 @@ def score_histogram(summary: ClassSummary, max_score: float, lang: Lang) -> str:
     return _png(fig)
 
 
-def pass_rates(summary: ClassSummary) -> list[tuple[str, float, int]]:
-    passed: Counter[str] = Counter()
-    total: Counter[str] = Counter()
+@dataclass(frozen=True)
+class ItemRate:
+    """How the class did on one graded item."""
+
+    name: str
+    question: str        # the question's title ("" when the assignment has none)
+    title: str
+    total: int
+    passed: int
+    partial: int
+    mean_share: float    # mean of points / max points
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class _Tally:
+    name: str
+    states: tuple[ItemState, ...]
+    shares: tuple[float, ...]
+
+
+def item_rates(summary: ClassSummary, titles: ItemTitles, lang: Lang) -> list[ItemRate]:
+    """One ``ItemRate`` per graded item, by question, in the feedback's order."""
+    states: dict[str, list[ItemState]] = {}
+    shares: dict[str, list[float]] = {}
     for row in summary.rows:
         for check in row.result.checks:
-            total[check.name] += 1
-            passed[check.name] += int(check.passed)
-    return [(name, passed[name] / total[name], total[name]) for name in total]
+            states.setdefault(check.name, []).append(state_of(check, row.result.status))
+            shares.setdefault(check.name, []).append(
+                check.points / check.max_points if check.max_points > 0 else float(check.passed))
+    tallies = [_Tally(n, tuple(states[n]), tuple(shares[n])) for n in states]
+    out = []
+    for group in titles.groups(tallies):
+        question = group.title(lang) if titles.questions else ""
+        out += [ItemRate(t.name, question, titles.title(t.name, lang), len(t.states),
+                         t.states.count(ItemState.PASSED), t.states.count(ItemState.PARTIAL),
+                         sum(t.shares) / len(t.shares)) for t in group.items]
+    return out
 
 
-def pass_rate_chart(summary: ClassSummary, lang: Lang) -> str:
-    rates = pass_rates(summary)
+def pass_rate_chart(rates: list[ItemRate], lang: Lang) -> str:
     fig, ax = _figure(6.0, max(2.0, 0.32 * len(rates) + 0.8))
-    ax.barh([r[0] for r in rates][::-1], [100 * r[1] for r in rates][::-1], color="#34a853")
+    labels = [_short(_drawable(r.title, r.name)) for r in rates][::-1]
+    ax.barh(range(len(rates)), [100 * r.rate for r in rates][::-1], color="#34a853",
+            label=tr(lang, ja="合格", en="passed"))
+    ax.barh(range(len(rates)), [100 * r.partial / r.total for r in rates][::-1],
+            left=[100 * r.rate for r in rates][::-1], color="#f9ab00",
+            label=tr(lang, ja="部分点", en="partial"))
+    ax.set_yticks(range(len(rates)), labels)
     ax.set_xlim(0, 100)
-    ax.set_xlabel(tr(_labels(lang), ja="合格率 (%)", en="pass rate (%)"))
+    ax.set_xlabel(tr(lang, ja="割合 (%)", en="share of submissions (%)"))
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False,
+              fontsize="small")
     return _png(fig)
+
+
+def _drawable(text: str, fallback: str) -> str:
+    """``text``, or ``fallback`` where it has CJK characters and no font can draw them."""
+    if _has_cjk_font() or all(ord(c) < 0x2E80 for c in text):
+        return text
+    return fallback
+
+
+def _short(text: str, limit: int = 32) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def metric_values(summary: ClassSummary) -> dict[str, list[float]]:
@@ -142,15 +220,16 @@ def metric_values(summary: ClassSummary) -> dict[str, list[float]]:
     return values
 
 
-def accuracy_chart(name: str, values: list[float], threshold: float | None, lang: Lang) -> str:
+def accuracy_chart(title: str, values: list[float], threshold: float | None,
+                   lang: Lang) -> str:
     fig, ax = _figure()
     ax.hist(values, bins=20, range=(0, 1), color="#9334e6", edgecolor="white")
     if threshold is not None:
         ax.axvline(threshold, color="#d93025", linestyle="--",
-                   label=tr(_labels(lang), ja=f"基準 {threshold:.3f}",
-                            en=f"threshold {threshold:.3f}"))
+                   label=tr(lang, ja=f"基準 {threshold:.3f}", en=f"threshold {threshold:.3f}"))
         ax.legend()
-    ax.set_xlabel(name)
+    ax.set_xlabel(title)
+    ax.set_ylabel(tr(lang, ja="人数", en="students"))
     return _png(fig)
 
 
@@ -162,10 +241,14 @@ def runtime_chart(summary: ClassSummary, lang: Lang) -> str:
     return _png(fig)
 
 
-def render_class_report(summary: ClassSummary, *, assignment: Assignment, lang: Lang) -> str:
+def render_class_report(summary: ClassSummary, *, assignment: Assignment, lang: Lang,
+                        titles: ItemTitles | None = None) -> str:
+    titles = titles or ItemTitles(assignment.labels, questions=assignment.questions)
     max_score = max((r.result.max_score for r in summary.rows), default=0.0)
     threshold = next(iter(assignment.thresholds.values()), None)
     statuses = Counter(r.result.status for r in summary.rows)
+    rates = item_rates(summary, titles, lang)
+    chart = _labels(lang)  # the charts' language: English where no CJK font is installed
     return environment().get_template("class_report.html.j2").render(
         lang=lang, title=assignment.title(lang), assignment_id=assignment.id,
         n=len(summary.rows), mean=(sum(r.result.score for r in summary.rows)
@@ -173,9 +256,11 @@ def render_class_report(summary: ClassSummary, *, assignment: Assignment, lang: 
         max_score=max_score, statuses=[(status_text(s, lang), c) for s, c in
                                        statuses.most_common()],
         score_png=score_histogram(summary, max_score, lang) if summary.rows else None,
-        pass_png=pass_rate_chart(summary, lang) if pass_rates(summary) else None,
-        pass_rows=pass_rates(summary),
-        accuracy_pngs=[(name, accuracy_chart(name, vals, threshold, lang))
+        pass_png=pass_rate_chart(item_rates(summary, titles, chart), chart) if rates else None,
+        rates=rates,
+        accuracy_pngs=[(titles.title(name, lang),
+                        accuracy_chart(_drawable(titles.title(name, chart), name), vals,
+                                       threshold, chart))
                        for name, vals in metric_values(summary).items()],
         runtime_png=runtime_chart(summary, lang) if summary.rows else None,
         review=summary.review(lang), t=_report_texts(lang))
@@ -185,13 +270,14 @@ def _report_texts(lang: Lang) -> dict[str, str]:
     keys = {
         "heading": ("クラスレポート", "Class report"), "n": ("提出数", "submissions"),
         "mean": ("平均点", "mean score"), "scores": ("得点分布", "Score distribution"),
-        "pass": ("チェックごとの合格率", "Pass rate per check"),
+        "pass": ("項目ごとの合格率", "Pass rate per item"),
         "accuracy": ("精度の分布と基準", "Accuracy against the threshold"),
         "runtime": ("実行時間の分布", "Run-time distribution"),
         "status": ("状態の内訳", "Status counts"), "count": ("件数", "count"),
         "review": ("要確認 (人の目で確認してください)", "Needs a human look"),
         "who": ("提出者", "participant"), "why": ("理由", "reason"),
         "none": ("ありません", "none"), "check": ("項目", "check"),
-        "rate": ("合格率", "pass rate"),
+        "rate": ("合格率", "pass rate"), "partial": ("部分点", "partial"),
+        "share": ("平均得点率", "mean share of points"),
     }
     return {k: (en if lang == "en" else ja) for k, (ja, en) in keys.items()}

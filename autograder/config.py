@@ -50,10 +50,25 @@ Example::
     # not the released placeholder (the course's 質問・感想 cell).
     completion = ["comments"]
 
+    [labels]                 # what students read instead of a check's id
+    test_conv2d_deck_example = { ja = "conv2d：講義の例", en = "conv2d: the lecture's example" }
+    "cell:test_conv2d" = { ja = "テストセル：conv2d", en = "Test cell: conv2d" }
+
+    [[questions]]            # feedback rows grouped by question, in this order
+    title = { ja = "問 2：conv2d", en = "Q2: conv2d" }
+    checks = ["test_conv2d_deck_example", "cell:test_conv2d"]
+
 The Moodle file-name rule (``moodle/naming.py``): an id of the form ``NN_n``/``NN_h``
 whose ``file`` is the default keeps the lecture/level rule (``14n.ipynb``, ``14-N.ipynb``
 are near misses, ``13_n.ipynb`` is another assignment's); any other id or ``file`` is
 matched by name (``PS1.ipynb``, ``ps1 (1).ipynb`` are near misses of ``ps1.ipynb``).
+
+``[labels]`` and ``[[questions]]`` name graded items: a pytest check's name, or
+``cell:<grade_id>`` (in-notebook test cell), ``manual:<grade_id>`` (a cell graded by a
+person). Names are checked where the items are known: pytest names when the checks are
+collected (``checks/runner.py``, like ``[points]``), cell names against the source
+notebook at release (``source_check.py``). Why ``[[questions]]`` is an array of tables
+and not derived from the notebook: see ``autograder/labels.py``.
 """
 
 from __future__ import annotations
@@ -146,6 +161,8 @@ class Assignment:
     file: str = ""               # the file students submit; "" is <id>.ipynb
     validation: ValidateOptions = field(default_factory=ValidateOptions)
     completion_cells: tuple[str, ...] = ()   # [hand_grading] completion
+    labels: Mapping[str, Wording] = field(default_factory=lambda: MappingProxyType({}))
+    questions: tuple[Question, ...] = ()
 
     @property
     def source_notebook(self) -> Path:
@@ -166,6 +183,25 @@ class Assignment:
 
     def title(self, lang: str = "ja") -> str:
         return self.title_en if lang == "en" else self.title_ja
+
+
+@dataclass(frozen=True)
+class Wording:
+    """A short text in Japanese and English (a label, a question's title)."""
+
+    ja: str
+    en: str
+
+    def text(self, lang: str = "ja") -> str:
+        return self.en if lang == "en" else self.ja
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of the notebook: its title and the graded items that belong to it."""
+
+    title: Wording
+    checks: tuple[str, ...]
 
 
 class _Reader:
@@ -290,6 +326,58 @@ def _string_list(r: _Reader, key: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+MAX_WORDING = 200  # characters of one label or question title (one table cell)
+
+
+def _wording(path: Path, table: str, raw: Any) -> Wording:
+    """``{ ja = "...", en = "..." }``: one line each; either may be left out (the other
+    is shown), not both."""
+    r = _Reader(path, table, raw)
+    r.unknown({"ja", "en"})
+    texts = {lang: r.get(lang, str, "") for lang in ("ja", "en")}
+    for lang, text in texts.items():
+        if "\n" in text or len(text) > MAX_WORDING:
+            r.fail(lang, ja=f"{MAX_WORDING} 文字以内の 1 行にしてください",
+                   en=f"must be one line of at most {MAX_WORDING} characters")
+    if not any(t.strip() for t in texts.values()):
+        r.fail("", ja="ja か en の文を書いてください(両方あると両方の言語で表示されます)",
+               en="needs ja or en text (both for a bilingual course)")
+    ja, en = texts["ja"].strip(), texts["en"].strip()
+    return Wording(ja=ja or en, en=en or ja)
+
+
+def _labels(path: Path, raw: Any) -> dict[str, Wording]:
+    r = _Reader(path, "labels", raw)
+    return {key: _wording(path, f"labels.{key}", r.get(key, dict)) for key in r.data}
+
+
+def _questions(path: Path, raw: Any) -> tuple[Question, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(tr(ja=f"テーブルの配列 ([[questions]]) にしてください"
+                             f"({type(raw).__name__} でした)",
+                             en=f"must be an array of tables ([[questions]]), got "
+                                f"{type(raw).__name__}"), where=f"{path}: [[questions]]",
+                          hint=tr(ja="問ごとに [[questions]] を 1 つ書いてください",
+                                  en="write one [[questions]] block per question"))
+    seen: dict[str, int] = {}
+    out = []
+    for number, entry in enumerate(raw, start=1):
+        r = _Reader(path, f"questions #{number}", entry)
+        r.unknown({"title", "checks"})
+        checks = r.get("checks", list)
+        if not checks or not all(isinstance(c, str) and c for c in checks):
+            r.fail("checks", ja="チェック名の空でないリストにしてください",
+                   en="must be a non-empty list of check names")
+        for name in checks:
+            if name in seen:
+                r.fail("checks", ja=f"{name!r} はもう問 #{seen[name]} にあります",
+                       en=f"{name!r} is already in question #{seen[name]}")
+            seen[name] = number
+        out.append(Question(_wording(path, f"questions #{number}.title", r.get("title", dict)),
+                            tuple(checks)))
+    return tuple(out)
+
+
 def _header(path: Path, raw: Any, folder_id: str) -> dict[str, Any]:
     r = _Reader(path, "assignment", raw)
     r.unknown({"id", "title", "lecture", "level", "file", "device", "datasets"})
@@ -342,7 +430,7 @@ def _completion(path: Path, raw: Any) -> tuple[str, ...]:
 
 
 _TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties", "validate",
-           "hand_grading"}
+           "hand_grading", "labels", "questions"}
 
 
 def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
@@ -365,6 +453,8 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
         misnamed_penalty=misnamed,
         validation=_validation(path, top.get("validate", dict, {})),
         completion_cells=_completion(path, top.get("hand_grading", dict, {})),
+        labels=MappingProxyType(_labels(path, top.get("labels", dict, {}))),
+        questions=_questions(path, top.data.get("questions", [])),
         **header,
     )
 

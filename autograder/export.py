@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,16 @@ from typing import Any
 from .class_report import Row, render_class_report, summarise
 from .config import Assignment, load_assignment
 from .errors import ExportError
-from .feedback import graded_notebook, render_feedback, status_text
+from .feedback import graded_notebook, render_feedback
 from .gradebook import Gradebook, StoredSubmission
 from .handgrading import hand_notes_html, pending_export_notice
 from .i18n import Lang, default_lang, tr
+from .labels import ItemTitles, titles_for_export
 from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
 from .safetext import clean, one_line
 from .staleness import export_guard
+from .worksheet_comment import comment_html as _comment_html
 
 
 @dataclass
@@ -59,21 +60,11 @@ def _load(gb: Gradebook, assignment: Assignment) -> list[Graded]:
     return graded
 
 
-def comment_html(result: SubmissionResult, lang: Lang) -> str:
-    """The short feedback comment for the worksheet (Moodle shows it as HTML)."""
-    items = "".join(
-        f"<li>{'✔' if c.passed else '✘'} {_h(c.name)}: {c.points:g}/{c.max_points:g}"
-        f"</li>" for c in result.checks)
-    notices = "".join(f"<li>{_h(n.text(lang))}</li>" for n in result.notices)
-    head = tr(lang, ja="自動採点", en="Autograder")
-    return (f"<p>{head}: <strong>{result.score:g} / {result.max_score:g}</strong> "
-            f"({html.escape(status_text(result.status, lang))})</p><ul>{items}</ul>"
-            + (f"<ul>{notices}</ul>" if notices else "") + hand_notes_html(result, lang))
-
-
-def _h(text: str) -> str:
-    """Student-influenced text for HTML: invisible and control characters gone, escaped."""
-    return html.escape(clean(text))
+def comment_html(result: SubmissionResult, lang: Lang,
+                 titles: ItemTitles | None = None) -> str:
+    """The short feedback comment for the worksheet (``worksheet_comment.py``), with the
+    hand grades a person gave (``handgrading.py``)."""
+    return _comment_html(result, lang, titles) + hand_notes_html(result, lang)
 
 
 def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
@@ -98,19 +89,21 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
                                 allow_stale=allow_stale, lang=lang)
     pending = pending_export_notice(assignment.id, [g.result for g in graded])
     out.mkdir(parents=True, exist_ok=True)
+    titles, title_notices = titles_for_export(assignment)
     summary = ExportSummary(out, students=len(graded),
-                            notices=warnings + ([pending] if pending else []))
+                            notices=warnings + ([pending] if pending else []) + title_notices)
     if worksheet is not None:
-        _worksheet(graded, worksheet, out, encoding, missing_zero, maximum, lang, summary)
+        _worksheet(graded, worksheet, out, encoding, missing_zero, maximum, lang, summary,
+                   titles)
     else:
         _grade_tables(graded, out, roster, roster_key, maximum, missing_zero, encoding, summary)
-    _feedback(graded, assignment, out, lang, summary, show_hidden)
+    _feedback(graded, assignment, out, lang, summary, show_hidden, titles)
     report = out / "report.html"
     rows = [Row(one_line(g.stored.participant), one_line(g.stored.participant_name), g.result)
             for g in graded]
     summary_rows = summarise(rows, template_code=_template_code(assignment))
-    report.write_text(render_class_report(summary_rows, assignment=assignment, lang=lang),
-                      encoding="utf-8")
+    report.write_text(render_class_report(summary_rows, assignment=assignment, lang=lang,
+                                          titles=titles), encoding="utf-8")
     summary.files.append(report)
     return summary
 
@@ -127,7 +120,8 @@ def _template_code(assignment: Assignment) -> str:
 
 
 def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missing_zero: bool,
-               maximum: float | None, lang: Lang, summary: ExportSummary) -> None:
+               maximum: float | None, lang: Lang, summary: ExportSummary,
+               titles: ItemTitles) -> None:
     from .moodle import (
         GradeEntry,
         expand_group_grades,
@@ -139,10 +133,10 @@ def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missi
 
     ws = read_worksheet(path)
     entries = {g.stored.participant: GradeEntry(_score(g.result), g.result.max_score,
-                                                comment_html(g.result, lang))
+                                                comment_html(g.result, lang, titles))
                for g in graded if not g.stored.is_group}
     groups = {g.stored.participant_name: GradeEntry(_score(g.result), g.result.max_score,
-                                                    comment_html(g.result, lang))
+                                                    comment_html(g.result, lang, titles))
               for g in graded if g.stored.is_group}
     entries.update(expand_group_grades(ws, groups))
     filled = fill_worksheet(ws, entries, missing_zero=missing_zero, maximum=maximum)
@@ -163,6 +157,13 @@ def _score(result: SubmissionResult) -> float | None:
     return None if result.status is Status.MISSING else result.score
 
 
+def _item_points(result: SubmissionResult) -> tuple[tuple[str, float], ...]:
+    # like the score: nothing submitted leaves the item columns empty
+    if result.status is Status.MISSING:
+        return ()
+    return tuple((c.name, c.points) for c in result.checks)
+
+
 def _grade_tables(graded: list[Graded], out: Path, roster: Path | None, roster_key: str | None,
                   maximum: float | None, missing_zero: bool, encoding: str,
                   summary: ExportSummary) -> None:
@@ -175,7 +176,8 @@ def _grade_tables(graded: list[Graded], out: Path, roster: Path | None, roster_k
     )
 
     records = [GradeRecord(g.stored.participant, g.stored.participant_name, _score(g.result),
-                           g.result.max_score, g.result.status.value) for g in graded]
+                           g.result.max_score, g.result.status.value,
+                           items=_item_points(g.result)) for g in graded]
     summary.files.append(write_grades_table(records, out / "grades.csv", maximum=maximum))
     if roster is not None:
         result = gradebook_import(roster=read_roster(roster), records=records,
@@ -187,7 +189,7 @@ def _grade_tables(graded: list[Graded], out: Path, roster: Path | None, roster_k
 
 
 def _feedback(graded: list[Graded], assignment: Assignment, out: Path, lang: Lang,
-              summary: ExportSummary, show_hidden: bool) -> None:
+              summary: ExportSummary, show_hidden: bool, titles: ItemTitles) -> None:
     from .moodle import FeedbackEntry
 
     entries, loose = [], []
@@ -195,7 +197,7 @@ def _feedback(graded: list[Graded], assignment: Assignment, out: Path, lang: Lan
     for g in graded:
         if g.result.status is Status.MISSING:
             continue
-        files = _feedback_files(g, assignment, lang, source)
+        files = _feedback_files(g, assignment, lang, source, titles)
         for name, data in files.items():
             target = out / "feedback" / _safe(g.stored.participant) / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -216,15 +218,15 @@ def _feedback(graded: list[Graded], assignment: Assignment, out: Path, lang: Lan
 
 
 def _feedback_files(g: Graded, assignment: Assignment, lang: Lang,
-                    hidden_source: Any) -> dict[str, bytes]:
+                    hidden_source: Any, titles: ItemTitles) -> dict[str, bytes]:
     title = assignment.title(lang)
     return {f"{assignment.id}.html": render_feedback(
                 g.result, assignment_title=title,
                 participant=g.stored.participant_name or g.stored.participant,
-                lang=lang).encode(),
+                lang=lang, titles=titles).encode(),
             f"{assignment.id}_graded.ipynb": graded_notebook(
                 g.result, assignment_title=title, lang=lang,
-                hidden_source=hidden_source).encode()}
+                hidden_source=hidden_source, titles=titles).encode()}
 
 
 def _hidden_source(assignment: Assignment) -> Any:

@@ -1,8 +1,11 @@
-"""The per-student feedback report: one self-contained HTML file (inline CSS and images).
+"""The per-student feedback report: one self-contained HTML file (inline CSS and images),
+and the graded notebook (the executed notebook with a summary on top).
 
-Everything that comes from the student's notebook is untrusted: text is escaped by
-jinja2's autoescape, and only image outputs that really are PNG files are embedded (never
-the notebook's own HTML or JavaScript outputs).
+Both show the graded items by question, titled and with their state (``feedback_rows``:
+partial credit as 部分点, the cause of a missing name beside its question). Everything
+that comes from the student's notebook is untrusted: text is escaped by jinja2's
+autoescape, and only image outputs that really are PNG files are embedded (never the
+notebook's own HTML or JavaScript outputs).
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import markupsafe
 
-from .handgrading import review_label
+from .feedback_rows import FeedbackView, ItemRow, feedback_view
 from .i18n import Lang, tr
+from .labels import ItemTitles
 from .paths import templates_dir
-from .results import CheckResult, Status, SubmissionResult
+from .results import Status, SubmissionResult
 from .safetext import clean, one_line
 
 HIDDEN_MARK = "BEGIN HIDDEN TESTS"
@@ -36,18 +42,31 @@ class Figure:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["code_spans"] = code_spans
+    return env
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
+
+
+def code_spans(text: str) -> markupsafe.Markup:
+    """``text`` escaped, then each `name` in backticks shown as code. Escaping comes
+    first, so the only tags in the result are the ``<code>`` pairs added here."""
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(_CODE_SPAN.sub(r"<code>\1</code>", escaped))
 
 
 def _texts(lang: Lang) -> dict[str, str]:
     keys = {
         "title": ("採点結果", "Grading feedback"), "participant": ("提出者", "Participant"),
         "file": ("ファイル", "File"), "graded_at": ("採点日時", "Graded at"),
-        "points": ("点", "points"), "penalty": ("減点", "Penalty"),
+        "points": ("点", "points"), "points_col": ("点", "Points"),
+        "penalty": ("減点", "Penalty"),
         "checks": ("チェック項目", "Checks"), "check": ("項目", "Check"),
         "result": ("結果", "Result"), "message": ("コメント", "Message"),
-        "passed": ("合格", "passed"), "failed": ("不合格", "failed"),
+        "why": ("原因", "Why"),
         "figures": ("あなたのノートブックの出力", "Figures from your notebook"),
         "run": ("実行の記録", "Run"), "status": ("状態", "Status"),
         "exec_time": ("ノートブックの実行時間", "Notebook run time"),
@@ -109,33 +128,32 @@ def _fmt(x: float) -> str:
 
 
 def render_feedback(result: SubmissionResult, *, assignment_title: str, participant: str,
-                    lang: Lang, graded_at: dt.datetime | None = None) -> str:
-    """The feedback HTML for one submission."""
+                    lang: Lang, graded_at: dt.datetime | None = None,
+                    titles: ItemTitles | None = None) -> str:
+    """The feedback HTML for one submission (``titles``: the assignment's check titles
+    and questions, ``labels.item_titles``; without them, names in one list)."""
     bad = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID, Status.MISSING,
            Status.WRONG_ASSIGNMENT, Status.REFUSED}
-    notices = [{"text": clean(n.text(lang)), "bad": False} for n in result.notices]
+    view = feedback_view(result, titles, lang)
+    notices = [{"text": text, "bad": False} for text in view.notices]
     if result.status in bad and result.reason:
         notices.insert(0, {"text": clean(f"{status_text(result.status, lang)}: {result.reason}"),
                            "bad": True})
-    checks = [{"label": clean(c.name), "passed": c.passed, "points": _fmt(c.points),
-               "max_points": _fmt(c.max_points), "message": clean(c.message),
-               "review": review_label(c, lang), "pending": c.needs_review}
-              for c in result.checks]
     seconds = tr(lang, ja="{:.1f} 秒", en="{:.1f} s")
     return environment().get_template("feedback.html.j2").render(
         lang=lang, t=_texts(lang), assignment_title=assignment_title,
         participant=one_line(participant), file=one_line(result.file) or "—",
         graded_at=(graded_at or dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
         score_text=_fmt(result.score), max_text=_fmt(result.max_score),
-        penalty=_fmt(result.penalty) if result.penalty else "", notices=notices, checks=checks,
-        figures=notebook_figures(result.executed_notebook),
+        penalty=_fmt(result.penalty) if result.penalty else "", notices=notices,
+        groups=view.groups, fmt=_fmt, figures=notebook_figures(result.executed_notebook),
         status_text=status_text(result.status, lang),
         exec_seconds=seconds.format(result.exec_seconds),
         check_seconds=seconds.format(result.check_seconds))
 
 
 def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: Lang,
-                    hidden_source: Any = None) -> str:
+                    hidden_source: Any = None, titles: ItemTitles | None = None) -> str:
     """The executed notebook with a feedback cell on top and one after each test cell.
 
     Never byte-identical to the submission: it always gains the summary cell. Hidden-test
@@ -151,41 +169,48 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
     else:
         nb = nbformat.v4.new_notebook()
     _hidden_tests(nb, hidden_source)
-    lines = [f"## {tr(lang, ja='採点結果', en='Grading feedback')}: {assignment_title}",
-             "", f"**{_fmt(result.score)} / {_fmt(result.max_score)}** "
-             f"({status_text(result.status, lang)})", ""]
-    lines += [f"- {_md(n.text(lang))}" for n in result.notices]
-    lines += ["", "| | | |", "|---|---|---|"]
-    lines += [f"| {_md(c.name)} | {_mark(c)} {_fmt(c.points)}/"
-              f"{_fmt(c.max_points)} | {_md(_with_review(c, lang))} |" for c in result.checks]
-    summary = nbformat.v4.new_markdown_cell("\n".join(lines))
+    view = feedback_view(result, titles, lang)
+    summary = nbformat.v4.new_markdown_cell(_summary_markdown(result, view, assignment_title,
+                                                              lang))
     summary.metadata["autograder"] = {"feedback": True}
-    by_id = {c.name: c for c in result.checks if c.kind in ("cell", "manual")}
+    rows = {r.name: r for g in view.groups for r in g.rows}
     cells = [summary]
     for cell in nb.cells:
         cells.append(cell)
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        check = (by_id.get(f"cell:{grade_id}") or by_id.get(f"manual:{grade_id}")
-                 if isinstance(grade_id, str) else None)
-        if check is not None:
+        row = (rows.get(f"cell:{grade_id}") or rows.get(f"manual:{grade_id}")
+               if isinstance(grade_id, str) else None)
+        if row is not None:
             note = nbformat.v4.new_markdown_cell(
-                f"{_mark(check)} **{_md(check.name)}**: "
-                f"{_fmt(check.points)}/{_fmt(check.max_points)} "
-                f"{_md(_with_review(check, lang))}")
+                f"{row.mark} {row.word} **{_md(row.title)}**: "
+                f"{_fmt(row.points)}/{_fmt(row.max_points)} {_md(row.message)}")
             note.metadata["autograder"] = {"feedback": True}
             cells.append(note)
     nb.cells = cells
     return str(nbformat.writes(nb))
 
 
-def _mark(check: CheckResult) -> str:
-    return "⏳" if check.needs_review else ("✅" if check.passed else "❌")
+def _summary_markdown(result: SubmissionResult, view: FeedbackView, assignment_title: str,
+                      lang: Lang) -> str:
+    lines = [f"## {tr(lang, ja='採点結果', en='Grading feedback')}: {_md(assignment_title)}",
+             "", f"**{_fmt(result.score)} / {_fmt(result.max_score)}** "
+             f"({status_text(result.status, lang)})", ""]
+    lines += [f"- {_md(text)}" for text in view.notices]
+    t = _texts(lang)
+    head = f"| {t['check']} | {t['result']} | {t['points_col']} | {t['message']} |"
+    for group in view.groups:
+        if group.title:
+            lines += ["", f"### {_md(group.title)} ({_fmt(group.points)}/"
+                          f"{_fmt(group.max_points)})"]
+        lines += ["", head, "|---|---|---|---|"]
+        lines += [_table_row(r) for r in group.rows]
+        lines += [f"\n> **{t['why']}**: {_md(text)}" for text in group.explanations]
+    return "\n".join(lines)
 
 
-def _with_review(check: CheckResult, lang: Lang) -> str:
-    """The message, after the hand-grading state when there is one."""
-    label = review_label(check, lang)
-    return f"{label}: {check.message}" if label and check.message else label or check.message
+def _table_row(row: ItemRow) -> str:
+    return (f"| {_md(row.title)} | {row.mark} {row.word} | {_fmt(row.points)}/"
+            f"{_fmt(row.max_points)} | {_md(row.message)} |")
 
 
 def _md(text: str) -> str:

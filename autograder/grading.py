@@ -109,6 +109,7 @@ def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, An
 def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
                        base: dict[str, str]) -> SubmissionResult:
     from .cellscore import score_manual_cells, tampering_notices
+    from .explain import missing_name_notices
     from .kernel_pool import kernel_for
 
     nb, source = _prepare(ctx, nb, notices)
@@ -119,14 +120,15 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         report = kernel.execute_notebook(nb)
         exec_seconds = time.monotonic() - t0
         status = _status_of(report.status)
-        checks, check_seconds, out_of_time = _run_checks(ctx, kernel, status, nb,
-                                                          source)
+        checks, check_seconds, out_of_time, missing = _run_checks(ctx, kernel, status, nb,
+                                                                   source)
         # the checks' own notice says it all when their budget is what timed out
         said = out_of_time and status is Status.GRADED
         status, reason = _after_checks(ctx, kernel, status, report.reason, out_of_time)
         peak_mb = float(getattr(kernel, "peak_memory_mb", 0.0))
     checks += score_manual_cells(nb, source, completion=ctx.assignment.completion_cells,
                                  lang=ctx.lang)
+    notices.extend(missing_name_notices(nb, source, missing, checks))
     if getattr(report, "disk_full", False):
         notices.append(_disk_notice(ctx))
     if out_of_time:
@@ -154,9 +156,10 @@ def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
 
 
 def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source: Any
-                ) -> tuple[list[CheckResult], float, bool]:
+                ) -> tuple[list[CheckResult], float, bool, tuple[str, ...]]:
     """The pytest checks, then the in-notebook test cells, both decided in the grader
-    under one time budget: their results, their time, and whether the budget ran out."""
+    under one time budget: their results, their time, whether the budget ran out, and
+    the names they found undefined (for the feedback's explanation)."""
     from .bridge import Submission
     from .cell_checks import run_test_cells
     from .cellscore import zero_cells
@@ -167,7 +170,7 @@ def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source:
     if status is Status.KILLED:
         reason = _dead_message(ctx.lang)
         cells = [c for c in zero_cells(source, reason=reason) if c.kind == "cell"]
-        return catalog_zero(ctx, reason=reason) + cells, 0.0, False
+        return catalog_zero(ctx, reason=reason) + cells, 0.0, False, ()
     submission = Submission(kernel=kernel, assignment=ctx.assignment, params=ctx.params,
                             data_dir=ctx.data_dir, lang=ctx.lang,
                             notebook=NotebookSource.from_notebook(nb))
@@ -175,7 +178,7 @@ def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source:
     checks = run_checks(assignment=ctx.assignment, submission=submission, lang=ctx.lang,
                         budget=budget)
     checks += run_test_cells(source, submission, lang=ctx.lang, budget=budget)
-    return checks, time.monotonic() - t0, budget.exhausted
+    return checks, time.monotonic() - t0, budget.exhausted, submission.missing_names
 
 
 def _after_checks(ctx: GradeContext, kernel: Any, status: Status, reason: str,

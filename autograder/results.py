@@ -56,6 +56,13 @@ class Notice:
     code: str                  # machine-readable: misnamed, converted_py, timeout, ...
     message_ja: str
     message_en: str
+    # the graded items it explains (a ``missing_name`` notice: the checks that failed for
+    # it); kept with the notice in the gradebook, so reports can show it beside them
+    checks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # read back from JSON as a list
+        object.__setattr__(self, "checks", tuple(str(c) for c in self.checks))
 
     def text(self, lang: str = "ja") -> str:
         return self.message_en if lang == "en" else self.message_ja

@@ -8,7 +8,8 @@ existing nbgrader assignments are written that way, and ``validate`` shows wheth
 checks still work on such a release. Each problem here is refused with the cell it is in
 (``where``: the notebook, the cell index, its ``grade_id``) and what to do (``hint``).
 The manifest is checked against the notebook too: every ``[grading]`` override must be a
-name the ``parameters`` cell defines, every ``[points]`` key a check that exists.
+name the ``parameters`` cell defines, every ``[points]`` key a check that exists, every
+``cell:``/``manual:`` name in ``[labels]`` and ``[[questions]]`` a graded cell.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nbformat import NotebookNode
 from .config import Assignment
 from .errors import ConfigError, NotebookError
 from .i18n import tr
+from .labels import check_named_cells
 
 SOLUTION = ("BEGIN SOLUTION", "END SOLUTION")
 HIDDEN = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -56,6 +58,7 @@ def check_source(nb: NotebookNode, *, assignment: Assignment) -> None:
             check_imports(cell.source, where)
     _check_parameters(nb, assignment)
     _check_points_names(nb, assignment)
+    check_named_cells(assignment, nb)  # [labels] / [[questions]] cell names (labels.py)
 
 
 def cell_where(path: Path, index: int, cell: NotebookNode) -> str:

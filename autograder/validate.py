@@ -9,6 +9,10 @@ import check). The manifest's ``[validate]`` says so, per item (``release_may_pa
 with nbgrader's ``validate --invert`` rule (``release = "not_full"``: the release must fail
 at least one item); ``autograder validate --release-may-pass NAME`` and
 ``--release-rule`` do the same for one run.
+
+Each problem names the item and the check's own message. A dataset the manifest needs
+that the grader's cache lacks (found on the grader's side, ``datasets.advice``) comes
+first, with the command that fixes it: it is the usual reason for a whole row of NG.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Validation:
     rule: ReleaseRule = "zero"
     unknown_names: tuple[str, ...] = ()  # release_may_pass names that are no graded item
     lang: Lang = "ja"
+    dataset_hints: list[str] = field(default_factory=list)  # datasets missing, and the fix
 
     @property
     def problems(self) -> list[str]:
@@ -67,7 +72,7 @@ class Validation:
         if self.rule == "not_full" and self.rows and self.release.score >= self.release.max_score:
             found.append(tr(self.lang, ja="配布版が満点です(少なくとも 1 項目は落ちるはずです)",
                             en="the release gets full marks (at least one item must fail)"))
-        return found
+        return [*self.dataset_hints, *found] if found else []
 
     @property
     def ok(self) -> bool:
@@ -131,8 +136,10 @@ def validate(*, assignment_id: str, assignments_root: Path | None = None,
     if rule == "not_full":
         allowed |= {c.name for c in source.checks}
     unknown = tuple(sorted(allowed - {c.name for c in source.checks}))
+    hints = _dataset_hints(assignment, {**assignment.grading, **(params or {})}, data_dir,
+                           lang)
     return Validation(assignment.id, source, fresh, _rows(source, fresh, allowed), rule=rule,
-                      unknown_names=unknown, lang=lang)
+                      unknown_names=unknown, lang=lang, dataset_hints=hints)
 
 
 def _grade_both(assignment: Assignment, root: Path, *, params: Mapping[str, Scalar] | None,
@@ -156,6 +163,20 @@ def _grade_both(assignment: Assignment, root: Path, *, params: Mapping[str, Scal
     fresh = grade_submission(ctx, participant="release", file=name, content=release_bytes,
                              sha256="release")
     return source, fresh
+
+
+def _dataset_hints(assignment: Assignment, params: Mapping[str, Scalar],
+                   data_dir: Path | None, lang: Lang) -> list[str]:
+    """A fix for each dataset the manifest needs that the cache lacks (none when the
+    grading parameters already choose the offline data)."""
+    from .datasets.advice import fix_hint, missing_datasets, offline_param
+    from .notebook_io import read_notebook
+
+    offline = offline_param(read_notebook(assignment.source_notebook).nb)
+    if offline is not None and str(params.get(offline[0])) == offline[1]:
+        return []
+    return [fix_hint(info, cache=data_dir, offline_param=offline, lang=lang)
+            for info in missing_datasets(assignment.datasets, cache=data_dir)]
 
 
 def assignment_ids(root: Path | None = None) -> list[str]:

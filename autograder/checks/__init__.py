@@ -29,15 +29,17 @@ from .outcomes import (
     record_metric,
     student_message,
 )
-from .runner import collect_checks, run_checks
+from .runner import CheckInfo, collect_checks, describe_checks, run_checks
 
 __all__ = [
     "CheckFailed",
+    "CheckInfo",
     "CheckTimeout",
     "ChecksBudget",
     "Partial",
     "accuracy",
     "collect_checks",
+    "describe_checks",
     "fail",
     "gradients",
     "partial",

@@ -8,7 +8,9 @@ mode are put back. Before each check the grader's RNGs are seeded from the check
 so every submission sees the same grader-side random inputs.
 
 Points: ``@pytest.mark.points(n)`` (default 1), overridden by the manifest's ``[points]``
-table (key: the check's name, or the function name for every parametrised case). Time:
+table (key: the check's name, or the function name for every parametrised case); the
+manifest's ``[labels]`` and ``[[questions]]`` must name collected checks too. Each
+check's title falls back to its docstring's first line (``describe_checks``). Time:
 ``timeout_per_check`` seconds, or ``@pytest.mark.time_limit(s)``, each cut to what is left
 of the submission's budget for all checks (``Limits.checks_timeout_s``, ``budget.py``);
 kernel requests are cut to the time left, and a hard alarm (main thread only) stops
@@ -38,6 +40,7 @@ import pytest
 from .. import reference_alias
 from ..errors import ConfigError
 from ..i18n import Lang, tr
+from ..labels import check_named_checks
 from ..results import CheckResult
 from . import fixtures
 from .budget import BudgetUsedUp, ChecksBudget
@@ -76,6 +79,7 @@ class _Run:
         self.items: list[pytest.Item] = []
         self.names: dict[str, str] = {}
         self.points: dict[str, float] = {}
+        self.docs: dict[str, str] = {}
         self.failures: dict[str, _Failure] = {}
         self.ran: set[str] = set()
         self.metrics: dict[str, list[float]] = {}
@@ -99,6 +103,8 @@ class _Run:
         try:
             self.names = _unique_names(items)
             self.points = _points(items, self.names, self.assignment)
+            self.docs = {item.nodeid: _doc_line(item) for item in items}
+            check_named_checks(self.assignment, _known_names(items, self.names))
         except ConfigError as exc:
             self.config_error = exc
             items[:] = []
@@ -234,6 +240,25 @@ def _points(items: list[pytest.Item], names: dict[str, str], assignment: Assignm
                           hint=tr(ja="tests/ フォルダの test_ 関数の名前を書いてください",
                                   en="use the test function names from the tests/ folder"))
     return points
+
+
+def _known_names(items: list[pytest.Item], names: dict[str, str]) -> set[str]:
+    """Every name the manifest may use for a check (as for ``[points]``)."""
+    known = set(names.values())
+    for item in items:
+        known.update((item.name, getattr(item, "originalname", item.name)))
+    return known
+
+
+def _doc_line(item: pytest.Item) -> str:
+    """The first line of the check function's docstring (with a parametrised case's id)."""
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    line = next((s.strip() for s in doc.splitlines() if s.strip()), "") \
+        if isinstance(doc, str) else ""
+    callspec = getattr(item, "callspec", None)
+    if line and callspec is not None:
+        line = f"{line} [{callspec.id}]"
+    return line[:200]
 
 
 def _time_limit(item: pytest.Item, default: float) -> float:
@@ -398,10 +423,26 @@ def run_checks(*, assignment: Assignment, submission: Submission, lang: Lang | N
     return run.results()
 
 
-def collect_checks(*, assignment: Assignment) -> list[tuple[str, float]]:
-    """``(name, max_points)`` of every check, without running any."""
+@dataclass(frozen=True)
+class CheckInfo:
+    """A collected check: its name, its points, its docstring's first line ("" if none)."""
+
+    name: str
+    max_points: float
+    doc: str = ""
+
+
+def describe_checks(*, assignment: Assignment) -> list[CheckInfo]:
+    """Every check, without running any (a ``ConfigError`` for a broken suite or a
+    manifest that names a check that does not exist)."""
     if not assignment.tests_dir.is_dir():
         return []
     run = _Run(assignment=assignment, submission=None, lang=None, timeout=1.0)
     _pytest(run, collect_only=True)
-    return [(run.names[item.nodeid], run.points[item.nodeid]) for item in run.items]
+    return [CheckInfo(run.names[item.nodeid], run.points[item.nodeid],
+                      run.docs.get(item.nodeid, "")) for item in run.items]
+
+
+def collect_checks(*, assignment: Assignment) -> list[tuple[str, float]]:
+    """``(name, max_points)`` of every check, without running any."""
+    return [(c.name, c.max_points) for c in describe_checks(assignment=assignment)]

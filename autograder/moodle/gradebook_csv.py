@@ -49,6 +49,8 @@ class GradeRecord:
     score: float | None        # None: no grade (nothing gradable)
     max_score: float
     status: str = ""
+    # (item name, points) of each graded item: one column per item in ``grades.csv``
+    items: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,17 +231,22 @@ def write_gradebook_csv(result: GradebookImport, path: Path, *,
 
 def write_grades_table(records: Sequence[GradeRecord], path: Path, *,
                        maximum: float | None = None, decimals: int = 2) -> Path:
-    """A plain ``grades.csv`` (UTF-8 with BOM, so Excel reads it) of every participant."""
+    """A plain ``grades.csv`` (UTF-8 with BOM, so Excel reads it) of every participant:
+    the score, then one column of points per graded item (named by the item, in the
+    order items first appear; empty where a row lacks it)."""
     import pandas as pd  # imported here: only this table needs it
 
     fmt = GradeFormat(decimals=decimals)
+    base = ["participant_id", "name", "status", "score", "max_score", "grade"]
+    items = list(dict.fromkeys(name for r in records for name, _ in r.items
+                               if name not in base))
     table = pd.DataFrame([{
         "participant_id": r.participant_id, "name": r.display_name, "status": r.status,
         "score": r.score, "max_score": r.max_score,
         "grade": (None if maximum is None or r.score is None or r.max_score <= 0 else
                   float(scale(r.score, r.max_score, Decimal(str(maximum)), fmt).value)),
-    } for r in records], columns=["participant_id", "name", "status", "score", "max_score",
-                                  "grade"])
+        **dict(r.items),
+    } for r in records], columns=base + items)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False, encoding="utf-8-sig")
