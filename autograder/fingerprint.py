@@ -12,7 +12,7 @@ them (``parts``), and ``digest`` hashes the parts together:
 - ``engine``: the package version plus a hash of the engine's own code: every ``.py``
   file of ``autograder/`` (and the kernel-side files in ``sandbox_files/``) except the
   modules that only present, export or administer results (``PRESENTATION``), and the
-  ``reference`` package the checks compare students against. The list is a denylist on
+  ``autograder_reference`` package the checks compare students against. The list is a denylist on
   purpose: a module forgotten there makes results stale too eagerly (a needless regrade),
   never too late (an old grade silently reused).
 
@@ -105,7 +105,9 @@ def engine_version() -> str:
 
 def _engine_roots() -> list[Path]:
     roots = [PACKAGE_DIR]
-    spec = importlib.util.find_spec("reference")
+    # the package itself, not the `reference` alias (which only exists once the checks
+    # runner installed it, so the hash would differ between processes)
+    spec = importlib.util.find_spec("autograder_reference")
     if spec is not None and spec.submodule_search_locations:
         roots.append(Path(next(iter(spec.submodule_search_locations))).resolve())
     return roots

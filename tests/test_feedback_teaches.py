@@ -147,8 +147,9 @@ level = "n"
      '[[questions]]\ntitle = { ja = "r" }\nchecks = ["a"]\n', "already in question #1"),
     ('[questions]\nq = 1\n', "[[questions]]"),
 ])
-def test_manifest_labels_and_questions_are_validated(tmp_path: Path, tail: str,
-                                                      words: str) -> None:
+def test_manifest_labels_and_questions_are_validated(tmp_path: Path, tail: str, words: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOGRADER_LANG", "en")  # the words below are the English ones
     path = tmp_path / "14_n" / "assignment.toml"
     path.parent.mkdir()
     path.write_text(MANIFEST + tail, encoding="utf-8")

@@ -160,7 +160,7 @@ def test_the_engine_hash_covers_grading_code_not_presentation() -> None:
     labels = {label for label, _ in _engine_files()}
     assert {"autograder/grading.py", "autograder/cellscore.py", "autograder/bridge.py",
             "autograder/checks/runner.py", "autograder/sandbox_files/ag_bridge.py",
-            "reference/perceptron.py"} <= labels
+            "autograder_reference/perceptron.py"} <= labels
     assert not labels & {"autograder/export.py", "autograder/feedback.py",
                          "autograder/review_server.py", "autograder/commands/grade_cmd.py"}
 

@@ -138,8 +138,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            en="GPU indices for cuda assignments, e.g. 0,1"))
     again = p.add_mutually_exclusive_group()
     again.add_argument("--regrade", action="store_true",
-                       help=tr(ja="採点済みのものもすべて採点し直します",
-                               en="grade again everything, already graded or not"))
+                       help=tr(ja="採点済みのものも採点し直します",
+                               en="grade again what is already graded"))
     again.add_argument("--keep-stale", action="store_true",
                        help=tr(ja="ノートブック・チェック・マニフェスト・パラメータ・エンジンが"
                                   "変わる前の採点結果を採点し直しません(既定では採点し直します)",
