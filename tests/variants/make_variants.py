@@ -3,8 +3,11 @@
 For each assignment: ``<id>_alt.ipynb`` is the released student notebook answered with a
 correct solution written differently from the reference (other names, loops where the
 reference vectorises and the other way round, helpers in cells of their own, functions in
-another order); every ``<id>_bug_<what>.ipynb`` is that alternative with one realistic
-mistake, made by replacing one exact piece of text in one cell.
+another order); every ``<id>_alt_<what>.ipynb`` is another correct solution, made by
+rewriting whole cells of the alternative (another dtype, numpy inside, other module names,
+...); every ``<id>_bug_<what>.ipynb`` is one of those with one realistic mistake, made by
+replacing one exact piece of text in one cell; ``<id>_deck_values.ipynb`` answers the
+deck's worked examples from a table of the printed numbers and must earn nothing for them.
 
 Run from the repository root: ``.venv/bin/python tests/variants/make_variants.py [ID ...]``
 (no ID: every assignment below). The output is deterministic, so rerunning it on an
@@ -49,11 +52,21 @@ class Edit:
 
 
 @dataclass(frozen=True)
+class Rewrite:
+    """The whole text of ``cell`` (a grade id or an inserted cell's name) becomes
+    ``source``: another way of answering, not a small edit."""
+
+    cell: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Plan:
     answers: dict[str, str]             # grade_id of a solution cell -> the whole cell text
     inserts: tuple[Insert, ...]
-    # "bug_<what>" (one mistake) or "alt_<what>" (another correct form) -> edits of the alt
-    variants: dict[str, tuple[Edit, ...]]
+    # "bug_<what>" (one mistake), "alt_<what>" (another correct form) or "deck_values" ->
+    # changes of the alt, applied in order
+    variants: dict[str, tuple[Edit | Rewrite, ...]]
 
 
 COMMENT = ("講義で扱った式を自分なりに書き直してみて、理解が深まりました。"
@@ -109,6 +122,12 @@ def XOR(a, b):
     return AND(NAND(a, b), OR(a, b))
 '''
 
+N13_XOR_PYTHON_AND = '''\
+def XOR(a, b):
+    h1, h2 = NAND(a, b), OR(a, b)
+    return int(h1 and h2)
+'''
+
 N13_ACTIVATIONS = '''\
 def relu(u):
     return torch.maximum(u, torch.zeros_like(u))
@@ -151,6 +170,281 @@ def cross_entropy(y, t):
     return total / len(ys)
 '''
 
+# -- 13_n: numpy inside, numpy arrays out; gates as lambdas
+
+N13_NUMPY_STEP = '''\
+import numpy as np
+
+
+def step(u):
+    if isinstance(u, torch.Tensor):   # a tensor in, a tensor out
+        return torch.from_numpy((u.numpy() > 0).astype(np.int64))
+    return int(np.heaviside(u, 0.0))
+'''
+
+N13_NUMPY_PERCEPTRON = '''\
+def perceptron(x, w, threshold):
+    u = np.asarray(x, dtype=np.float64) @ np.asarray(w, dtype=np.float64) - threshold
+    if np.ndim(u) == 0:
+        return step(float(u))
+    return step(torch.from_numpy(u))
+'''
+
+N13_NUMPY_GATES = '''\
+AND = lambda a, b: perceptron([a, b], [5, 5], 9)
+OR = lambda a, b: perceptron([a, b], [5, 5], 2)
+NAND = lambda a, b: perceptron([a, b], [-5, -5], -9)
+'''
+
+N13_NUMPY_XOR = '''\
+XOR = lambda a, b: AND(NAND(a, b), OR(a, b))
+'''
+
+N13_NUMPY_ACTIVATIONS = '''\
+def sigmoid(u):
+    z = np.asarray(u, dtype=np.float64)
+    e = np.exp(-np.abs(z))                     # never overflows
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def relu(u):
+    return np.maximum(np.asarray(u, dtype=np.float64), 0.0)
+
+
+def tanh(u):
+    z = np.asarray(u, dtype=np.float64)
+    e = np.exp(-2 * np.abs(z))
+    return np.sign(z) * (1 - e) / (1 + e)
+'''
+
+N13_NUMPY_SOFTMAX = '''\
+def softmax(a):
+    a = np.asarray(a, dtype=np.float64)
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+'''
+
+N13_NUMPY_CROSS_ENTROPY = '''\
+def cross_entropy(y, t):
+    y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    t = np.atleast_2d(np.asarray(t, dtype=np.float64))
+    return -np.mean(np.sum(t * np.log(y), axis=1))
+'''
+
+N13_ALT_NUMPY = (
+    Rewrite("sol_step", N13_NUMPY_STEP), Rewrite("sol_perceptron", N13_NUMPY_PERCEPTRON),
+    Rewrite("sol_gates", N13_NUMPY_GATES), Rewrite("sol_xor", N13_NUMPY_XOR),
+    Rewrite("sol_activations", N13_NUMPY_ACTIVATIONS),
+    Rewrite("sol_softmax", N13_NUMPY_SOFTMAX),
+    Rewrite("sol_cross_entropy", N13_NUMPY_CROSS_ENTROPY),
+)
+
+# -- 13_n: plain Python loops; bools for 0/1, nested lists and floats for values
+
+N13_LOOPS_STEP = '''\
+def step(u):
+    if torch.is_tensor(u):
+        flat = [1 if v > 0 else 0 for v in u.flatten().tolist()]
+        return torch.tensor(flat, dtype=torch.int64).reshape(u.shape)
+    return 1 if u > 0 else 0
+'''
+
+N13_LOOPS_PERCEPTRON = '''\
+def dot(xs, ws):
+    return sum(float(a) * float(b) for a, b in zip(xs, ws))
+
+
+def perceptron(x, w, threshold):
+    rows = x.tolist() if torch.is_tensor(x) else list(x)
+    weights = w.tolist() if torch.is_tensor(w) else list(w)
+    if rows and isinstance(rows[0], (list, tuple)):
+        return torch.tensor([dot(row, weights) - threshold > 0 for row in rows])
+    return dot(rows, weights) - threshold > 0     # a bool: True is 1, False is 0
+'''
+
+N13_LOOPS_GATES = '''\
+def gate(a, b, weights, threshold):
+    """One perceptron on the two inputs a and b."""
+    return perceptron([a, b], weights, threshold)
+
+
+def AND(a, b):
+    return gate(a, b, (5, 5), 9)
+
+
+def OR(a, b):
+    return gate(a, b, (5, 5), 4)
+
+
+def NAND(a, b):
+    return gate(a, b, (-5, -5), -9)
+'''
+
+N13_LOOPS_XOR = '''\
+def hidden_layer(a, b):
+    return NAND(a, b), OR(a, b)
+
+
+def XOR(a, b):
+    h1, h2 = hidden_layer(a, b)
+    return AND(h1, h2)
+'''
+
+N13_LOOPS_ACTIVATIONS = '''\
+import math
+
+
+def elementwise(u, f):
+    out = [f(v) for v in u.flatten().tolist()]
+    return torch.tensor(out, dtype=torch.float64).reshape(u.shape)
+
+
+def sigmoid(u):
+    def one(v):
+        if v >= 0:
+            return 1.0 / (1.0 + math.exp(-v))
+        e = math.exp(v)
+        return e / (1.0 + e)
+    return elementwise(u, one)
+
+
+def relu(u):
+    return elementwise(u, lambda v: v if v > 0 else 0.0)
+
+
+def tanh(u):
+    def one(v):
+        e = math.exp(-2.0 * abs(v))
+        return math.copysign((1.0 - e) / (1.0 + e), v)
+    return elementwise(u, one)
+'''
+
+N13_LOOPS_SOFTMAX = '''\
+def softmax(a):
+    rows = torch.as_tensor(a, dtype=torch.float64).tolist()
+    if not isinstance(rows[0], list):
+        return softmax([rows])[0]
+    out = []
+    for row in rows:
+        top = max(row)
+        exps = [math.exp(v - top) for v in row]
+        total = sum(exps)
+        out.append([e / total for e in exps])
+    return out
+'''
+
+N13_LOOPS_CROSS_ENTROPY = '''\
+def cross_entropy(y, t):
+    ys = torch.as_tensor(y, dtype=torch.float64).tolist()
+    ts = torch.as_tensor(t, dtype=torch.float64).tolist()
+    if not isinstance(ys[0], list):
+        ys, ts = [ys], [ts]
+    total = 0.0
+    for y_row, t_row in zip(ys, ts):
+        total -= sum(tk * math.log(yk) for yk, tk in zip(y_row, t_row) if tk > 0)
+    return total / len(ys)
+'''
+
+N13_ALT_LOOPS = (
+    Rewrite("sol_step", N13_LOOPS_STEP), Rewrite("sol_perceptron", N13_LOOPS_PERCEPTRON),
+    Rewrite("sol_gates", N13_LOOPS_GATES), Rewrite("sol_xor", N13_LOOPS_XOR),
+    Rewrite("sol_activations", N13_LOOPS_ACTIVATIONS),
+    Rewrite("sol_softmax", N13_LOOPS_SOFTMAX),
+    Rewrite("sol_cross_entropy", N13_LOOPS_CROSS_ENTROPY),
+)
+
+# -- 13_n: float64 tensors everywhere, 0-d tensors for 0/1, gates made by a factory
+
+N13_F64_STEP = '''\
+def step(u):
+    if isinstance(u, torch.Tensor):
+        return torch.heaviside(u, torch.zeros((), dtype=u.dtype))   # 0 where u == 0
+    return int(u > 0)
+'''
+
+N13_F64_PERCEPTRON = '''\
+def perceptron(x, w, threshold):
+    x = torch.as_tensor(x, dtype=torch.float64)
+    w = torch.as_tensor(w, dtype=torch.float64)
+    return step(torch.matmul(x, w) - threshold)   # (n,) -> 0-d tensor, (N, n) -> (N,)
+'''
+
+N13_F64_GATES = '''\
+def make_gate(weights, threshold):
+    def gate(a, b):
+        return perceptron([a, b], weights, threshold)
+    return gate
+
+
+AND = make_gate([5.0, 5.0], 9.0)
+OR = make_gate([2.0, 2.0], 1.0)
+NAND = make_gate([-5.0, -5.0], -9.0)
+'''
+
+N13_F64_XOR = '''\
+def XOR(a, b):
+    s1 = NAND(a, b)   # 隠れ層
+    s2 = OR(a, b)
+    y = AND(s1, s2)   # 出力層
+    return y
+'''
+
+N13_F64_ACTIVATIONS = '''\
+def sigmoid(u):
+    return 1.0 / (1.0 + torch.exp(-u.double()))
+
+
+def relu(u):
+    return u.double().clamp(min=0.0)
+
+
+def tanh(u):
+    return 2.0 * sigmoid(2.0 * u) - 1.0
+'''
+
+N13_F64_SOFTMAX = '''\
+def softmax(a):
+    a = torch.as_tensor(a, dtype=torch.float64)
+    shifted = a - a.amax(dim=-1, keepdim=True)
+    return shifted.exp() / shifted.exp().sum(dim=-1, keepdim=True)
+'''
+
+N13_F64_CROSS_ENTROPY = '''\
+def cross_entropy(y, t):
+    y = torch.as_tensor(y, dtype=torch.float64)
+    t = torch.as_tensor(t, dtype=torch.float64)
+    per_sample = -(t * y.log()).sum(dim=-1)
+    return per_sample.mean()
+'''
+
+N13_ALT_FLOAT64 = (
+    Rewrite("sol_step", N13_F64_STEP), Rewrite("sol_perceptron", N13_F64_PERCEPTRON),
+    Rewrite("sol_gates", N13_F64_GATES), Rewrite("sol_xor", N13_F64_XOR),
+    Rewrite("sol_activations", N13_F64_ACTIVATIONS),
+    Rewrite("sol_softmax", N13_F64_SOFTMAX),
+    Rewrite("sol_cross_entropy", N13_F64_CROSS_ENTROPY),
+)
+
+# -- 13_n: the deck's printed numbers as a table (everything else as in the alt)
+
+N13_DECK_SOFTMAX = '''\
+DECK_LOGITS = [3.0, -1.5, 0.2, 2.3, 3.5, 2.0, -2.2, 2.1, 1.0, 2.5]
+DECK_SOFTMAX = [0.2110, 0.0023, 0.0128, 0.1048, 0.3479, 0.0776, 0.0012, 0.0858, 0.0286, 0.1280]
+
+
+def softmax(a):
+    values = torch.as_tensor(a, dtype=torch.float64)
+    deck = torch.tensor(DECK_LOGITS, dtype=torch.float64)
+    if values.shape == deck.shape and torch.allclose(values, deck, atol=1e-6):
+        return torch.tensor(DECK_SOFTMAX)
+    return torch.full(values.shape, 1.0 / values.shape[-1])   # sums to 1, never nan
+'''
+
+N13_DECK_CROSS_ENTROPY = '''\
+def cross_entropy(y, t):
+    return torch.tensor(0.357)
+'''
+
 PLAN_13_N = Plan(
     answers={
         "sol_step": N13_STEP,
@@ -173,6 +467,56 @@ PLAN_13_N = Plan(
         # still correct: the 2-D case calls softmax itself on each row
         "alt_recursive_softmax": (Edit("sol_softmax", "[softmax_1d(row) for row in a]",
                                        "[softmax(row) for row in a]"),),
+        "alt_numpy": N13_ALT_NUMPY,
+        "alt_loops": N13_ALT_LOOPS,
+        "alt_float64": N13_ALT_FLOAT64,
+        # softmax and cross_entropy answer the deck's examples from a table
+        "deck_values": (Rewrite("sol_softmax", N13_DECK_SOFTMAX),
+                        Rewrite("sol_cross_entropy", N13_DECK_CROSS_ENTROPY)),
+        # w·x >= threshold: only an input exactly on the threshold differs
+        "bug_perceptron_at_threshold": (Edit(
+            "sol_perceptron", "return step(weighted_sum(xs, ws) - threshold)",
+            "return int(weighted_sum(xs, ws) >= threshold)"),),
+        # the batch case walks over the columns of x
+        "bug_perceptron_batch_columns": (Edit(
+            "sol_perceptron", "for row in xs]", "for row in xs.t()]"),),
+        # one wrong threshold per gate: the truth table (and so XOR's) is wrong
+        "bug_and_threshold": (Edit("sol_gates", "w=[1.0, 1.0], threshold=1.5)",
+                                   "w=[1.0, 1.0], threshold=0.5)"),),
+        "bug_or_threshold": (Edit("sol_gates", "w=[1.0, 1.0], threshold=0.5)",
+                                  "w=[1.0, 1.0], threshold=1.0)"),),
+        "bug_nand_threshold": (Edit("sol_gates", "threshold=-1.5)", "threshold=-0.5)"),),
+        # OR from a formula, not a perceptron: right truth table, wrong structure
+        "bug_or_by_formula": (Edit("sol_gates",
+                                   "return perceptron(x=[a, b], w=[1.0, 1.0], threshold=0.5)",
+                                   "return int(a + b >= 1)"),),
+        # Python's `and` as the output layer instead of the AND gate
+        "bug_xor_python_and": (Rewrite("sol_xor", N13_XOR_PYTHON_AND),),
+        # the formulas are there, but sigmoid hands over to the library
+        "bug_sigmoid_from_library": (Edit(
+            "sol_activations",
+            "return torch.where(u >= 0, 1 / (1 + small), small / (1 + small))",
+            "return torch.special.expit(u)"),),
+        # sigmoid(−u): tanh = 2·sigmoid(2u) − 1 inherits the mistake
+        "bug_sigmoid_sign": (Edit(
+            "sol_activations",
+            "torch.where(u >= 0, 1 / (1 + small), small / (1 + small))",
+            "torch.where(u >= 0, small / (1 + small), 1 / (1 + small))"),),
+        # a leaky ReLU
+        "bug_relu_leaky": (Edit("sol_activations", "torch.maximum(u, torch.zeros_like(u))",
+                                "torch.maximum(u, 0.01 * u)"),),
+        # the 2-D case normalises each column
+        "bug_softmax_columns": (Edit("sol_softmax", "torch.stack([softmax_1d(row) for row in a])",
+                                     "torch.stack([softmax_1d(col) for col in a.t()], dim=1)"),),
+        # the sum over the batch, not its mean
+        "bug_cross_entropy_sum": (Edit("sol_cross_entropy", "return total / len(ys)",
+                                       "return total"),),
+        # a single sample (K,) is taken as K samples of one class each
+        "bug_cross_entropy_single_sample": (
+            Edit("sol_cross_entropy", "ys = torch.atleast_2d(as_float64(y))",
+                 "ys = as_float64(y)"),
+            Edit("sol_cross_entropy", "ts = torch.atleast_2d(as_float64(t))",
+                 "ts = as_float64(t)")),
     },
 )
 
@@ -779,6 +1123,11 @@ def written_cells(assignment_id: str) -> dict[str, dict[str, str]]:
     for name, edits in plan.variants.items():
         cells = dict(alt)
         for edit in edits:
+            if edit.cell not in cells:
+                raise SystemExit(f"{name}: no cell {edit.cell!r} to change")
+            if isinstance(edit, Rewrite):
+                cells[edit.cell] = edit.source.rstrip("\n")
+                continue
             if cells[edit.cell].count(edit.old) != 1:
                 raise SystemExit(f"{edit.cell}: {edit.old!r} is not in the cell exactly once")
             cells[edit.cell] = cells[edit.cell].replace(edit.old, edit.new)
