@@ -628,6 +628,328 @@ mnist_accuracy = correct / len(X_test)
 print(f"テストデータの正解率: {mnist_accuracy:.4f}")
 '''
 
+# -- 13_h: float64 everywhere; loss a Python float, history 0-d tensors, cache a list
+
+H13_F64_INIT = '''\
+def init_params(n_in, n_hidden, n_out, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W1 = torch.randn(n_in, n_hidden, generator=g, dtype=torch.float64) / n_in ** 0.5
+    W2 = torch.randn(n_hidden, n_out, generator=g, dtype=torch.float64) / n_hidden ** 0.5
+    return {"W1": W1, "b1": torch.zeros(n_hidden, dtype=torch.float64),
+            "W2": W2, "b2": torch.zeros(n_out, dtype=torch.float64)}
+'''
+
+H13_F64_FORWARD = '''\
+def forward(X, params):
+    X = torch.as_tensor(X, dtype=torch.float64)
+    W1, b1, W2, b2 = (params[k].double() for k in ("W1", "b1", "W2", "b2"))
+    Z1 = 1.0 / (1.0 + torch.exp(-(X @ W1 + b1)))
+    A2 = Z1 @ W2 + b2
+    E = torch.exp(A2 - A2.max(dim=1, keepdim=True).values)
+    Y = E / E.sum(dim=1, keepdim=True)
+    return Y, [X, Z1, Y]
+'''
+
+H13_F64_LOSS = '''\
+def loss(Y, T):
+    Y = torch.as_tensor(Y, dtype=torch.float64)
+    T = torch.as_tensor(T, dtype=torch.float64)
+    return float(-(T * torch.log(Y)).sum() / Y.shape[0])
+'''
+
+H13_F64_BACKWARD = '''\
+def backward(X, T, params, cache):
+    X, Z1, Y = cache
+    T = torch.as_tensor(T, dtype=torch.float64)
+    dA2 = (Y - T) / X.shape[0]
+    dU1 = (dA2 @ params["W2"].double().T) * Z1 * (1.0 - Z1)
+    return {"W1": X.T @ dU1, "b1": dU1.sum(0), "W2": Z1.T @ dA2, "b2": dA2.sum(0)}
+'''
+
+H13_F64_NUMERICAL = '''\
+import itertools
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    x = x.detach().clone()
+    grad = torch.zeros_like(x, dtype=torch.float64)
+    for idx in itertools.product(*(range(n) for n in x.shape)):
+        e = torch.zeros_like(x)
+        e[idx] = eps
+        grad[idx] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
+    return grad
+'''
+
+H13_F64_SGD = '''\
+def sgd_step(params, grads, lr):
+    return {k: torch.sub(p, torch.as_tensor(grads[k], dtype=p.dtype), alpha=lr)
+            for k, p in params.items()}
+'''
+
+H13_F64_BATCHES = '''\
+# （ミニバッチは train の中で torch.split で作ります）
+'''
+
+H13_F64_TRAIN = '''\
+def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+    X = torch.as_tensor(X, dtype=torch.float64)
+    T = torch.as_tensor(T, dtype=torch.float64)
+    params = init_params(X.shape[1], n_hidden, T.shape[1], seed)
+    g = torch.Generator().manual_seed(seed)
+    history = []
+    for _ in range(epochs):
+        order = torch.randperm(len(X), generator=g)
+        batch_losses = []
+        for idx in order.split(batch_size):
+            Y, cache = forward(X[idx], params)
+            batch_losses.append(loss(Y, T[idx]))
+            params = sgd_step(params, backward(X[idx], T[idx], params, cache), lr)
+        history.append(torch.tensor(batch_losses).mean())   # a 0-d tensor per epoch
+    return params, history
+'''
+
+H13_F64_XOR = '''\
+xor_params, xor_history = train(X_xor, T_xor, n_hidden=8, lr=2.0, epochs=2000, batch_size=4)
+'''
+
+H13_F64_MNIST_TRAIN = '''\
+mnist_params, mnist_history = train(X_train, T_train, N_HIDDEN, LR, EPOCHS, BATCH_SIZE)
+plt.plot([float(h) for h in mnist_history], marker="o")
+plt.show()
+'''
+
+H13_F64_MNIST_ACCURACY = '''\
+Y_test, _ = forward(X_test, mnist_params)
+mnist_accuracy = (Y_test.argmax(dim=1) == y_test).double().mean()   # a 0-d tensor
+'''
+
+H13_ALT_FLOAT64 = (
+    Rewrite("sol_init_params", H13_F64_INIT), Rewrite("sol_forward", H13_F64_FORWARD),
+    Rewrite("sol_loss", H13_F64_LOSS), Rewrite("sol_backward", H13_F64_BACKWARD),
+    Rewrite("sol_numerical_gradient", H13_F64_NUMERICAL),
+    Rewrite("sol_sgd_step", H13_F64_SGD), Rewrite("minibatches", H13_F64_BATCHES),
+    Rewrite("sol_train", H13_F64_TRAIN), Rewrite("sol_xor", H13_F64_XOR),
+    Rewrite("sol_mnist_train", H13_F64_MNIST_TRAIN),
+    Rewrite("sol_mnist_accuracy", H13_F64_MNIST_ACCURACY),
+)
+
+# -- 13_h: numpy inside; Y, cache and gradients are numpy arrays, params stay tensors
+
+H13_NUMPY_INIT = '''\
+import numpy as np
+
+
+def to_numpy(v):
+    """A tensor, an array or a list as a float64 numpy array."""
+    if torch.is_tensor(v):
+        v = v.detach().cpu().numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def init_params(n_in, n_hidden, n_out, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"W1": torch.randn(n_in, n_hidden, generator=g) * math.sqrt(1 / n_in),
+            "b1": torch.zeros(n_hidden),
+            "W2": torch.randn(n_hidden, n_out, generator=g) * math.sqrt(1 / n_hidden),
+            "b2": torch.zeros(n_out)}
+'''
+
+H13_NUMPY_FORWARD = '''\
+def forward(X, params):
+    x = to_numpy(X)
+    z1 = 1 / (1 + np.exp(-(x @ to_numpy(params["W1"]) + to_numpy(params["b1"]))))
+    a2 = z1 @ to_numpy(params["W2"]) + to_numpy(params["b2"])
+    e = np.exp(a2 - a2.max(axis=1, keepdims=True))
+    y = e / e.sum(axis=1, keepdims=True)
+    return y, {"x": x, "z1": z1, "y": y}
+'''
+
+H13_NUMPY_LOSS = '''\
+def loss(Y, T):
+    return -np.mean(np.sum(to_numpy(T) * np.log(to_numpy(Y)), axis=1))
+'''
+
+H13_NUMPY_BACKWARD = '''\
+def backward(X, T, params, cache):
+    x, z1, y = (to_numpy(cache[k]) for k in ("x", "z1", "y"))
+    d2 = (y - to_numpy(T)) / x.shape[0]
+    d1 = (d2 @ to_numpy(params["W2"]).T) * z1 * (1 - z1)
+    return {"W1": x.T @ d1, "b1": d1.sum(axis=0), "W2": z1.T @ d2, "b2": d2.sum(axis=0)}
+'''
+
+H13_NUMPY_NUMERICAL = '''\
+def numerical_gradient(f, x, eps=1e-6):
+    grad = np.zeros(x.numel())
+    for i in range(x.numel()):
+        bump = torch.zeros(x.numel(), dtype=x.dtype)
+        bump[i] = eps
+        bump = bump.reshape(x.shape)
+        grad[i] = (float(f(x + bump)) - float(f(x - bump))) / (2 * eps)
+    return grad.reshape(tuple(x.shape))
+'''
+
+H13_NUMPY_SGD = '''\
+def sgd_step(params, grads, lr):
+    return {k: torch.from_numpy(to_numpy(p) - lr * to_numpy(grads[k]))
+            for k, p in params.items()}
+'''
+
+H13_NUMPY_BATCHES = '''\
+def batch_indices(n, batch_size, g):
+    order = torch.randperm(n, generator=g).numpy()
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+'''
+
+H13_NUMPY_TRAIN = '''\
+def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+    params = init_params(X.shape[1], n_hidden, T.shape[1], seed)
+    g = torch.Generator().manual_seed(seed)
+    x_all, t_all = to_numpy(X), to_numpy(T)
+    history = []
+    for _ in range(epochs):
+        total = 0.0
+        for idx in batch_indices(len(x_all), batch_size, g):
+            Y, cache = forward(x_all[idx], params)
+            total += float(loss(Y, t_all[idx])) * len(idx)
+            params = sgd_step(params, backward(x_all[idx], t_all[idx], params, cache), lr)
+        history.append(total / len(x_all))
+    return params, history
+'''
+
+H13_NUMPY_MNIST_ACCURACY = '''\
+Y_test, _ = forward(X_test, mnist_params)
+mnist_accuracy = float(np.mean(Y_test.argmax(axis=1) == y_test.numpy()))
+'''
+
+H13_ALT_NUMPY = (
+    Rewrite("sol_init_params", H13_NUMPY_INIT), Rewrite("sol_forward", H13_NUMPY_FORWARD),
+    Rewrite("sol_loss", H13_NUMPY_LOSS), Rewrite("sol_backward", H13_NUMPY_BACKWARD),
+    Rewrite("sol_numerical_gradient", H13_NUMPY_NUMERICAL),
+    Rewrite("sol_sgd_step", H13_NUMPY_SGD), Rewrite("minibatches", H13_NUMPY_BATCHES),
+    Rewrite("sol_train", H13_NUMPY_TRAIN), Rewrite("sol_xor", H13_F64_XOR),
+    Rewrite("sol_mnist_train", H13_F64_MNIST_TRAIN),
+    Rewrite("sol_mnist_accuracy", H13_NUMPY_MNIST_ACCURACY),
+)
+
+# -- 13_h: backward one sample at a time; train through a helper of its own
+
+H13_LOOPS_INIT = '''\
+def init_params(n_in, n_hidden, n_out, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    W1 = torch.empty(n_in, n_hidden).normal_(generator=gen) / math.sqrt(n_in)
+    W2 = torch.empty(n_hidden, n_out).normal_(generator=gen) / math.sqrt(n_hidden)
+    return dict(W1=W1, b1=torch.zeros(n_hidden), W2=W2, b2=torch.zeros(n_out))
+'''
+
+H13_LOOPS_FORWARD = '''\
+def forward(X, params):
+    hidden = sigmoid(X @ params["W1"] + params["b1"])
+    out = softmax(hidden @ params["W2"] + params["b2"])
+    return out, {"hidden": hidden, "out": out}
+'''
+
+H13_LOOPS_LOSS = '''\
+def loss(Y, T):
+    return -torch.special.xlogy(T, Y).sum(dim=1).mean()
+'''
+
+H13_LOOPS_BACKWARD = '''\
+def backward(X, T, params, cache):
+    Z1, Y = cache["hidden"], cache["out"]
+    n = X.shape[0]
+    grads = {k: torch.zeros_like(v) for k, v in params.items()}
+    for i in range(n):                                   # one sample at a time
+        d2 = (Y[i] - T[i]) / n                           # (n_out,)
+        d1 = (params["W2"] @ d2) * Z1[i] * (1 - Z1[i])   # (n_hidden,)
+        grads["W2"] += torch.outer(Z1[i], d2)
+        grads["b2"] += d2
+        grads["W1"] += torch.outer(X[i], d1)
+        grads["b1"] += d1
+    return grads
+'''
+
+H13_LOOPS_NUMERICAL = '''\
+def numerical_gradient(f, x, eps=1e-6):
+    base = x.detach().clone()
+    grad = torch.zeros_like(base)
+    for i in range(base.numel()):
+        shift = torch.zeros(base.numel(), dtype=base.dtype)
+        shift[i] = eps
+        shift = shift.view_as(base)
+        grad.view(-1)[i] = (float(f(base + shift)) - float(f(base - shift))) / (2 * eps)
+    return grad
+'''
+
+H13_LOOPS_SGD = '''\
+def sgd_step(params, grads, lr):
+    new = {}
+    for key, value in params.items():
+        new[key] = value.clone()
+        new[key].sub_(lr * grads[key])
+    return new
+'''
+
+H13_LOOPS_EPOCH = '''\
+def run_epoch(X, T, params, lr, batch_size, gen):
+    """One pass over the data in a random order; returns (params, mean loss)."""
+    order = torch.randperm(X.shape[0], generator=gen)
+    total, seen = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        Y, cache = forward(X[idx], params)
+        total += loss(Y, T[idx]).item() * len(idx)
+        seen += len(idx)
+        params = sgd_step(params, backward(X[idx], T[idx], params, cache), lr)
+    return params, total / seen
+'''
+
+H13_LOOPS_TRAIN = '''\
+def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+    start = init_params(X.shape[1], n_hidden, T.shape[1], seed)
+    params = {k: v.to(X.dtype) for k, v in start.items()}
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for _ in range(epochs):
+        params, mean_loss = run_epoch(X, T, params, lr, batch_size, gen)
+        history.append(mean_loss)
+    return params, history
+'''
+
+H13_LOOPS_MNIST_ACCURACY = '''\
+predicted = forward(X_test, mnist_params)[0].argmax(dim=1)
+mnist_accuracy = sum(int(p == t) for p, t in zip(predicted.tolist(), y_test.tolist())) / len(y_test)
+'''
+
+H13_ALT_LOOPS = (
+    Rewrite("sol_init_params", H13_LOOPS_INIT), Rewrite("sol_forward", H13_LOOPS_FORWARD),
+    Rewrite("sol_loss", H13_LOOPS_LOSS), Rewrite("sol_backward", H13_LOOPS_BACKWARD),
+    Rewrite("sol_numerical_gradient", H13_LOOPS_NUMERICAL),
+    Rewrite("sol_sgd_step", H13_LOOPS_SGD), Rewrite("minibatches", H13_LOOPS_EPOCH),
+    Rewrite("sol_train", H13_LOOPS_TRAIN),
+    Rewrite("sol_mnist_accuracy", H13_LOOPS_MNIST_ACCURACY),
+)
+
+# -- 13_h: gradients from autograd in train, not from backward
+
+H13_TRAIN_AUTOGRAD = '''\
+def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+    start = init_params(X.shape[1], n_hidden, T.shape[1], seed)
+    params = {name: value.to(X.dtype) for name, value in start.items()}
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for _ in range(epochs):
+        losses = []
+        for idx in minibatches(X.shape[0], batch_size, gen):
+            leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+            probs, _ = forward(X[idx], leaves)
+            batch_loss = loss(probs, T[idx])
+            batch_loss.backward()
+            losses.append(batch_loss.item())
+            params = sgd_step(params, {k: v.grad for k, v in leaves.items()}, lr)
+        history.append(sum(losses) / len(losses))
+    return params, history
+'''
+
 PLAN_13_H = Plan(
     answers={
         "sol_init_params": H13_INIT,
@@ -659,6 +981,24 @@ PLAN_13_H = Plan(
             Edit("sol_numerical_gradient", "float(f((flat - bump).reshape(x.shape)))",
                  "float(f(x))"),
             Edit("sol_numerical_gradient", "(up - down) / (2 * eps)", "(up - down) / eps")),
+        "alt_float64": H13_ALT_FLOAT64,
+        "alt_numpy": H13_ALT_NUMPY,
+        "alt_loops": H13_ALT_LOOPS,
+        # the summed loss, not the mean: training is unchanged (backward is right), but
+        # loss and the notebook's gradient check (which differentiates loss) disagree
+        "bug_loss_sum": (Edit("sol_loss", "return -per_sample.mean()",
+                              "return -per_sample.sum()"),),
+        # every seed gives the same parameters
+        "bug_init_ignores_seed": (Edit("sol_init_params", "gen.manual_seed(seed)",
+                                       "gen.manual_seed(0)"),),
+        # autograd in train instead of backward: trains, but not by hand
+        "bug_train_with_autograd": (Rewrite("sol_train", H13_TRAIN_AUTOGRAD),),
+        # far too few epochs for XOR
+        "bug_xor_too_short": (Edit("sol_xor", "epochs=3000", "epochs=5"),),
+        # a percentage, not a fraction
+        "bug_mnist_accuracy_percent": (Edit("sol_mnist_accuracy",
+                                            "mnist_accuracy = correct / len(X_test)",
+                                            "mnist_accuracy = 100 * correct / len(X_test)"),),
     },
 )
 
