@@ -1069,6 +1069,149 @@ for epoch in range(1, EPOCHS + 1):
           f"test accuracy {evaluate(model, test_loader):.4f}")
 '''
 
+# -- 03_n: nn.Sequential of modules, a 0-d tensor from evaluate, a shuffled test loader
+
+N03_SEQ_HELPER = '''\
+# （データローダは次のセルで直接作ります）
+'''
+
+N03_SEQ_LOADERS = '''\
+trans = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (1.0,))])
+train_data = datasets.MNIST(DATA_ROOT, train=True, download=True, transform=trans)
+if TRAIN_SUBSET is not None:
+    train_data = torch.utils.data.Subset(train_data, list(range(min(TRAIN_SUBSET, 60000))))
+test_data = datasets.MNIST(DATA_ROOT, train=False, download=True, transform=trans)
+train_loader = torch.utils.data.DataLoader(train_data, batch_size=BATCH_SIZE, shuffle=True)
+test_loader = torch.utils.data.DataLoader(test_data, batch_size=1000, shuffle=True)
+'''
+
+N03_SEQ_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(784, 784), nn.Sigmoid(),
+            nn.Linear(784, 784), nn.Sigmoid(),
+            nn.Linear(784, 10), nn.LogSoftmax(dim=1),
+        )
+
+    def forward(self, x):
+        return self.layers(x.view(x.size(0), -1))
+'''
+
+N03_SEQ_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64)
+    total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum()
+            total += len(y)
+    return correct / total   # a 0-d tensor
+'''
+
+N03_SEQ_TRAIN = '''\
+model = Net()
+optimizer = optim.SGD(model.parameters(), lr=LR)
+for epoch in range(EPOCHS):
+    model.train()
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        loss = F.nll_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    print(f"epoch {epoch + 1}: test accuracy {float(evaluate(model, test_loader)):.4f}")
+'''
+
+N03_ALT_SEQUENTIAL = (
+    Rewrite("mnist-loader", N03_SEQ_HELPER), Rewrite("sol_loaders", N03_SEQ_LOADERS),
+    Rewrite("sol_net", N03_SEQ_NET), Rewrite("sol_evaluate", N03_SEQ_EVALUATE),
+    Rewrite("sol_train", N03_SEQ_TRAIN),
+)
+
+# -- 03_n: float64 weights, layers registered last-first under other names, numpy accuracy
+
+N03_F64_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(784, 10)
+        self.hidden2 = nn.Linear(784, 784)
+        self.hidden1 = nn.Linear(784, 784)
+        self.double()
+
+    def forward(self, x):
+        x = x.to(torch.float64).reshape(-1, 784)
+        x = torch.sigmoid(self.hidden1(x))
+        x = torch.sigmoid(self.hidden2(x))
+        return torch.log_softmax(self.out(x), dim=1)
+'''
+
+N03_F64_EVALUATE = '''\
+import numpy as np
+
+
+def evaluate(model, loader):
+    model.eval()
+    hits = []
+    with torch.no_grad():
+        for images, labels in loader:
+            predicted = model(images).argmax(dim=1).numpy()
+            hits.append(predicted == labels.numpy())
+    return np.concatenate(hits).mean()   # a numpy float64
+'''
+
+N03_ALT_FLOAT64 = (Rewrite("sol_net", N03_F64_NET), Rewrite("sol_evaluate", N03_F64_EVALUATE))
+
+# -- 03_n: nn.ModuleList and an activation module; evaluate counts sample by sample
+
+N03_LIST_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linears = nn.ModuleList([nn.Linear(784, 784), nn.Linear(784, 784),
+                                      nn.Linear(784, 10)])
+        self.act = nn.Sigmoid()
+
+    def forward(self, x):
+        for layer in self.linears[:-1]:
+            x = self.act(layer(x))
+        return F.log_softmax(self.linears[-1](x), dim=-1)
+'''
+
+N03_LIST_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    right = wrong = 0
+    with torch.no_grad():
+        for images, labels in loader:
+            guesses = model(images.view(len(images), -1)).argmax(dim=1)
+            for guess, label in zip(guesses.tolist(), labels.tolist()):
+                if guess == label:
+                    right += 1
+                else:
+                    wrong += 1
+    return right / (right + wrong)
+'''
+
+N03_LIST_TRAIN = '''\
+model = Net()
+optimizer = optim.SGD(model.parameters(), lr=LR)
+for epoch in range(EPOCHS):
+    model.train()
+    for images, labels in train_loader:
+        log_probs = model(images.view(len(images), -1))
+        loss = -log_probs[torch.arange(len(labels)), labels].mean()   # NLL by hand
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+print("test accuracy:", evaluate(model, test_loader))
+'''
+
+N03_ALT_MODULELIST = (Rewrite("sol_net", N03_LIST_NET), Rewrite("sol_evaluate", N03_LIST_EVALUATE),
+                      Rewrite("sol_train", N03_LIST_TRAIN))
+
 PLAN_03_N = Plan(
     answers={
         "sol_loaders": N03_LOADERS,
@@ -1082,6 +1225,17 @@ PLAN_03_N = Plan(
         # the lecture's count += batch_size: a short last batch is counted as a full one
         "bug_evaluate_counts_batches": (Edit("sol_evaluate", "seen += labels.numel()",
                                              "seen += loader.batch_size"),),
+        "alt_sequential": N03_ALT_SEQUENTIAL,
+        "alt_float64": N03_ALT_FLOAT64,
+        "alt_modulelist": N03_ALT_MODULELIST,
+        # ReLU where the lecture has sigmoid: trains as well, but is not the lecture's Net
+        "bug_relu_not_sigmoid": (Edit("sol_net", "h = layer(h).sigmoid()", "h = layer(h).relu()"),),
+        # 1,000 training images kept back for validation: train_loader is not the 60,000
+        "bug_train_loader_split": (Edit(
+            "mnist-loader", "    return torch.utils.data.DataLoader(",
+            "    if train:\n"
+            "        data, _ = torch.utils.data.random_split(data, [len(data) - 1000, 1000])\n"
+            "    return torch.utils.data.DataLoader("),),
     },
 )
 
