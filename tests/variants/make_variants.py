@@ -1438,6 +1438,172 @@ kernels_figure = fig
 plt.show()
 '''
 
+# -- 03_h: nn.Sequential blocks, shapes as torch.Size, a 0-d tensor from evaluate
+
+H03_SEQ_FEATURE_SHAPES = '''\
+probe = torch.zeros(1, 1, 28, 28)
+after_conv1 = nn.Conv2d(1, 32, 3)(probe)
+after_conv2 = nn.Conv2d(32, 64, 3)(after_conv1)
+after_pool = nn.MaxPool2d(2, 2)(after_conv2)
+feature_shapes = [t.shape[1:] for t in (after_conv1, after_conv2, after_pool)]   # torch.Size
+print(feature_shapes)
+'''
+
+H03_SEQ_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(),
+            nn.Conv2d(32, 64, 3), nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(12 * 12 * 64, 128), nn.ReLU(),
+            nn.Linear(128, 10), nn.LogSoftmax(dim=1),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+'''
+
+H03_SEQ_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    where = next(model.parameters()).device
+    correct, count = torch.zeros((), dtype=torch.int64), 0
+    with torch.no_grad():
+        for images, labels in loader:
+            correct += (model(images.to(where)).argmax(dim=1).cpu() == labels).sum()
+            count += len(labels)
+    return correct / count   # a 0-d tensor
+'''
+
+H03_SEQ_KERNELS = '''\
+weights = model.features[0].weight.detach().cpu()
+kernels_figure, axes = plt.subplots(4, 8, figsize=(8, 4))
+for kernel, ax in zip(weights, axes.ravel()):
+    ax.matshow(kernel[0], cmap="coolwarm")
+    ax.set_axis_off()
+plt.show()
+'''
+
+H03_ALT_SEQUENTIAL = (
+    Rewrite("sol_feature_shapes", H03_SEQ_FEATURE_SHAPES), Rewrite("sol_net", H03_SEQ_NET),
+    Rewrite("sol_evaluate", H03_SEQ_EVALUATE), Rewrite("sol_kernels_figure", H03_SEQ_KERNELS),
+)
+
+# -- 03_h: other names, functional pooling and flattening, numpy shapes and accuracy
+
+H03_NUMPY_FEATURE_SHAPES = '''\
+import numpy as np
+
+sizes = [28]
+for k, s in [(3, 1), (3, 1), (2, 2)]:
+    sizes.append(conv_output_size(sizes[-1], k, s=s))
+feature_shapes = np.array([[32, sizes[1], sizes[1]], [64, sizes[2], sizes[2]],
+                           [64, sizes[3], sizes[3]]])
+print(feature_shapes)
+'''
+
+H03_NUMPY_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 32, kernel_size=3)
+        self.c2 = nn.Conv2d(32, 64, kernel_size=3)
+        self.hidden = nn.Linear(9216, 128)
+        self.scores = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c2(F.relu(self.c1(x))))
+        x = torch.flatten(F.max_pool2d(x, kernel_size=2, stride=2), 1)
+        return F.log_softmax(self.scores(F.relu(self.hidden(x))), dim=1)
+'''
+
+H03_NUMPY_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    where = next(model.parameters()).device
+    predictions, truth = [], []
+    with torch.no_grad():
+        for images, labels in loader:
+            predictions.append(model(images.to(where)).argmax(dim=1).cpu().numpy())
+            truth.append(labels.numpy())
+    return np.mean(np.concatenate(predictions) == np.concatenate(truth))   # numpy float64
+'''
+
+H03_NUMPY_KERNELS = '''\
+kernels = model.c1.weight.detach().cpu().numpy()
+kernels_figure = plt.figure(figsize=(8, 4))
+for i in range(32):
+    ax = kernels_figure.add_subplot(4, 8, i + 1)
+    ax.imshow(kernels[i, 0], cmap="gray")
+    ax.axis("off")
+plt.show()
+'''
+
+H03_ALT_NUMPY = (
+    Rewrite("sol_feature_shapes", H03_NUMPY_FEATURE_SHAPES), Rewrite("sol_net", H03_NUMPY_NET),
+    Rewrite("sol_evaluate", H03_NUMPY_EVALUATE), Rewrite("sol_kernels_figure", H03_NUMPY_KERNELS),
+)
+
+# -- 03_h: ModuleLists, math.floor for the size, a per-batch accuracy loop
+
+H03_LIST_CONV_OUTPUT_SIZE = '''\
+import math
+
+
+def conv_output_size(h, k, p=0, s=1):
+    return math.floor((h + 2 * p - k) / s) + 1
+'''
+
+H03_LIST_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)])
+        self.downsample = nn.MaxPool2d(2)
+        self.fcs = nn.ModuleList([nn.Linear(64 * 12 * 12, 128), nn.Linear(128, 10)])
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = conv(x).relu()
+        x = self.downsample(x)
+        x = x.reshape(x.shape[0], -1)
+        x = self.fcs[0](x).relu()
+        return self.fcs[1](x).log_softmax(dim=1)
+'''
+
+H03_LIST_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    where = next(model.parameters()).device
+    hits = total = 0
+    with torch.inference_mode():
+        for images, labels in loader:
+            guesses = model(images.to(where)).argmax(dim=1)
+            hits += guesses.eq(labels.to(where)).sum().item()
+            total += labels.shape[0]
+    return hits / total
+'''
+
+H03_LIST_KERNELS = '''\
+w = model.convs[0].weight.detach().cpu()
+kernels_figure, grid = plt.subplots(4, 8)
+for i in range(w.shape[0]):
+    grid[i // 8, i % 8].imshow(w[i, 0].numpy())
+    grid[i // 8, i % 8].set_xticks([])
+    grid[i // 8, i % 8].set_yticks([])
+plt.show()
+'''
+
+H03_ALT_MODULELIST = (
+    Rewrite("sol_conv_output_size", H03_LIST_CONV_OUTPUT_SIZE), Rewrite("sol_net", H03_LIST_NET),
+    Rewrite("sol_evaluate", H03_LIST_EVALUATE), Rewrite("sol_kernels_figure", H03_LIST_KERNELS),
+)
+
 PLAN_03_H = Plan(
     answers={
         "sol_conv_output_size": H03_CONV_OUTPUT_SIZE,
@@ -1452,6 +1618,17 @@ PLAN_03_H = Plan(
     variants={
         # padding counted on one side only: h + p − k (right whenever p = 0, as in Net)
         "bug_padding_once": (Edit("sol_conv_output_size", "h + 2 * p - k", "h + p - k"),),
+        "alt_sequential": H03_ALT_SEQUENTIAL,
+        "alt_numpy": H03_ALT_NUMPY,
+        "alt_modulelist": H03_ALT_MODULELIST,
+        # the kernels of a fresh, untrained Net
+        "bug_kernels_untrained": (Edit("sol_kernels_figure",
+                                       "kernels = model.conv1.weight.detach().cpu()",
+                                       "kernels = Net().conv1.weight.detach().cpu()"),),
+        # (height, width, channels) instead of (channels, height, width)
+        "bug_feature_shapes_channels_last": (Edit(
+            "sol_feature_shapes", "feature_shapes.append([channels, side, side])",
+            "feature_shapes.append([side, side, channels])"),),
     },
 )
 
