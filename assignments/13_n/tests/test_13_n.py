@@ -133,12 +133,12 @@ def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]
         if isinstance(target, ast.Name):
             pairs.append((target.id, value))
         elif isinstance(target, (ast.Tuple, ast.List)):
-            literal = isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(
-                target.elts)
-            for i, elt in enumerate(target.elts):
+            parts = value.elts if isinstance(value, (ast.Tuple, ast.List)) and len(
+                value.elts) == len(target.elts) else [value] * len(target.elts)
+            for elt, part in zip(target.elts, parts, strict=True):
                 inner = elt.value if isinstance(elt, ast.Starred) else elt
                 if isinstance(inner, ast.Name):
-                    pairs.append((inner.id, value.elts[i] if literal else value))  # type: ignore[union-attr]
+                    pairs.append((inner.id, part))
     return pairs
 
 
@@ -366,7 +366,7 @@ class _Flow:
         """Where the *value* of ``expr`` comes from: ``(gate, its call, scope)`` for a gate
         called at the top (through variables, helpers, ``int(...)``, ``.item()``), or
         ``("?", None, scope)`` for anything else (an operator, a constant, unknown)."""
-        unknown = [("?", None, scope)]
+        unknown: list[tuple[str, ast.Call | None, _Scope]] = [("?", None, scope)]
         key = (id(expr), id(scope.fn))
         if depth > 24 or key in self._busy:
             return unknown
