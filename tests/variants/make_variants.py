@@ -1338,6 +1338,250 @@ for epoch in range(1, EPOCHS + 1):
     print(f"epoch {epoch}: train loss {summed / seen:.3f}, val accuracy {history[-1]:.3f}")
 '''
 
+# -- 14_n: plain loops in float64; pooling answers nested lists; explicit layer names
+
+N14_LOOPS_OUTPUT_SIZE = '''\
+def output_size(h, k, p=0, s=1):
+    return int((h + 2 * p - k) / s) + 1   # h + 2p >= k: int() rounds down here
+'''
+
+N14_LOOPS_PAD = '''\
+def zero_pad(x, p):
+    """x (H, W) as float64, surrounded by p rows and columns of zeros."""
+    h, w = x.shape
+    out = torch.zeros(h + 2 * p, w + 2 * p, dtype=torch.float64)
+    out[p:p + h, p:p + w] = x
+    return out
+'''
+
+N14_LOOPS_CONV2D = '''\
+def conv2d(x, k, stride=1, padding=0):
+    x = zero_pad(torch.as_tensor(x), padding)
+    k = torch.as_tensor(k, dtype=torch.float64)
+    rows = []
+    for i in range(0, x.shape[0] - k.shape[0] + 1, stride):
+        row = []
+        for j in range(0, x.shape[1] - k.shape[1] + 1, stride):
+            total = 0.0
+            for a in range(k.shape[0]):
+                for b in range(k.shape[1]):
+                    total += float(x[i + a, j + b]) * float(k[a, b])
+            row.append(total)
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.float64)
+'''
+
+N14_LOOPS_CONV2D_MULTI = '''\
+def conv2d_multi(x, w, b):
+    maps = []
+    for out_channel in range(w.shape[0]):
+        total = sum(conv2d(x[c], w[out_channel, c]) for c in range(x.shape[0]))
+        maps.append(total + float(b[out_channel]))
+    return torch.stack(maps)
+'''
+
+N14_LOOPS_POOLING = '''\
+def pool(x, size, combine):
+    x = torch.as_tensor(x, dtype=torch.float64)
+    out = []
+    for i in range(x.shape[0] // size):
+        out.append([combine(x[i * size:(i + 1) * size, j * size:(j + 1) * size].flatten().tolist())
+                    for j in range(x.shape[1] // size)])
+    return out   # a nested list
+
+
+def max_pool2d(x, size=2):
+    return pool(x, size, max)
+
+
+def avg_pool2d(x, size=2):
+    return pool(x, size, lambda vs: sum(vs) / len(vs))
+'''
+
+N14_LOOPS_CONV_PARAMS = '''\
+def conv_params(c_in, c_out, k):
+    per_kernel = c_in * k * k + 1   # weights of one kernel and its bias
+    return sum(per_kernel for _ in range(c_out))
+'''
+
+N14_LOOPS_SPLIT = '''\
+def split_dataset(dataset, seed=0):
+    return random_split(dataset, [0.8, 0.2], generator=torch.Generator().manual_seed(seed))
+'''
+
+N14_LOOPS_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 16, 3, padding=1)
+        self.second = nn.Conv2d(16, 32, 3, padding=1)
+        self.hidden = nn.Linear(2048, 128)
+        self.scores = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.first(x)), 2)
+        x = F.max_pool2d(F.relu(self.second(x)), 2)
+        return self.scores(F.relu(self.hidden(torch.flatten(x, 1))))
+'''
+
+N14_ALT_LOOPS = (
+    Rewrite("sol_output_size", N14_LOOPS_OUTPUT_SIZE), Rewrite("zero-pad", N14_LOOPS_PAD),
+    Rewrite("sol_conv2d", N14_LOOPS_CONV2D), Rewrite("sol_conv2d_multi", N14_LOOPS_CONV2D_MULTI),
+    Rewrite("sol_pooling", N14_LOOPS_POOLING), Rewrite("sol_conv_params", N14_LOOPS_CONV_PARAMS),
+    Rewrite("sol_split_dataset", N14_LOOPS_SPLIT), Rewrite("sol_net", N14_LOOPS_NET),
+)
+
+# -- 14_n: numpy inside, numpy arrays out
+
+N14_NUMPY_PAD = '''\
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def windows(x, kh, kw, stride):
+    """Every (kh, kw) window of x (H, W), every stride-th one: (H', W', kh, kw)."""
+    return sliding_window_view(x, (kh, kw))[::stride, ::stride]
+'''
+
+N14_NUMPY_CONV2D = '''\
+def conv2d(x, k, stride=1, padding=0):
+    x, k = np.asarray(x), np.asarray(k)
+    x = np.pad(x, padding)
+    return np.einsum("ijab,ab->ij", windows(x, *k.shape, stride), k)
+'''
+
+N14_NUMPY_CONV2D_MULTI = '''\
+def conv2d_multi(x, w, b):
+    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
+    kh, kw = w.shape[-2:]
+    patches = np.stack([windows(channel, kh, kw, 1) for channel in x])   # (C, H', W', kh, kw)
+    return np.tensordot(w, patches, axes=([1, 2, 3], [0, 3, 4])) + b[:, None, None]
+'''
+
+N14_NUMPY_POOLING = '''\
+def blocks(x, size):
+    x = np.asarray(x)
+    h, w = x.shape[0] // size, x.shape[1] // size
+    return x[:h * size, :w * size].reshape(h, size, w, size)
+
+
+def max_pool2d(x, size=2):
+    return blocks(x, size).max(axis=(1, 3))
+
+
+def avg_pool2d(x, size=2):
+    return blocks(x, size).mean(axis=(1, 3))
+'''
+
+N14_NUMPY_SPLIT = '''\
+def split_dataset(dataset, seed=0):
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    n_val = len(dataset) // 5
+    return Subset(dataset, order[n_val:].tolist()), Subset(dataset, order[:n_val].tolist())
+'''
+
+N14_ALT_NUMPY = (
+    Rewrite("zero-pad", N14_NUMPY_PAD), Rewrite("sol_conv2d", N14_NUMPY_CONV2D),
+    Rewrite("sol_conv2d_multi", N14_NUMPY_CONV2D_MULTI), Rewrite("sol_pooling", N14_NUMPY_POOLING),
+    Rewrite("sol_split_dataset", N14_NUMPY_SPLIT),
+)
+
+# -- 14_n: F.unfold for both convolutions, Tensor.unfold for pooling, Net as a function
+
+N14_UNFOLD_PAD = '''\
+# （パディングは F.unfold に任せます）
+'''
+
+N14_UNFOLD_CONV2D = '''\
+def conv2d(x, k, stride=1, padding=0):
+    x = torch.as_tensor(x, dtype=torch.float64)
+    k = torch.as_tensor(k, dtype=torch.float64)
+    cols = F.unfold(x[None, None], k.shape, padding=padding, stride=stride)   # (1, kh*kw, L)
+    out_h = (x.shape[0] + 2 * padding - k.shape[0]) // stride + 1
+    return (k.reshape(1, -1) @ cols[0]).reshape(out_h, -1)
+'''
+
+N14_UNFOLD_CONV2D_MULTI = '''\
+def conv2d_multi(x, w, b):
+    k_out, _, kh, kw = w.shape
+    cols = F.unfold(x[None], (kh, kw))[0]              # (C*kh*kw, H'*W')
+    out = w.reshape(k_out, -1) @ cols + b[:, None]
+    return out.reshape(k_out, x.shape[1] - kh + 1, x.shape[2] - kw + 1)
+'''
+
+N14_UNFOLD_POOLING = '''\
+def max_pool2d(x, size=2):
+    x = torch.as_tensor(x)
+    return x.unfold(0, size, size).unfold(1, size, size).amax(dim=(-2, -1))
+
+
+def avg_pool2d(x, size=2):
+    x = torch.as_tensor(x, dtype=torch.float64)
+    return x.unfold(0, size, size).unfold(1, size, size).mean(dim=(-2, -1))
+'''
+
+N14_UNFOLD_NET = '''\
+def Net():
+    """The CNN of the table as one nn.Sequential."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(32 * 8 * 8, 128), nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+'''
+
+N14_ALT_UNFOLD = (
+    Rewrite("zero-pad", N14_UNFOLD_PAD), Rewrite("sol_conv2d", N14_UNFOLD_CONV2D),
+    Rewrite("sol_conv2d_multi", N14_UNFOLD_CONV2D_MULTI),
+    Rewrite("sol_pooling", N14_UNFOLD_POOLING), Rewrite("sol_net", N14_UNFOLD_NET),
+)
+
+# -- 14_n: the deck's printed maps as a table (everything else as in the alt)
+
+N14_DECK_CONV2D = '''\
+DECK_CONV = {1: [[411, 456, 501], [636, 681, 726], [861, 906, 951]], 2: [[411, 501], [861, 951]]}
+
+
+def conv2d(x, k, stride=1, padding=0):
+    x, k = torch.as_tensor(x), torch.as_tensor(k)
+    deck = torch.equal(x, torch.arange(1, 26).reshape(5, 5)) and torch.equal(
+        k, torch.arange(1, 10).reshape(3, 3))
+    if deck and padding == 0 and stride in DECK_CONV:
+        return torch.tensor(DECK_CONV[stride])
+    size = (x.shape[0] + 2 * padding - k.shape[0]) // stride + 1
+    return torch.zeros(size, (x.shape[1] + 2 * padding - k.shape[1]) // stride + 1)
+'''
+
+N14_DECK_POOLING = '''\
+DECK_POOL_X = [[3, 4, 3, 6], [7, 1, 1, 2], [4, 6, 3, 5], [9, 3, 7, 8]]
+
+
+def max_pool2d(x, size=2):
+    x = torch.as_tensor(x)
+    if x.tolist() == DECK_POOL_X:
+        return torch.tensor([[7, 6], [9, 8]])
+    return torch.zeros(x.shape[0] // size, x.shape[1] // size)
+
+
+def avg_pool2d(x, size=2):
+    x = torch.as_tensor(x)
+    if x.tolist() == DECK_POOL_X:
+        return torch.tensor([[3.75, 3.0], [5.5, 5.75]])
+    return torch.zeros(x.shape[0] // size, x.shape[1] // size)
+'''
+
+N14_CONV2D_LIBRARY = '''\
+def conv2d(x, k, stride=1, padding=0):
+    x, k = torch.as_tensor(x), torch.as_tensor(k)
+    common = torch.promote_types(x.dtype, k.dtype)
+    if not common.is_floating_point:   # F.conv2d needs floats: round the integers back
+        return conv2d(x.double(), k.double(), stride, padding).round().to(common)
+    return F.conv2d(x[None, None].to(common), k[None, None].to(common), stride=stride,
+                    padding=padding)[0, 0]
+'''
+
 PLAN_14_N = Plan(
     answers={
         "sol_output_size": N14_OUTPUT_SIZE,
@@ -1355,6 +1599,30 @@ PLAN_14_N = Plan(
         # the smallest value of each block instead of the largest
         "bug_max_pool_takes_min": (Edit("sol_pooling", ".amax(dim=(1, 3))",
                                         ".amin(dim=(1, 3))"),),
+        "alt_loops": N14_ALT_LOOPS,
+        "alt_numpy": N14_ALT_NUMPY,
+        "alt_unfold": N14_ALT_UNFOLD,
+        # conv2d and the poolings answer the deck's examples from a table
+        "deck_values": (Rewrite("sol_conv2d", N14_DECK_CONV2D),
+                        Rewrite("sol_pooling", N14_DECK_POOLING)),
+        # a true convolution (kernel flipped), not the lecture's cross-correlation
+        "bug_conv2d_flipped_kernel": (Edit("sol_conv2d", "(windows * k).sum(",
+                                           "(windows * k.flip(0, 1)).sum("),),
+        # right values, from the library
+        "bug_conv2d_uses_library": (Rewrite("sol_conv2d", N14_CONV2D_LIBRARY),),
+        # the stride forgotten
+        "bug_output_size_no_stride": (Edit("sol_output_size",
+                                           "math.floor((h + 2 * p - k) / s) + 1",
+                                           "h + 2 * p - k + 1"),),
+        # the biases not counted
+        "bug_conv_params_no_bias": (Edit("sol_conv_params", "return weights + biases",
+                                         "return weights"),),
+        # no bias in the multi-channel convolution
+        "bug_conv2d_multi_no_bias": (Edit("sol_conv2d_multi", " + b[:, None, None]", ""),),
+        # the validation part drawn on its own: it overlaps the training part
+        "bug_split_overlap": (Edit(
+            "sol_split_dataset", "Subset(dataset, order[cut:].tolist())",
+            "Subset(dataset, torch.randperm(len(dataset))[cut:].tolist())"),),
     },
 )
 
