@@ -1605,24 +1605,8 @@ PLAN_14_N = Plan(
         # conv2d and the poolings answer the deck's examples from a table
         "deck_values": (Rewrite("sol_conv2d", N14_DECK_CONV2D),
                         Rewrite("sol_pooling", N14_DECK_POOLING)),
-        # a true convolution (kernel flipped), not the lecture's cross-correlation
-        "bug_conv2d_flipped_kernel": (Edit("sol_conv2d", "(windows * k).sum(",
-                                           "(windows * k.flip(0, 1)).sum("),),
         # right values, from the library
         "bug_conv2d_uses_library": (Rewrite("sol_conv2d", N14_CONV2D_LIBRARY),),
-        # the stride forgotten
-        "bug_output_size_no_stride": (Edit("sol_output_size",
-                                           "math.floor((h + 2 * p - k) / s) + 1",
-                                           "h + 2 * p - k + 1"),),
-        # the biases not counted
-        "bug_conv_params_no_bias": (Edit("sol_conv_params", "return weights + biases",
-                                         "return weights"),),
-        # no bias in the multi-channel convolution
-        "bug_conv2d_multi_no_bias": (Edit("sol_conv2d_multi", " + b[:, None, None]", ""),),
-        # the validation part drawn on its own: it overlaps the training part
-        "bug_split_overlap": (Edit(
-            "sol_split_dataset", "Subset(dataset, order[cut:].tolist())",
-            "Subset(dataset, torch.randperm(len(dataset))[cut:].tolist())"),),
     },
 )
 
@@ -1893,10 +1877,6 @@ PLAN_03_H = Plan(
         "bug_kernels_untrained": (Edit("sol_kernels_figure",
                                        "kernels = model.conv1.weight.detach().cpu()",
                                        "kernels = Net().conv1.weight.detach().cpu()"),),
-        # (height, width, channels) instead of (channels, height, width)
-        "bug_feature_shapes_channels_last": (Edit(
-            "sol_feature_shapes", "feature_shapes.append([channels, side, side])",
-            "feature_shapes.append([side, side, channels])"),),
     },
 )
 

@@ -1,5 +1,6 @@
-"""The course checks that read structure from a function's text, and the checks that match
-a model's layers by shape, on many correct and wrong forms — without a kernel.
+"""The course checks in this process, without a kernel: the checks that read structure from
+a function's text and the ones that match a model's layers by shape on many correct and
+wrong forms, and one-bug cases of checks whose notebooks would be costly to grade.
 
 The variant notebooks (test_assignment_variants_*) grade a few whole answers through the
 real engine; this file covers the many small ways of writing the same thing (a lambda,
@@ -344,3 +345,198 @@ def test_placements_match_layers_by_shape() -> None:
     assert len(_checks("03_n")._placements(Lecture(), sequential.state_dict())) == 2
     wrong = nn.Sequential(nn.Linear(784, 784), nn.Linear(784, 10))
     assert _checks("03_n")._placements(Lecture(), wrong.state_dict()) == []
+
+
+# ---------------------------------------------------------------- one bug, checked in-process
+#
+# A mistake whose check is plain arithmetic on returned values is tried here, on the
+# student's function run in this process through a stand-in for the bridge (numpy arrays
+# and scalars come back as tensors and numbers, other objects as handles), instead of in a
+# whole notebook graded by the engine: for 14_n and 14_h a graded notebook trains a
+# network (tens of seconds to minutes on CI), these cases take milliseconds. Each case
+# also runs the correct function, so a check that fails everything cannot pass here.
+
+
+class _Handle:
+    """An object kept on the student's side: it can be called or asked for an attribute."""
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        unwrap = [a.obj if isinstance(a, _Handle) else a for a in args]
+        return _plain(self.obj(*unwrap, **kwargs))
+
+    def attr(self, name: str) -> Any:
+        return _plain(getattr(self.obj, name))
+
+
+def _plain(value: Any) -> Any:
+    """What the bridge brings back: plain data, or a handle for anything else."""
+    import numpy as np
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().as_subclass(torch.Tensor).clone()
+    if isinstance(value, torch.Size):
+        return tuple(value)
+    if isinstance(value, (torch.device, torch.dtype)):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v) for v in value)
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    return _Handle(value)
+
+
+class InProcess(Texts):
+    """The student's namespace in this process: ``function``, ``value``, ``evaluate``."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.ns: dict[str, Any] = {"__name__": "__main__"}
+        exec(compile(self.code, "<student>", "exec"), self.ns)
+        self.params: dict[str, Any] = {}
+
+    def function(self, name: str) -> Any:
+        if name not in self.ns:
+            raise MissingName(what=name)
+        return _Handle(self.ns[name])
+
+    def value(self, name: str, *, remote_ok: bool = False) -> Any:
+        return _plain(self.ns[name])
+
+    def evaluate(self, expr: str, *, remote_ok: bool = False) -> Any:
+        return _plain(eval(expr, self.ns))
+
+
+def _check_passes(check: Any, code: str) -> bool:
+    try:
+        check(InProcess(code))
+    except CheckFailed:
+        return False
+    return True
+
+
+N14_IMPORTS = """
+import math
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Subset, random_split
+"""
+
+BUG_CASES_14_N = {
+    # check name: (correct code, buggy code)
+    "test_output_size": (
+        "def output_size(h, k, p=0, s=1): return (h + 2 * p - k) // s + 1",
+        "def output_size(h, k, p=0, s=1): return h + 2 * p - k + 1"),
+    "test_conv_params": (
+        "def conv_params(c_in, c_out, k): return c_out * (c_in * k * k + 1)",
+        "def conv_params(c_in, c_out, k): return c_out * c_in * k * k"),
+    "test_conv2d_multi": (
+        "def conv2d_multi(x, w, b): return F.conv2d(x[None], w, b)[0]",
+        "def conv2d_multi(x, w, b): return F.conv2d(x[None], w)[0]"),
+    "test_conv2d_random": (
+        """
+def conv2d(x, k, stride=1, padding=0):
+    x = F.pad(torch.as_tensor(x, dtype=torch.float64), (padding,) * 4)
+    k = torch.as_tensor(k, dtype=torch.float64)
+    return (x.unfold(0, k.shape[0], stride).unfold(1, k.shape[1], stride) * k).sum((-2, -1))
+""",
+        """
+def conv2d(x, k, stride=1, padding=0):   # a true convolution: the kernel flipped
+    x = F.pad(torch.as_tensor(x, dtype=torch.float64), (padding,) * 4)
+    k = torch.as_tensor(k, dtype=torch.float64).flip(0, 1)
+    return (x.unfold(0, k.shape[0], stride).unfold(1, k.shape[1], stride) * k).sum((-2, -1))
+"""),
+    "test_split_dataset": (
+        """
+def split_dataset(dataset, seed=0):
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return Subset(dataset, order[:40000].tolist()), Subset(dataset, order[40000:].tolist())
+""",
+        """
+def split_dataset(dataset, seed=0):   # the validation part drawn on its own: overlaps
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return (Subset(dataset, order[:40000].tolist()),
+            Subset(dataset, torch.randperm(len(dataset))[:10000].tolist()))
+"""),
+}
+
+
+@pytest.mark.parametrize("check", list(BUG_CASES_14_N))
+def test_one_bug_14_n(check: str) -> None:
+    good, bad = BUG_CASES_14_N[check]
+    run = getattr(_checks("14_n"), check)
+    assert _check_passes(run, N14_IMPORTS + good)
+    assert not _check_passes(run, N14_IMPORTS + bad)
+
+
+def test_one_bug_03_h_feature_shapes() -> None:
+    run = _checks("03_h").test_feature_shapes
+    assert _check_passes(run, "feature_shapes = [(32, 26, 26), (64, 24, 24), (64, 12, 12)]")
+    assert _check_passes(run, "import torch\n"
+                              "feature_shapes = [torch.Size([32, 26, 26]), (64, 24, 24), "
+                              "[64, 12, 12]]")
+    assert not _check_passes(run, "feature_shapes = [(26, 26, 32), (24, 24, 64), (12, 12, 64)]")
+
+
+H14_TRANSFORMS = """
+import torch
+from torchvision import transforms
+to_input = [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+test_transform = transforms.Compose(to_input)
+"""
+
+
+def test_one_bug_14_h_transforms() -> None:
+    run = _checks("14_h").test_transforms
+    flip = "train_transform = transforms.Compose([transforms.RandomHorizontalFlip(), *to_input])"
+    nested = ("train_transform = transforms.Compose([transforms.Compose([\n"
+              "    transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]),\n"
+              "    *to_input])")
+    no_flip = "train_transform = transforms.Compose([transforms.RandomCrop(32, 4), *to_input])"
+    assert _check_passes(run, H14_TRANSFORMS + flip)
+    assert _check_passes(run, H14_TRANSFORMS + nested)
+    assert not _check_passes(run, H14_TRANSFORMS + no_flip)
+    v2 = """
+import torch
+from torchvision.transforms import v2
+to_input = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3)]
+test_transform = v2.Compose(to_input)
+train_transform = v2.Compose([v2.RandomHorizontalFlip(), *to_input])
+"""
+    assert _check_passes(run, v2)
+
+
+def test_one_bug_14_h_dropout() -> None:
+    """Dropout judged by behaviour: module or functional alike; none, or one left on in
+    eval mode, fails."""
+    check = _checks("14_h")._expect_dropout
+    x = torch.randn(2, 3, 32, 32)
+    head = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
+    module = head + textwrap.dedent("""
+        class AlexNet(nn.Module):
+            def __init__(self, num_classes):
+                super().__init__()
+                self.fc = nn.Sequential(nn.Flatten(), nn.Dropout(), nn.Linear(3072, num_classes))
+            def forward(self, x):
+                return self.fc(x)
+        """)
+    functional = module.replace("nn.Dropout(), ", "").replace(
+        "return self.fc(x)", "return self.fc(F.dropout(x, 0.5, training=self.training))")
+    always_on = functional.replace("training=self.training", "training=True")
+    none = module.replace("nn.Dropout(), ", "")
+    for code, ok in [(module, True), (functional, True), (always_on, False), (none, False)]:
+        try:
+            check(InProcess(code), x)
+        except CheckFailed:
+            assert not ok
+        else:
+            assert ok
