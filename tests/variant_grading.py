@@ -148,6 +148,9 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         # (test_confusion_matches_model leaves orientation to test_confusion_counts)
         "14_h_bug_confusion_transposed": frozenset({"test_confusion_counts",
                                                     "cell:test_confusion"}),
+        "14_h_alt_explicit": frozenset(),
+        "14_h_alt_v2": frozenset(),
+        "14_h_alt_stages": frozenset(),
     },
 }
 

@@ -1981,6 +1981,173 @@ test_accuracy = (confusion.diag().sum() / confusion.sum()).item()
 print(f"テスト用データの正解率: {test_accuracy:.4f}")
 '''
 
+# -- 14_h: one attribute per layer, functional ReLU/pooling/dropout, a torch.device
+
+H14_EXPLICIT_DEVICE = '''\
+device = torch.device(DEVICE if DEVICE is not None
+                      else ("cuda" if torch.cuda.is_available() else "cpu"))
+'''
+
+H14_EXPLICIT_ALEXNET = '''\
+class AlexNet(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 3, padding=1)
+        self.conv2 = nn.Conv2d(64, 192, 5, padding=2)
+        self.conv3 = nn.Conv2d(192, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 256, 3, padding=1)
+        self.conv5 = nn.Conv2d(256, 256, 3, padding=1)
+        self.fc1 = nn.Linear(256 * 4 * 4, 4096)
+        self.fc2 = nn.Linear(4096, 4096)
+        self.fc3 = nn.Linear(4096, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.conv3(x))
+        x = F.relu(self.conv4(x))
+        x = F.max_pool2d(F.relu(self.conv5(x)), 2)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(F.dropout(x, 0.5, training=self.training)))
+        x = F.relu(self.fc2(F.dropout(x, 0.5, training=self.training)))
+        return self.fc3(x)
+'''
+
+H14_EXPLICIT_TRANSFORMS = '''\
+normalize = transforms.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+train_transform = transforms.Compose([transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+                                      normalize])
+test_transform = transforms.Compose([transforms.ToTensor(), normalize])
+'''
+
+H14_ALT_EXPLICIT = (
+    Rewrite("sol_device", H14_EXPLICIT_DEVICE), Rewrite("sol_alexnet", H14_EXPLICIT_ALEXNET),
+    Rewrite("sol_transforms", H14_EXPLICIT_TRANSFORMS),
+)
+
+# -- 14_h: transforms.v2, two Sequentials with a Flatten, history of 0-d tensors
+
+H14_V2_ALEXNET = '''\
+class AlexNet(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(3, 64, 3, 1, 1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(64, 192, 5, 1, 2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(192, 384, 3, 1, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, 1, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(
+            nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        return self.head(self.convs(x))
+'''
+
+H14_V2_TRANSFORMS = '''\
+from torchvision.transforms import v2
+
+to_input = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])]
+train_transform = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(), *to_input])
+test_transform = v2.Compose(to_input)
+'''
+
+H14_V2_EVALUATE = '''\
+def evaluate(model, loader):
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    hits = torch.zeros((), device=device)
+    count = 0
+    with torch.no_grad():
+        for images, labels in loader:
+            with amp():
+                scores = model(images)
+            loss_sum += F.cross_entropy(scores.float(), labels, reduction="sum")
+            hits += (scores.argmax(dim=1) == labels).sum()
+            count += len(labels)
+    return (loss_sum / count).cpu(), (hits / count).cpu()   # 0-d tensors
+'''
+
+H14_V2_TRAIN = '''\
+torch.manual_seed(SEED)
+model = AlexNet(10).to(device)
+optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+scaler = torch.amp.GradScaler("cuda", enabled=(amp_dtype == torch.float16))
+history = {"train_loss": [], "val_loss": [], "train_acc": [], "val_acc": []}
+for epoch in range(EPOCHS):
+    model.train()
+    loss_sum, hits, count = torch.zeros(()), torch.zeros(()), 0
+    for images, labels in train_loader:
+        optimizer.zero_grad()
+        with amp():
+            scores = model(images)
+            batch_loss = F.cross_entropy(scores, labels)
+        scaler.scale(batch_loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss_sum += batch_loss.detach().float().cpu() * len(labels)
+        hits += (scores.argmax(dim=1) == labels).sum().cpu()
+        count += len(labels)
+    val_loss, val_acc = evaluate(model, val_loader)
+    for key, value in [("train_loss", loss_sum / count), ("train_acc", hits / count),
+                       ("val_loss", val_loss), ("val_acc", val_acc)]:
+        history[key].append(value)   # 0-d tensors
+    print(epoch + 1, {key: round(float(values[-1]), 3) for key, values in history.items()})
+'''
+
+H14_ALT_V2 = (
+    Rewrite("sol_alexnet", H14_V2_ALEXNET), Rewrite("sol_transforms", H14_V2_TRANSFORMS),
+    Rewrite("sol_evaluate", H14_V2_EVALUATE), Rewrite("sol_train", H14_V2_TRAIN),
+)
+
+# -- 14_h: stages of their own, a ModuleList classifier, confusion counted image by image
+
+H14_STAGES_ALEXNET = '''\
+def conv_relu(c_in, c_out, k):
+    return [nn.Conv2d(c_in, c_out, kernel_size=k, padding=k // 2), nn.ReLU()]
+
+
+class AlexNet(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.stage1 = nn.Sequential(*conv_relu(3, 64, 3), nn.MaxPool2d(2, 2))
+        self.stage2 = nn.Sequential(*conv_relu(64, 192, 5), nn.MaxPool2d(2, 2))
+        self.stage3 = nn.Sequential(*conv_relu(192, 384, 3), *conv_relu(384, 256, 3),
+                                    *conv_relu(256, 256, 3), nn.MaxPool2d(2, 2))
+        self.linears = nn.ModuleList([nn.Linear(256 * 4 * 4, 4096), nn.Linear(4096, 4096),
+                                      nn.Linear(4096, num_classes)])
+        self.drop = nn.Dropout()
+
+    def forward(self, x):
+        x = self.stage3(self.stage2(self.stage1(x))).reshape(len(x), -1)
+        for linear in self.linears[:-1]:
+            x = torch.relu(linear(self.drop(x)))
+        return self.linears[-1](x)
+'''
+
+H14_STAGES_CONFUSION = '''\
+confusion = torch.zeros(10, 10, dtype=torch.int32)
+model.eval()
+with torch.no_grad():
+    for images, labels in test_loader:
+        with amp():
+            guesses = model(images).argmax(dim=1)
+        for truth, guess in zip(labels.tolist(), guesses.tolist()):
+            confusion[truth, guess] += 1
+test_accuracy = (confusion.diag().sum() / confusion.sum()).item()
+print(f"テスト用データの正解率: {test_accuracy:.4f}")
+'''
+
+H14_ALT_STAGES = (
+    Rewrite("sol_alexnet", H14_STAGES_ALEXNET), Rewrite("sol_confusion", H14_STAGES_CONFUSION),
+)
+
 PLAN_14_H = Plan(
     answers={
         "sol_device": H14_DEVICE,
@@ -1996,6 +2163,9 @@ PLAN_14_H = Plan(
         # rows are the predicted class, columns the true one
         "bug_confusion_transposed": (Edit("sol_confusion", "labels * 10 + predicted",
                                           "predicted * 10 + labels"),),
+        "alt_explicit": H14_ALT_EXPLICIT,
+        "alt_v2": H14_ALT_V2,
+        "alt_stages": H14_ALT_STAGES,
     },
 )
 
