@@ -287,7 +287,6 @@ class _Flow:
 
     def __init__(self, reader: _Reader, gates: frozenset[str]):
         self.reader, self.gates = reader, gates
-        self.visited: list[_Function] = []
         self._busy: set[tuple[int, int]] = set()
 
     def _callee(self, func: ast.expr, scope: _Scope, depth: int = 0
@@ -316,8 +315,6 @@ class _Flow:
         helper = self.reader.helper(name)
         if helper is None:
             return None, None
-        if helper not in self.visited:
-            self.visited.append(helper)
         return None, _Scope(helper)
 
     def reach(self, fn: _Function) -> list[_Function]:
