@@ -1,18 +1,23 @@
 """Grading the assignment variants (used by tests/test_assignment_variants_*.py).
 
 Acceptance of the course assignments: other correct answers get full marks, one bug loses
-exactly the points of the checks it touches.
+exactly the points of the checks it touches, a table of the deck's printed numbers earns
+nothing for the checks that quote them.
 
 The notebooks in tests/variants/ come from ``tests/variants/make_variants.py`` (the released
 student notebook, answered by hand): ``<id>_alt`` is a correct solution written differently
-from the reference, ``<id>_alt_<what>`` another correct form, ``<id>_bug_<what>`` the alt
-with one realistic mistake. Each is graded in-process by the real engine (sandboxed kernel,
-restore, the manifest's grading parameters, the assignment's pytest checks, in-notebook test
-cells) and must lose exactly the checks listed in ``EXPECTED``: every other check scores
-its full points, the listed ones score zero, so the score is the total minus their points.
-One fixture per assignment grades all its variants once (module scope). The cases are split
-over several test files so that ``pytest -n 2 --dist loadfile`` grades assignments in
-parallel; one kernel thread each, as the two workers share two cores.
+from the reference, ``<id>_alt_<what>`` another correct form (another dtype, numpy inside,
+loops, other module names, ...), ``<id>_bug_<what>`` one of them with one realistic
+mistake, ``<id>_deck_values`` the deck's examples answered from a table. Each is graded
+in-process by the real engine (sandboxed kernel, restore, the manifest's grading
+parameters, the assignment's pytest checks, in-notebook test cells) and must lose exactly
+the checks listed in ``EXPECTED``: every other check scores its full points, the listed
+ones score zero, so the score is the total minus their points. One fixture per
+assignment grades all its variants once (module scope), one test file per assignment so
+that ``pytest -n 2 --dist loadfile`` grades assignments in parallel; one kernel thread
+each, as the two workers share two cores. Where a graded notebook would train a network
+only to show that a plain value check catches one mistake, the case is in
+tests/test_course_checks_in_process.py instead (the check's own code, no kernel).
 """
 
 from __future__ import annotations
