@@ -1,18 +1,23 @@
 """Grading the assignment variants (used by tests/test_assignment_variants_*.py).
 
 Acceptance of the course assignments: other correct answers get full marks, one bug loses
-exactly the points of the checks it touches.
+exactly the points of the checks it touches, a table of the deck's printed numbers earns
+nothing for the checks that quote them.
 
 The notebooks in tests/variants/ come from ``tests/variants/make_variants.py`` (the released
 student notebook, answered by hand): ``<id>_alt`` is a correct solution written differently
-from the reference, ``<id>_alt_<what>`` another correct form, ``<id>_bug_<what>`` the alt
-with one realistic mistake. Each is graded in-process by the real engine (sandboxed kernel,
-restore, the manifest's grading parameters, the assignment's pytest checks, in-notebook test
-cells) and must lose exactly the checks listed in ``EXPECTED``: every other check scores
-its full points, the listed ones score zero, so the score is the total minus their points.
-One fixture per assignment grades all its variants once (module scope). The cases are split
-over several test files so that ``pytest -n 2 --dist loadfile`` grades assignments in
-parallel; one kernel thread each, as the two workers share two cores.
+from the reference, ``<id>_alt_<what>`` another correct form (another dtype, numpy inside,
+loops, other module names, ...), ``<id>_bug_<what>`` one of them with one realistic
+mistake, ``<id>_deck_values`` the deck's examples answered from a table. Each is graded
+in-process by the real engine (sandboxed kernel, restore, the manifest's grading
+parameters, the assignment's pytest checks, in-notebook test cells) and must lose exactly
+the checks listed in ``EXPECTED``: every other check scores its full points, the listed
+ones score zero, so the score is the total minus their points. One fixture per
+assignment grades all its variants once (module scope), one test file per assignment so
+that ``pytest -n 2 --dist loadfile`` grades assignments in parallel; one kernel thread
+each, as the two workers share two cores. Where a graded notebook would train a network
+only to show that a plain value check catches one mistake, the case is in
+tests/test_course_checks_in_process.py instead (the check's own code, no kernel).
 """
 
 from __future__ import annotations
@@ -45,10 +50,43 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "13_n_alt": frozenset(),
         # the deck's numbers still work; softmax([1000, 1001]) is nan
         "13_n_bug_softmax_unstable": frozenset({"test_softmax_stable", "cell:test_softmax"}),
-        # step(0) == 1; perceptron, the gates and XOR never hit exactly 0
+        # step(0) == 1; perceptron goes through step, so an input exactly on its threshold
+        # gives 1 too; the gates and XOR never hit 0
         "13_n_bug_step_at_zero": frozenset({"test_step_numbers", "test_step_tensor",
-                                            "cell:test_step"}),
+                                            "test_perceptron_single", "cell:test_step"}),
         "13_n_alt_recursive_softmax": frozenset(),
+        "13_n_alt_numpy": frozenset(),
+        "13_n_alt_loops": frozenset(),
+        "13_n_alt_float64": frozenset(),
+        # a table of the deck's printed numbers earns nothing for those examples
+        "13_n_deck_values": frozenset({
+            "test_softmax_deck_example", "test_softmax_rows", "test_softmax_stable",
+            "test_cross_entropy_deck_example", "test_cross_entropy_batch",
+            "cell:test_softmax", "cell:test_cross_entropy"}),
+        "13_n_bug_perceptron_at_threshold": frozenset({"test_perceptron_single"}),
+        "13_n_bug_perceptron_batch_columns": frozenset({"test_perceptron_batch",
+                                                        "cell:test_perceptron"}),
+        "13_n_bug_and_threshold": frozenset({"test_and", "cell:test_gates",
+                                             "test_xor_truth_table", "cell:test_xor"}),
+        "13_n_bug_or_threshold": frozenset({"test_or", "cell:test_gates",
+                                            "test_xor_truth_table", "cell:test_xor"}),
+        "13_n_bug_nand_threshold": frozenset({"test_nand", "cell:test_gates",
+                                              "test_xor_truth_table", "cell:test_xor"}),
+        "13_n_bug_or_by_formula": frozenset({"test_gates_use_perceptron"}),
+        "13_n_bug_xor_python_and": frozenset({"test_xor_built_from_gates"}),
+        "13_n_bug_sigmoid_from_library": frozenset({"test_activations_from_formulas"}),
+        "13_n_bug_sigmoid_sign": frozenset({"test_sigmoid", "test_tanh",
+                                            "test_activations_from_formulas",
+                                            "cell:test_activations"}),
+        "13_n_bug_relu_leaky": frozenset({"test_relu", "test_activations_from_formulas",
+                                          "cell:test_activations"}),
+        "13_n_bug_softmax_columns": frozenset({"test_softmax_rows", "test_softmax_stable",
+                                               "cell:test_softmax"}),
+        "13_n_bug_cross_entropy_sum": frozenset({"test_cross_entropy_batch",
+                                                 "cell:test_cross_entropy"}),
+        "13_n_bug_cross_entropy_single_sample": frozenset({
+            "test_cross_entropy_deck_example", "test_cross_entropy_batch",
+            "cell:test_cross_entropy"}),
     },
     "13_h": {
         "13_h_alt": frozenset(),
@@ -61,24 +99,53 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
             "test_numerical_gradient", "cell:test_numerical_gradient",
             "cell:test_gradient_check"}),
         "13_h_bug_numgrad_forward_difference": frozenset({"test_numerical_gradient"}),
+        "13_h_alt_float64": frozenset(),
+        "13_h_alt_numpy": frozenset(),
+        "13_h_alt_loops": frozenset(),
+        "13_h_bug_loss_sum": frozenset({"test_loss", "cell:test_loss",
+                                        "cell:test_gradient_check"}),
+        "13_h_bug_init_ignores_seed": frozenset({"test_init_params", "cell:test_init_params"}),
+        "13_h_bug_train_with_autograd": frozenset({"test_train_uses_building_blocks"}),
+        "13_h_bug_xor_too_short": frozenset({"test_xor_params", "cell:test_xor_trained"}),
+        "13_h_bug_mnist_accuracy_percent": frozenset({"test_mnist_accuracy_reported",
+                                                      "cell:test_mnist"}),
     },
     "03_n": {
         "03_n_alt": frozenset(),
         # count += loader.batch_size: test_loader's short last batch (16 of 32) moves the
         # accuracy by < 0.003, inside test_evaluate_on_test_loader's tolerance
         "03_n_bug_evaluate_counts_batches": frozenset({"test_evaluate", "cell:test_evaluate"}),
+        "03_n_alt_sequential": frozenset(),
+        "03_n_alt_float64": frozenset(),
+        "03_n_alt_modulelist": frozenset(),
+        "03_n_bug_relu_not_sigmoid": frozenset({"test_net_structure", "test_model_is_trained_net",
+                                                "cell:test_net"}),
+        "03_n_bug_train_loader_split": frozenset({"test_loaders", "cell:test_loaders"}),
     },
     "03_h": {
         "03_h_alt": frozenset(),
         # h + p − k: every shape in the network has p = 0, only the formula checks see it
         "03_h_bug_padding_once": frozenset({"test_conv_output_size",
                                             "cell:test_conv_output_size"}),
+        "03_h_alt_sequential": frozenset(),
+        "03_h_alt_numpy": frozenset(),
+        "03_h_alt_modulelist": frozenset(),
+        "03_h_bug_kernels_untrained": frozenset({"test_kernels_figure_shows_conv1"}),
     },
     "14_n": {
         "14_n_alt": frozenset(),
         # the network uses nn.MaxPool2d, so only the pooling checks see it
         "14_n_bug_max_pool_takes_min": frozenset({
             "test_pooling_deck_example", "test_pooling_random", "cell:test_pooling"}),
+        "14_n_alt_loops": frozenset(),
+        "14_n_alt_numpy": frozenset(),
+        "14_n_alt_unfold": frozenset(),
+        # a table of the deck's printed maps earns nothing for those examples
+        "14_n_deck_values": frozenset({
+            "test_conv2d_deck_example", "test_conv2d_random", "test_conv2d_by_hand",
+            "test_pooling_deck_example", "test_pooling_random", "cell:test_conv2d",
+            "cell:test_pooling"}),
+        "14_n_bug_conv2d_uses_library": frozenset({"test_conv2d_by_hand"}),
     },
     "14_h": {
         "14_h_alt": frozenset(),
@@ -86,6 +153,9 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         # (test_confusion_matches_model leaves orientation to test_confusion_counts)
         "14_h_bug_confusion_transposed": frozenset({"test_confusion_counts",
                                                     "cell:test_confusion"}),
+        "14_h_alt_explicit": frozenset(),
+        "14_h_alt_v2": frozenset(),
+        "14_h_alt_stages": frozenset(),
     },
 }
 

@@ -1,7 +1,9 @@
 """Hidden checks of 14_h: the lecture's AlexNet trained on CIFAR-10 on the GPU.
 
-``AlexNet`` is compared layer by layer with ``reference.cifar.AlexNet`` (names, types and
-arguments, parameter count) and, carrying the student's weights, output by output. The
+``AlexNet`` is compared with ``reference.cifar.AlexNet``: its layers by their shapes
+(whatever their names: ``features.0`` or ``conv1``), the parameter count, the output of
+the reference carrying the student's weights, and dropout by what it does (outputs vary
+in training mode, not in eval mode) so ``nn.Dropout`` and ``F.dropout`` are alike. The
 transforms are run in the kernel on an image the grader made. The trained ``model`` is
 judged on the grader's own test set, chosen by the *grading* parameters (never by the
 notebook's own values): real CIFAR-10 from ``submission.data_dir``, or with
@@ -10,12 +12,16 @@ distribution of the notebook's ``FakeCIFAR10``); the first ``TEST_SUBSET`` image
 parameter is set. Images are normalised with the student's own ``Normalize`` (checked to
 be what ``test_transform`` computes). ``confusion`` must be a 10×10 count matrix of that
 test set and agree with the grader's predictions up to a few flips (the notebook predicts
-under autocast, the grader in float32).
+under autocast, the grader in float32). Transforms may be ``torchvision.transforms`` or
+``transforms.v2``; history values numbers or one-element tensors; ``confusion`` any
+integer dtype.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -31,29 +37,72 @@ INPUT = (3, 32, 32)
 HISTORY_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
 
 
-@lru_cache(maxsize=2)
-def _lecture_modules(num_classes: int) -> tuple[tuple[str, str, str], ...]:
-    """``(name, type, extra_repr)`` of every layer of the lecture's AlexNet."""
-    return tuple((name, type(m).__name__, m.extra_repr())
-                 for name, m in ref.AlexNet(num_classes).named_modules() if name)
+# ---------------------------------------------------------------- layers, whatever their names
+#
+# The contract pins the lecture's layers (shapes) and what the network computes, not the
+# attribute names: the student's weights are matched to the reference network layer by
+# layer by their shapes (``l1`` or ``layers.0`` or ``hidden``), trying every order among
+# layers of equal shapes, and the network must compute what the reference computes with
+# one of those placements.
+
+_MAX_PLACEMENTS = 24
+
+
+def _layers(state: Mapping[str, torch.Tensor]) -> dict[tuple[Any, ...], list[str]]:
+    """Layer prefixes by signature (their tensors' names and shapes), in state order."""
+    groups: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        groups.setdefault(prefix, []).append((leaf, tuple(value.shape)))
+    by_signature: dict[tuple[Any, ...], list[str]] = {}
+    for prefix, tensors in groups.items():
+        by_signature.setdefault(tuple(sorted(tensors)), []).append(prefix)
+    return by_signature
+
+
+def _placements(reference: torch.nn.Module, state: Mapping[str, torch.Tensor]
+                ) -> list[dict[str, torch.Tensor]]:
+    """The student's tensors as state dicts of ``reference``, one per way of placing
+    layers of equal shapes; none when the layers' shapes differ from the reference's."""
+    want, have = _layers(reference.state_dict()), _layers(state)
+    if {k: len(v) for k, v in want.items()} != {k: len(v) for k, v in have.items()}:
+        return []
+    choices = [[list(zip(want[sig], order, strict=True))
+                for order in itertools.permutations(have[sig])] for sig in want]
+    out = []
+    for combination in itertools.product(*choices):
+        placed = {}
+        for pairs in combination:
+            for ref_prefix, own_prefix in pairs:
+                for key in reference.state_dict():
+                    prefix, _, leaf = key.rpartition(".")
+                    if prefix == ref_prefix:
+                        placed[key] = state[f"{own_prefix}.{leaf}" if own_prefix else leaf]
+        out.append(placed)
+        if len(out) >= _MAX_PLACEMENTS:
+            break
+    return out
 
 
 def _params_for(num_classes: int) -> int:
     return N_PARAMS - (4096 * 10 + 10) + (4096 * num_classes + num_classes)
 
 
-def _expect_alexnet(model: RemoteModel, what: str, num_classes: int = 10) -> None:
-    got = tuple((m.name, m.type_name, m.extra_repr) for m in model.modules if m.name)
-    for want in _lecture_modules(num_classes):
-        if want not in got:
-            name, kind, extra = want
-            fail(ja=f"{what} の {name} が講義の nn.{kind}({extra}) になっていません",
-                 en=f"{what}.{name} is not the lecture's nn.{kind}({extra})")
+def _expect_alexnet(model: RemoteModel, what: str, num_classes: int = 10
+                    ) -> list[dict[str, torch.Tensor]]:
+    """The lecture's layers (by shape) and parameter count; the ways to place them."""
     if model.num_parameters != _params_for(num_classes):
         fail(ja=f"{what} のパラメータ数は {_params_for(num_classes):,} 個のはずです"
                 f"（{model.num_parameters:,} 個）",
              en=f"{what} should have {_params_for(num_classes):,} parameters "
                 f"(has {model.num_parameters:,})")
+    placements = _placements(ref.AlexNet(num_classes), model.state_dict())
+    if not placements:
+        fail(ja=f"{what} の層が講義の AlexNet（畳み込み 64-192-384-256-256、"
+                "全結合 4096-4096-クラス数）と違います",
+             en=f"{what}'s layers differ from the lecture's AlexNet (convolutions "
+                "64-192-384-256-256, linear 4096-4096-classes)")
+    return placements
 
 
 def _fresh(submission: Any, num_classes: int) -> RemoteModel:
@@ -63,6 +112,27 @@ def _fresh(submission: Any, num_classes: int) -> RemoteModel:
 
 def _trained(submission: Any) -> RemoteModel:
     return submission.model("model", torch.zeros(2, *INPUT))
+
+
+def _expect_dropout(submission: Any, x: torch.Tensor) -> None:
+    """Dropout by its behaviour: a fresh AlexNet(10) gives varying outputs in training
+    mode and the same outputs in eval mode."""
+    net = submission.function("AlexNet")(10)
+    try:
+        net.attr("train")()
+        varying = not torch.equal(net(x), net(x))
+        net.attr("eval")()
+        steady = torch.equal(net(x), net(x))
+    except StudentError as exc:
+        fail(ja=f"AlexNet(10) の実行中にエラー: {exc.detail()}",
+             en=f"error while running AlexNet(10): {exc.detail()}")
+    if not varying:
+        fail(ja="classifier に Dropout を入れてください（学習モードで出力が毎回変わるはずです）",
+             en="the classifier should use dropout (outputs vary in training mode)")
+    if not steady:
+        fail(ja="評価モード（model.eval()）では Dropout を止めてください"
+                "（F.dropout なら training=self.training を渡します）",
+             en="dropout should be off in eval mode (pass training=self.training to F.dropout)")
 
 
 # ---------------------------------------------------------------- device and network
@@ -88,18 +158,21 @@ def test_alexnet_structure(submission):
     if net.output_shape != (2, 10):
         fail(ja=f"AlexNet(10) の出力の形は (N, 10) のはずです（{net.output_shape}）",
              en=f"AlexNet(10) should output (N, 10) (got {net.output_shape})")
-    _expect_alexnet(net, "AlexNet(10)")
-    try:
-        reference = net.load_into(ref.AlexNet(10)).eval()
-    except (RuntimeError, KeyError):
-        fail(ja="AlexNet のパラメータの名前や形が講義の features・classifier と違います",
-             en="AlexNet's parameters differ from the lecture's features and classifier")
+    placements = _expect_alexnet(net, "AlexNet(10)")
     x = torch.randn(3, *INPUT, generator=torch.Generator().manual_seed(5))
     got = shapes.expect_shape(net.forward(x), (3, 10), what="AlexNet(10) の出力")
-    with torch.no_grad():
-        want = reference(x)
-    values.expect_close(got, want, rtol=1e-3, atol=1e-4,
-                        what="AlexNet の出力（features → view → classifier）")
+    wants = []
+    for state in placements:
+        reference = ref.AlexNet(10)
+        reference.load_state_dict(state)
+        with torch.no_grad():
+            wants.append(reference.eval()(x))
+        if torch.allclose(got.float(), wants[-1], rtol=1e-3, atol=1e-4):
+            break
+    else:
+        values.expect_close(got, wants[0], rtol=1e-3, atol=1e-4,
+                            what="AlexNet の出力（畳み込み・プーリング → 1 次元に → 全結合）")
+    _expect_dropout(submission, x)
     other = _fresh(submission, 7)
     if other.output_shape != (2, 7) or other.num_parameters != _params_for(7):
         fail(ja="AlexNet(num_classes) の最後の層の出力の数は num_classes にしてください",
@@ -117,10 +190,16 @@ def test_model_is_alexnet(submission):
 
 # ---------------------------------------------------------------- transforms
 
-_NAMES = "[type(t).__name__ for t in getattr({0}, 'transforms', [{0}])]"
-_NORMALIZE = ("[([float(v) for v in t.mean], [float(v) for v in t.std]) "
-              "for t in getattr(test_transform, 'transforms', [test_transform]) "
-              "if type(t).__name__ == 'Normalize']")
+# every transform inside a Compose (nested ones and RandomApply's too), as a kernel lambda
+_ALL = ("(lambda walk: walk(walk, {0}))(lambda walk, t: [t] + [u for c in "
+        "(getattr(t, 'transforms', None) or []) for u in walk(walk, c)])")
+_NAMES = "[type(t).__name__ for t in " + _ALL + "]"
+_NORMALIZE = ("[([float(v) for v in t.mean], [float(v) for v in t.std]) for t in "
+              + _ALL.format("test_transform") + " if type(t).__name__ == 'Normalize']")
+# a transform's result as a plain tensor (transforms.v2 gives tv_tensors.Image)
+_APPLY = ("lambda f, image: (lambda out: __import__('torch').Tensor.as_subclass(out, "
+          "__import__('torch').Tensor) if isinstance(out, __import__('torch').Tensor) "
+          "else out)(f(image))")
 
 
 def _normalization(submission: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,8 +224,9 @@ def _transform_in_kernel(submission: Any, name: str, pixels: torch.Tensor) -> An
     image_module = submission.evaluate("__import__('PIL.Image', fromlist=['Image'])",
                                        remote_ok=True)
     image = image_module.attr("fromarray")(pixels.numpy())
+    transform = submission.value(name, remote_ok=True)
     try:
-        return submission.function(name)(image)
+        return submission.evaluate(_APPLY, remote_ok=True)(transform, image)
     except StudentError as exc:
         fail(ja=f"{name} を画像にかけるとエラーになります: {exc.detail()}",
              en=f"applying {name} to an image fails: {exc.detail()}")
@@ -156,10 +236,10 @@ def _transform_in_kernel(submission: Any, name: str, pixels: torch.Tensor) -> An
 def test_transforms(submission):
     train_names = submission.evaluate(_NAMES.format("train_transform"))
     test_names = submission.evaluate(_NAMES.format("test_transform"))
-    if "RandomHorizontalFlip" not in train_names:
+    if not isinstance(train_names, list) or "RandomHorizontalFlip" not in train_names:
         fail(ja="train_transform に左右反転 transforms.RandomHorizontalFlip() を入れてください",
              en="train_transform should include transforms.RandomHorizontalFlip()")
-    if any(n.startswith("Random") for n in test_names):
+    if not isinstance(test_names, list) or any(n.startswith("Random") for n in test_names):
         fail(ja="test_transform にはランダムな処理（データ拡張）を入れないでください",
              en="test_transform should not contain random transforms (augmentation)")
     g = torch.Generator().manual_seed(21)
@@ -184,10 +264,13 @@ def test_history(submission):
     epochs = submission.evaluate("EPOCHS")
     for key in HISTORY_KEYS:
         series = history[key]
-        if not (isinstance(series, list) and len(series) == epochs):
+        if not (isinstance(series, (list, tuple)) and len(series) == epochs):
             fail(ja=f"history['{key}'] はエポックごとに 1 つ、{epochs} 個の値の"
                     "リストにしてください",
                  en=f"history['{key}'] should be a list with one value per epoch ({epochs})")
+        # numbers, or one-element tensors (a loss summed as a tensor)
+        series = [float(v) if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+                  for v in series]
         if not all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in series):
             fail(ja=f"history['{key}'] の値は 0 以上の有限の数にしてください",
                  en=f"history['{key}'] should hold finite non-negative numbers")

@@ -7,11 +7,18 @@ real CIFAR-10 from ``submission.data_dir``, or, when graded with ``DATASET=synth
 fresh images from ``reference.cifar.fake_cifar_tensors``, the generator the notebook
 carries a copy of (same code, so the same distribution; another seed, so images it never
 saw).
+
+A check that quotes a deck example (conv ``411, …``, the pooling maps) tries it first and
+then inputs of its own, so a table of the deck's numbers earns nothing. Results may be
+tensors, numpy arrays (which arrive as tensors) or nested lists, in any dtype. "By hand"
+(no ``F.conv2d``, no library pooling) is read from the functions' text
+(``submission.source``) with ``ast``, helpers they call included.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import textwrap
 from typing import Any
 
@@ -19,8 +26,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.bridge import StudentError
-from autograder.checks import accuracy, fail
+from autograder.bridge import SourceUnavailable, StudentError
+from autograder.checks import accuracy, fail, values
 from reference import convolution as ref
 
 DECK_X = torch.arange(1, 26).reshape(5, 5)
@@ -34,27 +41,88 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def _tensor(value: Any, what: str, shape: tuple[int, ...]) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        fail(ja=f"{what} はテンソルを返すはずですが、{type(value).__name__} が返りました",
-             en=f"{what} should return a tensor, got a {type(value).__name__}")
-    if tuple(value.shape) != shape:
-        fail(ja=f"{what} の出力の形が {shape} になりません（{tuple(value.shape)} でした）",
-             en=f"{what} should return shape {shape} (got {tuple(value.shape)})")
-    return value.to(torch.float64)
+    """Values (a tensor, an array or nested lists) of ``shape``, as float64."""
+    got = values.as_tensor(value, what=f"{what} の結果", dtype=torch.float64)
+    if tuple(got.shape) != shape:
+        fail(ja=f"{what} の出力の形が {shape} になりません（{tuple(got.shape)} でした）",
+             en=f"{what} should return shape {shape} (got {tuple(got.shape)})")
+    return got
 
 
-def _attribute_calls(source: str) -> set[str]:
-    """Names called as attributes (``F.conv2d(...)`` gives conv2d)."""
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:
-        return set()
-    return {n.func.attr for n in ast.walk(tree)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+# ---------------------------------------------------------------- reading function text
+#
+# ``submission.source(name)`` is untrusted text: it is parsed, never run. The functions a
+# check reads are the named one and, transitively, every function it calls by a bare
+# name whose text can be read (its helpers), at most _MAX_FUNCTIONS of them.
+
+_MAX_FUNCTIONS = 16
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _parse(text: str) -> ast.Module | None:
+    for candidate in (text, textwrap.dedent(text)):
+        try:
+            return ast.parse(candidate)
+        except (SyntaxError, ValueError):
+            continue
+    return None
+
+
+def _is_function(tree: ast.Module) -> bool:
+    """A ``def`` or a lambda bound to a name (not a class or a module's source)."""
+    first = tree.body[0] if tree.body else None
+    return isinstance(first, (ast.FunctionDef, ast.AsyncFunctionDef)) or (
+        isinstance(first, ast.Assign) and isinstance(first.value, ast.Lambda))
+
+
+def _read(submission: Any, name: str) -> dict[str, ast.Module]:
+    """``name``'s text and its helpers', parsed, by function name."""
+    trees: dict[str, ast.Module] = {}
+    queue, seen, lookups = [name], {name}, 0
+    while queue and lookups < 2 * _MAX_FUNCTIONS and len(trees) < _MAX_FUNCTIONS:
+        current = queue.pop(0)
+        lookups += 1
+        try:
+            text = submission.source(current)
+        except (StudentError, SourceUnavailable):
+            if current == name:
+                raise
+            continue
+        tree = _parse(text)
+        if tree is None or not _is_function(tree):
+            if current == name:
+                fail(ja=f"{name} のコードを読み取れませんでした（def で定義してください）",
+                     en=f"could not read {name}'s code (define it with def)")
+            continue
+        trees[current] = tree
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id not in seen and node.func.id not in _BUILTINS:
+                seen.add(node.func.id)
+                queue.append(node.func.id)
+    return trees
+
+
+def _library_names(submission: Any, name: str, forbidden: set[str]) -> list[str]:
+    """Forbidden library functions ``name`` uses, in its text or a helper's: named as an
+    attribute (``F.conv2d``, ``f = torch.conv2d``), imported inside a function, or called
+    by a bare name whose text cannot be read (library code, not the student's)."""
+    trees = _read(submission, name)
+    used: set[str] = set()
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                used.add(node.attr)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                used |= {alias.name.split(".")[-1] for alias in node.names}
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id not in trees:
+                used.add(node.func.id)
+    return sorted(used & forbidden)
 
 
 def _no_library(submission: Any, name: str, forbidden: set[str]) -> None:
-    used = sorted(_attribute_calls(submission.source(name)) & forbidden)
+    used = _library_names(submission, name, forbidden)
     if used:
         fail(ja=f"{name} では {', '.join(used)} を使わず、自分で計算してください",
              en=f"{name} must compute it itself, without {', '.join(used)}")
@@ -79,38 +147,54 @@ def test_output_size(submission):
                  en=f"output_size({h}, {k}, {p}, {s}) is not ⌊(h + 2p − k) / s⌋ + 1")
 
 
-@pytest.mark.points(1)
-def test_conv2d_deck_example(submission):
-    got = submission.function("conv2d")(DECK_X, DECK_K)
-    if _tensor(got, "conv2d", (3, 3)).tolist() != DECK_CONV:
-        fail(ja="講義の例（1〜25 の 5×5 と 1〜9 の 3×3）が [[411, 456, 501], …] になりません",
-             en="the deck's example (5×5 of 1..25, 3×3 of 1..9) does not give [[411, 456, 501], …]")
-
-
-@pytest.mark.points(2)
-def test_conv2d_random(submission):
-    conv2d = submission.function("conv2d")
-    g = _gen(1401)
-    for h, w, kh, kw, stride, padding in [(7, 6, 3, 3, 1, 0), (9, 8, 2, 3, 2, 1),
-                                          (6, 6, 5, 5, 1, 2), (10, 7, 3, 2, 3, 0)]:
+def _expect_conv2d(conv2d: Any, g: torch.Generator,
+                   cases: list[tuple[int, int, int, int, int, int]], message: tuple[str, str]
+                   ) -> None:
+    """``conv2d`` equals ``F.conv2d`` on random float64 inputs of these sizes."""
+    for h, w, kh, kw, stride, padding in cases:
         x = torch.randn(h, w, generator=g, dtype=torch.float64)
         k = torch.randn(kh, kw, generator=g, dtype=torch.float64)
         want = F.conv2d(x[None, None], k[None, None], stride=stride, padding=padding)[0, 0]
         got = _tensor(conv2d(x, k, stride=stride, padding=padding), "conv2d",
                       tuple(want.shape))
         if not torch.allclose(got, want, atol=1e-6):
-            fail(ja=f"conv2d の値が正しくない入力があります（stride={stride}, padding={padding}）",
-                 en=f"conv2d gives wrong values on some input (stride={stride}, "
-                    f"padding={padding})")
+            fail(ja=message[0].format(stride=stride, padding=padding),
+                 en=message[1].format(stride=stride, padding=padding))
+
+
+@pytest.mark.points(1)
+def test_conv2d_deck_example(submission):
+    conv2d = submission.function("conv2d")
+    if _tensor(conv2d(DECK_X, DECK_K), "conv2d", (3, 3)).tolist() != DECK_CONV:
+        fail(ja="講義の例（1〜25 の 5×5 と 1〜9 の 3×3）が [[411, 456, 501], …] になりません",
+             en="the deck's example (5×5 of 1..25, 3×3 of 1..9) does not give [[411, 456, 501], …]")
+    # the deck's numbers are an example: other inputs of the same sizes must work too
+    _expect_conv2d(conv2d, _gen(1404), [(5, 5, 3, 3, 1, 0), (5, 5, 3, 3, 1, 0)],
+                   ("講義の例以外の入力で、conv2d の値が正しくありません",
+                    "conv2d gives wrong values on inputs other than the deck's example"))
+
+
+@pytest.mark.points(2)
+def test_conv2d_random(submission):
+    _expect_conv2d(submission.function("conv2d"), _gen(1401),
+                   [(7, 6, 3, 3, 1, 0), (9, 8, 2, 3, 2, 1), (6, 6, 5, 5, 1, 2),
+                    (10, 7, 3, 2, 3, 0)],
+                   ("conv2d の値が正しくない入力があります（stride={stride}, padding={padding}）",
+                    "conv2d gives wrong values on some input (stride={stride}, "
+                    "padding={padding})"))
 
 
 @pytest.mark.points(1)
 def test_conv2d_by_hand(submission):
     _no_library(submission, "conv2d", _CONV_LIBRARY)
-    got = submission.function("conv2d")(DECK_X, DECK_K, stride=2)
-    if _tensor(got, "conv2d", (2, 2)).tolist() != [[411, 501], [861, 951]]:
+    conv2d = submission.function("conv2d")
+    if _tensor(conv2d(DECK_X, DECK_K, stride=2), "conv2d", (2, 2)).tolist() != [[411, 501],
+                                                                               [861, 951]]:
         fail(ja="conv2d(…, stride=2) が講義の例の 1 つおきの値になりません",
              en="conv2d(…, stride=2) does not give every other value of the deck's example")
+    _expect_conv2d(conv2d, _gen(1405), [(5, 5, 3, 3, 2, 0), (8, 7, 3, 3, 2, 0)],
+                   ("講義の例以外の入力で、conv2d(…, stride=2) の値が正しくありません",
+                    "conv2d(…, stride=2) gives wrong values on inputs other than the deck's"))
 
 
 @pytest.mark.points(2)
@@ -128,6 +212,19 @@ def test_conv2d_multi(submission):
                  en="conv2d_multi disagrees with F.conv2d (sum over channels plus bias)")
 
 
+def _expect_pooling(submission: Any, g: torch.Generator, cases: list[tuple[int, int, int]],
+                    message: tuple[str, str]) -> None:
+    """Both poolings equal torch's on random float64 inputs of these sizes."""
+    for h, w, size in cases:
+        x = torch.randn(h, w, generator=g, dtype=torch.float64)
+        for name, torch_pool in (("max_pool2d", F.max_pool2d), ("avg_pool2d", F.avg_pool2d)):
+            want = torch_pool(x[None, None], size)[0, 0]
+            got = _tensor(submission.function(name)(x, size), name, tuple(want.shape))
+            if not torch.allclose(got, want, atol=1e-6):
+                fail(ja=message[0].format(name=name, size=size),
+                     en=message[1].format(name=name, size=size))
+
+
 @pytest.mark.points(1)
 def test_pooling_deck_example(submission):
     got_max = submission.function("max_pool2d")(DECK_POOL_X)
@@ -138,21 +235,19 @@ def test_pooling_deck_example(submission):
     if _tensor(got_avg, "avg_pool2d", (2, 2)).tolist() != [[3.75, 3.0], [5.5, 5.75]]:
         fail(ja="講義の例の Average プーリングが [[3.75, 3], [5.5, 5.75]] になりません",
              en="the deck's average-pooling example does not give [[3.75, 3], [5.5, 5.75]]")
+    # the deck's maps are an example: other 4×4 inputs must work too
+    _expect_pooling(submission, _gen(1406), [(4, 4, 2), (4, 4, 2)],
+                    ("講義の例以外の入力で、{name} の値が正しくありません",
+                     "{name} gives wrong values on inputs other than the deck's example"))
 
 
 @pytest.mark.points(1)
 def test_pooling_random(submission):
     _no_library(submission, "max_pool2d", _POOL_LIBRARY)
     _no_library(submission, "avg_pool2d", _POOL_LIBRARY)
-    g = _gen(1403)
-    for h, w, size in [(6, 8, 2), (7, 9, 3), (5, 4, 2)]:
-        x = torch.randn(h, w, generator=g, dtype=torch.float64)
-        for name, torch_pool in (("max_pool2d", F.max_pool2d), ("avg_pool2d", F.avg_pool2d)):
-            want = torch_pool(x[None, None], size)[0, 0]
-            got = _tensor(submission.function(name)(x, size), name, tuple(want.shape))
-            if not torch.allclose(got, want, atol=1e-6):
-                fail(ja=f"{name}(x, size={size}) の値が正しくない入力があります",
-                     en=f"{name}(x, size={size}) gives wrong values on some input")
+    _expect_pooling(submission, _gen(1403), [(6, 8, 2), (7, 9, 3), (5, 4, 2)],
+                    ("{name}(x, size={size}) の値が正しくない入力があります",
+                     "{name}(x, size={size}) gives wrong values on some input"))
 
 
 @pytest.mark.points(1)

@@ -1,0 +1,15 @@
+"""Variants of assignment 13_h: see tests/variant_grading.py."""
+
+from __future__ import annotations
+
+import pytest
+from variant_grading import cases, check_variant, graded_fixture
+
+graded_13_h = graded_fixture("13_h")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("assignment_id", "variant", "lost"), cases("13_h"))
+def test_variant_loses_exactly_its_checks(request: pytest.FixtureRequest, assignment_id: str,
+                                          variant: str, lost: frozenset[str]) -> None:
+    check_variant(request, assignment_id, variant, lost)

@@ -1,0 +1,542 @@
+"""The course checks in this process, without a kernel: the checks that read structure from
+a function's text and the ones that match a model's layers by shape on many correct and
+wrong forms, and one-bug cases of checks whose notebooks would be costly to grade.
+
+The variant notebooks (test_assignment_variants_*) grade a few whole answers through the
+real engine; this file covers the many small ways of writing the same thing (a lambda,
+a helper, a factory, an alias, another layer name) in milliseconds. The submission is a
+stand-in that answers ``source(name)`` from a dict of texts, the way the engine reads a
+definition from the submitted notebook.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.bridge import MissingName
+from autograder.checks import CheckFailed
+
+ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
+# the checks' own marks (points, time_limit) are registered by the check runner only
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
+
+
+def _checks(assignment_id: str) -> ModuleType:
+    name = f"course_checks_{assignment_id}"
+    if name not in sys.modules:
+        path = ASSIGNMENTS / assignment_id / "tests" / f"test_{assignment_id}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module   # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+class Texts:
+    """``source(name)``: the top-level definition of ``name`` in ``code``."""
+
+    def __init__(self, code: str):
+        import ast
+
+        self.code = textwrap.dedent(code)
+        self.defs: dict[str, str] = {}
+        for node in ast.parse(self.code).body:
+            names = [node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else [
+                t.id for n in getattr(node, "targets", []) for t in ast.walk(n)
+                if isinstance(t, ast.Name)]
+            for name in names:
+                self.defs[name] = ast.get_source_segment(self.code, node) or ""
+
+    def source(self, name: str) -> str:
+        if name not in self.defs:
+            raise MissingName(what=name)
+        return self.defs[name]
+
+
+def _passes(check: Any, code: str) -> bool:
+    try:
+        check(Texts(code))
+    except CheckFailed:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- 13_n gates and XOR
+
+PERCEPTRON = "def perceptron(x, w, threshold):\n    return 0\n"
+GATES = """
+def AND(a, b): return perceptron([a, b], [5, 5], 9)
+def OR(a, b): return perceptron([a, b], [5, 5], 2)
+def NAND(a, b): return perceptron([a, b], [-5, -5], -9)
+"""
+
+GATE_FORMS = {
+    "def": (GATES, True),
+    "lambdas": ("""
+        AND = lambda a, b: perceptron([a, b], [5, 5], 9)
+        OR = lambda a, b: perceptron([a, b], [5, 5], 2)
+        NAND = lambda a, b: perceptron([a, b], [-5, -5], -9)
+        """, True),
+    "helper, keywords, int()": ("""
+        def gate(a, b, w, t):
+            y = perceptron(x=[a, b], w=w, threshold=t)
+            return int(y)
+        def AND(a, b): return gate(a, b, (5, 5), 9)
+        def OR(a, b): return gate(a, b, (5, 5), 2)
+        def NAND(a, b): return gate(a, b, (-5, -5), -9)
+        """, True),
+    "factory": ("""
+        def make_gate(w, t):
+            def gate(a, b):
+                return perceptron([a, b], w, t)
+            return gate
+        AND = make_gate([5, 5], 9)
+        OR = make_gate([5, 5], 2)
+        NAND = make_gate([-5, -5], -9)
+        """, True),
+    "alias of perceptron": ("""
+        def AND(a, b):
+            neuron = perceptron
+            return neuron([a, b], [5, 5], 9)
+        def OR(a, b): return perceptron([a, b], [5, 5], 2)
+        def NAND(a, b): return perceptron([a, b], [-5, -5], -9)
+        """, True),
+    "OR from a formula": (GATES.replace("return perceptron([a, b], [5, 5], 2)",
+                                        "return int(a + b >= 1)"), False),
+    "NAND as 1 - AND": (GATES.replace("return perceptron([a, b], [-5, -5], -9)",
+                                      "return 1 - AND(a, b)"), False),
+    "perceptron called, result dropped": (GATES.replace(
+        "def AND(a, b): return perceptron([a, b], [5, 5], 9)",
+        "def AND(a, b):\n    perceptron([a, b], [5, 5], 9)\n    return a * b"), False),
+    "a table": (GATES.replace("def OR(a, b): return perceptron([a, b], [5, 5], 2)",
+                              "def OR(a, b): return [0, 1, 1, 1][2 * b + a]"), False),
+}
+
+
+@pytest.mark.parametrize(("code", "ok"), list(GATE_FORMS.values()), ids=list(GATE_FORMS))
+def test_gates_use_perceptron(code: str, ok: bool) -> None:
+    assert _passes(_checks("13_n").test_gates_use_perceptron,
+                   PERCEPTRON + textwrap.dedent(code)) is ok
+
+
+XOR_FORMS = {
+    "one line": ("def XOR(a, b): return AND(NAND(a, b), OR(a, b))", True),
+    "lambda": ("XOR = lambda a, b: AND(NAND(a, b), OR(a, b))", True),
+    "intermediate variables": ("""
+        def XOR(a, b):
+            s1 = NAND(a, b)
+            s2 = OR(a, b)
+            y = AND(s2, s1)
+            return y
+        """, True),
+    "tuple unpacking, int()": ("""
+        def XOR(a, b):
+            h1, h2 = NAND(a, b), OR(a, b)
+            return int(AND(h1, h2))
+        """, True),
+    "hidden layer helper": ("""
+        def hidden(a, b):
+            return NAND(a, b), OR(a, b)
+        def XOR(a, b):
+            return AND(*hidden(a, b))
+        """, True),
+    "output layer helper": ("""
+        def out(h1, h2):
+            return AND(h1, h2)
+        def XOR(a, b):
+            return out(NAND(a, b), OR(a, b))
+        """, True),
+    "loop over the hidden gates": ("""
+        def XOR(a, b):
+            hidden = []
+            for gate in (NAND, OR):
+                hidden.append(gate(a, b))
+            return AND(hidden[0], hidden[1])
+        """, True),
+    "comprehension": ("""
+        def XOR(a, b):
+            return AND(*[g(a, b) for g in (NAND, OR)])
+        """, True),
+    "a variable named xor_out": ("""
+        def XOR(a, b):
+            xor_out = AND(NAND(a, b), OR(a, b))
+            return xor_out
+        """, True),
+    "!=": ("""
+        def XOR(a, b):
+            NAND(a, b), OR(a, b), AND(a, b)
+            return int(a != b)
+        """, False),
+    "^ inside an AND": ("def XOR(a, b): return AND(NAND(a, b), OR(a, b)) if a ^ b else 0",
+                        False),
+    "Python's and as the output layer": ("""
+        def XOR(a, b):
+            h1, h2 = NAND(a, b), OR(a, b)
+            return int(h1 and h2)
+        """, False),
+    "AND computed, arithmetic returned": ("""
+        def XOR(a, b):
+            h1, h2 = NAND(a, b), OR(a, b)
+            c = AND(h1, h2)
+            return int(h1 + h2 == 2)
+        """, False),
+    "AND of the inputs": ("""
+        def XOR(a, b):
+            NAND(a, b)
+            OR(a, b)
+            return AND(a + b == 1, 1)
+        """, False),
+    "operator.xor": ("""
+        def XOR(a, b):
+            import operator
+            return AND(NAND(a, b), OR(a, b)) * operator.xor(a, b)
+        """, False),
+    "AND shadowed locally": ("""
+        def XOR(a, b):
+            AND = lambda x, y: x * y
+            return AND(NAND(a, b), OR(a, b))
+        """, False),
+}
+
+
+@pytest.mark.parametrize(("code", "ok"), list(XOR_FORMS.values()), ids=list(XOR_FORMS))
+def test_xor_built_from_gates(code: str, ok: bool) -> None:
+    assert _passes(_checks("13_n").test_xor_built_from_gates, GATES + textwrap.dedent(code)) is ok
+
+
+# ---------------------------------------------------------------- library names
+
+LIBRARY_FORMS = {
+    "formula": ("sigmoid", "def sigmoid(u): return 1 / (1 + torch.exp(-u))", []),
+    "numpy formula": ("sigmoid", "def sigmoid(u): return 1 / (1 + np.exp(-np.asarray(u)))", []),
+    "recursive": ("softmax", """
+        def softmax(a):
+            if a.dim() == 2:
+                return torch.stack([softmax(r) for r in a])
+            e = torch.exp(a - a.max())
+            return e / e.sum()
+        """, []),
+    "own helper with a library-like name": ("sigmoid", """
+        def logistic(u): return 1 / (1 + torch.exp(-u))
+        def sigmoid(u): return logistic(u)
+        """, []),
+    "tanh from the student's sigmoid": ("tanh", """
+        def sigmoid(u): return 1 / (1 + torch.exp(-u))
+        def tanh(u): return 2 * sigmoid(2 * u) - 1
+        """, []),
+    "F alias": ("sigmoid", "def sigmoid(u): return F.sigmoid(u)", ["sigmoid"]),
+    "method": ("relu", "def relu(u): return u.relu()", ["relu"]),
+    "bound to a variable": ("relu", "def relu(u):\n    f = torch.relu\n    return f(u)",
+                            ["relu"]),
+    "imported inside": ("tanh", "def tanh(u):\n    from torch import tanh as th\n    return th(u)",
+                        ["tanh"]),
+    "in a helper": ("softmax", """
+        def helper(v): return torch.nn.functional.softmax(v, dim=-1)
+        def softmax(a): return helper(torch.as_tensor(a))
+        """, ["softmax"]),
+}
+
+
+@pytest.mark.parametrize(("name", "code", "found"), list(LIBRARY_FORMS.values()),
+                         ids=list(LIBRARY_FORMS))
+def test_library_names_13_n(name: str, code: str, found: list[str]) -> None:
+    assert _checks("13_n")._library_names(Texts(code), name) == found
+
+
+CONV_FORMS = {
+    "loops with a helper": ("""
+        def zero_pad(x, p): return F.pad(x, (p, p, p, p))
+        def conv2d(x, k, stride=1, padding=0):
+            x = zero_pad(x, padding)
+            return x.unfold(0, 3, stride).unfold(1, 3, stride).mul(k).sum((-2, -1))
+        """, []),
+    "F.unfold": ("def conv2d(x, k, stride=1, padding=0): return F.unfold(x, k.shape)", []),
+    "F.conv2d": ("def conv2d(x, k, stride=1, padding=0): return F.conv2d(x, k)[0, 0]",
+                 ["conv2d"]),
+    "F.conv2d in a helper": ("""
+        def helper(x, k): return torch.nn.functional.conv2d(x[None, None], k[None, None])
+        def conv2d(x, k, stride=1, padding=0): return helper(x, k)[0, 0]
+        """, ["conv2d"]),
+    "scipy imported inside": ("""
+        def conv2d(x, k, stride=1, padding=0):
+            from scipy.signal import correlate2d
+            return correlate2d(x, k, mode="valid")
+        """, ["correlate2d"]),
+}
+
+
+@pytest.mark.parametrize(("code", "found"), list(CONV_FORMS.values()), ids=list(CONV_FORMS))
+def test_library_names_14_n(code: str, found: list[str]) -> None:
+    module = _checks("14_n")
+    assert module._library_names(Texts(code), "conv2d", module._CONV_LIBRARY) == found
+
+
+TRAIN_FORMS = {
+    "direct": ("""
+        def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+            p = init_params(3, n_hidden, 2, seed)
+            Y, cache = forward(X, p)
+            return sgd_step(p, backward(X, T, p, cache), lr), []
+        """, True),
+    "through a helper": ("""
+        def run_epoch(X, T, p, lr):
+            Y, cache = forward(X, p)
+            return sgd_step(p, backward(X, T, p, cache), lr)
+        def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+            p = init_params(3, n_hidden, 2, seed)
+            return run_epoch(X, T, p, lr), []
+        """, True),
+    "autograd": ("""
+        def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+            p = {k: v.requires_grad_() for k, v in init_params(3, n_hidden, 2).items()}
+            loss(forward(X, p)[0], T).backward()
+            return sgd_step(p, {k: v.grad for k, v in p.items()}, lr), []
+        """, False),
+    "autograd in a helper": ("""
+        def grads_of(X, T, p):
+            L = loss(forward(X, p)[0], T)
+            return dict(zip(p, torch.autograd.grad(L, list(p.values()))))
+        def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+            p = init_params(3, n_hidden, 2)
+            backward
+            return sgd_step(p, grads_of(X, T, p), lr), []
+        """, False),
+}
+
+
+@pytest.mark.parametrize(("code", "ok"), list(TRAIN_FORMS.values()), ids=list(TRAIN_FORMS))
+def test_train_uses_building_blocks(code: str, ok: bool) -> None:
+    assert _passes(_checks("13_h").test_train_uses_building_blocks, code) is ok
+
+
+# ---------------------------------------------------------------- layers by shape
+
+class Lecture(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.l2, self.l3 = nn.Linear(784, 784), nn.Linear(784, 784), nn.Linear(784, 10)
+
+
+class Renamed(nn.Module):   # registered last-first under other names
+    def __init__(self) -> None:
+        super().__init__()
+        self.out, self.second, self.first = (nn.Linear(784, 10), nn.Linear(784, 784),
+                                             nn.Linear(784, 784))
+
+
+def test_placements_match_layers_by_shape() -> None:
+    placements = _checks("03_n")._placements(Lecture(), Renamed().state_dict())
+    assert len(placements) == 2   # the two 784×784 layers in either order
+    renamed = Renamed()
+    assert any(torch.equal(p["l1.weight"], renamed.state_dict()["first.weight"]) for p in [
+        _checks("03_n")._placements(Lecture(), renamed.state_dict())[i] for i in range(2)])
+    sequential = nn.Sequential(nn.Linear(784, 784), nn.Sigmoid(), nn.Linear(784, 784),
+                               nn.Sigmoid(), nn.Linear(784, 10))
+    assert len(_checks("03_n")._placements(Lecture(), sequential.state_dict())) == 2
+    wrong = nn.Sequential(nn.Linear(784, 784), nn.Linear(784, 10))
+    assert _checks("03_n")._placements(Lecture(), wrong.state_dict()) == []
+
+
+# ---------------------------------------------------------------- one bug, checked in-process
+#
+# A mistake whose check is plain arithmetic on returned values is tried here, on the
+# student's function run in this process through a stand-in for the bridge (numpy arrays
+# and scalars come back as tensors and numbers, other objects as handles), instead of in a
+# whole notebook graded by the engine: for 14_n and 14_h a graded notebook trains a
+# network (tens of seconds to minutes on CI), these cases take milliseconds. Each case
+# also runs the correct function, so a check that fails everything cannot pass here.
+
+
+class _Handle:
+    """An object kept on the student's side: it can be called or asked for an attribute."""
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        unwrap = [a.obj if isinstance(a, _Handle) else a for a in args]
+        return _plain(self.obj(*unwrap, **kwargs))
+
+    def attr(self, name: str) -> Any:
+        return _plain(getattr(self.obj, name))
+
+
+def _plain(value: Any) -> Any:
+    """What the bridge brings back: plain data, or a handle for anything else."""
+    import numpy as np
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().as_subclass(torch.Tensor).clone()
+    if isinstance(value, torch.Size):
+        return tuple(value)
+    if isinstance(value, (torch.device, torch.dtype)):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v) for v in value)
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    return _Handle(value)
+
+
+class InProcess(Texts):
+    """The student's namespace in this process: ``function``, ``value``, ``evaluate``."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.ns: dict[str, Any] = {"__name__": "__main__"}
+        exec(compile(self.code, "<student>", "exec"), self.ns)
+        self.params: dict[str, Any] = {}
+
+    def function(self, name: str) -> Any:
+        if name not in self.ns:
+            raise MissingName(what=name)
+        return _Handle(self.ns[name])
+
+    def value(self, name: str, *, remote_ok: bool = False) -> Any:
+        return _plain(self.ns[name])
+
+    def evaluate(self, expr: str, *, remote_ok: bool = False) -> Any:
+        return _plain(eval(expr, self.ns))
+
+
+def _check_passes(check: Any, code: str) -> bool:
+    try:
+        check(InProcess(code))
+    except CheckFailed:
+        return False
+    return True
+
+
+N14_IMPORTS = """
+import math
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Subset, random_split
+"""
+
+BUG_CASES_14_N = {
+    # check name: (correct code, buggy code)
+    "test_output_size": (
+        "def output_size(h, k, p=0, s=1): return (h + 2 * p - k) // s + 1",
+        "def output_size(h, k, p=0, s=1): return h + 2 * p - k + 1"),
+    "test_conv_params": (
+        "def conv_params(c_in, c_out, k): return c_out * (c_in * k * k + 1)",
+        "def conv_params(c_in, c_out, k): return c_out * c_in * k * k"),
+    "test_conv2d_multi": (
+        "def conv2d_multi(x, w, b): return F.conv2d(x[None], w, b)[0]",
+        "def conv2d_multi(x, w, b): return F.conv2d(x[None], w)[0]"),
+    "test_conv2d_random": (
+        """
+def conv2d(x, k, stride=1, padding=0):
+    x = F.pad(torch.as_tensor(x, dtype=torch.float64), (padding,) * 4)
+    k = torch.as_tensor(k, dtype=torch.float64)
+    return (x.unfold(0, k.shape[0], stride).unfold(1, k.shape[1], stride) * k).sum((-2, -1))
+""",
+        """
+def conv2d(x, k, stride=1, padding=0):   # a true convolution: the kernel flipped
+    x = F.pad(torch.as_tensor(x, dtype=torch.float64), (padding,) * 4)
+    k = torch.as_tensor(k, dtype=torch.float64).flip(0, 1)
+    return (x.unfold(0, k.shape[0], stride).unfold(1, k.shape[1], stride) * k).sum((-2, -1))
+"""),
+    "test_split_dataset": (
+        """
+def split_dataset(dataset, seed=0):
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return Subset(dataset, order[:40000].tolist()), Subset(dataset, order[40000:].tolist())
+""",
+        """
+def split_dataset(dataset, seed=0):   # the validation part drawn on its own: overlaps
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return (Subset(dataset, order[:40000].tolist()),
+            Subset(dataset, torch.randperm(len(dataset))[:10000].tolist()))
+"""),
+}
+
+
+@pytest.mark.parametrize("check", list(BUG_CASES_14_N))
+def test_one_bug_14_n(check: str) -> None:
+    good, bad = BUG_CASES_14_N[check]
+    run = getattr(_checks("14_n"), check)
+    assert _check_passes(run, N14_IMPORTS + good)
+    assert not _check_passes(run, N14_IMPORTS + bad)
+
+
+def test_one_bug_03_h_feature_shapes() -> None:
+    run = _checks("03_h").test_feature_shapes
+    assert _check_passes(run, "feature_shapes = [(32, 26, 26), (64, 24, 24), (64, 12, 12)]")
+    assert _check_passes(run, "import torch\n"
+                              "feature_shapes = [torch.Size([32, 26, 26]), (64, 24, 24), "
+                              "[64, 12, 12]]")
+    assert not _check_passes(run, "feature_shapes = [(26, 26, 32), (24, 24, 64), (12, 12, 64)]")
+
+
+H14_TRANSFORMS = """
+import torch
+from torchvision import transforms
+to_input = [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+test_transform = transforms.Compose(to_input)
+"""
+
+
+def test_one_bug_14_h_transforms() -> None:
+    run = _checks("14_h").test_transforms
+    flip = "train_transform = transforms.Compose([transforms.RandomHorizontalFlip(), *to_input])"
+    nested = ("train_transform = transforms.Compose([transforms.Compose([\n"
+              "    transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]),\n"
+              "    *to_input])")
+    no_flip = "train_transform = transforms.Compose([transforms.RandomCrop(32, 4), *to_input])"
+    assert _check_passes(run, H14_TRANSFORMS + flip)
+    assert _check_passes(run, H14_TRANSFORMS + nested)
+    assert not _check_passes(run, H14_TRANSFORMS + no_flip)
+    v2 = """
+import torch
+from torchvision.transforms import v2
+to_input = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.5] * 3)]
+test_transform = v2.Compose(to_input)
+train_transform = v2.Compose([v2.RandomHorizontalFlip(), *to_input])
+"""
+    assert _check_passes(run, v2)
+
+
+def test_one_bug_14_h_dropout() -> None:
+    """Dropout judged by behaviour: module or functional alike; none, or one left on in
+    eval mode, fails."""
+    check = _checks("14_h")._expect_dropout
+    x = torch.randn(2, 3, 32, 32)
+    head = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n"
+    module = head + textwrap.dedent("""
+        class AlexNet(nn.Module):
+            def __init__(self, num_classes):
+                super().__init__()
+                self.fc = nn.Sequential(nn.Flatten(), nn.Dropout(), nn.Linear(3072, num_classes))
+            def forward(self, x):
+                return self.fc(x)
+        """)
+    functional = module.replace("nn.Dropout(), ", "").replace(
+        "return self.fc(x)", "return self.fc(F.dropout(x, 0.5, training=self.training))")
+    always_on = functional.replace("training=self.training", "training=True")
+    none = module.replace("nn.Dropout(), ", "")
+    for code, ok in [(module, True), (functional, True), (always_on, False), (none, False)]:
+        try:
+            check(InProcess(code), x)
+        except CheckFailed:
+            assert not ok
+        else:
+            assert ok
