@@ -15,7 +15,7 @@ cell's code runs in the grader's own process, with:
 - names the cell itself (or an earlier test cell) binds, as in a notebook;
 - Python's builtins;
 - every other name looked up in the student's kernel through the bridge: plain data
-  (numbers, strings, lists, tuples, dicts, tensors — numpy arrays arrive as tensors) or
+  (numbers, strings, lists, tuples, dicts, tensors and numpy arrays, each as its kind) or
   a ``StudentObject`` proxy for anything else (functions, models, loaders). Calling a
   proxy, reading its attributes, indexing it, ``len`` and iterating it all happen in the
   kernel, on the grader's arguments; every answer is again plain data or a proxy. A
@@ -341,7 +341,7 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
     namespace = _Namespace(_fetcher(submission))
     budget = budget or ChecksBudget(per_cell_s * max(1, len(cells)))
     results = []
-    with _global_state_restored(), _quiet():
+    with _global_state_restored(), _quiet(), submission.native():
         _run_preamble(instructor_preamble(source_nb), namespace)
         for cell in cells:
             result = _run_one(cell, namespace, submission, budget, per_cell_s, lang)

@@ -269,3 +269,19 @@ def test_a_function_from_a_hidden_test_stays_in_the_grader(tmp_path: Path,
     nb = student(src, {"and_gate": NUMGRAD})
     assert grade_cells(tmp_path, nb, src, lang="en")["cell:test_and"] == \
         (0.0, "test cell test_and: a hidden test did not pass")
+
+
+def test_numpy_values_stay_numpy_on_their_way_back(tmp_path: Path,
+                                                   source: NotebookNode) -> None:
+    src = _with_test_and(source, "import numpy as np\n"
+                                 "y, cache = forward(np.arange(3.0))\n"
+                                 "assert isinstance(cache['x'], np.ndarray)\n"
+                                 "assert backward(cache) == 3.0\n")
+    answer = ("import numpy as np\n"
+              "def forward(x):\n    return x.sum(), {'x': np.asarray(x)}\n"
+              "def backward(cache):\n"
+              "    assert isinstance(cache['x'], np.ndarray), type(cache['x'])\n"
+              "    return float(cache['x'].size)\n"
+              "def AND(a, b):\n    return int(a + b > 1)\n")
+    nb = student(src, {"and_gate": answer})
+    assert grade_cells(tmp_path, nb, src, lang="en")["cell:test_and"][0] == 1.0
