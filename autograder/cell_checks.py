@@ -12,7 +12,7 @@ cell's code runs in the grader's own process, with:
   helper the instructor wrote are the grader's, not objects the student could have
   replaced in the kernel); classes of read-only cells stay in the kernel, so that a
   test cell can make instances there (a fake model to give to ``evaluate``);
-- names the cell itself (or an earlier test cell) binds, as in a notebook;
+- names the cell itself (or an earlier test cell worth points) binds, as in a notebook;
 - Python's builtins;
 - every other name looked up in the student's kernel through the bridge: plain data
   (numbers, strings, lists, tuples, dicts, tensors and numpy arrays, each as its kind) or
@@ -156,7 +156,10 @@ class StudentObject:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        return wrap(self._remote.attr(name))
+        try:
+            return wrap(self._remote.attr(name))
+        except MissingName:  # so that hasattr() and getattr(obj, name, default) work
+            raise AttributeError(name) from None
 
     def __getitem__(self, key: Any) -> Any:
         return wrap(self._remote.item(unwrap(key)))
@@ -334,9 +337,10 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
                    lang: Lang | None = None, per_cell_s: float = DEFAULT_CELL_TIME_S,
                    budget: ChecksBudget | None = None) -> list[CheckResult]:
     """One ``CheckResult`` (kind ``cell``) per source test cell worth points; every cell
-    within ``per_cell_s`` and all of them within ``budget`` (shared with the checks)."""
-    cells = test_cells(source_nb)
-    if not any(c.points > 0 for c in cells):
+    within ``per_cell_s`` and all of them within ``budget`` (shared with the checks).
+    A test cell worth no points is the student's self-check only: not run here."""
+    cells = [c for c in test_cells(source_nb) if c.points > 0]
+    if not cells:
         return []
     namespace = _Namespace(_fetcher(submission))
     budget = budget or ChecksBudget(per_cell_s * max(1, len(cells)))
@@ -344,9 +348,7 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
     with _global_state_restored(), _quiet(), submission.native():
         _run_preamble(instructor_preamble(source_nb), namespace)
         for cell in cells:
-            result = _run_one(cell, namespace, submission, budget, per_cell_s, lang)
-            if cell.points > 0:
-                results.append(result)
+            results.append(_run_one(cell, namespace, submission, budget, per_cell_s, lang))
     return results
 
 

@@ -189,6 +189,8 @@ def test_student_objects_through_proxies(tmp_path: Path, source: NotebookNode) -
         "assert g.weight == 5 and g(1, 1) == 1 and g(0, 1) == 0\n"
         "assert len(table) == 4 and table[3] == (1, 1)\n"
         "assert [a + b for a, b in table] == [0, 1, 1, 2]\n"
+        "assert hasattr(g, 'weight') and not hasattr(g, 'bias')\n"
+        "assert getattr(g, 'bias', 'none') == 'none'\n"
         "assert AND(1, 1) == 1\n")
     answer = ("class Gate:\n"
               "    def __init__(self, w, t):\n        self.weight, self.t = w, t\n"
