@@ -583,18 +583,17 @@ class Submission:
             released, self._released = self._released, []
             request = {"v": 1, "rid": rid, "op": op, "dir": self.kernel.kernel_exchange_dir,
                        "limits": self.limits.for_kernel(), "release": released, **fields}
-            code = f"__import__('ag_bridge').serve({_literal(request)})"
-            result = self._run(code, what=what)
+            result = self._run(request, what=what)
             answer = self._read_answer(rid, result, what=what)
             raw = _raise_for(answer, what=what, context=context)
             return then(raw, rid) if then else raw
         finally:
             self._cleanup(rid)
 
-    def _run(self, code: str, *, what: str) -> CodeResult:
+    def _run(self, request: dict[str, Any], *, what: str) -> CodeResult:
         timeout = self._timeout(what)
         try:
-            result = self.kernel.run_code(code, timeout=timeout)
+            result = self._deliver(request, timeout)
         except Exception as exc:
             # e.g. a kernel whose messages no longer parse (the notebook broke ``json``)
             self._broken = KernelDead(f"the kernel connection failed ({type(exc).__name__})",
@@ -612,6 +611,16 @@ class Submission:
         if result.timed_out:
             raise BridgeTimeout(f"no answer within {timeout:.0f} s", what=what)
         return result
+
+    def _deliver(self, request: dict[str, Any], timeout: float) -> CodeResult:
+        """Over the kernel's bridge channel where it has one (``bridge_channel``), else as
+        code run in a cell: ``ag_bridge.serve`` runs the same either way."""
+        serve = getattr(self.kernel, "serve_bridge", None)
+        result = serve(request, timeout=timeout) if serve is not None else None
+        if result is not None:
+            return result
+        code = f"__import__('ag_bridge').serve({_literal(request)})"
+        return self.kernel.run_code(code, timeout=timeout)
 
     def _timeout(self, what: str) -> float:
         if self._deadline is None:

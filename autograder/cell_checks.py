@@ -56,8 +56,8 @@ from nbformat import NotebookNode
 
 from .bridge import KernelFunction, KernelModule, MissingName, Remote, Submission, clip
 from .checks.budget import ChecksBudget
+from .checks.hygiene import alarm, global_state_restored, seed_rngs
 from .checks.outcomes import CheckTimeout, student_message
-from .checks.runner import _alarm, _global_state_restored, _seed_rngs
 from .errors import BridgeError
 from .i18n import Lang, tr
 from .notebook_source import parse_cell
@@ -341,7 +341,7 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
     namespace = _Namespace(_fetcher(submission))
     budget = budget or ChecksBudget(per_cell_s * max(1, len(cells)))
     results = []
-    with _global_state_restored(), _quiet():
+    with global_state_restored(), _quiet():
         _run_preamble(instructor_preamble(source_nb), namespace)
         for cell in cells:
             result = _run_one(cell, namespace, submission, budget, per_cell_s, lang)
@@ -368,10 +368,10 @@ def _run_one(cell: TestCell, namespace: _Namespace, submission: Submission,
     limit = budget.cut(per_cell_s)
     if limit <= 0:
         return result(False, _out_of_time(cell, budget, lang))
-    _seed_rngs(test_cell_name(cell.grade_id))
+    seed_rngs(test_cell_name(cell.grade_id))
     try:
         code = compile_instructor(cell.code, cell.filename, cell.hidden)
-        with submission.time_limit(limit), _alarm(time.monotonic() + limit + 1.0, limit):
+        with submission.time_limit(limit), alarm(time.monotonic() + limit + 1.0, limit):
             exec(code, namespace)
     except (Exception, CheckTimeout) as exc:
         if budget.note_failure():

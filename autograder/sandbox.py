@@ -157,6 +157,7 @@ class SandboxSpec:
     tmp: Path | None = None                    # → /tmp (else a --size tmpfs)
     shm: Path | None = None                    # → /dev/shm (else a --size tmpfs)
     cgroup_procs: tuple[Path, ...] = ()        # cgroup.procs files the kernel joins first
+    bridge_fd: int | None = None               # the bridge channel it inherits (AG_BRIDGE_FD)
 
     def view(self, mode: Mode) -> KernelView:
         """The spec's directories as the kernel sees them under ``mode``."""
@@ -356,6 +357,8 @@ def kernel_env(spec: SandboxSpec, mode: Mode) -> dict[str, str]:
     }
     if spec.gpu is not None:
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    if spec.bridge_fd is not None:
+        env["AG_BRIDGE_FD"] = str(spec.bridge_fd)
     return env
 
 
