@@ -141,12 +141,27 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
 
 
 def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
-    from .datasets import seed_entries
-
-    names = list(ctx.assignment.datasets) or None
     return {"limits": ctx.assignment.limits, "slot": ctx.slot, "gpu": ctx.gpu,
             "lang": ctx.lang, "cpu_threads": ctx.cpu_threads,
-            "datasets": seed_entries(cache=ctx.data_dir, names=names)}
+            "datasets": _datasets(ctx.assignment, ctx.data_dir)}
+
+
+def _datasets(assignment: Assignment, data_dir: Path | None) -> list[tuple[str, Path]]:
+    from .datasets import seed_entries
+
+    names = list(assignment.datasets) or None
+    return [(str(n), Path(p)) for n, p in seed_entries(cache=data_dir, names=names)]
+
+
+def template_spec(assignment: Assignment, data_dir: Path | None) -> Any:
+    """The kernel template a worker forks this assignment's kernels from (``zygote``):
+    the modules its source notebook imports, the datasets its kernels see."""
+    from .notebook_io import read_notebook
+    from .zygote import TemplateSpec, preload_for
+
+    source = read_notebook(assignment.source_notebook).nb
+    datasets = tuple((name, path.resolve()) for name, path in _datasets(assignment, data_dir))
+    return TemplateSpec(preload=preload_for(source), datasets=datasets)
 
 
 def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source: Any

@@ -291,6 +291,8 @@ def _record(cell: Any, status: CellStatus, *, ename: str = "", evalue: str = "",
 class SandboxedKernel:
     """A fresh, sandboxed ipykernel for one submission (use as a context manager)."""
 
+    forkable = True  # it starts through a ``Launcher``: a worker's template may fork it
+
     def __init__(self, *, limits: Limits | None = None,
                  datasets: Sequence[tuple[str, Path | str]] = (), gpu: int | None = None,
                  cpu_threads: int = 1, slot: int = 0, lang: Lang | None = None,
@@ -404,6 +406,9 @@ class SandboxedKernel:
             uid = self._uid if self._spec is not None and self._spec.drops_uid else None
             kill_kernel_processes(launched.process.pid, uid)
             launched.process.wait()
+            release = getattr(launched.process, "close", None)  # a forked kernel's pidfd
+            if release is not None:
+                release()
         if self._private is not None:
             self._private.remove()  # destroys the cgroup and unmounts the quota, too
             self._private = None
