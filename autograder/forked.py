@@ -218,6 +218,9 @@ def fork_request(spec: SandboxSpec, info: dict[str, Any], fds: list[int], *,
         return len(fds) - 1
 
     assert spec.runtime is not None
+    for name, _ in spec.datasets:  # where the child binds them (bubblewrap makes its own)
+        for point in (spec.workdir / name, spec.workdir / "data" / name):
+            point.mkdir(mode=0o755, exist_ok=True)
     places = [(spec.workdir, CONTENT), (spec.exchange, EXCHANGE), (spec.home, HOME),
               (spec.runtime, RUNTIME), (spec.tmp, "/tmp"), (spec.shm, "/dev/shm")]
     folders = [[add(detached_mount(host)), target] for host, target in places if host]

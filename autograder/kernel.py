@@ -220,13 +220,19 @@ def connect(launched: LaunchedKernel, *, startup_timeout: float, log_path: Path)
     and everything discarded if it does not)."""
     client = launched.client
     client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-    try:
-        client.wait_for_ready(timeout=startup_timeout)
-    except RuntimeError as exc:
-        discard(launched)
-        raise SandboxError(f"the kernel did not start ({exc})",
-                           where=str(launched.spec.workdir),
-                           hint=f"kernel log: {_tail(log_path)!r}") from None
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        try:
+            client.wait_for_ready(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            break
+        except RuntimeError as exc:
+            # a kernel that died while starting is reported at once, not at the deadline
+            if launched.process.poll() is None and time.monotonic() < deadline:
+                continue
+            discard(launched)
+            raise SandboxError(f"the kernel did not start ({exc})",
+                               where=str(launched.spec.workdir),
+                               hint=f"kernel log: {_tail(log_path)!r}") from None
     launched.monitor = _monitor(client.iopub_channel.socket)
 
 
@@ -594,7 +600,7 @@ class SandboxedKernel:
                 break
             self._poll(min(0.1, (idle_by if reply else deadline) - now))
             idle = self._drain_iopub(msg_id, sink) or idle
-            if self._iopub_dropped() and launched.process.poll() is None:
+            if self._iopub_dropped() and self._still_running(IOPUB_GRACE_S / 4):
                 sink("ag_dropped", {})
                 reconnect_iopub(launched)
             if reply is None:
@@ -606,6 +612,18 @@ class SandboxedKernel:
                     return _Reply("killed")
         assert reply is not None
         return _reply_from(reply)
+
+    def _still_running(self, grace: float) -> bool:
+        """Is the kernel still running ``grace`` seconds from now? (A connection that
+        dropped because the kernel died is no dropped message; the outermost process
+        ends a moment after the kernel.)"""
+        process = self._require().process
+        deadline = time.monotonic() + grace
+        while process.poll() is None:
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.02)
+        return False
 
     def _poll(self, seconds: float) -> None:
         client = self._require().client

@@ -51,6 +51,7 @@ _CAPABILITY_VERSION_3 = 0x20080522
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 # What the template keeps (CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_NET_ADMIN, CAP_SYS_ADMIN)
 TEMPLATE_CAPS = frozenset({6, 7, 8, 12, 21})
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -132,6 +133,8 @@ def mount_private(folders, scratch_bytes, datasets, staging):
     fresh tmpfs of ``scratch_bytes`` when the grader sent none), the datasets."""
     umount("/proc")
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for entry in PROC_READ_ONLY:  # as bubblewrap covers them
+        _read_only(f"/proc/{entry}")
     targets = {target for _, target in folders}
     for fd, target in folders:
         _replace_mount(target)
@@ -143,6 +146,13 @@ def mount_private(folders, scratch_bytes, datasets, staging):
             mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV,
                   f"size={scratch_bytes},mode=1777")
     _bind_datasets(datasets, staging)
+
+
+def _read_only(path):
+    if os.path.exists(path):
+        mount(path, path, None, MS_BIND | MS_REC)
+        mount(None, path, None,
+              MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def _replace_mount(target):

@@ -27,6 +27,7 @@ of a multi-threaded process inherits locks held by threads that do not exist in 
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import select
@@ -50,6 +51,7 @@ ALWAYS = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
           "pydoc", "mimetypes", "tornado.platform.asyncio", "tornado.queues", "tornado.locks",
           "tornado.gen", "ag_bridge", "ag_channel", "ag_startup"]
 _STATUS_KEPT = 4096
+IMPORT_ENV = {}                  # environment variables the preloaded modules set
 
 
 # ---------------------------------------------------------------- messages
@@ -227,7 +229,8 @@ def _kernel(request, bridge):
         ag_confine.set_dumpable()
         os.environ.clear()
         os.environ.update(request["env"])
-        os.environ["AG_BRIDGE_FD"] = "3"
+        os.environ.update(IMPORT_ENV)   # what the template's imports set (a spawned kernel's
+        os.environ.update({"AG_BRIDGE_FD": "3", "PWD": "/content"})  # imports set it too)
         _fresh_state(int(request["threads"]))
         _start_kernel(request["connection_file"])
     except BaseException:
@@ -254,7 +257,8 @@ def _start_kernel(connection_file):
     if sys.path and sys.path[0] == "":
         del sys.path[0]   # as ipykernel_launcher does; IPython adds the working folder back
     argv = ["-f", connection_file, *KERNEL_ARGS]
-    sys.argv = [sys.argv[0], *argv]
+    launcher = importlib.util.find_spec("ipykernel_launcher")
+    sys.argv = [launcher.origin if launcher and launcher.origin else "", *argv]
     app = IPKernelApp.instance()
     app.initialize(argv)
     app.start()
@@ -272,7 +276,9 @@ def _fail():
 
 
 def preload(names):
-    """Import ``names`` (each optional), then the modules every kernel needs."""
+    """Import ``names`` (each optional), then the modules every kernel needs; note the
+    environment variables those imports set (``IMPORT_ENV``)."""
+    before = dict(os.environ)
     loaded, skipped = [], []
     for name in [*ALWAYS, *names]:
         try:
@@ -280,6 +286,7 @@ def preload(names):
             loaded.append(name)
         except Exception as exc:  # a module that fails here is imported by the kernel itself
             skipped.append(f"{name}: {type(exc).__name__}")
+    IMPORT_ENV.update({k: v for k, v in os.environ.items() if before.get(k) != v})
     return loaded, skipped
 
 
