@@ -51,7 +51,7 @@ ALWAYS = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
           "pydoc", "mimetypes", "tornado.platform.asyncio", "tornado.queues", "tornado.locks",
           "tornado.gen", "ag_bridge", "ag_channel", "ag_startup"]
 _STATUS_KEPT = 4096
-IMPORT_ENV = {}                  # environment variables the preloaded modules set
+IMPORT_ENV: dict[str, str] = {}  # environment variables the preloaded modules set
 
 
 # ---------------------------------------------------------------- messages
