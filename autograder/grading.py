@@ -171,9 +171,10 @@ def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source:
     from .bridge import Submission
     from .cell_checks import run_test_cells
     from .cellscore import zero_cells
-    from .checks import ChecksBudget, run_checks
+    from .checks import ChecksBudget, collect_checks, run_checks
     from .notebook_source import NotebookSource
 
+    collect_checks(assignment=ctx.assignment)  # once per worker: not this student's time
     t0 = time.monotonic()
     if status is Status.KILLED:
         reason = _dead_message(ctx.lang)
