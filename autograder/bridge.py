@@ -864,7 +864,7 @@ class _Incoming:
         self.limits = owner.limits
         self.nodes = 0
         self.bytes = 0
-        self.file_name = re.compile(re.escape(rid) + r"-[0-9]{1,6}\.npy")
+        self.file_prefix = rid + "-"
 
     def fail(self, message: str) -> BridgeError:
         return BridgeError(f"invalid value from the kernel: {message}", where=self.what)
@@ -961,10 +961,16 @@ class _Incoming:
         except (OverflowError, ValueError):
             raise self.fail("inline array values out of range for their dtype") from None
 
+    def answer_file(self, name: str) -> bool:
+        """``<rid>-<n>.npy`` (1 to 6 ASCII digits): a file of this answer's."""
+        digits = name[len(self.file_prefix):-4]
+        return (name.startswith(self.file_prefix) and name.endswith(".npy")
+                and 1 <= len(digits) <= 6 and digits.isascii() and digits.isdigit())
+
     def from_file(self, name: Any, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
         import numpy as np
 
-        if type(name) is not str or not self.file_name.fullmatch(name):
+        if type(name) is not str or not self.answer_file(name):
             raise self.fail("array file name does not belong to this answer")
         self.owner._touch(self.rid, name)
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize

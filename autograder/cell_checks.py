@@ -43,6 +43,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import functools
 import io
 import textwrap
 import time
@@ -267,9 +268,11 @@ def _tag_def(text: str, name: str, hidden: bool) -> Callable[[Any], Any]:
     return tag
 
 
+@functools.lru_cache(maxsize=256)
 def compile_instructor(code: str, filename: str,
                        hidden: frozenset[int] = frozenset()) -> types.CodeType:
-    """Instructor code compiled with its functions tagged (see ``_Tagger``)."""
+    """Instructor code compiled with its functions tagged (see ``_Tagger``); the same
+    cells come with every submission, so each is compiled once per worker."""
     tree = _Tagger(code, hidden).visit(ast.parse(code))
     return compile(ast.fix_missing_locations(tree), filename, "exec")
 
@@ -295,12 +298,16 @@ def _bound_names(fn: types.FunctionType, text: str) -> Iterator[tuple[str, Any]]
     for key, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
         with contextlib.suppress(ValueError):  # an empty cell
             closure[key] = cell.cell_contents
-    used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
-    for key in sorted(used):
+    for key in _names_in(text):
         if key in closure:
             yield key, closure[key]
         elif dict.__contains__(fn.__globals__, key):
             yield key, dict.__getitem__(fn.__globals__, key)
+
+
+@functools.lru_cache(maxsize=256)
+def _names_in(text: str) -> tuple[str, ...]:
+    return tuple(sorted({n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}))
 
 
 class _Namespace(dict[str, Any]):
@@ -353,9 +360,15 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
 def _run_preamble(code: str, namespace: _Namespace) -> None:
     """The instructor's imports and helpers; one that fails (a module the grader lacks)
     leaves its names to the kernel lookup."""
-    for stmt in ast.parse(code).body:
+    for statement in _preamble_statements(code):
         with contextlib.suppress(Exception):
-            exec(compile_instructor(ast.unparse(stmt), "<instructor>"), namespace)
+            exec(statement, namespace)
+
+
+@functools.lru_cache(maxsize=16)
+def _preamble_statements(code: str) -> tuple[types.CodeType, ...]:
+    return tuple(compile_instructor(ast.unparse(stmt), "<instructor>")
+                 for stmt in ast.parse(code).body)
 
 
 def _run_one(cell: TestCell, namespace: _Namespace, submission: Submission,

@@ -94,14 +94,30 @@ def grade_submission(ctx: GradeContext, *, participant: str, file: str, content:
 
 
 def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, Any]:
-    from .notebook_io import read_notebook
     from .restore import inject_parameters, restore_locked_cells
 
-    source = read_notebook(ctx.assignment.source_notebook).nb
+    source = source_notebook(ctx.assignment.source_notebook)
     report = restore_locked_cells(nb, source)
     notices.extend(report.notices(ctx.lang))
     nb = report.notebook
     return inject_parameters(nb, ctx.params), source
+
+
+_SOURCES: dict[Path, tuple[tuple[int, int], Any]] = {}
+
+
+def source_notebook(path: Path) -> Any:
+    """The assignment's source notebook, read once per worker while the file is unchanged
+    (every submission needs it; its users only read it)."""
+    from .notebook_io import read_notebook
+
+    info = path.stat()
+    stamp = (info.st_mtime_ns, info.st_size)
+    known = _SOURCES.get(path)
+    if known is None or known[0] != stamp:
+        _SOURCES.clear()
+        known = _SOURCES[path] = (stamp, read_notebook(path).nb)
+    return known[1]
 
 
 def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],

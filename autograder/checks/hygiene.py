@@ -10,6 +10,7 @@ the environment pytest reads are put back; ``alarm`` ends a check stuck in grade
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -53,8 +54,23 @@ def seed_rngs(nodeid: str) -> None:
     random.seed(seed)
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed(seed)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if _cpu_only(torch):
+        # What torch.manual_seed does where there is no accelerator, without the stack
+        # trace it records for CUDA's lazy seeding on every call (milliseconds each).
+        torch.default_generator.manual_seed(seed)
+    else:
+        torch.manual_seed(seed)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_only(torch: Any) -> bool:
+    accelerators = [torch.cuda.is_available, torch.backends.mps.is_available,
+                    getattr(getattr(torch, "xpu", None), "is_available", None),
+                    getattr(getattr(torch, "mtia", None), "is_available", None)]
+    return not any(check() for check in accelerators if callable(check))
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ Uses pytest's ``_prepareconfig`` and ``Config._do_configure``/``_ensure_unconfig
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 import os
@@ -100,7 +101,12 @@ class CheckSession:
                     "--import-mode=prepend"]
             for name in _BLOCKED:
                 args += ["-p", f"no:{name}"]
-            return _prepareconfig(args, plugins=[fixtures, self.plugin])
+            config = _prepareconfig(args, plugins=[fixtures, self.plugin])
+        # ``--tb=no`` (the terminal plugin that defines it is blocked): a failed check's
+        # report then holds no source excerpt, which pytest would parse the whole check
+        # module for, per failure; the student never sees it anyway
+        config.option.tbstyle = "no"
+        return config
 
     def _raise_for_collection(self, session: Session, output: str) -> None:
         plugin, where = self.plugin, str(self.assignment.tests_dir)
@@ -174,15 +180,34 @@ class CheckSession:
 
 
 def _reload(modules: dict[str, Any]) -> None:
-    """Every check module executed again in its own namespace, helpers first: module
-    globals start as at import, as if the checks were collected anew, while the items
-    pytest collected stay valid (their functions read the same, refreshed, globals)."""
+    """Every check module executed again in its own namespace, helpers first, as
+    ``importlib.reload`` does (from a code object compiled once): module globals start as
+    at import, as if the checks were collected anew, while the items pytest collected
+    stay valid (their functions read the same, refreshed, globals)."""
     def order(name: str) -> tuple[bool, str]:
         leaf = name.rpartition(".")[2]
         return leaf.startswith(("test_", "conftest")), name
 
     for name in sorted(modules, key=order):
-        importlib.reload(modules[name])
+        module = modules[name]
+        code = _module_code(getattr(module, "__file__", None))
+        if code is None:
+            importlib.reload(module)
+        else:
+            exec(code, module.__dict__)
+
+
+def _module_code(file: str | None) -> Any:
+    if not file or not file.endswith(".py"):
+        return None
+    info = os.stat(file)
+    return _compiled(file, info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(file: str, mtime_ns: int, size: int) -> Any:
+    with open(file, "rb") as fh:
+        return compile(fh.read(), file, "exec", dont_inherit=True)
 
 
 @contextlib.contextmanager

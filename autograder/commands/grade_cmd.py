@@ -68,7 +68,8 @@ def _run(args: argparse.Namespace) -> int:
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
-                        on_start=on_start, on_done=on_done)
+                        on_start=on_start, on_done=on_done,
+                        fork=False if args.no_fork else None)
     from ..i18n import default_lang
 
     lang = default_lang()  # --lang is in the environment by now
@@ -107,6 +108,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         " per group; detected by itself when a 'Default group' folder exists)")
     p.add_argument("--data", type=Path, default=None,
                    help="dataset cache (default $AUTOGRADER_DATA)")
+    p.add_argument("--no-fork", action="store_true",
+                   help="start every kernel afresh instead of forking it from a per-worker"
+                        " kernel template (see docs/security.md)")
     p.set_defaults(handler=_run)
 
 
