@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import AutograderError
 from .results import Status, SubmissionResult
+from .zygote import TemplateSpec
 
 # Per-process state of a worker: its slot (which picks its sandbox uid) and GPU tokens.
 _SLOT: int = 0
@@ -66,6 +67,8 @@ class PoolOptions:
     # start each worker's next kernel while it grades (kernel_pool.py); off for GPU batches,
     # whose GPU is only known when a task takes its token
     warm_kernels: bool = True
+    # each worker forks its kernels from a template made for this (zygote.py); None: spawn
+    template: TemplateSpec | None = None
 
 
 def _set_pdeathsig() -> None:
@@ -83,10 +86,15 @@ def _ignore_interrupt(signum: int, frame: Any) -> None:
     (a handler, not SIG_IGN: the kernels this worker starts get the default back)."""
 
 
-def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool) -> None:
+def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool,
+                 template: TemplateSpec | None) -> None:
     global _SLOT, _GPU_TOKENS
     _set_pdeathsig()
     signal.signal(signal.SIGINT, _ignore_interrupt)
+    if template is not None:  # first: it imports torch while this worker imports the rest
+        from .worker_template import start
+
+        start(template)
     _SLOT = int(slots.get())
     _GPU_TOKENS = gpu_tokens
     if warm_kernels:
@@ -133,7 +141,8 @@ def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
     pending: dict[Future[TaskOutcome], GradeTask] = {}
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
                              initializer=_init_worker,
-                             initargs=(slots, gpu_tokens, options.warm_kernels)) as pool:
+                             initargs=(slots, gpu_tokens, options.warm_kernels,
+                                       options.template)) as pool:
         try:
             for task in tasks:
                 pending[pool.submit(_run_task, task)] = task

@@ -604,8 +604,7 @@ class Submission:
             released, self._released = self._released, []
             request = {"v": 1, "rid": rid, "op": op, "dir": self.kernel.kernel_exchange_dir,
                        "limits": self.limits.for_kernel(), "release": released, **fields}
-            code = f"__import__('ag_bridge').serve({_literal(request)})"
-            result = self._run(code, what=what)
+            result = self._run(request, what=what)
             answer = self._read_answer(rid, result, what=what)
             raw = _raise_for(answer, what=what, context=context)
             return then(raw, rid) if then else raw
@@ -615,10 +614,10 @@ class Submission:
         finally:
             self._cleanup(rid)
 
-    def _run(self, code: str, *, what: str) -> CodeResult:
+    def _run(self, request: dict[str, Any], *, what: str) -> CodeResult:
         timeout = self._timeout(what)
         try:
-            result = self.kernel.run_code(code, timeout=timeout)
+            result = self._deliver(request, timeout)
         except Exception as exc:
             # e.g. a kernel whose messages no longer parse (the notebook broke ``json``)
             self._broken = KernelDead(f"the kernel connection failed ({type(exc).__name__})",
@@ -636,6 +635,16 @@ class Submission:
         if result.timed_out:
             raise BridgeTimeout(f"no answer within {timeout:.0f} s", what=what)
         return result
+
+    def _deliver(self, request: dict[str, Any], timeout: float) -> CodeResult:
+        """Over the kernel's bridge channel where it has one (``bridge_channel``), else as
+        code run in a cell: ``ag_bridge.serve`` runs the same either way."""
+        serve = getattr(self.kernel, "serve_bridge", None)
+        result = serve(request, timeout=timeout) if serve is not None else None
+        if result is not None:
+            return result
+        code = f"__import__('ag_bridge').serve({_literal(request)})"
+        return self.kernel.run_code(code, timeout=timeout)
 
     def _timeout(self, what: str) -> float:
         if self._deadline is None:
@@ -880,7 +889,7 @@ class _Incoming:
         self.limits = owner.limits
         self.nodes = 0
         self.bytes = 0
-        self.file_name = re.compile(re.escape(rid) + r"-[0-9]{1,6}\.npy")
+        self.file_prefix = rid + "-"
 
     def fail(self, message: str) -> BridgeError:
         return BridgeError(f"invalid value from the kernel: {message}", where=self.what)
@@ -979,10 +988,16 @@ class _Incoming:
         except (OverflowError, ValueError):
             raise self.fail("inline array values out of range for their dtype") from None
 
+    def answer_file(self, name: str) -> bool:
+        """``<rid>-<n>.npy`` (1 to 6 ASCII digits): a file of this answer's."""
+        digits = name[len(self.file_prefix):-4]
+        return (name.startswith(self.file_prefix) and name.endswith(".npy")
+                and 1 <= len(digits) <= 6 and digits.isascii() and digits.isdigit())
+
     def from_file(self, name: Any, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
         import numpy as np
 
-        if type(name) is not str or not self.file_name.fullmatch(name):
+        if type(name) is not str or not self.answer_file(name):
             raise self.fail("array file name does not belong to this answer")
         self.owner._touch(self.rid, name)
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize

@@ -43,6 +43,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import functools
 import io
 import textwrap
 import time
@@ -56,8 +57,8 @@ from nbformat import NotebookNode
 
 from .bridge import KernelFunction, KernelModule, MissingName, Remote, Submission, clip
 from .checks.budget import ChecksBudget
+from .checks.hygiene import alarm, global_state_restored, seed_rngs
 from .checks.outcomes import CheckTimeout, student_message
-from .checks.runner import _alarm, _global_state_restored, _seed_rngs
 from .errors import BridgeError
 from .i18n import Lang, tr
 from .notebook_source import parse_cell
@@ -270,9 +271,11 @@ def _tag_def(text: str, name: str, hidden: bool) -> Callable[[Any], Any]:
     return tag
 
 
+@functools.lru_cache(maxsize=256)
 def compile_instructor(code: str, filename: str,
                        hidden: frozenset[int] = frozenset()) -> types.CodeType:
-    """Instructor code compiled with its functions tagged (see ``_Tagger``)."""
+    """Instructor code compiled with its functions tagged (see ``_Tagger``); the same
+    cells come with every submission, so each is compiled once per worker."""
     tree = _Tagger(code, hidden).visit(ast.parse(code))
     return compile(ast.fix_missing_locations(tree), filename, "exec")
 
@@ -298,12 +301,16 @@ def _bound_names(fn: types.FunctionType, text: str) -> Iterator[tuple[str, Any]]
     for key, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
         with contextlib.suppress(ValueError):  # an empty cell
             closure[key] = cell.cell_contents
-    used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
-    for key in sorted(used):
+    for key in _names_in(text):
         if key in closure:
             yield key, closure[key]
         elif dict.__contains__(fn.__globals__, key):
             yield key, dict.__getitem__(fn.__globals__, key)
+
+
+@functools.lru_cache(maxsize=256)
+def _names_in(text: str) -> tuple[str, ...]:
+    return tuple(sorted({n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}))
 
 
 class _Namespace(dict[str, Any]):
@@ -345,7 +352,7 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
     namespace = _Namespace(_fetcher(submission))
     budget = budget or ChecksBudget(per_cell_s * max(1, len(cells)))
     results = []
-    with _global_state_restored(), _quiet(), submission.native():
+    with global_state_restored(), _quiet(), submission.native():
         _run_preamble(instructor_preamble(source_nb), namespace)
         for cell in cells:
             results.append(_run_one(cell, namespace, submission, budget, per_cell_s, lang))
@@ -355,9 +362,15 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
 def _run_preamble(code: str, namespace: _Namespace) -> None:
     """The instructor's imports and helpers; one that fails (a module the grader lacks)
     leaves its names to the kernel lookup."""
-    for stmt in ast.parse(code).body:
+    for statement in _preamble_statements(code):
         with contextlib.suppress(Exception):
-            exec(compile_instructor(ast.unparse(stmt), "<instructor>"), namespace)
+            exec(statement, namespace)
+
+
+@functools.lru_cache(maxsize=16)
+def _preamble_statements(code: str) -> tuple[types.CodeType, ...]:
+    return tuple(compile_instructor(ast.unparse(stmt), "<instructor>")
+                 for stmt in ast.parse(code).body)
 
 
 def _run_one(cell: TestCell, namespace: _Namespace, submission: Submission,
@@ -370,10 +383,10 @@ def _run_one(cell: TestCell, namespace: _Namespace, submission: Submission,
     limit = budget.cut(per_cell_s)
     if limit <= 0:
         return result(False, _out_of_time(cell, budget, lang))
-    _seed_rngs(test_cell_name(cell.grade_id))
+    seed_rngs(test_cell_name(cell.grade_id))
     try:
         code = compile_instructor(cell.code, cell.filename, cell.hidden)
-        with submission.time_limit(limit), _alarm(time.monotonic() + limit + 1.0, limit):
+        with submission.time_limit(limit), alarm(time.monotonic() + limit + 1.0, limit):
             exec(code, namespace)
     except (Exception, CheckTimeout) as exc:
         if budget.note_failure():

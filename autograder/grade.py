@@ -68,9 +68,10 @@ def _add(gb: Gradebook, assignment: Assignment, item: SubmissionItem) -> int:
         participant_name=item.participant_name, is_group=item.is_group, intake=intake)
 
 
-def _pool_options(assignment: Assignment, jobs: int, gpus: Sequence[int]) -> PoolOptions:
+def _pool_options(assignment: Assignment, jobs: int, gpus: Sequence[int],
+                  template: object = None) -> PoolOptions:
     if assignment.device != "cuda" or not gpus:
-        return PoolOptions(jobs=jobs)
+        return PoolOptions(jobs=jobs, template=template)  # type: ignore[arg-type]
     tokens = gpu_slots(gpus, budget_mb=assignment.limits.gpu_memory_mb, memory_of=gpu_memory_mb())
     return PoolOptions(jobs=max(1, min(jobs, len(tokens))), gpu_slots=tokens, warm_kernels=False)
 
@@ -83,11 +84,14 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
           data_dir: Path | None = None, team_submission: bool | None = None,
           kernel_factory: str = "autograder.kernel:SandboxedKernel",
           on_start: Callable[[int], None] | None = None,
-          on_done: Callable[[TaskOutcome], None] | None = None) -> GradeSummary:
+          on_done: Callable[[TaskOutcome], None] | None = None,
+          fork: bool | None = None) -> GradeSummary:
     """Grade every submission under ``submissions``; return what was graded now.
 
     Already graded submissions are skipped unless ``regrade``, or unless their result is
     stale (graded under another fingerprint: ``fingerprint.py``) and not ``keep_stale``.
+    ``fork``: kernels forked from a template per worker (None: wherever possible; see
+    ``zygote.py``), or False: every kernel spawned.
     """
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
@@ -126,7 +130,9 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
         settle_decided(gb, decided, assignment=assignment, assignments_root=root, lang=lang,
                        run_id=run_id, on_done=done, fingerprint=current)
     if tasks:
-        run_pool(tasks, options=_pool_options(assignment, jobs, gpus), on_done=done)
+        forking = fork if kernel_factory == _FACTORY else False
+        template = _template(assignment, data_dir, forking, gpus)
+        run_pool(tasks, options=_pool_options(assignment, jobs, gpus, template), on_done=done)
     _finish(gb_path, run_id, out, summary)
     return summary
 
@@ -158,6 +164,20 @@ def _todo(gb: Gradebook, ids: list[int], current: Fingerprint, keep_stale: bool
     stale = find_stale(gb, graded, current)
     redo = pending | set(outdated(gb, graded)) | (set() if keep_stale else set(stale.ids))
     return [i for i in ids if i in redo], stale
+
+
+_FACTORY = "autograder.kernel:SandboxedKernel"
+
+
+def _template(assignment: Assignment, data_dir: Path | None, fork: bool | None,
+              gpus: Sequence[int]) -> object:
+    """The kernel template the workers fork from (``zygote``); None: spawn kernels."""
+    from .grading import template_spec
+    from .zygote import available
+
+    if fork is False or (assignment.device == "cuda" and gpus) or not available():
+        return None
+    return template_spec(assignment, data_dir)
 
 
 def check_completion_ids(assignment: Assignment) -> None:

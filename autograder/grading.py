@@ -96,14 +96,30 @@ def grade_submission(ctx: GradeContext, *, participant: str, file: str, content:
 
 
 def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, Any]:
-    from .notebook_io import read_notebook
     from .restore import inject_parameters, restore_locked_cells
 
-    source = read_notebook(ctx.assignment.source_notebook).nb
+    source = source_notebook(ctx.assignment.source_notebook)
     report = restore_locked_cells(nb, source)
     notices.extend(report.notices(ctx.lang))
     nb = report.notebook
     return inject_parameters(nb, ctx.params), source
+
+
+_SOURCES: dict[Path, tuple[tuple[int, int], Any]] = {}
+
+
+def source_notebook(path: Path) -> Any:
+    """The assignment's source notebook, read once per worker while the file is unchanged
+    (every submission needs it; its users only read it)."""
+    from .notebook_io import read_notebook
+
+    info = path.stat()
+    stamp = (info.st_mtime_ns, info.st_size)
+    known = _SOURCES.get(path)
+    if known is None or known[0] != stamp:
+        _SOURCES.clear()
+        known = _SOURCES[path] = (stamp, read_notebook(path).nb)
+    return known[1]
 
 
 def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
@@ -147,12 +163,27 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
 
 
 def _kernel_kwargs(ctx: GradeContext) -> dict[str, Any]:
-    from .datasets import seed_entries
-
-    names = list(ctx.assignment.datasets) or None
     return {"limits": ctx.assignment.limits, "slot": ctx.slot, "gpu": ctx.gpu,
             "lang": ctx.lang, "cpu_threads": ctx.cpu_threads,
-            "datasets": seed_entries(cache=ctx.data_dir, names=names)}
+            "datasets": _datasets(ctx.assignment, ctx.data_dir)}
+
+
+def _datasets(assignment: Assignment, data_dir: Path | None) -> list[tuple[str, Path]]:
+    from .datasets import seed_entries
+
+    names = list(assignment.datasets) or None
+    return [(str(n), Path(p)) for n, p in seed_entries(cache=data_dir, names=names)]
+
+
+def template_spec(assignment: Assignment, data_dir: Path | None) -> Any:
+    """The kernel template a worker forks this assignment's kernels from (``zygote``):
+    the modules its source notebook imports, the datasets its kernels see."""
+    from .notebook_io import read_notebook
+    from .zygote import TemplateSpec, preload_for
+
+    source = read_notebook(assignment.source_notebook).nb
+    datasets = tuple((name, path.resolve()) for name, path in _datasets(assignment, data_dir))
+    return TemplateSpec(preload=preload_for(source), datasets=datasets)
 
 
 def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source: Any
@@ -163,9 +194,10 @@ def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source:
     from .bridge import Submission
     from .cell_checks import run_test_cells
     from .cellscore import zero_cells
-    from .checks import ChecksBudget, run_checks
+    from .checks import ChecksBudget, collect_checks, run_checks
     from .notebook_source import NotebookSource
 
+    collect_checks(assignment=ctx.assignment)  # once per worker: not this student's time
     t0 = time.monotonic()
     if status is Status.KILLED:
         reason = _dead_message(ctx.lang)

@@ -39,12 +39,11 @@ import errno
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -54,6 +53,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 from . import cgroup
+from .bridge_channel import BridgeChannel, ChannelBroken
 from .config import Limits
 from .errors import SandboxError
 from .i18n import Lang, tr
@@ -111,16 +111,30 @@ class _Reply:
     seconds: float = 0.0
 
 
+class KernelProcess(Protocol):
+    """The kernel's outermost process as the grader holds it (``subprocess.Popen`` for a
+    spawned kernel, ``forked.ForkedProcess`` for a forked one)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass
 class LaunchedKernel:
-    """A started kernel: its manager, a connected client and the launched process."""
+    """A started kernel: a connected client, its process and its bridge channel."""
 
     spec: SandboxSpec              # what it actually runs with (directories included)
-    manager: KernelManager
+    manager: KernelManager | None  # None: no jupyter_client manager (a forked kernel)
     client: BlockingKernelClient
-    process: subprocess.Popen[bytes]
+    process: KernelProcess
     context: zmq.Context[Any]
     monitor: zmq.Socket[Any] | None = None
+    channel: BridgeChannel | None = None
+    kernel_pid: int | None = None  # the ipykernel process, when the launcher knows it
 
 
 class Launcher(Protocol):
@@ -168,30 +182,58 @@ class SandboxKernelManager(KernelManager):
 def launch_kernel(spec: SandboxSpec, *, mode: Mode, log_path: Path, startup_timeout: float,
                   max_message_bytes: int) -> LaunchedKernel:
     """Start a kernel for ``spec`` and wait until it answers (raises ``SandboxError``)."""
-    assert spec.runtime is not None
-    km = SandboxKernelManager(spec=spec, mode=mode, transport="ipc",
-                              ip=str(spec.runtime / "k"),
-                              connection_file=str(spec.runtime / "kernel.json"))
-    with open(log_path, "ab") as log:
-        km.start_kernel(env={"PATH": "/usr/local/bin:/usr/bin:/bin"}, stdout=log, stderr=log,
-                        cwd=str(spec.workdir))
+    runtime = spec.runtime
+    assert runtime is not None
+    channel, theirs = BridgeChannel.pair()
+    spec = replace(spec, bridge_fd=theirs.fileno())
+    km = SandboxKernelManager(spec=spec, mode=mode, transport="ipc", ip=str(runtime / "k"),
+                              connection_file=str(runtime / "kernel.json"))
+    try:
+        with open(log_path, "ab") as log:
+            km.start_kernel(env={"PATH": "/usr/local/bin:/usr/bin:/bin"}, stdout=log,
+                            stderr=log, cwd=str(spec.workdir), pass_fds=(theirs.fileno(),))
+    except BaseException:
+        channel.close()
+        raise
+    finally:
+        theirs.close()
     process = km.provisioner.process  # type: ignore[union-attr]
+    ctx = client_context(max_message_bytes)
+    client = km.client(context=ctx)
+    launched = LaunchedKernel(spec=spec, manager=km, client=client, process=process,
+                              context=ctx, channel=channel)
+    connect(launched, startup_timeout=startup_timeout, log_path=log_path)
+    return launched
+
+
+def client_context(max_message_bytes: int) -> zmq.Context[Any]:
+    """A ZMQ context whose defaults reach every client socket: oversized frames are
+    refused, queues bounded."""
     ctx: zmq.Context[Any] = zmq.Context()
-    # Context defaults reach every client socket: refuse oversized frames, bound queues.
     ctx.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
     ctx.setsockopt(zmq.RCVHWM, 64)
-    client = km.client(context=ctx)
+    return ctx
+
+
+def connect(launched: LaunchedKernel, *, startup_timeout: float, log_path: Path) -> None:
+    """Start the client's channels and wait until the kernel answers (``SandboxError``
+    and everything discarded if it does not)."""
+    client = launched.client
     client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-    launched = LaunchedKernel(spec=spec, manager=km, client=client, process=process,
-                              context=ctx)
-    try:
-        client.wait_for_ready(timeout=startup_timeout)
-    except RuntimeError as exc:
-        _discard(launched)
-        raise SandboxError(f"the kernel did not start ({exc})", where=str(spec.workdir),
-                           hint=f"kernel log: {_tail(log_path)!r}") from None
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        try:
+            client.wait_for_ready(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            break
+        except RuntimeError as exc:
+            # a kernel that died while starting is reported at once, not at the deadline
+            if launched.process.poll() is None and time.monotonic() < deadline:
+                continue
+            discard(launched)
+            raise SandboxError(f"the kernel did not start ({exc})",
+                               where=str(launched.spec.workdir),
+                               hint=f"kernel log: {_tail(log_path)!r}") from None
     launched.monitor = _monitor(client.iopub_channel.socket)
-    return launched
 
 
 def _monitor(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
@@ -212,12 +254,17 @@ def reconnect_iopub(launched: LaunchedKernel) -> None:
     launched.monitor = _monitor(channel.socket)
 
 
-def _discard(launched: LaunchedKernel) -> None:
+def discard(launched: LaunchedKernel) -> None:
+    """Close the grader's side of a kernel (channels, context); kill what jupyter_client
+    started (the caller kills the rest of the tree)."""
     launched.client.stop_channels()
     if launched.monitor is not None:
         launched.monitor.close(linger=0)
-    with contextlib.suppress(Exception):  # best effort on the way out; the sweep follows
-        launched.manager.shutdown_kernel(now=True)
+    if launched.channel is not None:
+        launched.channel.close()
+    if launched.manager is not None:
+        with contextlib.suppress(Exception):  # best effort on the way out; the sweep follows
+            launched.manager.shutdown_kernel(now=True)
     launched.context.destroy(linger=0)
 
 
@@ -249,6 +296,8 @@ def _record(cell: Any, status: CellStatus, *, ename: str = "", evalue: str = "",
 
 class SandboxedKernel:
     """A fresh, sandboxed ipykernel for one submission (use as a context manager)."""
+
+    forkable = True  # it starts through a ``Launcher``: a worker's template may fork it
 
     def __init__(self, *, limits: Limits | None = None,
                  datasets: Sequence[tuple[str, Path | str]] = (), gpu: int | None = None,
@@ -359,10 +408,13 @@ class SandboxedKernel:
                 self._watchdog.join()
         launched, self._launched = self._launched, None
         if launched is not None:
-            _discard(launched)
+            discard(launched)
             uid = self._uid if self._spec is not None and self._spec.drops_uid else None
             kill_kernel_processes(launched.process.pid, uid)
             launched.process.wait()
+            release = getattr(launched.process, "close", None)  # a forked kernel's pidfd
+            if release is not None:
+                release()
         if self._private is not None:
             self._private.remove()  # destroys the cgroup and unmounts the quota, too
             self._private = None
@@ -435,6 +487,38 @@ class SandboxedKernel:
             return CodeResult(ok=False, stdout=out.text, kernel_died=True)
         return CodeResult(ok=reply.status == "ok", stdout=out.text, error_name=reply.ename,
                           error_value=reply.evalue)
+
+    def serve_bridge(self, request: dict[str, Any], *, timeout: float = 60.0
+                     ) -> CodeResult | None:
+        """Run one bridge request over the kernel's bridge channel (``bridge_channel``);
+        None when this kernel has none (the bridge then sends the request as code).
+        Time limits work as for ``run_code``: interrupt at ``timeout``, kill after
+        ``INTERRUPT_GRACE_S`` if the kernel ignores it."""
+        launched = self._require()
+        channel = launched.channel
+        if channel is None:
+            return None
+        if not self.alive or channel.broken:
+            return CodeResult(ok=False, kernel_died=True)
+        rid = str(request.get("rid", ""))
+        try:
+            channel.send(request, time.monotonic() + timeout)
+            reply = channel.reply(rid, time.monotonic() + timeout, lambda: self.alive)
+            if reply is None and self.alive:
+                self.interrupt()
+                late = channel.reply(rid, time.monotonic() + INTERRUPT_GRACE_S,
+                                     lambda: self.alive)
+                if late is None:
+                    self._stop = self._stop or LimitHit("interrupt", int(INTERRUPT_GRACE_S))
+                    self.kill()
+                return CodeResult(ok=False, timed_out=True)
+        except TimeoutError:
+            return CodeResult(ok=False, timed_out=True)
+        except ChannelBroken:
+            return CodeResult(ok=False, kernel_died=True)
+        if reply is None:
+            return CodeResult(ok=False, kernel_died=True)
+        return CodeResult(ok=reply.ok)
 
     def execute_notebook(self, nb: Any) -> ExecutionReport:
         """Execute the code cells of ``nb`` in order, in place (see module docstring)."""
@@ -516,7 +600,7 @@ class SandboxedKernel:
                 break
             self._poll(min(0.1, (idle_by if reply else deadline) - now))
             idle = self._drain_iopub(msg_id, sink) or idle
-            if self._iopub_dropped() and launched.process.poll() is None:
+            if self._iopub_dropped() and self._still_running(IOPUB_GRACE_S / 4):
                 sink("ag_dropped", {})
                 reconnect_iopub(launched)
             if reply is None:
@@ -528,6 +612,18 @@ class SandboxedKernel:
                     return _Reply("killed")
         assert reply is not None
         return _reply_from(reply)
+
+    def _still_running(self, grace: float) -> bool:
+        """Is the kernel still running ``grace`` seconds from now? (A connection that
+        dropped because the kernel died is no dropped message; the outermost process
+        ends a moment after the kernel.)"""
+        process = self._require().process
+        deadline = time.monotonic() + grace
+        while process.poll() is None:
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.02)
+        return False
 
     def _poll(self, seconds: float) -> None:
         client = self._require().client
@@ -606,6 +702,9 @@ class SandboxedKernel:
     def _find_kernel_pid(self) -> int | None:
         """The ipykernel process: the first process below the bwrap wrappers."""
         if self._kernel_pid is not None or self._launched is None:
+            return self._kernel_pid
+        if self._launched.kernel_pid is not None:
+            self._kernel_pid = self._launched.kernel_pid
             return self._kernel_pid
         pid: int | None = self._launched.process.pid
         while pid is not None and comm(pid) == "bwrap":

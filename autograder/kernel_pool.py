@@ -100,7 +100,11 @@ def enable_in_worker() -> WarmKernels:
 
 
 def kernel_for(factory: Factory, kwargs: Mapping[str, Any]) -> Any:
-    """The kernel for one submission: a warm one in a worker, otherwise a new one."""
+    """The kernel for one submission: a warm one in a worker, otherwise a new one;
+    forked from this process's template where it has one (``worker_template``)."""
+    from .worker_template import with_launcher
+
+    kwargs = with_launcher(factory, kwargs)
     if _WORKER is None or not callable(getattr(factory, "start", None)):
         return factory(**kwargs)
     return _WORKER.take(factory, kwargs)

@@ -31,11 +31,18 @@ def _scan_processes() -> list[_Proc]:
         try:
             with open(f"/proc/{entry.name}/status", "rb") as fh:
                 text = fh.read()
+            if _zombie(text):
+                continue  # already dead, only not reaped yet: nothing to kill
             found.append(_Proc(pid=int(entry.name), ppid=_field(text, b"\nPPid:"),
                                uid=_field(text, b"\nUid:")))
         except (OSError, ValueError):
             continue
     return found
+
+
+def _zombie(status: bytes) -> bool:
+    start = status.find(b"\nState:")
+    return start >= 0 and status[start + 7:start + 10].strip()[:1] in (b"Z", b"X")
 
 
 def _field(status: bytes, key: bytes) -> int:

@@ -157,6 +157,7 @@ class SandboxSpec:
     tmp: Path | None = None                    # → /tmp (else a --size tmpfs)
     shm: Path | None = None                    # → /dev/shm (else a --size tmpfs)
     cgroup_procs: tuple[Path, ...] = ()        # cgroup.procs files the kernel joins first
+    bridge_fd: int | None = None               # the bridge channel it inherits (AG_BRIDGE_FD)
 
     def view(self, mode: Mode) -> KernelView:
         """The spec's directories as the kernel sees them under ``mode``."""
@@ -316,14 +317,25 @@ def wrap_command(argv: Sequence[str], spec: SandboxSpec, *, mode: Mode | None = 
     return [*outer, "bwrap", *_bwrap_args(spec), "--", *inner, *argv]
 
 
+def rlimits(spec: SandboxSpec) -> dict[str, int]:
+    """The kernel's rlimits (name without ``RLIMIT_`` → soft and hard value)."""
+    lim = spec.limits
+    found = {"NPROC": lim.processes, "FSIZE": lim.file_size_mb << 20, "CORE": 0,
+             "NOFILE": NOFILE}
+    if spec.gpu is None:
+        found["AS"] = (lim.memory_mb + AS_HEADROOM_MB) << 20
+    return found
+
+
 def limit_prefix(spec: SandboxSpec) -> list[str]:
     """``prlimit`` with the rlimits of ``spec.limits``."""
-    lim = spec.limits
-    args = ["prlimit", f"--nproc={lim.processes}", f"--fsize={lim.file_size_mb << 20}",
-            "--core=0", f"--nofile={NOFILE}"]
-    if spec.gpu is None:
-        args.append(f"--as={(lim.memory_mb + AS_HEADROOM_MB) << 20}")
-    return [*args, "--"]
+    return ["prlimit", *(f"--{name.lower()}={value}" for name, value in rlimits(spec).items()),
+            "--"]
+
+
+def scratch_bytes(limits: Limits) -> int:
+    """Size of a kernel's own ``/tmp`` and ``/dev/shm`` where they are not quota folders."""
+    return min(limits.memory_mb, limits.disk_mb) << 20
 
 
 def _user_prefix(spec: SandboxSpec, mode: Mode) -> list[str]:
@@ -356,6 +368,8 @@ def kernel_env(spec: SandboxSpec, mode: Mode) -> dict[str, str]:
     }
     if spec.gpu is not None:
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    if spec.bridge_fd is not None:
+        env["AG_BRIDGE_FD"] = str(spec.bridge_fd)
     return env
 
 
@@ -397,7 +411,7 @@ def _bwrap_args(spec: SandboxSpec) -> list[str]:
 
 def _scratch_args(spec: SandboxSpec) -> list[str]:
     """/tmp and /dev/shm: folders of the quota tmpfs, or tmpfs of their own."""
-    scratch = str(min(spec.limits.memory_mb, spec.limits.disk_mb) << 20)
+    scratch = str(scratch_bytes(spec.limits))
     args: list[str] = []
     for host, dest in ((spec.tmp, "/tmp"), (spec.shm, "/dev/shm")):
         if host is not None:

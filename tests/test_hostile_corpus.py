@@ -1,4 +1,5 @@
-"""The hostile corpus (tests/notebooks/hostile/) graded in ONE --jobs 2 batch.
+"""The hostile corpus (tests/notebooks/hostile/) graded in ONE --jobs 2 batch, twice:
+with spawned kernels and with kernels forked from each worker's kernel template.
 
 Every notebook is a 13_n submission with its own ``expect:`` header (README.md there):
 the statuses it may end with and the most (and, for honest parts, the least) it may
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 import tomlkit
 
+from autograder import zygote
 from autograder.grade import grade
 from autograder.sandbox import bwrap_available
 
@@ -65,7 +68,7 @@ class Listeners:
         self._udp(socket.AF_INET, ("127.0.0.1", self.tcp4))
         self._udp(socket.AF_INET6, ("::1", self.tcp6))
         self.unix = str(folder / "grader.sock")
-        self.abstract = f"ag-hostile-{os.getpid()}"
+        self.abstract = f"ag-hostile-{os.getpid()}-{secrets.token_hex(4)}"
         self._stream(socket.AF_UNIX, self.unix)
         self._stream(socket.AF_UNIX, "\0" + self.abstract)
 
@@ -108,8 +111,12 @@ class Listeners:
             sock.close()
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["spawn", "fork"])
+def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[dict[str, Any]]:
+    fork = request.param == "fork"
+    if fork and not zygote.available():
+        pytest.skip("forked kernels need root and bubblewrap")
     tmp = tmp_path_factory.mktemp("hostile")
     assignments = _short_13n(tmp / "assignments")
     subs = tmp / "subs"
@@ -131,12 +138,12 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         summary = grade(assignment_id="13_n", submissions=[subs], out=tmp / "out",
                         gradebook=gradebook, jobs=2, assignments_root=assignments,
-                        params=params, lang="ja")
+                        params=params, lang="ja", fork=fork)
     finally:
         listeners.close()
     seconds = time.monotonic() - t0
     records = json.loads(Path(summary.results_json or "").read_text(encoding="utf-8"))
-    print(f"\nhostile corpus: {len(names)} notebooks in {seconds:.0f} s")
+    print(f"\nhostile corpus ({request.param}): {len(names)} notebooks in {seconds:.0f} s")
     yield {"names": names, "records": records, "heard": listeners.heard, "canary": canary,
            "tmp": tmp}
 

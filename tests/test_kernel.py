@@ -6,6 +6,8 @@ port of a socket they listen on into the notebook's ``parameters`` cell.
 
 Kernel starts are the expensive part (a few seconds on shared cores), so notebooks that
 leave the kernel usable share one kernel; those that kill or wedge it get their own.
+Every kernel test runs twice: with a spawned kernel and with one forked from a kernel
+template (``launcher``, tests/forking.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import nbformat
 import psutil
 import pytest
+from forking import launcher_fixture
 from slots import worker_slot
 
 from autograder import sandbox
@@ -34,7 +37,6 @@ from autograder.kernel import (
     ExecutionReport,
     LaunchedKernel,
     SandboxedKernel,
-    launch_kernel,
     truncation_marker,
 )
 
@@ -123,11 +125,15 @@ def dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
+launcher = launcher_fixture(
+    lambda request: [("MNIST", request.getfixturevalue("dataset_cache") / "MNIST")])
+
+
 @pytest.fixture(scope="module")
-def shared(dataset_cache: Path) -> Iterator[SandboxedKernel]:
+def shared(dataset_cache: Path, launcher: Any) -> Iterator[SandboxedKernel]:
     """One kernel for every notebook that leaves it usable."""
     limits = Limits(cell_timeout_s=30, notebook_timeout_s=120, memory_mb=2048, output_kb=64)
-    with SandboxedKernel(limits=limits, slot=slot(0), lang="en",
+    with SandboxedKernel(limits=limits, slot=slot(0), lang="en", launcher=launcher,
                          datasets=[("MNIST", dataset_cache / "MNIST")]) as kernel:
         yield kernel
 
@@ -288,17 +294,18 @@ def test_exchange_dir_is_shared_with_the_kernel(shared: SandboxedKernel) -> None
 # ----------------------------------------------------------------------------- own kernels
 
 
-def run_alone(name: str, limits: Limits, n: int, **params: Any
+def run_alone(name: str, limits: Limits, n: int, launcher: Any, **params: Any
               ) -> tuple[nbformat.NotebookNode, ExecutionReport, SandboxedKernel]:
     nb = load(name, **params)
-    kernel = SandboxedKernel(limits=limits, slot=slot(n), lang="en")
+    kernel = SandboxedKernel(limits=limits, slot=slot(n), lang="en", launcher=launcher)
     kernel.start()
     return nb, kernel.execute_notebook(nb), kernel
 
 
-def test_infinite_loop_hits_the_notebook_deadline() -> None:
+def test_infinite_loop_hits_the_notebook_deadline(launcher: Any) -> None:
     nb, report, kernel = run_alone("infinite_loop",
-                                   Limits(cell_timeout_s=60, notebook_timeout_s=3), 1)
+                                   Limits(cell_timeout_s=60, notebook_timeout_s=3), 1,
+                                   launcher)
     with kernel:
         assert report.status == "timeout"
         assert "total time limit" in report.reason
@@ -309,8 +316,8 @@ def test_infinite_loop_hits_the_notebook_deadline() -> None:
 
 
 @pytest.mark.slow
-def test_sleep_that_swallows_the_interrupt_is_killed() -> None:
-    nb, report, kernel = run_alone("sleep_forever", Limits(cell_timeout_s=3), 2)
+def test_sleep_that_swallows_the_interrupt_is_killed(launcher: Any) -> None:
+    nb, report, kernel = run_alone("sleep_forever", Limits(cell_timeout_s=3), 2, launcher)
     with kernel:
         assert report.status == "timeout"
         assert "Code cell 1 exceeded its time limit of 3 s" in report.reason
@@ -323,8 +330,8 @@ def test_sleep_that_swallows_the_interrupt_is_killed() -> None:
     ("os_exit", "exit status 1"),
     ("segfault", "signal SIGSEGV"),
 ])
-def test_kernel_death_is_killed(name: str, reason: str) -> None:
-    nb, report, kernel = run_alone(name, Limits(cell_timeout_s=30), 3)
+def test_kernel_death_is_killed(name: str, reason: str, launcher: Any) -> None:
+    nb, report, kernel = run_alone(name, Limits(cell_timeout_s=30), 3, launcher)
     with kernel:
         assert report.status == "killed"
         assert reason in report.reason
@@ -332,11 +339,11 @@ def test_kernel_death_is_killed(name: str, reason: str) -> None:
         assert not report.output_truncated
 
 
-def test_memory_hog_is_stopped() -> None:
+def test_memory_hog_is_stopped(launcher: Any) -> None:
     # the worker may already hold torch and MNIST from earlier test files: only growth counts
     before = psutil.Process().memory_info().rss
     nb, report, kernel = run_alone("memory_hog", Limits(cell_timeout_s=60, memory_mb=1024), 4,
-                                   GIGABYTES=4)
+                                   launcher, GIGABYTES=4)
     with kernel:
         # Observed: the RSS watchdog kills the kernel at ~1 GB (RLIMIT_AS leaves headroom
         # for torch); an in-cell MemoryError would be acceptable as well.
@@ -348,9 +355,9 @@ def test_memory_hog_is_stopped() -> None:
     assert psutil.Process().memory_info().rss - before < 256 << 20
 
 
-def test_fork_bomb_is_bounded_by_the_process_limit() -> None:
+def test_fork_bomb_is_bounded_by_the_process_limit(launcher: Any) -> None:
     limits = Limits(cell_timeout_s=30, processes=64)
-    nb, report, kernel = run_alone("fork_bomb", limits, 5, MAX_PROCS=5000, SECONDS=5)
+    nb, report, kernel = run_alone("fork_bomb", limits, 5, launcher, MAX_PROCS=5000, SECONDS=10)
     with kernel:
         assert report.status == "ok", report
         assert statuses(nb) == ["ok", "ok"]
@@ -359,7 +366,7 @@ def test_fork_bomb_is_bounded_by_the_process_limit() -> None:
         assert 0 < started < limits.processes
 
 
-def test_print_100mb_is_truncated_without_growing_the_grader() -> None:
+def test_print_100mb_is_truncated_without_growing_the_grader(launcher: Any) -> None:
     me = psutil.Process()
     base, peak, done = me.memory_info().rss, [0], threading.Event()
 
@@ -371,7 +378,7 @@ def test_print_100mb_is_truncated_without_growing_the_grader() -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        nb, report, kernel = run_alone("print_100mb", Limits(cell_timeout_s=60), 6)
+        nb, report, kernel = run_alone("print_100mb", Limits(cell_timeout_s=60), 6, launcher)
         with kernel:
             assert report.status == "ok" and report.output_truncated
             outputs = nb.cells[0].outputs
@@ -385,11 +392,11 @@ def test_print_100mb_is_truncated_without_growing_the_grader() -> None:
     assert peak[0] - base < 64 << 20
 
 
-def test_close_leaves_no_process_and_no_directory() -> None:
+def test_close_leaves_no_process_and_no_directory(launcher: Any) -> None:
     launched: list[LaunchedKernel] = []
 
     def recording_launcher(spec: sandbox.SandboxSpec, **kwargs: Any) -> LaunchedKernel:
-        launched.append(launch_kernel(spec, **kwargs))  # the seam a kernel pool would use
+        launched.append(launcher(spec, **kwargs))  # the seam the kernel template uses
         return launched[-1]
 
     kernel = SandboxedKernel(limits=Limits(), slot=slot(7), launcher=recording_launcher)

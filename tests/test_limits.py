@@ -5,7 +5,8 @@ The attacks are the 02_n twins of the hostile corpus's limit notebooks
 (tests/notebooks/hostile/02_n/, made by make_limits.py and sized for the short limits in
 limits.json there). Each runs in a real sandboxed kernel: with a cgroup and a quota tmpfs
 where the grader is root (the normal case), and again with the watchdog alone
-(``AUTOGRADER_KERNEL_LIMITS=watchdog``), which is what a grader without root gets.
+(``AUTOGRADER_KERNEL_LIMITS=watchdog``), which is what a grader without root gets. Every
+kernel test runs twice: spawned, and forked from a kernel template (``kernels``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from typing import Any
 import nbformat
 import psutil
 import pytest
+from forking import LAUNCHERS
 from slots import worker_slot
 
-from autograder import cgroup, quota, sandbox
+from autograder import cgroup, quota, sandbox, zygote
 from autograder.bridge import BridgeTimeout, KernelDead, Submission
 from autograder.checks import ChecksBudget
 from autograder.config import Limits, load_assignment, parse_manifest
@@ -76,11 +78,36 @@ def watchdog_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOGRADER_KERNEL_LIMITS", "watchdog")
 
 
+@pytest.fixture(scope="module", params=LAUNCHERS)
+def kernels(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """How this module's kernels start: spawned, or forked from this process's template
+    (``worker_template``, which grading goes through too); the launcher to give a
+    ``SandboxedKernel``."""
+    from autograder import worker_template
+    from autograder.forked import ForkLauncher
+    from autograder.grading import template_spec
+    from autograder.kernel import launch_kernel
+
+    if request.param == "spawn":
+        yield launch_kernel
+        return
+    if not zygote.available():
+        pytest.skip("forked kernels need root and bubblewrap")
+    made = worker_template.start(template_spec(_context().assignment, None))
+    assert made is not None
+    try:
+        made.wait_ready()
+        yield ForkLauncher(made)
+    finally:
+        worker_template.stop()
+
+
 @contextlib.contextmanager
-def attacked(name: str) -> Iterator[tuple[nbformat.NotebookNode, Any, SandboxedKernel, int]]:
+def attacked(name: str, launcher: Any
+             ) -> Iterator[tuple[nbformat.NotebookNode, Any, SandboxedKernel, int]]:
     """Run the attack notebook; the kernel stays open (its files too) inside the block."""
     nb = nbformat.read(HOSTILE / f"{name}.ipynb", as_version=4)
-    with SandboxedKernel(limits=LIMITS, slot=slot(0), lang="en") as kernel:
+    with SandboxedKernel(limits=LIMITS, slot=slot(0), lang="en", launcher=launcher) as kernel:
         free = host_free()
         report = kernel.execute_notebook(nb)
         yield nb, report, kernel, free
@@ -100,8 +127,8 @@ def stopped_within(kernel: SandboxedKernel, seconds: float) -> Any:
 @needs_bwrap
 @needs_hard
 @pytest.mark.parametrize("name", MEMORY)
-def test_memory_counts_shared_tmpfs_and_memfd(name: str) -> None:
-    with attacked(name) as (nb, report, kernel, _):
+def test_memory_counts_shared_tmpfs_and_memfd(name: str, kernels: Any) -> None:
+    with attacked(name, kernels) as (nb, report, kernel, _):
         assert kernel._cgroup is not None and kernel._private is not None
         dirs = kernel._cgroup.dirs
         assert report.status == "killed", report
@@ -120,8 +147,9 @@ def test_memory_counts_shared_tmpfs_and_memfd(name: str) -> None:
 
 @needs_bwrap
 @pytest.mark.parametrize("name", MEMORY)
-def test_watchdog_alone_counts_shared_tmpfs_and_memfd(name: str, watchdog_only: None) -> None:
-    with attacked(name) as (_nb, report, kernel, _):
+def test_watchdog_alone_counts_shared_tmpfs_and_memfd(name: str, watchdog_only: None,
+                                                     kernels: Any) -> None:
+    with attacked(name, kernels) as (_nb, report, kernel, _):
         assert kernel._cgroup is None
         stop = stopped_within(kernel, 3.0)
         assert stop is not None and stop.kind == "memory", (report, stop)
@@ -135,8 +163,8 @@ def test_watchdog_alone_counts_shared_tmpfs_and_memfd(name: str, watchdog_only: 
 @needs_bwrap
 @pytest.mark.skipif(not IS_ROOT, reason="the quota tmpfs needs a root grader")
 @pytest.mark.parametrize("name", DISK)
-def test_writes_stop_at_the_quota(name: str) -> None:
-    with attacked(name) as (nb, report, kernel, free):
+def test_writes_stop_at_the_quota(name: str, kernels: Any) -> None:
+    with attacked(name, kernels) as (nb, report, kernel, free):
         attack = records(nb)[-1]
         assert attack["status"] == "error", attack
         assert attack["evalue"].startswith("[Errno 28] No space left on device"), attack
@@ -160,8 +188,8 @@ def test_writes_stop_at_the_quota(name: str) -> None:
                                             ("inodes_tmp", "inodes"),
                                             ("inodes_exchange", "inodes")])
 def test_watchdog_alone_stops_disk_and_inode_floods(name: str, kind: str,
-                                                    watchdog_only: None) -> None:
-    with attacked(name) as (_nb, report, kernel, _):
+                                                    watchdog_only: None, kernels: Any) -> None:
+    with attacked(name, kernels) as (_nb, report, kernel, _):
         assert kernel._private is not None and not kernel._private.mounted
         stop = stopped_within(kernel, 3.0)
         assert stop is not None and stop.kind == kind, (report, stop)
@@ -173,7 +201,7 @@ def test_watchdog_alone_stops_disk_and_inode_floods(name: str, kind: str,
 
 
 @needs_bwrap
-def test_display_flood_leaves_the_grader_flat() -> None:
+def test_display_flood_leaves_the_grader_flat(kernels: Any) -> None:
     nb = nbformat.read(HOSTILE / "display_flood.ipynb", as_version=4)
     me, peak, done = psutil.Process(), [0], threading.Event()
 
@@ -182,7 +210,7 @@ def test_display_flood_leaves_the_grader_flat() -> None:
             peak[0] = max(peak[0], me.memory_info().rss)
             time.sleep(0.005)
 
-    with SandboxedKernel(limits=LIMITS, slot=slot(0), lang="en") as kernel:
+    with SandboxedKernel(limits=LIMITS, slot=slot(0), lang="en", launcher=kernels) as kernel:
         kernel.run_code("1")  # the client's own first allocations are not the flood's
         base = me.memory_info().rss
         sampler = threading.Thread(target=sample, daemon=True)
@@ -237,7 +265,7 @@ def _grade(name: str) -> SubmissionResult:
 @needs_bwrap
 @pytest.mark.parametrize(("name", "grace"), [("slow_when_graded", 0.0),
                                              ("slow_when_graded_sigint", INTERRUPT_GRACE_S)])
-def test_checks_share_one_time_budget(name: str, grace: float) -> None:
+def test_checks_share_one_time_budget(name: str, grace: float, kernels: Any) -> None:
     result = _grade(name)
     assert result.status is Status.TIMEOUT, result.reason
     assert result.check_seconds < LIMITS.checks_timeout_s + grace + 3.0
@@ -249,9 +277,10 @@ def test_checks_share_one_time_budget(name: str, grace: float) -> None:
 
 
 @needs_bwrap
-def test_a_kernel_that_ignores_the_interrupt_is_killed_and_then_fails_at_once() -> None:
+def test_a_kernel_that_ignores_the_interrupt_is_killed_and_then_fails_at_once(kernels: Any
+                                                                              ) -> None:
     nb = nbformat.read(HOSTILE / "slow_when_graded_sigint.ipynb", as_version=4)
-    with SandboxedKernel(limits=LIMITS, slot=slot(0), lang="en") as kernel:
+    with SandboxedKernel(limits=LIMITS, slot=slot(0), lang="en", launcher=kernels) as kernel:
         kernel.execute_notebook(nb)
         submission = Submission(kernel, lang="en")
         add = submission.function("add")
@@ -269,7 +298,7 @@ def test_a_kernel_that_ignores_the_interrupt_is_killed_and_then_fails_at_once() 
 
 @needs_bwrap
 @pytest.mark.skipif(not IS_ROOT, reason="the quota tmpfs needs a root grader")
-def test_a_full_disk_is_the_students_error_and_grading_goes_on() -> None:
+def test_a_full_disk_is_the_students_error_and_grading_goes_on(kernels: Any) -> None:
     result = _grade("disk_fallocate")
     assert result.status is Status.GRADED
     assert "disk_quota" in [n.code for n in result.notices]
@@ -278,7 +307,7 @@ def test_a_full_disk_is_the_students_error_and_grading_goes_on() -> None:
 
 
 @needs_bwrap
-def test_an_out_of_memory_kernel_is_killed_with_the_reason() -> None:
+def test_an_out_of_memory_kernel_is_killed_with_the_reason(kernels: Any) -> None:
     result = _grade("memfd")
     assert result.status is Status.KILLED
     assert f"{LIMITS.memory_mb} MB memory limit" in result.reason

@@ -1,11 +1,13 @@
 """The sandbox command line, checked by running real processes under real bubblewrap.
 
 One probe process per mode reports what it sees (uid, env, rlimits, mounts, network) as
-JSON; the tests below each check one fact of that report.
+JSON; the tests below each check one fact of that report. The same probe also runs in a
+kernel forked from a kernel template (``zygote.py``): every fact must hold there too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forking import template
 
 from autograder import sandbox
 from autograder.config import Limits
@@ -91,14 +94,36 @@ def _probe(spec: SandboxSpec, mode: sandbox.Mode, port: int) -> dict[str, Any]:
                           timeout=60, check=False,
                           env={"PATH": os.environ["PATH"], "AG_GRADER_SECRET": "s3cret"})
     assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
+    return {**json.loads(done.stdout), "host_workdir": spec.workdir, "host_uid": spec.uid}
 
 
-@pytest.fixture(scope="module")
-def seen(spec: SandboxSpec, listener: socket.socket) -> dict[str, Any]:
+@contextlib.contextmanager
+def _forked_probe(spec: SandboxSpec, port: int) -> Iterator[dict[str, Any]]:
+    """The probe run in a forked kernel made for the same limits, threads and datasets
+    (the kernel stays open, its folders too, while the tests read the report)."""
+    from autograder.forked import ForkLauncher
+    from autograder.kernel import SandboxedKernel
+
+    argv = ["probe", str(port), str(REPO), str(REPO / "pyproject.toml")]
+    with template(spec.datasets) as made, \
+            SandboxedKernel(limits=spec.limits, datasets=spec.datasets, slot=42,
+                            cpu_threads=spec.cpu_threads, launcher=ForkLauncher(made)) as kernel:
+        done = kernel.run_code(f"import sys\nsys.argv = {argv!r}\nexec({PROBE!r})", timeout=60)
+        assert done.ok, (done, kernel.log_tail())
+        yield {**json.loads(done.stdout), "host_workdir": kernel.workdir,
+               "host_uid": kernel._uid}
+
+
+@pytest.fixture(scope="module", params=["spawn", "fork"])
+def seen(request: pytest.FixtureRequest, spec: SandboxSpec, listener: socket.socket
+         ) -> Iterator[dict[str, Any]]:
     if not sandbox.bwrap_available():
         pytest.skip("bubblewrap cannot create namespaces here")
-    return _probe(spec, "bwrap", listener.getsockname()[1])
+    if request.param == "spawn":
+        yield _probe(spec, "bwrap", listener.getsockname()[1])
+        return
+    with _forked_probe(spec, listener.getsockname()[1]) as report:
+        yield report
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +140,11 @@ def seen_fallback(tmp_path_factory: pytest.TempPathFactory, spec: SandboxSpec,
 
 
 @needs_bwrap
-def test_kernel_user_is_not_root(seen: dict[str, Any], spec: SandboxSpec) -> None:
+def test_kernel_user_is_not_root(seen: dict[str, Any]) -> None:
     assert seen["uid"] != 0
     if IS_ROOT:
-        assert (seen["uid"], seen["gid"], seen["groups"]) == (spec.uid, spec.uid, [])
+        uid = seen["host_uid"]
+        assert (seen["uid"], seen["gid"], seen["groups"]) == (uid, uid, [])
 
 
 @needs_bwrap
@@ -194,11 +220,12 @@ def test_writable_only_where_meant(seen: dict[str, Any], key: str, expected: str
 
 
 @needs_bwrap
-def test_work_files_land_in_the_host_workdir(seen: dict[str, Any], spec: SandboxSpec) -> None:
-    assert (spec.workdir / "ag_probe").read_text() == "x"
+def test_work_files_land_in_the_host_workdir(seen: dict[str, Any]) -> None:
+    workdir = Path(seen["host_workdir"])
+    assert (workdir / "ag_probe").read_text() == "x"
     assert not Path("/usr/ag_probe").exists()
     if IS_ROOT:
-        assert (spec.workdir / "ag_probe").stat().st_uid == spec.uid
+        assert (workdir / "ag_probe").stat().st_uid == seen["host_uid"]
 
 
 # ----------------------------------------------------------------------------- fallback

@@ -90,7 +90,8 @@ def _run(args: argparse.Namespace) -> int:
                         keep_stale=args.keep_stale,
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
-                        on_start=on_start, on_done=on_done)
+                        on_start=on_start, on_done=on_done,
+                        fork=False if args.no_fork else None)
     lang = default_lang()  # --lang is in the environment by now
     for message in summary.messages:  # they quote names from the zip: plain text only
         console.print(notice_line(message.text(lang)), highlight=False, soft_wrap=True)
@@ -156,6 +157,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_assignments(p)
     add_gradebook(p)
     add_data(p)
+    p.add_argument("--no-fork", action="store_true",
+                   help=tr(ja="カーネルをワーカーごとのテンプレートから fork せず、"
+                              "毎回新しく起動します(docs/security.md を参照)",
+                           en="start every kernel afresh instead of forking it from a per-worker"
+                              " kernel template (see docs/security.md)"))
     p.set_defaults(handler=_run)
 
 

@@ -5,7 +5,8 @@
   times out. Other shell commands (``!ls``, ``!nvidia-smi``) run normally.
 - ``exit()``/``quit()`` print a note instead of stopping the kernel (the rest of the
   notebook still runs).
-- ``ag_bridge`` is imported before any student code, so it captures pristine builtins.
+- ``ag_bridge`` is imported before any student code, so it captures pristine builtins,
+  and starts serving the grader's requests on the bridge channel (``ag_channel``).
 
 This runs inside the student's kernel: it is a convenience, not a security boundary.
 """
@@ -107,7 +108,10 @@ def install(ip):
             cell_magics[name] = _cell_magic(cell_magics[name])
     ip.ask_exit = _ignore_exit  # what exit()/quit() call; it would stop the kernel
     with contextlib.suppress(ImportError):
-        import ag_bridge  # noqa: F401  (captures builtins before student code runs)
+        import ag_bridge  # captures builtins before student code runs
+        import ag_channel
+
+        ag_channel.listen(ag_bridge.serve)
 
 
 def load_ipython_extension(ip):

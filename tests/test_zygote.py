@@ -1,0 +1,277 @@
+"""Forked kernels: what a child can reach, and the template it was forked from.
+
+A child is a kernel of one submission; its template (``zygote.py``) has imported torch
+and ipykernel once and forks one child per submission. Here children attack what a
+spawned kernel could not reach either: the template, a sibling alive at the same time,
+the sibling's files and sockets, the template's memory. The sandbox facts every kernel
+must show (uid, capabilities, mounts, network, limits) are checked on both paths by
+test_sandbox.py, test_kernel.py and test_limits.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from forking import needs_fork, template
+from slots import worker_slot
+
+from autograder import worker_template, zygote
+from autograder.config import Limits
+from autograder.forked import ForkLauncher
+from autograder.kernel import SandboxedKernel
+from autograder.sandbox import SANDBOX_FILES, SandboxSpec, bwrap_available
+from autograder.zygote import Template, TemplateSpec
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LIMITS = Limits(cell_timeout_s=30, notebook_timeout_s=120, memory_mb=2048)
+
+pytestmark = [pytest.mark.skipif(not bwrap_available(), reason="needs bubblewrap"),
+              needs_fork]
+
+
+def slot(n: int) -> int:
+    return worker_slot(900, n)
+
+
+@pytest.fixture(scope="module")
+def made() -> Iterator[Template]:
+    with template() as started:
+        yield started
+
+
+def child(made: Template, n: int) -> SandboxedKernel:
+    kernel = SandboxedKernel(limits=LIMITS, slot=slot(n), lang="en",
+                             launcher=ForkLauncher(made))
+    kernel.start()
+    return kernel
+
+
+def value(kernel: SandboxedKernel, expr: str) -> Any:
+    result = kernel.run_code(f"print(repr({expr}))", timeout=60)
+    assert result.ok, (result, kernel.log_tail())
+    return ast.literal_eval(result.stdout.strip())
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """The template's memory figures (kB) from ``/proc/<pid>/smaps_rollup``."""
+    found = {}
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                found[key] = int(rest.split()[0])
+    return found
+
+
+# ---------------------------------------------------------------- processes
+
+
+def test_a_child_sees_and_signals_nothing_but_its_own_processes(made: Template) -> None:
+    with ExitStack() as stack:
+        a = stack.enter_context(child(made, 0))
+        b = stack.enter_context(child(made, 1))
+        assert a._uid != b._uid
+        assert value(a, "sorted(int(p) for p in __import__('os').listdir('/proc') "
+                        "if p.isdigit())") == [1, 2]
+        others = [made.host_pid, b._launched.process.pid, b._find_kernel_pid(), os.getpid()]
+        probe = (f"import os\nfound = []\nfor pid in {others!r}:\n"
+                 "    try:\n        os.kill(pid, 0)\n        found.append(pid)\n"
+                 "    except OSError:\n        pass\n"
+                 "try:\n    os.kill(-1, 9)  # everything it may signal: nothing\n"
+                 "except ProcessLookupError:\n    found.append('none to signal')\n"
+                 "os.kill(1, 9)  # its own reaper ignores it\nprint(found)")
+        result = a.run_code(probe, timeout=60)
+        assert result.ok and result.stdout.strip() == "['none to signal']", result
+        # kill(-1) and a SIGKILL at its own pid 1 reached nothing outside: all alive
+        assert a.alive and b.alive and made.alive
+        assert value(b, "1 + 1") == 2 and value(a, "2 + 2") == 4
+
+
+def test_a_child_cannot_reach_a_siblings_files_or_sockets(made: Template) -> None:
+    with ExitStack() as stack:
+        a = stack.enter_context(child(made, 0))
+        b = stack.enter_context(child(made, 1))
+        places = ["/content", "/tmp", "/dev/shm", "/exchange", "/home/student", "/run/agk"]
+        planted = ("import os, socket\n"
+                   f"for d in {places!r}:\n"
+                   "    open(os.path.join(d, 'sibling-secret'), 'w').write('s')\n"
+                   "srv = socket.socket(socket.AF_UNIX)\nsrv.bind('\\0ag-sibling')\n"
+                   "srv.listen(1)\n")
+        assert b.run_code(planted).ok
+        search = ("import os, socket\nhits = []\n"
+                  "for top in ['/content', '/tmp', '/dev', '/exchange', '/home', '/run', '/opt']:\n"
+                  "    for root, dirs, files in os.walk(top):\n"
+                  "        hits += [os.path.join(root, f) for f in files if 'sibling' in f]\n"
+                  "try:\n    socket.socket(socket.AF_UNIX).connect('\\0ag-sibling')\n"
+                  "    hits.append('socket')\nexcept OSError:\n    pass\n"
+                  "print(hits)")
+        result = a.run_code(search, timeout=60)
+        assert result.ok and result.stdout.strip() == "[]", result
+        assert (b.workdir / "sibling-secret").exists()
+
+
+# ---------------------------------------------------------------- the template
+
+
+def test_the_template_is_untouched_by_what_a_child_does(made: Template) -> None:
+    vandal = ("import sys, json, numpy, torch, ag_bridge, ctypes\n"
+              "torch.nn.Module.__call__ = None\nnumpy.pi = 3.0\njson.dumps = None\n"
+              "ag_bridge.serve = None\nsys.modules.pop('torch')\n"
+              "open('/tmp/vandal', 'w').write('x')\n"
+              "ctypes.memset(id(ag_bridge._HANDLES), 0, 8)  # its own copy-on-write page\n")
+    with child(made, 0) as first:
+        first.run_code(vandal)
+    with child(made, 1) as second:
+        assert value(second, "__import__('torch').nn.Module.__call__ is not None") is True
+        assert value(second, "round(__import__('numpy').pi, 5)") == 3.14159
+        assert value(second, "__import__('json').dumps([1])") == "[1]"
+        assert value(second, "callable(__import__('ag_bridge').serve)") is True
+        assert value(second, "__import__('os').path.exists('/tmp/vandal')") is False
+        assert value(second, "'torch' in __import__('sys').modules") is True
+    assert made.alive
+
+
+@pytest.mark.slow
+def test_the_templates_memory_does_not_change_across_50_children(made: Template) -> None:
+    pid = made.host_pid
+    assert pid is not None
+    for n in range(3):  # the template's first requests settle its own allocations
+        with child(made, n % 2):
+            pass
+    before = rollup(pid)
+    for n in range(50):
+        with child(made, n % 2) as kernel:
+            assert kernel.run_code("x = bytearray(20 << 20)\nimport torch\n"
+                                   "torch.nn.Module.__call__ = None").ok
+    after = rollup(pid)
+    grown = {k: after[k] - before[k] for k in ("Rss", "Private_Dirty", "Anonymous")}
+    print(f"\ntemplate memory across 50 children (kB): {grown}")
+    assert all(kb <= 64 for kb in grown.values()), grown
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        assert "Threads:\t1\n" in fh.read()
+
+
+def test_a_template_with_a_thread_does_not_fork() -> None:
+    sys.path.insert(0, str(SANDBOX_FILES))
+    try:
+        import ag_zygote
+    finally:
+        sys.path.remove(str(SANDBOX_FILES))
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert "threads" in ag_zygote._fork_safe()
+    finally:
+        stop.set()
+        thread.join()
+
+
+# ---------------------------------------------------------------- falling back
+
+
+def test_no_template_where_forking_is_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOGRADER_FORK", "0")
+    assert not zygote.available()
+    assert worker_template.start(TemplateSpec()) is None
+    assert worker_template.with_launcher(SandboxedKernel, {"slot": 1}) == {"slot": 1}
+
+
+def test_a_broken_template_means_spawned_kernels(tmp_path: Path) -> None:
+    broken = Template(TemplateSpec(preload=("numpy",)))
+    broken.start()
+    broken.close()  # gone before its first fork
+    launcher = ForkLauncher(broken)
+    with SandboxedKernel(limits=LIMITS, slot=slot(2), launcher=launcher) as kernel:
+        assert value(kernel, "1 + 2") == 3
+        assert kernel._launched is not None and kernel._launched.manager is not None
+    assert launcher.failed is not None
+
+
+def test_gpu_kernels_and_other_datasets_are_spawned(tmp_path: Path) -> None:
+    spec = SandboxSpec(workdir=tmp_path, exchange=tmp_path, home=tmp_path,
+                       runtime=tmp_path / "run")
+    made = TemplateSpec(datasets=(("MNIST", tmp_path / "MNIST"),))
+    assert made.serves(spec)
+    assert not made.serves(dataclasses.replace(spec, gpu=0))
+    other = (("CIFAR10", tmp_path / "CIFAR10"),)
+    assert not made.serves(dataclasses.replace(spec, datasets=other))
+
+
+# ---------------------------------------------------------------- the same results
+
+
+VARIANTS = ["13_n_alt", "13_n_bug_softmax_unstable", "13_n_bug_step_at_zero",
+            "13_n_alt_recursive_softmax"]
+
+
+def _graded(tmp: Path, *, fork: bool) -> list[dict[str, Any]]:
+    from autograder.grade import grade
+
+    subs = tmp / "subs"
+    if not subs.exists():
+        subs.mkdir()
+        for name in VARIANTS:
+            shutil.copy(HERE / "variants" / f"{name}.ipynb", subs / f"{name}.ipynb")
+    out = tmp / ("out-fork" if fork else "out-spawn")
+    summary = grade(assignment_id="13_n", submissions=[subs], out=out,
+                    gradebook=out / "gb.sqlite", jobs=2, lang="en", fork=fork,
+                    assignments_root=ROOT / "assignments")
+    records = json.loads(Path(summary.results_json or "").read_text(encoding="utf-8"))
+    return sorted(records, key=lambda r: r["participant"])
+
+
+@pytest.mark.slow
+def test_forked_and_spawned_kernels_grade_alike(tmp_path: Path) -> None:
+    spawned, forked = _graded(tmp_path, fork=False), _graded(tmp_path, fork=True)
+    assert [r["participant"] for r in forked] == sorted(VARIANTS)
+    for a, b in zip(spawned, forked, strict=True):
+        assert (a["status"], a["score"], a["max_score"]) == (b["status"], b["score"],
+                                                             b["max_score"])
+        assert [(c["name"], c["points"], c["passed"], c["message"]) for c in a["checks"]] \
+            == [(c["name"], c["points"], c["passed"], c["message"]) for c in b["checks"]]
+    scores = {r["participant"]: r["score"] for r in forked}
+    assert scores["13_n_alt"] == scores["13_n_alt_recursive_softmax"] == forked[0]["max_score"]
+    assert scores["13_n_bug_step_at_zero"] < scores["13_n_alt"]
+
+
+def test_a_killed_grader_takes_its_template_along(tmp_path: Path) -> None:
+    """The template and its children die with the worker (bubblewrap's
+    --die-with-parent, the children's parent-death signal); the sweep removes its folder."""
+    import subprocess
+    import time
+
+    import psutil
+
+    from autograder.private_dirs import sweep_stale
+
+    code = ("import sys, time\nfrom pathlib import Path\n"
+            "from autograder.zygote import Template, TemplateSpec\n"
+            "t = Template(TemplateSpec(preload=('numpy',)), temp_root=Path(sys.argv[1]))\n"
+            "t.start()\nt.wait_ready()\nprint(t.host_pid, flush=True)\ntime.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline())
+    assert psutil.pid_exists(pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not psutil.pid_exists(pid)
+    assert sweep_stale(tmp_path) == 1 and not list(tmp_path.glob("agk-*"))
