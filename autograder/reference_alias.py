@@ -27,6 +27,9 @@ NEW = "autograder_reference"
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self) -> None:
+        self._real_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname == OLD:
@@ -41,11 +44,17 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             fullname, self, is_package=real.submodule_search_locations is not None)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        # The existing module itself: importlib keeps its __name__, __spec__ and __path__.
-        return importlib.import_module(NEW + spec.name[len(OLD):])
+        # The existing module itself: importlib keeps its __name__ and __path__, but sets
+        # __spec__ to the alias's (put back in exec_module: the engine's fingerprint and
+        # anything else that asks find_spec for the real package must keep finding it).
+        module = importlib.import_module(NEW + spec.name[len(OLD):])
+        self._real_specs[module.__name__] = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: ``create_module`` returned a module already executed."""
+        """Nothing to run (``create_module`` returned a module already executed); the
+        module's own spec put back."""
+        module.__spec__ = self._real_specs.get(module.__name__, module.__spec__)
 
 
 def _aliased() -> bool:

@@ -54,6 +54,10 @@ from reference.device import resolve_device
 assert perceptron is real, "one module under both names"
 assert reference.convolution is sys.modules["autograder_reference.convolution"]
 assert resolve_device is sys.modules["autograder_reference.device"].resolve_device
+# the real package is still found as itself (the engine's fingerprint hashes its files)
+import importlib.util
+spec = importlib.util.find_spec("autograder_reference")
+assert spec.name == "autograder_reference" and spec.origin.endswith("__init__.py"), spec
 print("ok")
 """
 

@@ -36,6 +36,7 @@ import sys
 import sysconfig
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,16 +95,23 @@ def _fresh_venv(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("wheel")
+    before = _build_outputs()  # an editable install (make test's venv) has its egg-info
     wheel = _build_wheel(tmp)
     venv = _fresh_venv(tmp)
     _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index",
           "-q", str(wheel)], cwd=tmp)
-    return {"tmp": tmp, "wheel": wheel, "venv": venv}
+    return {"tmp": tmp, "wheel": wheel, "venv": venv, "before": before}
 
 
-def test_the_wheel_holds_templates_and_a_named_reference(installed: dict[str, Path]) -> None:
+def _build_outputs() -> Any:
+    """What a build in the checkout itself would leave there, with its modification time."""
+    return {p.name: p.stat().st_mtime_ns for p in [REPO / "build", *REPO.glob("*.egg-info")]
+            if p.exists()}
+
+
+def test_the_wheel_holds_templates_and_a_named_reference(installed: dict[str, Any]) -> None:
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     assert "autograder/templates/feedback.html.j2" in names
     assert "autograder/templates/new_assignment/assignment.toml.j2" in names
@@ -112,7 +120,7 @@ def test_the_wheel_holds_templates_and_a_named_reference(installed: dict[str, Pa
     assert not any(n.startswith(("reference/", "templates/", "tests/")) for n in names)
 
 
-def test_new_release_grade_export_from_outside_the_checkout(installed: dict[str, Path]) -> None:
+def test_new_release_grade_export_from_outside_the_checkout(installed: dict[str, Any]) -> None:
     venv, work = installed["venv"], installed["tmp"] / "work"
     work.mkdir()
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(installed["tmp"] / "home"),
@@ -140,4 +148,4 @@ def test_new_release_grade_export_from_outside_the_checkout(installed: dict[str,
     # folders of notebooks have no Moodle ids: grades.csv and feedback/, no zip to upload
     for name in ("grades.csv", "report.html", "feedback/alice/ps9.html"):
         assert (work / "export" / name).stat().st_size > 0, name
-    assert not (REPO / "build").exists() and not list(REPO.glob("*.egg-info"))
+    assert _build_outputs() == installed["before"], "the wheel was built from a copy"

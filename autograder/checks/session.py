@@ -236,8 +236,9 @@ def session_for(assignment: Assignment) -> CheckSession:
     """This process's session for ``assignment`` (made on first use; remade when a check
     file or the points table changed)."""
     folder = str(assignment.tests_dir.resolve())
+    # the manifest's [points], [labels] and [[questions]] are read at collection
     key = (assignment.manifest_path, tuple(sorted(assignment.points.items())),
-           _fingerprint(Path(folder)))
+           _fingerprint(Path(folder)), _fingerprint(Path(assignment.manifest_path)))
     known = _SESSIONS.get(folder)
     if known is not None and known[0] == key:
         return known[1]
@@ -257,6 +258,10 @@ def close_sessions() -> None:
 
 
 def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime, size) of every file under ``folder`` (or of ``folder``, a file)."""
+    if folder.is_file():
+        info = folder.stat()
+        return ((str(folder), info.st_mtime_ns, info.st_size),)
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
