@@ -13,7 +13,9 @@ each branch to an exit code (``exit_code``); library callers catch ``AutograderE
     ├── GradebookError                   exit 7   the SQLite gradebook is unusable
     ├── IntakeError                      exit 8   a Moodle zip / submission folder is unusable
     │   └── UnsafeArchive                         traversal, symlink, zip bomb, duplicates
-    └── ExportError                      exit 9   a worksheet cannot be filled / written
+    ├── ExportError                      exit 9   a worksheet cannot be filled / written
+    └── ClusterError                     exit 10  a Dask cluster cannot grade (no workers,
+                                                  a worker lacks a dataset, versions differ)
 
 Any other exception is a bug: the CLI shows it as one line with a hint to report it and
 exits 70 (``cli.EXIT_BUG``).
@@ -81,3 +83,9 @@ class UnsafeArchive(IntakeError):
 
 class ExportError(AutograderError):
     exit_code = 9
+
+
+class ClusterError(AutograderError):
+    """The Dask cluster cannot grade this batch (``cluster.py``); names the worker."""
+
+    exit_code = 10

@@ -66,6 +66,7 @@ def status_text(status: Status, lang: Lang) -> str:
         Status.MISSING: ("未提出", "no submission"),
         Status.WRONG_ASSIGNMENT: ("別の課題のファイル", "file of another assignment"),
         Status.REFUSED: ("受け付けられないファイル", "file refused"),
+        Status.CRASHED: ("採点ワーカーの停止", "grading worker crashed"),
     }
     ja, en = names[status]
     return en if lang == "en" else ja
@@ -110,7 +111,7 @@ def render_feedback(result: SubmissionResult, *, assignment_title: str, particip
                     lang: Lang, graded_at: dt.datetime | None = None) -> str:
     """The feedback HTML for one submission."""
     bad = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID, Status.MISSING,
-           Status.WRONG_ASSIGNMENT, Status.REFUSED}
+           Status.WRONG_ASSIGNMENT, Status.REFUSED, Status.CRASHED}
     notices = [{"text": clean(n.text(lang)), "bad": False} for n in result.notices]
     if result.status in bad and result.reason:
         notices.insert(0, {"text": clean(f"{status_text(result.status, lang)}: {result.reason}"),

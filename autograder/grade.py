@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .batch import GradeTask, PoolOptions, TaskOutcome, gpu_memory_mb, gpu_slots, run_pool
 from .config import Assignment, Scalar, load_assignment
@@ -23,6 +25,10 @@ from .intake import SubmissionItem, intake_session
 from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
 from .safetext import clean, visible
+
+if TYPE_CHECKING:
+    from .cluster import ClusterTarget
+    from .cluster_run import ClusterPlan
 
 
 @dataclass
@@ -77,8 +83,11 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
           data_dir: Path | None = None, team_submission: bool | None = None,
           kernel_factory: str = "autograder.kernel:SandboxedKernel",
           on_start: Callable[[int], None] | None = None,
-          on_done: Callable[[TaskOutcome], None] | None = None) -> GradeSummary:
-    """Grade every submission under ``submissions``; return what was graded now."""
+          on_done: Callable[[TaskOutcome], None] | None = None,
+          cluster: ClusterTarget | None = None) -> GradeSummary:
+    """Grade every submission under ``submissions``; return what was graded now.
+
+    ``cluster``: grade on a Dask cluster (``cluster.py``) instead of the local pool."""
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
     lang = lang or default_lang()
@@ -108,15 +117,48 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
         if on_done:
             on_done(outcome)
 
-    with Gradebook(gb_path) as gb:
-        settle_decided(gb, decided, assignment=assignment, assignments_root=root, lang=lang,
-                       run_id=run_id, on_done=done)
-    if tasks:
-        run_pool(tasks, options=_pool_options(assignment, jobs, gpus), on_done=done)
+    plan = _cluster_plan(cluster, jobs, gpus, data_dir) if tasks else None
+    with _batch_runner(plan, assignment, jobs, gpus, gb_path, lang) as run_tasks:
+        with Gradebook(gb_path) as gb:
+            settle_decided(gb, decided, assignment=assignment, assignments_root=root,
+                           lang=lang, run_id=run_id, on_done=done)
+        if tasks:
+            summary.messages += run_tasks(tasks, done)
     with Gradebook(gb_path) as gb:
         gb.finish_run(run_id, graded=len(summary.graded_now))
         summary.results_csv, summary.results_json = write_results(gb, ids, out)
     return summary
+
+
+# --- where the tasks run: the local pool, or a Dask cluster (cluster_run.py) -----------
+
+TaskRunner = Callable[[list[GradeTask], Callable[[TaskOutcome], None]], list[Notice]]
+
+
+def _cluster_plan(target: ClusterTarget | None, jobs: int, gpus: Sequence[int],
+                  data_dir: Path | None) -> ClusterPlan | None:
+    from .cluster_run import ClusterPlan
+
+    return None if target is None else ClusterPlan(target, jobs, tuple(gpus), data_dir)
+
+
+@contextmanager
+def _batch_runner(plan: ClusterPlan | None, assignment: Assignment, jobs: int,
+                  gpus: Sequence[int], gb_path: Path, lang: Lang) -> Iterator[TaskRunner]:
+    """How the batch's tasks run; a cluster is started and its workers checked first,
+    before any result is written."""
+    if plan is None:
+        def local(tasks: list[GradeTask], done: Callable[[TaskOutcome], None]
+                  ) -> list[Notice]:
+            run_pool(tasks, options=_pool_options(assignment, jobs, gpus), on_done=done)
+            return []
+
+        yield local
+        return
+    from .cluster_run import cluster_batch
+
+    with cluster_batch(plan, assignment=assignment, gradebook=gb_path, lang=lang) as batch:
+        yield batch.run
 
 
 def _todo(gb: Gradebook, ids: list[int]) -> list[int]:

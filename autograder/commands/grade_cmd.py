@@ -46,6 +46,7 @@ def parse_gpus(text: str | None) -> list[int]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..cluster import parse_target
     from ..console import console, notice_line
     from ..grade import grade
 
@@ -68,7 +69,8 @@ def _run(args: argparse.Namespace) -> int:
                         gpus=parse_gpus(args.gpus), regrade=args.regrade,
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
-                        on_start=on_start, on_done=on_done)
+                        on_start=on_start, on_done=on_done,
+                        cluster=parse_target(args.cluster, args.scheduler))
     from ..i18n import default_lang
 
     lang = default_lang()  # --lang is in the environment by now
@@ -95,7 +97,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gradebook", type=Path, default=None,
                    help="SQLite gradebook (default $AUTOGRADER_GRADEBOOK or"
                         " ./.autograder/gradebook.sqlite)")
-    p.add_argument("--jobs", type=int, default=1, help="worker slots (parallel kernels)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="kernel slots (parallel kernels) of the local pool, or of each worker"
+                        " of a --cluster this command starts")
     p.add_argument("--gpus", default=None, help="GPU indices for cuda assignments, e.g. 0,1")
     p.add_argument("--regrade", action="store_true", help="grade again what is already graded")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -106,7 +110,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the Moodle zip is a 4.1+ team-submission download (one folder"
                         " per group; detected by itself when a 'Default group' folder exists)")
     p.add_argument("--data", type=Path, default=None,
-                   help="dataset cache (default $AUTOGRADER_DATA)")
+                   help="dataset cache (default $AUTOGRADER_DATA); with a cluster, a path"
+                        " every worker sees")
+    # Dask (docs/scale.md); without these, the local process pool grades
+    p.add_argument("--cluster", default=None, metavar="local[:N]|slurm[:N]",
+                   help="grade on a Dask cluster started here: N local worker processes"
+                        " (127.0.0.1 only), or N Slurm jobs from dask-jobqueue's config")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="grade on an existing Dask cluster (workers with --resources kernel=N)")
     p.set_defaults(handler=_run)
 
 
