@@ -12,7 +12,9 @@ When a worker dies under a task, nobody knows which of the tasks it ran killed i
 Each of them runs once more alone on a worker (it asks for all of a worker's slots); a
 task that a worker dies under a second time, or whose own grading process died twice
 (``cluster_worker.GradingProcessDied``, retried once by Dask), is recorded as
-``crashed`` with every item at zero, and never tried again in this run.
+``crashed`` with every item at zero, and never tried again in this run. Tasks that were
+only waiting on the dead worker for a free slot (each running task announces its start)
+are simply sent again: they count no death.
 """
 
 from __future__ import annotations
@@ -90,12 +92,14 @@ class ClusterBatch:
         self._catalog: ZeroCatalog | None = None
         self._reruns = 0
         self._crashed = 0
+        self._started: set[str] = set()  # task keys that began to run on a worker
 
     def prepare(self) -> None:
         """The checks of ``cluster_check``, before any submission is sent."""
         from . import __version__
-        from .cluster_worker import missing_datasets, worker_report
+        from .cluster_worker import STARTED_TOPIC, missing_datasets, worker_report
 
+        self.client.subscribe_topic(STARTED_TOPIC, self._on_started)
         self.workers = grading_workers(self.client)
         self.use_gpu = self.assignment.device == "cuda" and self.workers.any_gpu
         check_task_fits(self.workers, self._resources(alone=False),
@@ -179,6 +183,12 @@ class ClusterBatch:
 
         return str(resolve(self.plan.data_dir).absolute())
 
+    def _on_started(self, event: tuple[float, Any]) -> None:
+        # on the client's event loop thread; a set's add is atomic
+        msg = event[1]
+        if isinstance(msg, dict) and isinstance(msg.get("key"), str):
+            self._started.add(msg["key"])
+
     # -- settling ------------------------------------------------------------------
 
     def _settle(self, gb: Gradebook, future: Any, attempt: _Attempt, on_done: Done
@@ -188,10 +198,17 @@ class ClusterBatch:
 
         from .cluster_worker import GradingProcessDied
 
-        if future.status == "finished":
-            self._store(gb, attempt.task, future.result(), on_done)
+        try:
+            # result(), not status: a finished result on a worker that dies before it is
+            # fetched is lost, and Dask computes it again; result() waits for that
+            outcome = future.result()
+        except Exception as error:  # the task's exception, or the future cancelled
+            exc = error
+        else:
+            self._store(gb, attempt.task, outcome, on_done)
             return None
-        exc = _exception(future)
+        if isinstance(exc, KilledWorker) and str(future.key) not in self._started:
+            return attempt  # it was only waiting there for a slot: send it again
         if isinstance(exc, KilledWorker) and attempt.deaths == 0:
             self._reruns += 1
             return _Attempt(attempt.task, deaths=1, alone=True)
@@ -252,14 +269,6 @@ def crashed_reason(lang: Lang) -> str:
                        "でした (これ以上再試行しません)",
               en="the grading worker died twice while grading this submission, so it was "
                  "not graded (and is not retried again)")
-
-
-def _exception(future: Any) -> BaseException:
-    try:
-        exc = future.exception()
-    except BaseException as cancelled:  # cancelled: the scheduler or client went away
-        return cancelled
-    return exc if exc is not None else RuntimeError(f"task ended as {future.status}")
 
 
 def _allowed_failures(dask_scheduler: Any) -> int:

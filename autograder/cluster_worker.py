@@ -66,14 +66,28 @@ class WorkerReport:
     error: str = ""
 
 
+STARTED_TOPIC = "autograder-task-started"
+
+
 def grade_remote(task: GradeTask, sub: SubmissionInput, pack: AssignmentPack
                  ) -> RemoteOutcome:
     """The Dask task: grade ``sub`` in a free slot process of this worker."""
+    _announce_start()
     local = replace(task, assignments_root=str(unpack(pack)),
                     cpu_threads=task.cpu_threads or _threads_per_slot())
     gpu = worker_gpu() if task.use_gpu else None
     outcome: RemoteOutcome = _slots().run(local, sub, gpu)
     return replace(outcome, worker=_worker_name())
+
+
+def _announce_start() -> None:
+    """Tell the client this task runs now. Dask counts a task as "processing" on a
+    worker from the moment it is assigned there, even while it only waits for a free
+    slot; when that worker dies, the client needs to know which tasks were running."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task())})
 
 
 def _grade_in_slot(task: GradeTask, sub: SubmissionInput, gpu: int | None, slot: int
