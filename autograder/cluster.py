@@ -117,6 +117,13 @@ def _local_gpus(gpus: list[int], jobs: int, budget_mb: int) -> Any:
 
 
 def _slurm(jobs: int | None) -> Any:
+    cluster = slurm_cluster()
+    cluster.scale(jobs=jobs or 1)
+    return cluster
+
+
+def slurm_cluster() -> Any:
+    """A ``SLURMCluster`` from the user's jobqueue configuration, no job submitted yet."""
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
@@ -127,9 +134,7 @@ def _slurm(jobs: int | None) -> Any:
     # the job's worker reads its own configuration: tell it in the job script
     prologue = [*(dask.config.get("jobqueue.slurm.job-script-prologue", None) or []),
                 "export DASK_DISTRIBUTED__WORKER__DAEMON=False"]
-    cluster = SLURMCluster(security=_slurm_security(), job_script_prologue=prologue)
-    cluster.scale(jobs=jobs or 1)
-    return cluster
+    return SLURMCluster(security=_slurm_security(), job_script_prologue=prologue)
 
 
 def _slurm_security() -> Any:

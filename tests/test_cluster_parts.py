@@ -142,3 +142,35 @@ def test_crashed_has_words_and_its_reason_in_the_feedback() -> None:
                               status=Status.CRASHED, reason=crashed_reason("en"))
     html = render_feedback(result, assignment_title="t", participant="p", lang="en")
     assert "grading worker crashed" in html and "died twice" in html
+
+
+def test_the_slurm_job_script_carries_tls_resources_and_a_non_daemonic_worker(
+        tmp_path: Path) -> None:
+    """Built from a jobqueue configuration like docs/scale.md's; no job is submitted."""
+    pytest.importorskip("dask_jobqueue")
+    pytest.importorskip("cryptography")
+    import dask
+
+    from autograder.cluster import CLUSTER_CONFIG, slurm_cluster
+
+    config = {"jobqueue.slurm.cores": 8, "jobqueue.slurm.memory": "16GB",
+              "jobqueue.slurm.processes": 1, "jobqueue.slurm.queue": "gpu",
+              "jobqueue.slurm.shared-temp-directory": str(tmp_path),
+              "jobqueue.slurm.job-extra-directives": ["--gres=gpu:1"],
+              "jobqueue.slurm.job-script-prologue": ["export AUTOGRADER_GPU=$SLURM_JOB_GPUS"],
+              "jobqueue.slurm.worker-extra-args": ["--resources",
+                                                   "kernel=4,gpu=1,gpu_mb=40960"],
+              "jobqueue.slurm.scheduler-options": {"host": "127.0.0.1"}}
+    with dask.config.set({**config, **CLUSTER_CONFIG}):
+        cluster = slurm_cluster()
+        try:
+            script = cluster.job_script()
+            assert cluster.scheduler.allowed_failures == 0
+            assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
+        finally:
+            cluster.close()
+    assert "#SBATCH --gres=gpu:1" in script and "#SBATCH -p gpu" in script
+    assert "export AUTOGRADER_GPU=$SLURM_JOB_GPUS" in script
+    assert "export DASK_DISTRIBUTED__WORKER__DAEMON=False" in script
+    assert "--resources kernel=4,gpu=1,gpu_mb=40960" in script
+    assert "--tls-key" in script and "--tls-ca-file" in script
