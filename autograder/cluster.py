@@ -74,7 +74,7 @@ def open_client(target: ClusterTarget, *, jobs: int, gpus: Sequence[int],
     from distributed import Client
 
     if target.kind == "scheduler":
-        with Client(target.address, timeout="30s") as client:
+        with _joined(target.address) as client:
             yield client
         return
     with dask.config.set(CLUSTER_CONFIG):
@@ -82,6 +82,20 @@ def open_client(target: ClusterTarget, *, jobs: int, gpus: Sequence[int],
                    else _slurm(target.count))
         with cluster, Client(cluster) as client:
             yield client
+
+
+@contextmanager
+def _joined(address: str, timeout_s: float = 30.0) -> Iterator[Client]:
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler ({exc})", where=address,
+                           hint="is `dask scheduler` running there, and the port open?"
+                                " (docs/scale.md)") from None
+    with client:
+        yield client
 
 
 def _local(count: int | None, jobs: int, gpus: Sequence[int], budget_mb: int) -> Any:

@@ -87,9 +87,24 @@ def _one_result_each(gb: Path) -> list[tuple[str, int]]:
 
 
 def test_local_cluster_grades_like_the_local_pool(tmp_path: Path) -> None:
+    from distributed import default_client
+
+    seen: list[dict[str, object]] = []
+
+    def look_at_the_cluster(outcome: TaskOutcome) -> None:
+        if not seen:
+            seen.append(default_client().scheduler_info())
+
     subs = _folder(tmp_path)
     _grade(subs, tmp_path / "pool" / "gb.sqlite", cluster=None, jobs=2)
-    summary = _grade(subs, tmp_path / "dask" / "gb.sqlite", cluster="local:2", jobs=1)
+    summary = _grade(subs, tmp_path / "dask" / "gb.sqlite", cluster="local:2", jobs=1,
+                     on_done=look_at_the_cluster)
+    info = seen[0]
+    workers: dict[str, dict[str, object]] = info["workers"]  # type: ignore[assignment]
+    assert str(info["address"]).startswith("tcp://127.0.0.1:") and not info["services"]
+    assert len(workers) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in workers)
+    assert all(w["resources"] == {"kernel": 1.0} and not w["services"]
+               for w in workers.values())  # one slot each, no dashboard
     pool, dask = _results(tmp_path / "pool" / "gb.sqlite"), _results(tmp_path / "dask" /
                                                                      "gb.sqlite")
     assert len(dask) == N and dask == pool

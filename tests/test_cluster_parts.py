@@ -174,3 +174,16 @@ def test_the_slurm_job_script_carries_tls_resources_and_a_non_daemonic_worker(
     assert "export DASK_DISTRIBUTED__WORKER__DAEMON=False" in script
     assert "--resources kernel=4,gpu=1,gpu_mb=40960" in script
     assert "--tls-key" in script and "--tls-ca-file" in script
+
+
+def test_an_unreachable_scheduler_is_a_clear_error() -> None:
+    import socket
+
+    from autograder.cluster import _joined
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"), \
+            _joined(f"tcp://127.0.0.1:{port}", timeout_s=2):
+        pass
