@@ -96,8 +96,12 @@ class ClusterBatch:
 
     def prepare(self) -> None:
         """The checks of ``cluster_check``, before any submission is sent."""
-        from . import __version__
-        from .cluster_worker import STARTED_TOPIC, missing_datasets, worker_report
+        from .cluster_worker import (
+            STARTED_TOPIC,
+            engine_version,
+            missing_datasets,
+            worker_report,
+        )
 
         self.client.subscribe_topic(STARTED_TOPIC, self._on_started)
         self.workers = grading_workers(self.client)
@@ -108,7 +112,7 @@ class ClusterBatch:
         here = missing_datasets(data, self.assignment.datasets)
         reports = self.client.run(worker_report, self.pack, data, self.assignment.datasets,
                                   workers=list(self.workers.resources))
-        self.messages += check_reports(reports, version=__version__, here_missing=here,
+        self.messages += check_reports(reports, version=engine_version(), here_missing=here,
                                        use_gpu=self.use_gpu, lang=self.lang)
         if self.plan.target.kind == "scheduler":
             self.messages += self._scheduler_notices()

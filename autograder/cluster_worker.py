@@ -20,6 +20,7 @@ Nothing here opens the gradebook: the submission arrives as plain data and the
 from __future__ import annotations
 
 import atexit
+import hashlib
 import multiprocessing
 import os
 import queue
@@ -30,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from .assignment_pack import AssignmentPack, unpack
@@ -218,11 +220,23 @@ def _threads_per_slot() -> int:
     return max(1, cores // count)
 
 
+def engine_version() -> str:
+    """``__version__`` and a digest of the package's code: two checkouts of one version
+    that differ would grade differently, and the batch must not mix them."""
+    from . import __version__
+
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
 def worker_report(pack: AssignmentPack, data_dir: str | None,
                   datasets: tuple[str, ...]) -> WorkerReport:
     """Run on every worker before the batch: version, sandbox, datasets, GPU."""
-    from . import __version__
-
+    __version__ = engine_version()
     python = ".".join(map(str, sys.version_info[:2]))
     try:
         if multiprocessing.current_process().daemon:
