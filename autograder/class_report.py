@@ -29,7 +29,7 @@ from .results import Status, SubmissionResult
 from .similarity import SimilarPair, notebook_code, similar_groups, similar_pairs
 
 REVIEW_STATUSES = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID,
-                   Status.WRONG_ASSIGNMENT, Status.REFUSED}
+                   Status.WRONG_ASSIGNMENT, Status.REFUSED, Status.CRASHED}
 REVIEW_NOTICES = {"misnamed", "tampering", "converted_py", "multiple_files", "restored"}
 
 

@@ -14,7 +14,9 @@ each branch to an exit code (``exit_code``); library callers catch ``AutograderE
     ├── IntakeError                      exit 8   a Moodle zip / submission folder is unusable
     │   └── UnsafeArchive                         traversal, symlink, zip bomb, duplicates
     ├── ExportError                      exit 9   a worksheet cannot be filled / written
-    └── HandGradingError                 exit 10  a review or adjustment cannot be recorded
+    ├── HandGradingError                 exit 10  a review or adjustment cannot be recorded
+    └── ClusterError                     exit 11  a Dask cluster cannot grade (no workers,
+                                                  a worker lacks a dataset, versions differ)
 
 Any other exception is a bug: the CLI shows it as one line with a hint to report it and
 exits 70 (``cli.EXIT_BUG``).
@@ -88,3 +90,9 @@ class HandGradingError(AutograderError):
     """A hand grade or adjustment is out of range, or names nothing graded."""
 
     exit_code = 10
+
+
+class ClusterError(AutograderError):
+    """The Dask cluster cannot grade this batch (``cluster.py``); names the worker."""
+
+    exit_code = 11

@@ -86,6 +86,7 @@ def status_text(status: Status, lang: Lang) -> str:
         Status.MISSING: ("未提出", "no submission"),
         Status.WRONG_ASSIGNMENT: ("別の課題のファイル", "file of another assignment"),
         Status.REFUSED: ("受け付けられないファイル", "file refused"),
+        Status.CRASHED: ("採点ワーカーの停止", "grading worker crashed"),
     }
     ja, en = names[status]
     return en if lang == "en" else ja
@@ -133,7 +134,7 @@ def render_feedback(result: SubmissionResult, *, assignment_title: str, particip
     """The feedback HTML for one submission (``titles``: the assignment's check titles
     and questions, ``labels.item_titles``; without them, names in one list)."""
     bad = {Status.ERROR, Status.TIMEOUT, Status.KILLED, Status.INVALID, Status.MISSING,
-           Status.WRONG_ASSIGNMENT, Status.REFUSED}
+           Status.WRONG_ASSIGNMENT, Status.REFUSED, Status.CRASHED}
     view = feedback_view(result, titles, lang)
     notices = [{"text": text, "bad": False} for text in view.notices]
     if result.status in bad and result.reason:

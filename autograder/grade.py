@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .batch import GradeTask, PoolOptions, TaskOutcome, gpu_memory_mb, gpu_slots, run_pool
 from .config import Assignment, Scalar, load_assignment
@@ -25,6 +27,10 @@ from .paths import assignments_dir, default_gradebook
 from .results import Notice, Status, SubmissionResult
 from .safetext import clean, visible
 from .staleness import Stale, find_stale, kept_notice, regrade_notice
+
+if TYPE_CHECKING:
+    from .cluster import ClusterTarget
+    from .cluster_run import ClusterPlan
 
 
 @dataclass
@@ -85,13 +91,15 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
           kernel_factory: str = "autograder.kernel:SandboxedKernel",
           on_start: Callable[[int], None] | None = None,
           on_done: Callable[[TaskOutcome], None] | None = None,
-          fork: bool | None = None) -> GradeSummary:
+          fork: bool | None = None,
+          cluster: ClusterTarget | None = None) -> GradeSummary:
     """Grade every submission under ``submissions``; return what was graded now.
 
     Already graded submissions are skipped unless ``regrade``, or unless their result is
     stale (graded under another fingerprint: ``fingerprint.py``) and not ``keep_stale``.
     ``fork``: kernels forked from a template per worker (None: wherever possible; see
-    ``zygote.py``), or False: every kernel spawned.
+    ``zygote.py``), or False: every kernel spawned. ``cluster``: grade on a Dask cluster
+    (``cluster.py``) instead of the local pool.
     """
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
@@ -126,13 +134,15 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
         if on_done:
             on_done(outcome)
 
-    with Gradebook(gb_path) as gb:
-        settle_decided(gb, decided, assignment=assignment, assignments_root=root, lang=lang,
-                       run_id=run_id, on_done=done, fingerprint=current)
-    if tasks:
-        forking = fork if kernel_factory == _FACTORY else False
-        template = _template(assignment, data_dir, forking, gpus)
-        run_pool(tasks, options=_pool_options(assignment, jobs, gpus, template), on_done=done)
+    plan = _cluster_plan(cluster, jobs, gpus, data_dir) if tasks else None
+    local = _LocalPool(assignment, jobs, tuple(gpus), data_dir,
+                       fork if kernel_factory == _FACTORY else False)
+    with _batch_runner(plan, local, assignment, gb_path, lang) as run_tasks:
+        with Gradebook(gb_path) as gb:
+            settle_decided(gb, decided, assignment=assignment, assignments_root=root,
+                           lang=lang, run_id=run_id, on_done=done, fingerprint=current)
+        if tasks:
+            summary.messages += run_tasks(tasks, done)
     _finish(gb_path, run_id, out, summary)
     return summary
 
@@ -178,6 +188,49 @@ def _template(assignment: Assignment, data_dir: Path | None, fork: bool | None,
     if fork is False or (assignment.device == "cuda" and gpus) or not available():
         return None
     return template_spec(assignment, data_dir)
+
+
+# --- where the tasks run: the local pool, or a Dask cluster (cluster_run.py) -----------
+
+TaskRunner = Callable[[list[GradeTask], Callable[[TaskOutcome], None]], list[Notice]]
+
+
+@dataclass(frozen=True)
+class _LocalPool:
+    """The local process pool's settings (forking decided when it starts)."""
+
+    assignment: Assignment
+    jobs: int
+    gpus: tuple[int, ...]
+    data_dir: Path | None
+    fork: bool | None
+
+    def run(self, tasks: list[GradeTask], done: Callable[[TaskOutcome], None]) -> list[Notice]:
+        template = _template(self.assignment, self.data_dir, self.fork, self.gpus)
+        run_pool(tasks, options=_pool_options(self.assignment, self.jobs, self.gpus, template),
+                 on_done=done)
+        return []
+
+
+def _cluster_plan(target: ClusterTarget | None, jobs: int, gpus: Sequence[int],
+                  data_dir: Path | None) -> ClusterPlan | None:
+    from .cluster_run import ClusterPlan
+
+    return None if target is None else ClusterPlan(target, jobs, tuple(gpus), data_dir)
+
+
+@contextmanager
+def _batch_runner(plan: ClusterPlan | None, local: _LocalPool, assignment: Assignment,
+                  gb_path: Path, lang: Lang) -> Iterator[TaskRunner]:
+    """How the batch's tasks run; a cluster is started and its workers checked first,
+    before any result is written."""
+    if plan is None:
+        yield local.run
+        return
+    from .cluster_run import cluster_batch
+
+    with cluster_batch(plan, assignment=assignment, gradebook=gb_path, lang=lang) as batch:
+        yield batch.run
 
 
 def check_completion_ids(assignment: Assignment) -> None:

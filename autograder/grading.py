@@ -1,8 +1,10 @@
 """One submission end to end: read → restore → inject parameters → execute → check.
 
 ``grade_submission`` is pure with respect to storage (it returns a ``SubmissionResult``);
-``grade_task`` is the worker entry point that reads the submission from the gradebook
-and writes the result back in one transaction.
+``grade_input`` grades one task from plain data (``SubmissionInput``: the stored row and
+its bytes) without touching the gradebook, as a Dask worker does (``cluster_worker``);
+``grade_task`` is the local pool's entry point: it reads the submission from the
+gradebook, grades it with ``grade_input`` and writes the result back in one transaction.
 """
 
 from __future__ import annotations
@@ -44,13 +46,42 @@ def load_factory(spec: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+@dataclass(frozen=True)
+class SubmissionInput:
+    """One stored submission as plain data: what grading needs beside its ``GradeTask``."""
+
+    participant: str
+    file: str
+    sha256: str
+    intake: Mapping[str, object]
+    content: bytes
+
+
+def read_input(gradebook: Path, submission_id: int) -> SubmissionInput:
+    """The stored row and bytes of one submission (the gradebook's reader side)."""
+    with Gradebook(gradebook) as gb:
+        stored = gb.submission(submission_id)
+        content = gb.content(submission_id)
+    return SubmissionInput(participant=stored.participant, file=stored.file,
+                           sha256=stored.sha256, intake=stored.intake, content=content)
+
+
 def grade_task(task: GradeTask, *, slot: int = 0, gpu: int | None = None) -> SubmissionResult:
-    """Worker entry point: grade one stored submission and record the result."""
-    assignment = load_assignment(task.assignment_id, Path(task.assignments_root))
+    """Local pool entry point: grade one stored submission and record the result."""
+    result = grade_input(task, read_input(Path(task.gradebook), task.submission_id),
+                         slot=slot, gpu=gpu)
     with Gradebook(Path(task.gradebook)) as gb:
-        stored = gb.submission(task.submission_id)
-        content = gb.content(task.submission_id)
-    intake = stored.intake
+        gb.save_result(task.submission_id, result, run_id=task.run_id,
+                       fingerprint=Fingerprint.from_json(task.fingerprint))
+    return result
+
+
+def grade_input(task: GradeTask, sub: SubmissionInput, *, slot: int = 0,
+                gpu: int | None = None) -> SubmissionResult:
+    """Grade one submission given as plain data; never opens the gradebook (a cluster
+    worker's client is the gradebook's one writer)."""
+    assignment = load_assignment(task.assignment_id, Path(task.assignments_root))
+    intake = sub.intake
     params = {**assignment.grading, **dict(task.overrides)}
     ctx = GradeContext(assignment=assignment, params=params, lang=_lang(task.lang), slot=slot,
                        gpu=gpu, data_dir=Path(task.data_dir) if task.data_dir else None,
@@ -58,16 +89,11 @@ def grade_task(task: GradeTask, *, slot: int = 0, gpu: int | None = None) -> Sub
                        extra_notices=_notices(intake.get("notices")))
     preset = intake.get("status")
     if preset:
-        result = zero_result(ctx, participant=stored.participant, file=stored.file,
-                             sha256=stored.sha256, status=Status(str(preset)),
-                             reason=str(intake.get("reason", "")))
-    else:
-        result = grade_submission(ctx, participant=stored.participant, file=stored.file,
-                                  content=content, sha256=stored.sha256)
-    with Gradebook(Path(task.gradebook)) as gb:
-        gb.save_result(task.submission_id, result, run_id=task.run_id,
-                       fingerprint=Fingerprint.from_json(task.fingerprint))
-    return result
+        return zero_result(ctx, participant=sub.participant, file=sub.file,
+                           sha256=sub.sha256, status=Status(str(preset)),
+                           reason=str(intake.get("reason", "")))
+    return grade_submission(ctx, participant=sub.participant, file=sub.file,
+                            content=sub.content, sha256=sub.sha256)
 
 
 def _notices(raw: object) -> tuple[Notice, ...]:

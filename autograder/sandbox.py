@@ -72,6 +72,7 @@ from typing import Literal
 from .cgroup import enter_prefix
 from .config import Limits
 from .errors import SandboxError
+from .gpu_env import kernel_gpu_env, mps_pipe
 from .i18n import Lang, tr
 
 Mode = Literal["bwrap", "none"]
@@ -370,6 +371,7 @@ def kernel_env(spec: SandboxSpec, mode: Mode) -> dict[str, str]:
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     if spec.bridge_fd is not None:
         env["AG_BRIDGE_FD"] = str(spec.bridge_fd)
+        env.update(kernel_gpu_env(spec.limits.gpu_memory_mb))  # memory cap, MPS (gpu_env.py)
     return env
 
 
@@ -396,6 +398,7 @@ def _bwrap_args(spec: SandboxSpec) -> list[str]:
     args += _system_binds()
     args += ["--proc", "/proc", "--dev", "/dev", *_gpu_binds(spec)]
     args += _scratch_args(spec)
+    args += _mps_binds(spec)  # after /tmp: MPS's default pipe folder lives there
     # After the fresh /tmp: a checkout (and its venv) may itself live under /tmp.
     args += _python_binds()
     args += ["--bind", str(spec.workdir), CONTENT, "--bind", str(spec.exchange), EXCHANGE,
@@ -492,6 +495,12 @@ def _gpu_binds(spec: SandboxSpec) -> list[str]:
     for name in _NVIDIA_CONTROL:
         args += ["--dev-bind-try", f"/dev/{name}", f"/dev/{name}"]
     return [*args, "--ro-bind-try", "/sys", "/sys"]
+
+
+def _mps_binds(spec: SandboxSpec) -> list[str]:
+    """The NVIDIA MPS daemon's pipe folder, read-only, for a GPU kernel (gpu_env.py)."""
+    pipe = mps_pipe() if spec.gpu is not None else None
+    return [*_mkdirs(pipe), "--ro-bind", pipe, pipe] if pipe else []
 
 
 def nvidia_minor(index: int, *, proc: Path = Path("/proc/driver/nvidia/gpus")) -> int:

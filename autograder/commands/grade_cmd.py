@@ -78,6 +78,7 @@ def _progress(counts: Counter[str]) -> Iterator[tuple[OnStart, OnDone]]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..cluster import parse_target
     from ..console import cell, console, notice_line, plain
     from ..grade import grade
     from ..i18n import default_lang
@@ -91,7 +92,8 @@ def _run(args: argparse.Namespace) -> int:
                         params=parse_params(args.param), assignments_root=args.assignments,
                         data_dir=args.data, team_submission=args.team,
                         on_start=on_start, on_done=on_done,
-                        fork=False if args.no_fork else None)
+                        fork=False if args.no_fork else None,
+                        cluster=parse_target(args.cluster, args.scheduler))
     lang = default_lang()  # --lang is in the environment by now
     for message in summary.messages:  # they quote names from the zip: plain text only
         console.print(notice_line(message.text(lang)), highlight=False, soft_wrap=True)
@@ -133,7 +135,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("grading-out"),
                    help=tr(ja="出力フォルダ", en="output folder"))
     p.add_argument("--jobs", type=int, default=1,
-                   help=tr(ja="同時に動かすカーネルの数", en="worker slots (parallel kernels)"))
+                   help=tr(ja="同時に動かすカーネルの数"
+                              "(--cluster では、起動する各ワーカーのカーネル数)",
+                           en="kernel slots (parallel kernels) of the local pool, or of each"
+                              " worker of a --cluster this command starts"))
     p.add_argument("--gpus", default=None,
                    help=tr(ja="cuda の課題に使う GPU 番号(例: 0,1)",
                            en="GPU indices for cuda assignments, e.g. 0,1"))
@@ -162,6 +167,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                               "毎回新しく起動します(docs/security.md を参照)",
                            en="start every kernel afresh instead of forking it from a per-worker"
                               " kernel template (see docs/security.md)"))
+    # Dask (docs/scale.md); without these, the local process pool grades
+    p.add_argument("--cluster", default=None, metavar="local[:N]|slurm[:N]",
+                   help=tr(ja="ここで起動する Dask クラスタで採点します: ローカルのワーカー"
+                              "プロセス N 個(127.0.0.1 のみ)、または dask-jobqueue の設定"
+                              "による Slurm ジョブ N 個",
+                           en="grade on a Dask cluster started here: N local worker processes"
+                              " (127.0.0.1 only), or N Slurm jobs from dask-jobqueue's config"))
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help=tr(ja="既存の Dask クラスタで採点します(ワーカーは"
+                              " --resources kernel=N で起動)",
+                           en="grade on an existing Dask cluster (workers with --resources"
+                              " kernel=N)"))
     p.set_defaults(handler=_run)
 
 

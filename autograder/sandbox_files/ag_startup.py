@@ -7,11 +7,16 @@
   notebook still runs).
 - ``ag_bridge`` is imported before any student code, so it captures pristine builtins,
   and starts serving the grader's requests on the bridge channel (``ag_channel``).
+- On a kernel that shares its GPU with others (``AG_GPU_MEMORY_MB``, set by the grader:
+  ``autograder/gpu_env.py``), PyTorch's allocator is capped to that budget before any
+  student code runs (``cap_gpu_memory``); this creates the CUDA context at start, which
+  every notebook of a GPU assignment does anyway, and fixes MPS's per-client limit.
 
 This runs inside the student's kernel: it is a convenience, not a security boundary.
 """
 
 import contextlib
+import os
 import re
 import shlex
 
@@ -97,6 +102,26 @@ def _ignore_exit():
           "[grading] exit() / quit() is ignored during grading.")
 
 
+def cap_gpu_memory(environ=None, torch=None):
+    """Cap PyTorch's CUDA allocator to ``AG_GPU_MEMORY_MB``; the fraction set, or None.
+
+    Not a boundary (the student's code could raise the fraction again): it keeps one
+    careless notebook from taking the memory of the kernels that share its GPU.
+    """
+    environ = os.environ if environ is None else environ
+    budget = environ.get("AG_GPU_MEMORY_MB", "")
+    if not budget.isdigit() or int(budget) <= 0 or not environ.get("CUDA_VISIBLE_DEVICES"):
+        return None
+    if torch is None:
+        import torch
+    if not torch.cuda.is_available():
+        return None
+    total = torch.cuda.get_device_properties(0).total_memory
+    fraction = min(1.0, int(budget) * (1 << 20) / total)
+    torch.cuda.set_per_process_memory_fraction(fraction, 0)
+    return fraction
+
+
 def install(ip):
     ip.system = _guard(ip.system, lambda: None)
     ip.getoutput = _guard(ip.getoutput, _empty_slist)
@@ -112,6 +137,8 @@ def install(ip):
         import ag_channel
 
         ag_channel.listen(ag_bridge.serve)
+    with contextlib.suppress(Exception):  # no torch or no CUDA: nothing to cap
+        cap_gpu_memory()
 
 
 def load_ipython_extension(ip):
