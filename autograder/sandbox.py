@@ -369,9 +369,9 @@ def kernel_env(spec: SandboxSpec, mode: Mode) -> dict[str, str]:
     }
     if spec.gpu is not None:
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        env.update(kernel_gpu_env(spec.limits.gpu_memory_mb))  # memory cap, MPS (gpu_env.py)
     if spec.bridge_fd is not None:
         env["AG_BRIDGE_FD"] = str(spec.bridge_fd)
-        env.update(kernel_gpu_env(spec.limits.gpu_memory_mb))  # memory cap, MPS (gpu_env.py)
     return env
 
 

@@ -91,7 +91,20 @@ def available() -> bool:
                            where="environment", hint="use auto, 0 or 1")
     if wanted in ("0", "no", "off") or os.environ.get("AUTOGRADER_SANDBOX") == "none":
         return False
-    return os.geteuid() == 0 and sys.platform == "linux" and bwrap_available()
+    return os.geteuid() == 0 and sys.platform == "linux" and bwrap_available() \
+        and not _python_in_scratch()
+
+
+def _python_in_scratch() -> bool:
+    """Python (or the venv) under ``/tmp`` or ``/dev/shm``: a forked kernel replaces
+    those with its own scratch folders and would lose every module not yet imported, so
+    such a grader spawns its kernels (bubblewrap binds the prefix back after ``/tmp``)."""
+    scratch = (Path("/tmp"), Path("/dev/shm"))
+    for raw in (sys.base_prefix, sys.prefix):
+        path = Path(raw).resolve()
+        if any(path == s or s in path.parents for s in scratch):
+            return True
+    return False
 
 
 def preload_for(notebook: Any) -> tuple[str, ...]:

@@ -86,6 +86,19 @@ def _one_result_each(gb: Path) -> list[tuple[str, int]]:
                           " GROUP BY s.id").fetchall()
 
 
+def _listening_ports() -> dict[int, set[str]]:
+    """Port → local IPv4 addresses of every listening TCP socket (from /proc/net/tcp)."""
+    found: dict[int, set[str]] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state != "0A":  # LISTEN
+            continue
+        addr, port = local.split(":")
+        ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+        found.setdefault(int(port, 16), set()).add(ip)
+    return found
+
+
 def test_local_cluster_grades_like_the_local_pool(tmp_path: Path) -> None:
     from distributed import default_client
 
@@ -94,6 +107,7 @@ def test_local_cluster_grades_like_the_local_pool(tmp_path: Path) -> None:
     def look_at_the_cluster(outcome: TaskOutcome) -> None:
         if not seen:
             seen.append(default_client().scheduler_info())
+            seen.append({"listening": _listening_ports()})
 
     subs = _folder(tmp_path)
     _grade(subs, tmp_path / "pool" / "gb.sqlite", cluster=None, jobs=2)
@@ -101,10 +115,15 @@ def test_local_cluster_grades_like_the_local_pool(tmp_path: Path) -> None:
                      on_done=look_at_the_cluster)
     info = seen[0]
     workers: dict[str, dict[str, object]] = info["workers"]  # type: ignore[assignment]
-    assert str(info["address"]).startswith("tcp://127.0.0.1:") and not info["services"]
+    assert str(info["address"]).startswith("tcp://127.0.0.1:")
     assert len(workers) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in workers)
-    assert all(w["resources"] == {"kernel": 1.0} and not w["services"]
-               for w in workers.values())  # one slot each, no dashboard
+    assert all(w["resources"] == {"kernel": 1.0} for w in workers.values())  # one slot each
+    # distributed always runs the scheduler's HTTP endpoints (health, metrics; no dashboard
+    # without bokeh): on the scheduler's host, 127.0.0.1, never on every interface
+    listening: dict[int, set[str]] = seen[1]["listening"]  # type: ignore[assignment]
+    ports = [int(p) for w in [info, *workers.values()]
+             for p in (w.get("services") or {}).values()]  # type: ignore[union-attr]
+    assert all(listening.get(p, {"127.0.0.1"}) == {"127.0.0.1"} for p in ports), listening
     pool, dask = _results(tmp_path / "pool" / "gb.sqlite"), _results(tmp_path / "dask" /
                                                                      "gb.sqlite")
     assert len(dask) == N and dask == pool

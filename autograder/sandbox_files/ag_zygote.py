@@ -241,9 +241,9 @@ def _kernel(request, bridge):
 def _fresh_state(threads):
     """What a freshly started interpreter would have: its own random seeds (``random``
     reseeds itself after a fork), its share of threads."""
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
+    numpy_random = sys.modules.get("numpy.random")  # not imported yet: seeded when it is
+    if numpy_random is not None:
+        numpy_random.seed()
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(max(1, threads))
