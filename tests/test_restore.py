@@ -11,9 +11,9 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from autograder.errors import ConfigError, NotebookError
-from autograder.notebook_io import read_notebook
-from autograder.restore import (
+from autograder.core.errors import ConfigError, NotebookError
+from autograder.core.notebooks import read_notebook
+from autograder.engine.restore import (
     INJECTED_TAG,
     RECORD_KEY,
     grade_id_of,

@@ -1,7 +1,8 @@
 """Assignment checks: the pytest plugin that runs them and the helpers they use.
 
 A check is a pytest test in ``assignments/<id>/tests/`` that takes the ``submission``
-fixture (``autograder.bridge.Submission``) and fails with ``assert ..., "メッセージ"`` or
+fixture (``autograder.engine.bridge.submission.Submission``) and fails with
+``assert ..., "メッセージ"`` or
 ``checks.fail(ja=..., en=...)``::
 
     from autograder import checks

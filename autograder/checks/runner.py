@@ -31,18 +31,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..errors import ConfigError
-from ..i18n import Lang, tr
-from ..labels import check_named_checks
-from ..results import CheckResult
+from ..core.errors import ConfigError
+from ..core.i18n import Lang, tr
+from ..core.results import CheckResult
+from ..engine.labels import check_named_checks
 from . import fixtures
 from .budget import BudgetUsedUp, ChecksBudget
 from .hygiene import alarm, seed_rngs
 from .outcomes import Partial, metric_slot, reset_metric, student_message
 
 if TYPE_CHECKING:
-    from ..bridge import Submission
-    from ..config import Assignment
+    from ..core.config import Assignment
+    from ..engine.bridge.submission import Submission
 
 log = logging.getLogger(__name__)
 

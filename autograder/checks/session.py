@@ -37,16 +37,15 @@ import pytest
 from _pytest.config import _prepareconfig
 from _pytest.main import Session
 
-from .. import reference_alias
-from ..errors import ConfigError
-from ..i18n import tr
-from ..results import CheckResult
-from . import fixtures
+from ..core.errors import ConfigError
+from ..core.i18n import tr
+from ..core.results import CheckResult
+from . import fixtures, reference_alias
 from .hygiene import environment, forget_modules, global_state_restored, modules_from
 from .runner import Plugin, Run, running
 
 if TYPE_CHECKING:
-    from ..config import Assignment
+    from ..core.config import Assignment
 
 # pytest's own plugins that print, cache, or keep every warning of every run (historic
 # hook calls are stored for the life of the process): a long-lived session does without.

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import torch
 
-from autograder.bridge import RemoteModel, StudentError
 from autograder.checks import accuracy, fail, shapes, values
+from autograder.engine.bridge.submission import RemoteModel, StudentError
 from reference import convolution
 from reference import mnist as ref
 

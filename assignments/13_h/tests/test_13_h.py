@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import torch
 
-from autograder.bridge import SourceUnavailable, StudentError
 from autograder.checks import accuracy, fail, gradients, values
+from autograder.engine.bridge.submission import SourceUnavailable, StudentError
 from reference import backprop as ref
 
 KEYS = ("W1", "b1", "W2", "b2")

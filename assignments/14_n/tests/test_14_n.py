@@ -26,8 +26,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.bridge import SourceUnavailable, StudentError
 from autograder.checks import accuracy, fail, values
+from autograder.engine.bridge.submission import SourceUnavailable, StudentError
 from reference import convolution as ref
 
 DECK_X = torch.arange(1, 26).reshape(5, 5)

@@ -1,0 +1,809 @@
+"""One sandboxed Jupyter kernel: start it, execute a notebook, run snippets, clean up.
+
+``SandboxedKernel`` (a context manager, implements ``kernel_api.KernelLike``) starts a fresh
+ipykernel through jupyter_client inside the sandbox of ``sandbox.py``. The kernel has its
+own network namespace, so it talks over the IPC transport (unix sockets in a private
+runtime dir bind-mounted into the sandbox; unix sockets work across network namespaces).
+
+Everything that comes out of the kernel is untrusted:
+
+- the execution record of a cell comes from its ``execute_reply`` (not from the outputs,
+  which student code can suppress or fake) and its text is length-capped;
+- outputs are capped per notebook (``Limits.output_kb``) while streaming, display
+  updates included (``kernel_outputs.py``). Each ZMQ message is capped too
+  (``MAXMSGSIZE``: libzmq refuses a bigger frame before allocating it), so printing
+  100 MB cannot balloon the grader's memory;
+- with a root grader the kernel runs in its own cgroup (``cgroup.py``: memory, shared
+  and tmpfs pages included, and processes) and writes into a size- and inode-limited
+  tmpfs (``quota.py``, ``private_dirs.py``); the watchdog (``watchdog.py``) reports an
+  OOM kill and keeps the peak figure, and where neither can be made it is the limit
+  itself. A kernel at a limit is killed, never the grader;
+- a kernel that ignores the interrupt at a time limit is killed after
+  ``INTERRUPT_GRACE_S``; later requests then fail at once (``kernel_died``).
+
+``AUTOGRADER_KERNEL_LIMITS=watchdog`` makes a root grader do without cgroup and quota
+tmpfs, as a grader without root must (tests use it to check the fallback).
+
+Grading workers hide start-up by starting whole kernels ahead (``kernel_pool.py``).
+Start-up itself goes through ``launcher`` (default ``launch_kernel``): the seam for a pool
+that would share more than that (e.g. forked, pre-imported interpreters). Such a launcher
+gets the requested ``SandboxSpec`` and may return a ``LaunchedKernel`` it started ahead of
+time with the same limits, datasets, GPU and uid; ``LaunchedKernel.spec`` says which
+directories that kernel really uses, and ``SandboxedKernel`` follows it from then on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol
+
+import zmq
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+from ...core.config import Limits
+from ...core.errors import SandboxError
+from ...core.i18n import Lang, tr
+from . import cgroup
+from .api import CodeResult
+from .channel import BridgeChannel, ChannelBroken
+from .outputs import NotebookOutputs, Stdout, truncation_marker
+from .private_dirs import PrivateDir
+from .proctree import children_of, comm, kill_kernel_processes
+from .quota import DiskQuota
+from .sandbox import (
+    Mode,
+    SandboxSpec,
+    UidLease,
+    lease_uid,
+    prepare_dirs,
+    sandbox_mode,
+    slot_uid,
+    warn_soft_limits,
+    wrap_command,
+)
+from .watchdog import LimitHit, Watchdog, Watched
+
+ExecStatus = Literal["ok", "error", "timeout", "killed"]
+CellStatus = Literal["ok", "error", "timeout", "killed", "not_run"]
+
+STARTUP_TIMEOUT_S = 120.0
+INTERRUPT_GRACE_S = 5.0      # after a timeout: how long an interrupted cell may take to stop
+IOPUB_GRACE_S = 2.0          # after a reply: how long to wait for the cell's last outputs
+TEXT_CAP = 2000              # chars kept of an untrusted ename/evalue
+_MSG_SLACK = 64 << 10
+_OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
+
+
+@dataclass
+class ExecutionReport:
+    """What happened when a notebook was executed."""
+
+    status: ExecStatus
+    reason: str = ""                 # user-facing (grader's language)
+    seconds: float = 0.0
+    cells_run: int = 0
+    output_bytes_dropped: int = 0    # a lower bound: oversized messages are never read
+    output_truncated: bool = False
+    disk_full: bool = False          # the kernel's writable space ran full (quota tmpfs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Reply:
+    status: CellStatus
+    ename: str = ""
+    evalue: str = ""
+    execution_count: int | None = None
+    seconds: float = 0.0
+
+
+class KernelProcess(Protocol):
+    """The kernel's outermost process as the grader holds it (``subprocess.Popen`` for a
+    spawned kernel, ``forked.ForkedProcess`` for a forked one)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+@dataclass
+class LaunchedKernel:
+    """A started kernel: a connected client, its process and its bridge channel."""
+
+    spec: SandboxSpec              # what it actually runs with (directories included)
+    manager: KernelManager | None  # None: no jupyter_client manager (a forked kernel)
+    client: BlockingKernelClient
+    process: KernelProcess
+    context: zmq.Context[Any]
+    monitor: zmq.Socket[Any] | None = None
+    channel: BridgeChannel | None = None
+    kernel_pid: int | None = None  # the ipykernel process, when the launcher knows it
+
+
+class Launcher(Protocol):
+    def __call__(self, spec: SandboxSpec, *, mode: Mode, log_path: Path,
+                 startup_timeout: float, max_message_bytes: int) -> LaunchedKernel: ...
+
+
+# ----------------------------------------------------------------------------- launching
+
+
+class SandboxKernelManager(KernelManager):
+    """jupyter_client's manager, with the kernel command confined by ``wrap_command``."""
+
+    def __init__(self, *, spec: SandboxSpec, mode: Mode, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.sandbox_spec = spec
+        self.sandbox_mode = mode
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        conn = self._write_kernel_connection_file()
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", conn,
+                "--IPKernelApp.extensions=ag_startup",
+                "--HistoryManager.hist_file=:memory:"]
+        return wrap_command(argv, self.sandbox_spec, mode=self.sandbox_mode)
+
+    def _write_kernel_connection_file(self) -> str:
+        """The connection file as the kernel sees it (socket paths inside the sandbox)."""
+        spec = self.sandbox_spec
+        assert spec.runtime is not None
+        view = spec.view(self.sandbox_mode)
+        info = dict(self.get_connection_info())
+        info["ip"] = f"{view.runtime}/k"
+        info["key"] = self.session.key.decode("ascii")
+        info.pop("curve_secretkey", None)
+        info.pop("curve_publickey", None)
+        host = spec.runtime / "kernel-sandbox.json"
+        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh)
+        if spec.drops_uid:
+            os.chown(host, spec.uid, spec.uid)
+        return f"{view.runtime}/kernel-sandbox.json"
+
+
+def launch_kernel(spec: SandboxSpec, *, mode: Mode, log_path: Path, startup_timeout: float,
+                  max_message_bytes: int) -> LaunchedKernel:
+    """Start a kernel for ``spec`` and wait until it answers (raises ``SandboxError``)."""
+    runtime = spec.runtime
+    assert runtime is not None
+    channel, theirs = BridgeChannel.pair()
+    spec = replace(spec, bridge_fd=theirs.fileno())
+    km = SandboxKernelManager(spec=spec, mode=mode, transport="ipc", ip=str(runtime / "k"),
+                              connection_file=str(runtime / "kernel.json"))
+    try:
+        with open(log_path, "ab") as log:
+            km.start_kernel(env={"PATH": "/usr/local/bin:/usr/bin:/bin"}, stdout=log,
+                            stderr=log, cwd=str(spec.workdir), pass_fds=(theirs.fileno(),))
+    except BaseException:
+        channel.close()
+        raise
+    finally:
+        theirs.close()
+    process = km.provisioner.process  # type: ignore[union-attr]
+    ctx = client_context(max_message_bytes)
+    client = km.client(context=ctx)
+    launched = LaunchedKernel(spec=spec, manager=km, client=client, process=process,
+                              context=ctx, channel=channel)
+    connect(launched, startup_timeout=startup_timeout, log_path=log_path)
+    return launched
+
+
+def client_context(max_message_bytes: int) -> zmq.Context[Any]:
+    """A ZMQ context whose defaults reach every client socket: oversized frames are
+    refused, queues bounded."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    ctx.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+    ctx.setsockopt(zmq.RCVHWM, 64)
+    return ctx
+
+
+def connect(launched: LaunchedKernel, *, startup_timeout: float, log_path: Path) -> None:
+    """Start the client's channels and wait until the kernel answers (``SandboxError``
+    and everything discarded if it does not)."""
+    client = launched.client
+    client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        try:
+            client.wait_for_ready(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            break
+        except RuntimeError as exc:
+            # a kernel that died while starting is reported at once, not at the deadline
+            if launched.process.poll() is None and time.monotonic() < deadline:
+                continue
+            discard(launched)
+            raise SandboxError(f"the kernel did not start ({exc})",
+                               where=str(launched.spec.workdir),
+                               hint=f"kernel log: {_tail(log_path)!r}") from None
+    launched.monitor = _monitor(client.iopub_channel.socket)
+
+
+def _monitor(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
+    return socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+
+def reconnect_iopub(launched: LaunchedKernel) -> None:
+    """Replace the iopub socket. libzmq drops a connection that sent an oversized frame
+    for good (a protocol error is not retried), so the client reconnects by itself."""
+    channel = launched.client.iopub_channel
+    old = channel.socket
+    if launched.monitor is not None:
+        launched.monitor.close(linger=0)
+    if old is not None:
+        old.disable_monitor()
+        old.close(linger=0)
+    channel.socket = launched.client.connect_iopub()
+    launched.monitor = _monitor(channel.socket)
+
+
+def discard(launched: LaunchedKernel) -> None:
+    """Close the grader's side of a kernel (channels, context); kill what jupyter_client
+    started (the caller kills the rest of the tree)."""
+    launched.client.stop_channels()
+    if launched.monitor is not None:
+        launched.monitor.close(linger=0)
+    if launched.channel is not None:
+        launched.channel.close()
+    if launched.manager is not None:
+        with contextlib.suppress(Exception):  # best effort on the way out; the sweep follows
+            launched.manager.shutdown_kernel(now=True)
+    launched.context.destroy(linger=0)
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - size))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def _cap_text(value: Any) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= TEXT_CAP else text[:TEXT_CAP] + "…"
+
+
+def _record(cell: Any, status: CellStatus, *, ename: str = "", evalue: str = "",
+            seconds: float = 0.0) -> None:
+    cell.setdefault("metadata", {})["autograder"] = {
+        "status": status, "ename": ename, "evalue": evalue, "seconds": round(seconds, 3)}
+
+
+# ----------------------------------------------------------------------------- the kernel
+
+
+class SandboxedKernel:
+    """A fresh, sandboxed ipykernel for one submission (use as a context manager)."""
+
+    forkable = True  # it starts through a ``Launcher``: a worker's template may fork it
+
+    def __init__(self, *, limits: Limits | None = None,
+                 datasets: Sequence[tuple[str, Path | str]] = (), gpu: int | None = None,
+                 cpu_threads: int = 1, slot: int = 0, lang: Lang | None = None,
+                 workdir: Path | None = None, temp_root: Path | None = None,
+                 startup_timeout: float = STARTUP_TIMEOUT_S, launcher: Launcher | None = None):
+        self.limits = limits or Limits()
+        self.lang: Lang | None = lang
+        self._datasets = tuple((str(n), Path(p).resolve()) for n, p in datasets)
+        self._gpu, self._cpu_threads, self._uid = gpu, cpu_threads, slot_uid(slot)
+        self._own_workdir = workdir is None
+        self._given_workdir = workdir
+        self._temp_root = temp_root
+        self._startup_timeout = startup_timeout
+        self._launcher: Launcher = launcher or launch_kernel
+        self._private: PrivateDir | None = None
+        self._spec: SandboxSpec | None = None
+        self._launched: LaunchedKernel | None = None
+        self._watchdog: Watchdog | None = None
+        self._cgroup: cgroup.KernelCgroup | None = None
+        self._stop: LimitHit | None = None
+        self._kernel_pid: int | None = None
+        self._lease: UidLease | None = None
+        self.mode: Mode | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def __enter__(self) -> SandboxedKernel:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Create the private directories and start the kernel."""
+        if self._launched is not None:
+            return
+        self.mode = sandbox_mode(lang=self.lang)
+        hard = hard_limits()
+        if os.geteuid() == 0:
+            self._lease = lease_uid(self._uid)
+            self._uid = self._lease.uid
+        quota = DiskQuota(self.limits.disk_mb, self.limits.inodes)
+        self._private = PrivateDir(self._temp_root, quota=quota if hard else None)
+        try:
+            self._cgroup = self._make_cgroup(self._private) if hard else None
+            warn_soft_limits(cgroup=self._cgroup is not None, quota=self._private.mounted,
+                             lang=self.lang)
+            self._spec = self._make_spec(self._private)
+            prepare_dirs(self._spec, mode=self.mode)
+            self._launched = self._launcher(
+                self._spec, mode=self.mode, log_path=self._private.path / "kernel.log",
+                startup_timeout=self._startup_timeout,
+                max_message_bytes=max(self.limits.output_kb << 10, 1 << 20) + _MSG_SLACK)
+            self._spec = self._launched.spec
+        except BaseException:
+            self.close()
+            raise
+        self._watchdog = Watchdog(self._watched(self._launched, self._private),
+                                  on_limit=self._kill_at_limit)
+        self._watchdog.start()
+
+    def _make_cgroup(self, private: PrivateDir) -> cgroup.KernelCgroup | None:
+        made = cgroup.create(private.path.name, memory_mb=self.limits.memory_mb,
+                             processes=self.limits.processes)
+        if made is not None:
+            private.record_cgroups(made.dirs)
+        return made
+
+    def _watched(self, launched: LaunchedKernel, private: PrivateDir) -> Watched:
+        assert self._spec is not None
+        escapable = self._spec.drops_uid and self.mode == "none"
+        return Watched(root=launched.process.pid, limits=self.limits, private=private.path,
+                       uid=self._uid if escapable else None, cgroup=self._cgroup,
+                       quota_mounted=private.mounted, sandbox_tmpfs=self._sandbox_tmpfs)
+
+    def _sandbox_tmpfs(self) -> list[str]:
+        """bubblewrap's own /tmp and /dev/shm (when they are not quota folders), seen
+        through the kernel's root."""
+        if self.mode != "bwrap" or self._spec is None or self._spec.tmp is not None:
+            return []
+        pid = self._find_kernel_pid()
+        return [] if pid is None else [f"/proc/{pid}/root/tmp", f"/proc/{pid}/root/dev/shm"]
+
+    def _make_spec(self, private: PrivateDir) -> SandboxSpec:
+        folder = private.path
+        runtime = folder / "run"
+        if len(str(runtime)) > 90:  # unix socket paths are limited to ~107 bytes
+            raise SandboxError("the temporary directory path is too long for unix sockets",
+                               where=str(folder), hint="pass a shorter temp_root")
+        # /tmp and /dev/shm from the quota tmpfs: one budget for every writable place
+        scratch = private.mounted and self.mode == "bwrap"
+        return SandboxSpec(
+            workdir=(self._given_workdir or folder / "content").resolve(),
+            exchange=folder / "exchange", home=folder / "home", runtime=runtime,
+            datasets=self._datasets, limits=self.limits, gpu=self._gpu,
+            cpu_threads=self._cpu_threads, uid=self._uid,
+            tmp=folder / "tmp" if scratch else None, shm=folder / "shm" if scratch else None,
+            cgroup_procs=self._cgroup.procs_files if self._cgroup is not None else ())
+
+    def close(self) -> None:
+        """Kill every process of the kernel and remove its private directories."""
+        if self._watchdog is not None:
+            self._watchdog.stopped.set()
+            if self._watchdog is not threading.current_thread():
+                self._watchdog.join()
+        launched, self._launched = self._launched, None
+        if launched is not None:
+            discard(launched)
+            uid = self._uid if self._spec is not None and self._spec.drops_uid else None
+            kill_kernel_processes(launched.process.pid, uid)
+            launched.process.wait()
+            release = getattr(launched.process, "close", None)  # a forked kernel's pidfd
+            if release is not None:
+                release()
+        if self._private is not None:
+            self._private.remove()  # destroys the cgroup and unmounts the quota, too
+            self._private = None
+        self._cgroup = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    # -- KernelLike ---------------------------------------------------------------------
+
+    @property
+    def workdir(self) -> Path:
+        return self._require_spec().workdir
+
+    @property
+    def exchange_dir(self) -> Path:
+        return self._require_spec().exchange
+
+    @property
+    def kernel_exchange_dir(self) -> str:
+        assert self.mode is not None
+        return self._require_spec().view(self.mode).exchange
+
+    @property
+    def kernel_workdir(self) -> str:
+        assert self.mode is not None
+        return self._require_spec().view(self.mode).workdir
+
+    @property
+    def alive(self) -> bool:
+        return self._launched is not None and self._launched.process.poll() is None
+
+    @property
+    def peak_memory_mb(self) -> float:
+        """Largest memory (anonymous and shared) the kernel held, seen by the watchdog."""
+        return self._watchdog.peak_kb / 1024 if self._watchdog is not None else 0.0
+
+    @property
+    def disk_full(self) -> bool:
+        """Did the kernel's writable space (its quota tmpfs) run full at some point?"""
+        return self._watchdog is not None and self._watchdog.note_quota()
+
+    def log_tail(self, size: int = 4000) -> str:
+        """The end of the kernel's stderr/stdout (untrusted text)."""
+        return _tail(self._private.path / "kernel.log", size) if self._private else ""
+
+    def _require_spec(self) -> SandboxSpec:
+        if self._spec is None:
+            raise SandboxError("the kernel is not started", where="SandboxedKernel",
+                               hint="use `with SandboxedKernel(...) as kernel:`")
+        return self._spec
+
+    def _require(self) -> LaunchedKernel:
+        if self._launched is None:
+            raise SandboxError("the kernel is not running", where="SandboxedKernel",
+                               hint="use `with SandboxedKernel(...) as kernel:`")
+        return self._launched
+
+    # -- running code -------------------------------------------------------------------
+
+    def run_code(self, code: str, *, timeout: float = 60.0) -> CodeResult:
+        """Execute ``code`` in the user namespace; stdout comes back (capped)."""
+        if not self.alive:
+            return CodeResult(ok=False, kernel_died=True)
+        out = Stdout()
+        reply = self._execute(code, timeout=timeout, sink=out, store_history=False)
+        if reply.status == "timeout":
+            return CodeResult(ok=False, stdout=out.text, timed_out=True)
+        if reply.status == "killed":
+            return CodeResult(ok=False, stdout=out.text, kernel_died=True)
+        return CodeResult(ok=reply.status == "ok", stdout=out.text, error_name=reply.ename,
+                          error_value=reply.evalue)
+
+    def serve_bridge(self, request: dict[str, Any], *, timeout: float = 60.0
+                     ) -> CodeResult | None:
+        """Run one bridge request over the kernel's bridge channel (``bridge_channel``);
+        None when this kernel has none (the bridge then sends the request as code).
+        Time limits work as for ``run_code``: interrupt at ``timeout``, kill after
+        ``INTERRUPT_GRACE_S`` if the kernel ignores it."""
+        launched = self._require()
+        channel = launched.channel
+        if channel is None:
+            return None
+        if not self.alive or channel.broken:
+            return CodeResult(ok=False, kernel_died=True)
+        rid = str(request.get("rid", ""))
+        try:
+            channel.send(request, time.monotonic() + timeout)
+            reply = channel.reply(rid, time.monotonic() + timeout, lambda: self.alive)
+            if reply is None and self.alive:
+                self.interrupt()
+                late = channel.reply(rid, time.monotonic() + INTERRUPT_GRACE_S,
+                                     lambda: self.alive)
+                if late is None:
+                    self._stop = self._stop or LimitHit("interrupt", int(INTERRUPT_GRACE_S))
+                    self.kill()
+                return CodeResult(ok=False, timed_out=True)
+        except TimeoutError:
+            return CodeResult(ok=False, timed_out=True)
+        except ChannelBroken:
+            return CodeResult(ok=False, kernel_died=True)
+        if reply is None:
+            return CodeResult(ok=False, kernel_died=True)
+        return CodeResult(ok=reply.ok)
+
+    def execute_notebook(self, nb: Any) -> ExecutionReport:
+        """Execute the code cells of ``nb`` in order, in place (see module docstring)."""
+        self._require()
+        t0 = time.monotonic()
+        deadline = t0 + self.limits.notebook_timeout_s
+        sink = NotebookOutputs(self.limits.output_kb)
+        cells = [c for c in nb.cells if c.get("cell_type") == "code"]
+        for cell in cells:
+            cell.outputs, cell.execution_count = [], None
+        report = ExecutionReport(status="ok")
+        for number, cell in enumerate(cells, start=1):
+            if report.status in ("timeout", "killed"):
+                _record(cell, "not_run")
+                continue
+            self._run_cell(cell, number, deadline, sink, report)
+        report.seconds = round(time.monotonic() - t0, 3)
+        report.output_bytes_dropped, report.output_truncated = sink.dropped, sink.truncated
+        report.disk_full = report.disk_full or self.disk_full
+        return report
+
+    def _run_cell(self, cell: Any, number: int, deadline: float, sink: NotebookOutputs,
+                  report: ExecutionReport) -> None:
+        source = _source(cell)
+        if not source.strip():
+            _record(cell, "ok")
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _record(cell, "not_run")
+            report.status, report.reason = "timeout", self._timeout_reason(number, True)
+            return
+        sink.start(cell)
+        reply = self._execute(source, timeout=min(self.limits.cell_timeout_s,
+                                                             remaining), sink=sink)
+        report.cells_run += 1
+        cell.execution_count = reply.execution_count
+        _record(cell, reply.status, ename=reply.ename, evalue=reply.evalue,
+                seconds=reply.seconds)
+        if reply.status == "timeout":
+            by_notebook = self.limits.cell_timeout_s > remaining
+            report.status, report.reason = "timeout", self._timeout_reason(number, by_notebook)
+        elif reply.status == "killed":
+            report.status, report.reason = "killed", self.death_reason()
+        elif reply.status == "error" and report.status == "ok":
+            report.status = "error"
+            report.reason = f"{reply.ename}: {reply.evalue}"[:TEXT_CAP]
+        # A write refused by the quota (fallocate leaves the tmpfs short of full). The
+        # student's own text, so it only ever adds a notice.
+        if reply.status == "error" and reply.evalue.startswith(f"[Errno {errno.ENOSPC}]"):
+            report.disk_full = True
+
+    def _execute(self, code: str, *, timeout: float,
+                 sink: Callable[[str, dict[str, Any]], None],
+                 store_history: bool = True) -> _Reply:
+        launched = self._require()
+        t0 = time.monotonic()
+        if launched.process.poll() is not None:
+            return _Reply("killed")
+        msg_id = launched.client.execute(code, silent=False, store_history=store_history,
+                                         allow_stdin=False, stop_on_error=False)
+        reply = self._wait(msg_id, t0 + timeout, sink)
+        if reply is None:
+            reply = self._after_timeout(msg_id, sink)
+        reply.seconds = time.monotonic() - t0
+        return reply
+
+    def _wait(self, msg_id: str, deadline: float,
+              sink: Callable[[str, dict[str, Any]], None]) -> _Reply | None:
+        """The cell's reply (after its outputs), ``killed``, or None at the deadline."""
+        launched = self._require()
+        reply: dict[str, Any] | None = None
+        idle, idle_by = False, 0.0
+        while not (reply is not None and idle):
+            now = time.monotonic()
+            if reply is None and now >= deadline:
+                return None
+            if reply is not None and now >= idle_by:
+                break
+            self._poll(min(0.1, (idle_by if reply else deadline) - now))
+            idle = self._drain_iopub(msg_id, sink) or idle
+            if self._iopub_dropped() and self._still_running(IOPUB_GRACE_S / 4):
+                sink("ag_dropped", {})
+                reconnect_iopub(launched)
+            if reply is None:
+                reply = self._drain_shell(msg_id)
+                if reply is not None:
+                    idle_by = time.monotonic() + IOPUB_GRACE_S
+                elif launched.process.poll() is not None:
+                    self._drain_iopub(msg_id, sink)
+                    return _Reply("killed")
+        assert reply is not None
+        return _reply_from(reply)
+
+    def _still_running(self, grace: float) -> bool:
+        """Is the kernel still running ``grace`` seconds from now? (A connection that
+        dropped because the kernel died is no dropped message; the outermost process
+        ends a moment after the kernel.)"""
+        process = self._require().process
+        deadline = time.monotonic() + grace
+        while process.poll() is None:
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _poll(self, seconds: float) -> None:
+        client = self._require().client
+        poller = zmq.Poller()
+        for channel in (client.iopub_channel, client.shell_channel):
+            if channel.socket is not None:
+                poller.register(channel.socket, zmq.POLLIN)
+        poller.poll(int(1000 * max(0.0, seconds)))
+
+    def _drain_iopub(self, msg_id: str, sink: Callable[[str, dict[str, Any]], None],
+                     limit: int = 2000) -> bool:
+        """Feed the cell's output messages to ``sink``; True once the kernel went idle."""
+        channel = self._require().client.iopub_channel
+        idle = False
+        for _ in range(limit):
+            if not channel.msg_ready():
+                break
+            try:
+                msg = channel.get_msg(timeout=0)
+            except Exception:  # a malformed message from the kernel is skipped
+                continue
+            if not _is_child_of(msg, msg_id):
+                continue
+            msg_type, content = msg["header"].get("msg_type"), msg.get("content")
+            if not isinstance(content, dict):
+                continue
+            if msg_type == "status":
+                idle = idle or content.get("execution_state") == "idle"
+            elif msg_type in (*_OUTPUT_TYPES, "clear_output", "update_display_data"):
+                sink(msg_type, content)
+        return idle
+
+    def _drain_shell(self, msg_id: str) -> dict[str, Any] | None:
+        channel = self._require().client.shell_channel
+        while channel.msg_ready():
+            try:
+                msg = channel.get_msg(timeout=0)
+            except Exception:  # malformed: skip
+                continue
+            if _is_child_of(msg, msg_id) and msg["header"].get("msg_type") == "execute_reply":
+                content = msg.get("content")
+                return content if isinstance(content, dict) else {"status": "error"}
+        return None
+
+    def _after_timeout(self, msg_id: str, sink: Callable[[str, dict[str, Any]], None]
+                       ) -> _Reply:
+        """Interrupt the cell; a kernel that does not stop within the grace is killed."""
+        self.interrupt()
+        late = self._wait(msg_id, time.monotonic() + INTERRUPT_GRACE_S, sink)
+        if late is None:
+            self._stop = self._stop or LimitHit("interrupt", int(INTERRUPT_GRACE_S))
+            self.kill()
+        reply = _Reply("timeout")
+        if late is not None and late.status != "killed":
+            reply.execution_count = late.execution_count
+        return reply
+
+    def _iopub_dropped(self) -> bool:
+        """Did libzmq drop the iopub connection (an oversized message) since last asked?"""
+        monitor = self._require().monitor
+        dropped = False
+        while monitor is not None and monitor.poll(0):
+            monitor.recv_multipart()
+            dropped = True
+        return dropped
+
+    # -- signals ------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """SIGINT to the kernel process (like Jupyter's interrupt button)."""
+        pid = self._find_kernel_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
+
+    def _find_kernel_pid(self) -> int | None:
+        """The ipykernel process: the first process below the bwrap wrappers."""
+        if self._kernel_pid is not None or self._launched is None:
+            return self._kernel_pid
+        if self._launched.kernel_pid is not None:
+            self._kernel_pid = self._launched.kernel_pid
+            return self._kernel_pid
+        pid: int | None = self._launched.process.pid
+        while pid is not None and comm(pid) == "bwrap":
+            kids = children_of(pid)
+            pid = kids[0] if len(kids) == 1 else None
+        self._kernel_pid = pid
+        return pid
+
+    def kill(self) -> None:
+        """Kill the kernel now (it stays dead; later snippets report ``kernel_died``)."""
+        launched = self._launched  # the watchdog thread may call this during close()
+        if launched is None:
+            return
+        uid = self._uid if self._spec is not None and self._spec.drops_uid else None
+        kill_kernel_processes(launched.process.pid, uid)
+        launched.process.wait()
+
+    def _kill_at_limit(self, hit: LimitHit) -> None:
+        self._stop = self._stop or hit
+        self.kill()
+
+    # -- reasons ------------------------------------------------------------------------
+
+    def death_reason(self) -> str:
+        """Why the kernel died, for the student (grader's language)."""
+        stop = self.stopped_by
+        if stop is not None:
+            return stop.reason(self.lang)
+        code = self._launched.process.poll() if self._launched else None
+        if code is None:
+            return tr(self.lang, ja="カーネルが応答しなくなりました。",
+                      en="The kernel stopped responding.")
+        sig = -code if code < 0 else code - 128 if code > 128 and self.mode == "bwrap" else 0
+        if sig > 0:
+            name = _signal_name(sig)
+            return tr(self.lang, ja=f"カーネルが異常終了しました (シグナル {name})。",
+                      en=f"The kernel crashed (signal {name}).")
+        return tr(self.lang, ja=f"カーネルが終了しました (終了コード {code})。",
+                  en=f"The kernel exited (exit status {code}).")
+
+    @property
+    def stopped_by(self) -> LimitHit | None:
+        """The limit the kernel was stopped at, if it was (an OOM kill in its cgroup
+        counts even before the watchdog has seen it)."""
+        if self._stop is None and self._cgroup is not None and self._cgroup.oom_kills() > 0:
+            self._stop = LimitHit("memory", self.limits.memory_mb)
+        return self._stop
+
+    def _timeout_reason(self, number: int, by_notebook: bool) -> str:
+        if by_notebook:
+            limit = self.limits.notebook_timeout_s
+            return tr(self.lang, ja=f"ノートブック全体の制限時間 ({limit:g} 秒) を超えました。",
+                      en=f"The notebook exceeded its total time limit of {limit:g} s.")
+        limit = self.limits.cell_timeout_s
+        return tr(self.lang, ja=f"コードセル {number} が制限時間 ({limit:g} 秒) を超えました。",
+                  en=f"Code cell {number} exceeded its time limit of {limit:g} s.")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _source(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _is_child_of(msg: Any, msg_id: str) -> bool:
+    parent = msg.get("parent_header") if isinstance(msg, dict) else None
+    return isinstance(parent, dict) and parent.get("msg_id") == msg_id \
+        and isinstance(msg.get("header"), dict)
+
+
+def _reply_from(content: dict[str, Any]) -> _Reply:
+    status = content.get("status")
+    count = content.get("execution_count")
+    count = count if isinstance(count, int) and not isinstance(count, bool) else None
+    if status == "ok":
+        return _Reply("ok", execution_count=count)
+    ename = _cap_text(content.get("ename")) or ("Aborted" if status == "aborted" else "Error")
+    return _Reply("error", ename=ename, evalue=_cap_text(content.get("evalue")),
+                  execution_count=count)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def hard_limits() -> bool:
+    """Make a cgroup and a quota tmpfs per kernel (root only)? ``AUTOGRADER_KERNEL_LIMITS``:
+    ``auto`` (default) or ``watchdog`` (do without, as a grader without root must)."""
+    wanted = os.environ.get("AUTOGRADER_KERNEL_LIMITS", "auto").strip().lower() or "auto"
+    if wanted not in ("auto", "watchdog"):
+        raise SandboxError(f"AUTOGRADER_KERNEL_LIMITS={wanted!r} is not understood",
+                           where="environment", hint="use auto or watchdog")
+    return wanted == "auto" and os.geteuid() == 0
+
+
+__all__ = ["ExecutionReport", "LaunchedKernel", "Launcher", "SandboxKernelManager",
+           "SandboxedKernel", "kill_kernel_processes", "launch_kernel", "truncation_marker"]
