@@ -33,8 +33,8 @@ import pytest
 
 from ..core.errors import ConfigError
 from ..core.i18n import Lang, tr
+from ..core.item_names import check_named_checks
 from ..core.results import CheckResult
-from ..engine.labels import check_named_checks
 from . import fixtures
 from .budget import BudgetUsedUp, ChecksBudget
 from .hygiene import alarm, seed_rngs

@@ -25,9 +25,8 @@ last, under "その他 / Other"; without ``[[questions]]`` the feedback is one f
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -35,12 +34,12 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from ..core.config import Assignment, Question, Wording
 from ..core.errors import ConfigError
 from ..core.i18n import Lang, tr
+from ..core.item_names import CELL_PREFIXES, named_items, unknown_item
 from ..core.results import Notice
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
-CELL_PREFIXES = ("cell:", "manual:")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(?P<text>.+?)\s*#*\s*$")
 _COMMENT = re.compile(r"^\s*#+\s*(?P<text>\S.*?)\s*$")
 
@@ -166,26 +165,6 @@ def _heading_above(cells: Sequence[Any], position: int) -> str:
 
 # ---------------------------------------------------------------- names in the manifest
 
-def named_items(assignment: Assignment) -> list[tuple[str, str]]:
-    """``(item name, where in the manifest)`` of every name ``[labels]`` and
-    ``[[questions]]`` use."""
-    out = [(name, "[labels]") for name in assignment.labels]
-    for number, question in enumerate(assignment.questions, start=1):
-        out += [(name, f"[[questions]] #{number}") for name in question.checks]
-    return out
-
-
-def check_named_checks(assignment: Assignment, known: Iterable[str]) -> None:
-    """Raise ``ConfigError`` for a pytest check name the manifest uses that no check has
-    (cell names are checked against the notebook: ``check_named_cells``)."""
-    names = set(known)
-    for name, where in named_items(assignment):
-        if not name.startswith(CELL_PREFIXES) and name not in names:
-            _unknown(assignment, name, where, names,
-                     "use the test function names from the tests/ folder, or "
-                     "cell:<grade_id> / manual:<grade_id> for notebook cells")
-
-
 def check_named_cells(assignment: Assignment, source_nb: NotebookNode) -> None:
     """Raise ``ConfigError`` for a ``cell:``/``manual:`` name that is not a graded test
     cell / manually graded cell of the source notebook."""
@@ -197,15 +176,6 @@ def check_named_cells(assignment: Assignment, source_nb: NotebookNode) -> None:
              for sc in index_source(source_nb) if sc.is_test or sc.is_manual}
     for name, where in named_items(assignment):
         if name.startswith(CELL_PREFIXES) and name not in cells:
-            _unknown(assignment, name, where, cells,
+            unknown_item(assignment, name, where, cells,
                      "cell:<grade_id> names a graded test cell, manual:<grade_id> a cell "
                      "graded by hand (grade_id from the notebook's nbgrader metadata)")
-
-
-def _unknown(assignment: Assignment, name: str, where: str, known: set[str],
-             hint: str) -> None:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    if close:
-        hint = f"did you mean {close[0]!r}? ({hint})"
-    raise ConfigError(f"{where} names no graded item: {name!r}",
-                      where=f"{assignment.manifest_path}: {where} {name}", hint=hint)
