@@ -5,7 +5,8 @@ Every module of ``autograder/`` is read with ``ast`` (imports inside functions a
 placed in a layer, and checked:
 
 - no import from a layer to a higher one;
-- no cycle between packages (a folder with an ``__init__.py``), whatever their layers;
+- no cycle between packages (a folder with an ``__init__.py``), whatever their layers,
+  nor between modules;
 - every module belongs to a layer (a new package must be placed here and in the docs).
 
 The kernel-side files (``engine/kernel/sandbox_files/``) run inside the sandbox and are
@@ -168,6 +169,15 @@ def test_no_cycle_between_packages() -> None:
                 edges.setdefault(source, set()).add(dest)
     cycle = _cycle(edges)
     assert not cycle, "a cycle between packages: " + " -> ".join(cycle)
+
+
+def test_no_cycle_between_modules() -> None:
+    """Not even inside a package, lazily: a shared piece moves down (``engine/tasks.py``,
+    ``intake/items.py``, ``cli/commands/registry.py``, ``core/item_names.py``)."""
+    edges = graph()
+    known = set(edges)
+    cycle = _cycle({name: {t for t in targets if t in known} for name, targets in edges.items()})
+    assert not cycle, "a cycle between modules: " + " -> ".join(cycle)
 
 
 @pytest.mark.parametrize("probe", ["upward", "cycle"])

@@ -30,7 +30,7 @@ from .outcomes import (
     record_metric,
     student_message,
 )
-from .runner import CheckInfo, collect_checks, describe_checks, run_checks
+from .session import CheckInfo, collect_checks, describe_checks, run_checks
 
 __all__ = [
     "CheckFailed",

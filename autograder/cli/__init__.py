@@ -31,9 +31,6 @@ from ..core.i18n import LANGS, default_lang, tr
 Handler = Callable[[argparse.Namespace], int]
 EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception, a bug to report
 
-_BUILDERS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
 class Stopped(KeyboardInterrupt):
     """A stop signal (SIGINT, SIGTERM) turned into an exception in the main thread, so
     every ``finally`` and context manager on the way out runs (worker pool, gradebook)."""
@@ -43,14 +40,10 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
-def register(builder: Callable[[argparse._SubParsersAction], None]) -> None:
-    """Let a command module add its sub-parser (keeps this file thin)."""
-    _BUILDERS.append(builder)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands  # noqa: F401
+    from . import commands  # noqa: F401  (each command module registers its parser)
     from .commands.common import HelpFormatter, add_lang
+    from .commands.registry import builders
 
     parser = argparse.ArgumentParser(
         prog="autograder", formatter_class=HelpFormatter,
@@ -59,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lang(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True,
                                 title=tr(ja="コマンド", en="commands"))
-    for builder in _BUILDERS:
+    for builder in builders():
         builder(sub)
     return parser
 

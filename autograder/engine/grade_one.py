@@ -22,7 +22,7 @@ from ..core.i18n import Lang, tr
 from ..core.results import CheckResult, Notice, Status, SubmissionResult
 from ..store.fingerprint import Fingerprint
 from ..store.gradebook import Gradebook
-from .pool import GradeTask
+from .tasks import GradeTask
 from .zero_catalog import collect_catalog
 
 

@@ -6,7 +6,8 @@ midway loses at most the submissions in flight. Workers die with the batch proce
 (``PR_SET_PDEATHSIG``) and their kernels die with them (bubblewrap ``--die-with-parent``).
 
 Beyond one machine the same ``GradeTask`` objects are plain, picklable data that a Dask
-cluster can run through ``grading.grade_task``; this module is only the local pool.
+cluster can run through ``grade_one.grade_task``; this module is only the local pool
+(the task and its outcome are in ``tasks.py``, which ``grade_one`` imports without it).
 """
 
 from __future__ import annotations
@@ -25,39 +26,11 @@ from typing import Any
 from ..core.errors import AutograderError
 from ..core.results import Status, SubmissionResult
 from .kernel.zygote import TemplateSpec
+from .tasks import GradeTask, TaskOutcome
 
 # Per-process state of a worker: its slot (which picks its sandbox uid) and GPU tokens.
 _SLOT: int = 0
 _GPU_TOKENS: Any = None  # a multiprocessing queue of GPU indices
-
-
-@dataclass(frozen=True)
-class GradeTask:
-    """Everything a worker needs to grade one stored submission (picklable)."""
-
-    submission_id: int
-    gradebook: str
-    assignment_id: str
-    assignments_root: str
-    run_id: int
-    lang: str = "ja"
-    overrides: tuple[tuple[str, bool | int | float | str], ...] = ()
-    kernel_factory: str = "autograder.engine.kernel.sandboxed:SandboxedKernel"
-    data_dir: str | None = None
-    use_gpu: bool = False
-    cpu_threads: int = 1  # threads the kernel may use (cores / parallel jobs)
-    fingerprint: str = ""  # JSON of what grades it (fingerprint.py), stored with the result
-
-
-@dataclass(frozen=True)
-class TaskOutcome:
-    submission_id: int
-    status: Status
-    score: float
-    max_score: float
-    error: str = ""
-    participant: str = ""     # for progress lines (a log shows who is done)
-    seconds: float = 0.0      # wall time of this submission in its worker
 
 
 @dataclass

@@ -14,7 +14,7 @@ from ..core.i18n import Lang, default_lang
 from ..core.results import Notice
 from ..core.safetext import clean, one_line
 from ..moodle import ParticipantEntry, read_moodle_zip
-from .folders import SubmissionItem, clean_notice, file_sha256
+from .items import SubmissionItem, clean_notice, file_sha256
 
 
 def _item(entry: ParticipantEntry, lang: Lang) -> SubmissionItem:

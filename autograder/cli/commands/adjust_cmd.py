@@ -7,8 +7,8 @@ import argparse
 from rich.text import Text
 
 from ...core.i18n import tr
-from .. import register
 from .common import add_assignments, add_gradebook, command
+from .registry import register
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ...core.i18n import Lang, default_lang, tr
-from .. import register
 from .common import command
+from .registry import register
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,7 +19,6 @@ from rich.table import Table
 
 from ...core.i18n import tr
 from ...engine.pool import TaskOutcome
-from .. import register
 from .common import (
     add_assignments,
     add_data,
@@ -29,6 +28,7 @@ from .common import (
     parse_gpus,
     parse_params,
 )
+from .registry import register
 
 OnDone = Callable[[TaskOutcome], None]
 OnStart = Callable[[int], None]

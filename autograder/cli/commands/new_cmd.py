@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ...core.i18n import tr
-from .. import register
 from .common import add_assignments, command
+from .registry import register
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ...core.i18n import tr
-from .. import register
 from .common import add_assignments, add_data, add_params, command, parse_params
+from .registry import register
 
 
 def _table(result: object) -> Table:
