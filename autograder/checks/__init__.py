@@ -1,9 +1,9 @@
 """Assignment checks: the pytest plugin that runs them and the helpers they use.
 
 A check is a pytest test in ``assignments/<id>/tests/`` that takes the ``submission``
-fixture (``autograder.engine.bridge.submission.Submission``) and fails with
-``assert ..., "メッセージ"`` or
-``checks.fail(ja=..., en=...)``::
+fixture (a ``Submission``, re-exported here with the bridge's errors a check may catch:
+``StudentError``, ``SourceUnavailable``, ``RemoteModel``) and fails with
+``assert ..., "メッセージ"`` or ``checks.fail(ja=..., en=...)``::
 
     from autograder import checks
 
@@ -19,6 +19,7 @@ Helper families (torch is imported only when they are used): ``shapes``
 ``expect_gradients``), ``accuracy`` (``accuracy_of``, ``expect_accuracy``).
 """
 
+from ..engine.bridge.submission import RemoteModel, SourceUnavailable, StudentError, Submission
 from . import accuracy, gradients, shapes, values
 from .budget import ChecksBudget
 from .outcomes import (
@@ -38,6 +39,10 @@ __all__ = [
     "CheckTimeout",
     "ChecksBudget",
     "Partial",
+    "RemoteModel",
+    "SourceUnavailable",
+    "StudentError",
+    "Submission",
     "accuracy",
     "collect_checks",
     "describe_checks",
