@@ -29,338 +29,56 @@ it on the grader's GPU.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import math
 import os
 import re
 import secrets
-import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ...core.config import Assignment, Scalar
-from ...core.errors import AutograderError, BridgeError
+from ...core.errors import BridgeError
 from ...core.i18n import Lang, tr
 from ..kernel.api import CodeResult, KernelLike
+from ._errors import (
+    BridgeLimits,
+    BridgeTimeout,
+    KernelDead,
+    MissingName,
+    ModelOutputError,
+    NotAModel,
+    NotCallable,
+    NotPlainData,
+    SourceUnavailable,
+    StudentError,
+    ValueTooLarge,
+    _StudentFacing,
+    clip,
+    error_name,
+    type_label,
+)
+from ._remote import (
+    KernelFunction,
+    KernelModule,
+    ModuleInfo,
+    Remote,
+    RemoteFunction,
+    RemoteModel,
+)
+from ._wire import ALLOWED_DTYPES, _Incoming, _literal, _Outgoing, read_regular_file
 from .notebook_source import NotebookSource
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 log = logging.getLogger(__name__)
 
-ALLOWED_DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64",
-                            "float16", "float32", "float64"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
-
-@dataclass(frozen=True)
-class BridgeLimits:
-    """Bounds on one answer from the kernel (and on batches sent to it)."""
-
-    max_answer_bytes: int = 16 << 20   # the JSON file
-    max_bytes: int = 512 << 20         # arrays + strings in one answer
-    max_depth: int = 32
-    max_nodes: int = 200_000
-    inline: int = 64                   # arrays up to this many elements travel inside JSON
-    max_batch_bytes: int = 32 << 20    # model inputs sent per forward request
-
-    def for_kernel(self) -> dict[str, int]:
-        return {"max_bytes": self.max_bytes, "max_depth": self.max_depth,
-                "max_nodes": self.max_nodes, "inline": self.inline}
-
-
-def clip(text: str, limit: int = 300) -> str:
-    """Untrusted text made safe to show: no control characters, bounded length."""
-    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text.replace("\n", " ").strip())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _builtin_names(kind: type) -> frozenset[str]:
-    import builtins
-
-    return frozenset(n for n, v in vars(builtins).items()
-                     if isinstance(v, type) and issubclass(v, kind))
-
-
-# Names the kernel may report that carry nothing of the student's choosing: an exception
-# or type name outside these shows as a generic word (a student-made class name could
-# spell out a hidden input the student's code captured).
-_BUILTIN_ERRORS = _builtin_names(BaseException)
-_KNOWN_TYPES = _builtin_names(object) | frozenset({
-    "Tensor", "Parameter", "ndarray", "Module", "Sequential", "ModuleList", "ModuleDict",
-    "DataLoader", "Dataset", "Subset", "TensorDataset", "Figure", "Axes", "OrderedDict",
-    "defaultdict", "Counter", "deque", "function", "method", "builtin_function_or_method",
-    "generator", "NoneType", "module", "dtype", "device", "Size", "Generator",
-    "Compose", "ToTensor", "Normalize", "RandomHorizontalFlip", "RandomCrop"})
-
-
-def error_name(name: str) -> str:
-    """A built-in exception name as reported by the kernel, or ``Exception``."""
-    return name if name in _BUILTIN_ERRORS else "Exception"
-
-
-def type_label(name: str) -> str:
-    """A type name as reported by the kernel when it is a well-known one, else ``object``."""
-    return name if name in _KNOWN_TYPES else "object"
-
-
-# ---------------------------------------------------------------- errors
-
-class StudentError(AutograderError):
-    """Student code raised (or the notebook lacks what a check needs): a failed check."""
-
-    context = "function"
-
-    def __init__(self, *, what: str, error_name: str = "", error_message: str = "",
-                 context: str | None = None):
-        self.what = clip(what, 120)
-        # Only the built-in exception type reaches the student: the text of an exception
-        # raised by student code during a grader call could carry the grader's inputs.
-        self.error_name = clip(error_name, 120)
-        self.error_message = clip(error_message)
-        self.context = context or self.context
-        super().__init__(self.student_message("en"), where=self.what)
-
-    def detail(self) -> str:
-        return error_name(self.error_name)
-
-    def student_message(self, lang: Lang | None = None) -> str:
-        what, detail = self.what, self.detail()
-        texts = {
-            "function": (f"関数 {what} の実行中にエラー: {detail}",
-                         f"error while running function {what}: {detail}"),
-            "value": (f"{what} の取得中にエラー: {detail}",
-                      f"error while reading {what}: {detail}"),
-            "expression": (f"式 {what} の評価中にエラー: {detail}",
-                           f"error while evaluating {what}: {detail}"),
-            "model": (f"モデル {what} の実行中にエラー: {detail}",
-                      f"error while running model {what}: {detail}"),
-        }
-        ja, en = texts.get(self.context, texts["function"])
-        return tr(lang, ja=ja, en=en)
-
-
-class MissingName(StudentError):
-    """The notebook does not define a name a check needs."""
-
-    def student_message(self, lang: Lang | None = None) -> str:
-        return tr(lang, ja=f"`{self.what}` が定義されていません",
-                  en=f"`{self.what}` is not defined")
-
-
-class NotCallable(StudentError):
-    def student_message(self, lang: Lang | None = None) -> str:
-        kind = type_label(self.error_name)
-        return tr(lang, ja=f"`{self.what}` は関数ではありません (型: {kind})",
-                  en=f"`{self.what}` is not a function (type: {kind})")
-
-
-class NotAModel(StudentError):
-    def student_message(self, lang: Lang | None = None) -> str:
-        kind = type_label(self.error_name)
-        return tr(lang, ja=f"`{self.what}` は torch.nn.Module ではありません (型: {kind})",
-                  en=f"`{self.what}` is not a torch.nn.Module (type: {kind})")
-
-
-class ModelOutputError(StudentError):
-    """The model's output is not one tensor with a row per input."""
-
-    def __init__(self, *, what: str, got: str, batch: int | None = None):
-        self.got, self.batch = clip(got, 120), batch
-        super().__init__(what=what, context="model")
-
-    def student_message(self, lang: Lang | None = None) -> str:
-        if self.batch is None:
-            return tr(lang, ja=f"モデル {self.what} の出力がテンソルではありません ({self.got})",
-                      en=f"the output of model {self.what} is not a tensor ({self.got})")
-        return tr(lang, ja=f"モデル {self.what} に {self.batch} 件の入力を与えると出力が "
-                           f"{self.got} になりました (1 件につき 1 行のテンソルが必要です)",
-                  en=f"model {self.what} returned {self.got} for a batch of {self.batch} "
-                     f"(one row per input is needed)")
-
-
-class _StudentFacing(BridgeError):
-    """A bridge failure with a message meant for the student's feedback."""
-
-    ja = en = ""
-
-    def __init__(self, message: str, *, what: str = "", type_name: str = "",
-                 hint: str | None = None):
-        self.what, self.type_name = clip(what, 120), clip(type_name, 120)
-        super().__init__(message, where=self.what or None, hint=hint)
-
-    def student_message(self, lang: Lang | None = None) -> str:
-        fields = {"what": self.what, "type": type_label(self.type_name)}
-        return tr(lang, ja=self.ja.format(**fields), en=self.en.format(**fields))
-
-
-class NotPlainData(_StudentFacing):
-    ja = ("{what} の値 (型: {type}) は採点に使える形式 "
-          "(数値・文字列・リスト・タプル・辞書・テンソル) ではありません")
-    en = ("the value of {what} (type: {type}) is not plain data "
-          "(numbers, strings, lists, tuples, dicts, tensors)")
-
-
-class ValueTooLarge(_StudentFacing):
-    ja = "{what} の値が大きすぎて受け取れません"
-    en = "the value of {what} is too large to receive"
-
-
-class SourceUnavailable(_StudentFacing):
-    ja = "{what} のソースコードを取得できませんでした"
-    en = "the source code of {what} is not available"
-
-
-class BridgeTimeout(_StudentFacing):
-    ja = "{what} が時間内に終わりませんでした"
-    en = "{what} did not finish in time"
-
-
-class KernelDead(_StudentFacing):
-    ja = "カーネルが停止しているため実行できませんでした"
-    en = "the kernel is no longer running"
-
-
-# ---------------------------------------------------------------- handles and proxies
-
-class Remote:
-    """An object kept in the kernel. It can be passed back, called, or asked for an
-    attribute; it is equal only to itself and refuses truth tests and iteration, so a
-    student object can never stand in for a value a check compares."""
-
-    __slots__ = ("__weakref__", "_owner", "id", "type_name", "what")
-
-    def __init__(self, owner: Submission, ident: int, type_name: str, what: str):
-        self._owner, self.id, self.type_name, self.what = owner, ident, type_name, what
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._owner._call({"remote": self.id}, args, kwargs, what=self.what)
-
-    def attr(self, name: str) -> Any:
-        """``getattr(obj, name)`` in the kernel: plain data or another ``Remote``."""
-        return self._owner._attr(self, name)
-
-    def item(self, key: Any) -> Any:
-        """``obj[key]`` in the kernel: plain data or another ``Remote``."""
-        return self._owner._item(self, key)
-
-    def length(self) -> int:
-        """``len(obj)`` as the kernel reports it (an exact, non-negative int)."""
-        return self._owner._len(self)
-
-    def items(self) -> Iterator[Any]:
-        """Iterate the object in the kernel (``Remote`` itself refuses ``iter``, so that
-        it cannot pose as a sequence in a comparison)."""
-        return self._owner._iter(self)
-
-    def _refuse(self) -> NotPlainData:
-        return NotPlainData("not plain data", what=self.what, type_name=self.type_name)
-
-    def __bool__(self) -> bool:
-        raise self._refuse()
-
-    def __iter__(self) -> Iterator[Any]:
-        raise self._refuse()
-
-    def __repr__(self) -> str:
-        return f"<Remote {self.type_name} #{self.id} from {self.what}>"
-
-    def __del__(self) -> None:
-        owner = getattr(self, "_owner", None)
-        if owner is not None:
-            owner._released.append(self.id)
-
-
-class RemoteFunction:
-    """A callable proxy for a name in the student's namespace (looked up at each call)."""
-
-    def __init__(self, owner: Submission, name: str):
-        self._owner, self.name = owner, name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._owner._call({"name": self.name}, args, kwargs, what=self.name)
-
-    def __repr__(self) -> str:
-        return f"<RemoteFunction {self.name}>"
-
-
-@dataclass(frozen=True)
-class KernelFunction:
-    """Instructor-written code to be defined in the kernel and passed to a student
-    function (a test cell's ``lambda v: (v ** 2).sum()``). ``env`` binds the names its
-    text uses that the grader holds (plain data, ``Remote`` handles, modules, other
-    ``KernelFunction``s); other names resolve in the student's namespace."""
-
-    kind: str                           # "lambda" (an expression) or "def" (a statement)
-    name: str                           # the def's name ("" for a lambda)
-    source: str
-    env: tuple[tuple[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class KernelModule:
-    """A module passed by name (``torch``, ``torch.nn.functional``): imported in the kernel."""
-
-    name: str
-
-
-class ModuleInfo(NamedTuple):
-    name: str        # qualified name, '' for the model itself
-    type_name: str
-    extra_repr: str
-
-
-class RemoteModel:
-    """A trained ``torch.nn.Module`` that stays in the kernel (see the module docstring)."""
-
-    def __init__(self, owner: Submission, handle: Remote, *, name: str, num_parameters: int,
-                 modules: tuple[ModuleInfo, ...], output_shape: tuple[int, ...]):
-        self._owner, self._handle, self.name = owner, handle, name
-        self.num_parameters = num_parameters
-        self.modules = modules
-        self.output_shape = output_shape
-
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Outputs of ``model(batch)`` in eval mode, computed in the kernel in chunks."""
-        import torch
-
-        if not isinstance(batch, torch.Tensor) or batch.dim() == 0:
-            raise TypeError("RemoteModel.forward needs a tensor with a batch dimension")
-        per_item = max(1, batch[:1].numel() * batch.element_size())
-        step = max(1, self._owner.limits.max_batch_bytes // per_item)
-        outputs = [self._owner._forward(self, batch[i:i + step])
-                   for i in range(0, len(batch), step)]
-        return torch.cat(outputs) if outputs else torch.empty((0, *self.output_shape[1:]))
-
-    __call__ = forward
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The model's parameters and buffers as plain tensors."""
-        return self._owner._state_dict(self)
-
-    def load_into(self, module: torch.nn.Module) -> torch.nn.Module:
-        """Load the student's weights into a grader-side module (strict key match)."""
-        module.load_state_dict(self.state_dict())
-        return module
-
-    @property
-    def handle_id(self) -> int:
-        return self._handle.id
-
-    def __repr__(self) -> str:
-        return f"<RemoteModel {self.name}: {self.num_parameters} parameters>"
-
-
-# ---------------------------------------------------------------- the fixture object
 
 class Submission:
     """The ``submission`` fixture: the student's work, reached through the kernel."""
@@ -755,275 +473,28 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def read_regular_file(path: Path, max_bytes: int) -> bytes:
-    """Read a file the kernel wrote, refusing links, devices, FIFOs and oversize files."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise BridgeError(f"no answer file from the kernel ({exc.strerror})",
-                          where=path.name) from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise BridgeError("answer is not a regular file", where=path.name)
-        if info.st_size > max_bytes:
-            raise BridgeError(f"answer file is larger than {max_bytes} bytes", where=path.name)
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise BridgeError(f"answer file is larger than {max_bytes} bytes", where=path.name)
-    return data
-
-
-# ---------------------------------------------------------------- grader → kernel
-
-def _literal(obj: Any) -> str:
-    """Python source for a request built from dict/list/str/int/float/bool/None."""
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return repr(obj)
-    if isinstance(obj, float):
-        if math.isnan(obj):
-            return "(1e999-1e999)"
-        if math.isinf(obj):
-            return "(1e999)" if obj > 0 else "(-1e999)"
-        return repr(obj)
-    if isinstance(obj, list):
-        return "[" + ", ".join(_literal(x) for x in obj) + "]"
-    if isinstance(obj, dict):
-        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in obj.items()) + "}"
-    raise TypeError(f"not a request literal: {type(obj).__name__}")
-
-
-class _Outgoing:
-    """Encodes grader values as wire nodes; large arrays go to ``<rid>-in-<n>.npy``."""
-
-    def __init__(self, owner: Submission, rid: str):
-        self.owner, self.rid, self.files = owner, rid, 0
-
-    def enc(self, obj: Any, depth: int = 0) -> Any:
-        if depth > self.owner.limits.max_depth:
-            raise ValueError("argument nested too deeply for the bridge")
-        if obj is None or isinstance(obj, (bool, str)):
-            return obj
-        if isinstance(obj, int):
-            return int(obj)
-        if isinstance(obj, float):
-            return float(obj)
-        if isinstance(obj, Remote):
-            self.owner._own(obj)
-            return {"t": "remote", "id": obj.id}
-        if isinstance(obj, RemoteFunction):
-            return {"t": "name", "v": obj.name}
-        if isinstance(obj, KernelFunction):
-            return {"t": "fn", "kind": obj.kind, "name": obj.name, "src": obj.source,
-                    "env": [[k, self.enc(v, depth + 1)] for k, v in obj.env]}
-        if isinstance(obj, KernelModule):
-            return {"t": "module", "v": obj.name}
-        if isinstance(obj, list):
-            return [self.enc(x, depth + 1) for x in obj]
-        if isinstance(obj, tuple):
-            return {"t": "tuple", "v": [self.enc(x, depth + 1) for x in obj]}
-        if isinstance(obj, dict):
-            return self.mapping(obj, depth)
-        return self.array_or_scalar(obj)
-
-    def mapping(self, obj: dict[Any, Any], depth: int) -> dict[str, Any]:
-        for key in obj:
-            if isinstance(key, bool) or not isinstance(key, (str, int)):
-                raise TypeError(f"dict keys sent to the kernel must be str or int: {key!r}")
-        return {"t": "dict", "v": [[k, self.enc(v, depth + 1)] for k, v in obj.items()]}
-
-    def array_or_scalar(self, obj: Any) -> Any:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return self.enc(obj.item())
-        if isinstance(obj, np.ndarray):
-            return self.array(obj, "ndarray")
-        torch = _torch_if_loaded()
-        if torch is not None and isinstance(obj, torch.Tensor):
-            tensor = obj.detach().cpu().resolve_conj().resolve_neg()
-            if tensor.dtype is torch.bfloat16:
-                tensor = tensor.float()
-            return self.array(tensor.contiguous().numpy(), "tensor")
-        raise TypeError(f"cannot send a {type(obj).__name__} to the kernel")
-
-    def array(self, arr: np.ndarray, kind: str) -> dict[str, Any]:
-        import numpy as np
-
-        if arr.dtype.name not in ALLOWED_DTYPES:
-            raise TypeError(f"cannot send an array of dtype {arr.dtype} to the kernel")
-        arr = arr if arr.flags.c_contiguous else arr.copy(order="C")
-        node: dict[str, Any] = {"t": "array", "kind": kind, "dtype": arr.dtype.name,
-                                "shape": list(arr.shape)}
-        if arr.size <= self.owner.limits.inline:
-            node["data"] = arr.ravel().tolist()
-            return node
-        name = f"{self.rid}-in-{self.files}.npy"
-        self.files += 1
-        self.owner._touch(self.rid, name)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(Path(self.owner.kernel.exchange_dir) / name, flags, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
-        node["file"] = name
-        return node
-
-
-def _torch_if_loaded() -> Any:
-    import sys
-
-    return sys.modules.get("torch")
-
-
-# ---------------------------------------------------------------- kernel → grader
-
-_TAG_KEYS = {"tuple": {"t", "v"}, "dict": {"t", "v"}, "remote": {"t", "id", "type"}}
-
-
-class _Incoming:
-    """Validates one answer's value node by node and rebuilds it (arrays → tensors)."""
-
-    def __init__(self, owner: Submission, rid: str, what: str, remote_ok: bool):
-        self.owner, self.rid, self.what, self.remote_ok = owner, rid, what, remote_ok
-        self.limits = owner.limits
-        self.nodes = 0
-        self.bytes = 0
-        self.file_prefix = rid + "-"
-
-    def fail(self, message: str) -> BridgeError:
-        return BridgeError(f"invalid value from the kernel: {message}", where=self.what)
-
-    def count(self, nbytes: int) -> None:
-        self.bytes += nbytes
-        if self.bytes > self.limits.max_bytes:
-            raise ValueTooLarge(f"more than {self.limits.max_bytes} bytes", what=self.what)
-
-    def value(self, node: Any, depth: int) -> Any:
-        self.nodes += 1
-        if self.nodes > self.limits.max_nodes or depth > self.limits.max_depth:
-            raise ValueTooLarge("too many elements or nested too deeply", what=self.what)
-        kind = type(node)
-        if node is None or kind in (bool, int, float):
-            return node
-        if kind is str:
-            self.count(len(node))
-            return node
-        if kind is list:
-            return [self.value(x, depth + 1) for x in node]
-        if kind is not dict:
-            raise self.fail(f"unexpected {kind.__name__}")
-        return self.tagged(node, depth)
-
-    def tagged(self, node: dict[str, Any], depth: int) -> Any:
-        tag = node.get("t")
-        if tag == "array":
-            return self.array(node)
-        if tag not in _TAG_KEYS or set(node) != _TAG_KEYS[tag]:
-            raise self.fail(f"unknown or malformed tag {clip(str(tag), 40)!r}")
-        if tag == "remote":
-            return self.remote(node)
-        if type(node["v"]) is not list:
-            raise self.fail(f"{tag} without a list")
-        if tag == "tuple":
-            return tuple(self.value(x, depth + 1) for x in node["v"])
-        return self.mapping(node["v"], depth)
-
-    def mapping(self, pairs: list[Any], depth: int) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
-        for pair in pairs:
-            if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in (str, int):
-                raise self.fail("malformed dict entry")
-            if pair[0] in out:
-                raise self.fail("duplicate dict key")
-            out[self.value(pair[0], depth + 1)] = self.value(pair[1], depth + 1)
-        return out
-
-    def remote(self, node: dict[str, Any]) -> Remote:
-        if type(node["id"]) is not int or type(node["type"]) is not str:
-            raise self.fail("malformed remote handle")
-        if not self.remote_ok:
-            raise NotPlainData("not plain data", what=self.what, type_name=node["type"])
-        return Remote(self.owner, node["id"], clip(node["type"], 120), self.what)
-
-    def array(self, node: dict[str, Any]) -> Any:
-        import numpy as np
-        import torch
-
-        dtype, shape = self.array_header(node)
-        numel = math.prod(shape)
-        self.count(numel * np.dtype(dtype).itemsize)
-        if "data" in node:
-            arr = self.inline(node["data"], dtype, shape, numel)
-        else:
-            arr = self.from_file(node["file"], dtype, shape)
-        if not arr.dtype.isnative:
-            arr = arr.astype(arr.dtype.newbyteorder("="))
-        if self.owner.native_arrays and node["kind"] == "ndarray":
-            return arr
-        return torch.from_numpy(arr)
-
-    def array_header(self, node: dict[str, Any]) -> tuple[str, tuple[int, ...]]:
-        keys = set(node) - {"data", "file"}
-        if keys != {"t", "kind", "dtype", "shape"} or len(set(node) & {"data", "file"}) != 1:
-            raise self.fail("malformed array")
-        dtype, shape = node["dtype"], node["shape"]
-        if node["kind"] not in ("tensor", "ndarray") or dtype not in ALLOWED_DTYPES:
-            raise self.fail(f"array of unsupported dtype {clip(str(dtype), 40)!r}")
-        if type(shape) is not list or len(shape) > 32 or not all(
-                type(s) is int and 0 <= s < 2**40 for s in shape):
-            raise self.fail("malformed array shape")
-        return dtype, tuple(shape)
-
-    def inline(self, data: Any, dtype: str, shape: tuple[int, ...], numel: int) -> np.ndarray:
-        import numpy as np
-
-        wanted: tuple[type, ...] = (bool,) if dtype == "bool" else \
-            (float,) if dtype.startswith("float") else (int,)
-        if type(data) is not list or len(data) != numel or not all(
-                type(x) in wanted for x in data):
-            raise self.fail("inline array data does not match its dtype and shape")
-        try:
-            return np.array(data, dtype=dtype).reshape(shape)
-        except (OverflowError, ValueError):
-            raise self.fail("inline array values out of range for their dtype") from None
-
-    def answer_file(self, name: str) -> bool:
-        """``<rid>-<n>.npy`` (1 to 6 ASCII digits): a file of this answer's."""
-        digits = name[len(self.file_prefix):-4]
-        return (name.startswith(self.file_prefix) and name.endswith(".npy")
-                and 1 <= len(digits) <= 6 and digits.isascii() and digits.isdigit())
-
-    def from_file(self, name: Any, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-        import numpy as np
-
-        if type(name) is not str or not self.answer_file(name):
-            raise self.fail("array file name does not belong to this answer")
-        self.owner._touch(self.rid, name)
-        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        data = read_regular_file(Path(self.owner.kernel.exchange_dir) / name, nbytes + 65536)
-        return _parse_npy(data, dtype, shape, fail=self.fail)
-
-
-def _parse_npy(data: bytes, dtype: str, shape: tuple[int, ...], *, fail: Any) -> np.ndarray:
-    """An ``.npy`` image checked against the dtype and shape its JSON node declared."""
-    import numpy as np
-    from numpy.lib import format as npy
-
-    fh = io.BytesIO(data)
-    try:
-        version = npy.read_magic(fh)
-        if version not in ((1, 0), (2, 0)):
-            raise ValueError(f"version {version}")
-        header = npy.read_array_header_1_0(fh) if version == (1, 0) else \
-            npy.read_array_header_2_0(fh)
-    except (ValueError, OSError, SyntaxError) as exc:
-        raise fail(f"unreadable .npy header ({clip(str(exc), 80)})") from None
-    found_shape, fortran, found_dtype = header
-    if found_dtype.name != dtype or found_dtype.hasobject or tuple(found_shape) != shape:
-        raise fail("array file does not match its declared dtype and shape")
-    nbytes = math.prod(shape) * found_dtype.itemsize
-    if len(data) - fh.tell() != nbytes:
-        raise fail("array file has the wrong size for its header")
-    flat = np.frombuffer(data, dtype=found_dtype, count=math.prod(shape), offset=fh.tell())
-    return flat.reshape(shape, order="F" if fortran else "C").copy()
+__all__ = [
+    "ALLOWED_DTYPES",
+    "BridgeLimits",
+    "BridgeTimeout",
+    "KernelDead",
+    "KernelFunction",
+    "KernelModule",
+    "MissingName",
+    "ModelOutputError",
+    "ModuleInfo",
+    "NotAModel",
+    "NotCallable",
+    "NotPlainData",
+    "Remote",
+    "RemoteFunction",
+    "RemoteModel",
+    "SourceUnavailable",
+    "StudentError",
+    "Submission",
+    "ValueTooLarge",
+    "clip",
+    "error_name",
+    "read_regular_file",
+    "type_label",
+]
