@@ -40,6 +40,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 
 from ...core.errors import SandboxError
 from .channel import BridgeChannel
+from .launch import LaunchedKernel, client_context, connect, launch_kernel
 from .proctree import children_of, kill_kernel_processes
 from .sandbox import (
     CONTENT,
@@ -52,7 +53,6 @@ from .sandbox import (
     rlimits,
     scratch_bytes,
 )
-from .sandboxed import LaunchedKernel, client_context, connect, launch_kernel
 from .zygote import Template, ZygoteError
 
 log = logging.getLogger(__name__)
