@@ -58,7 +58,7 @@ def check_source(nb: NotebookNode, *, assignment: Assignment) -> None:
             check_imports(cell.source, where)
     _check_parameters(nb, assignment)
     _check_points_names(nb, assignment)
-    check_named_cells(assignment, nb)  # [labels] / [[questions]] cell names (labels.py)
+    check_named_cells(assignment, nb)  # [labels] / [[questions]] cell names (engine/labels.py)
 
 
 def cell_where(path: Path, index: int, cell: NotebookNode) -> str:

@@ -93,6 +93,6 @@ class HandGradingError(AutograderError):
 
 
 class ClusterError(AutograderError):
-    """The Dask cluster cannot grade this batch (``cluster.py``); names the worker."""
+    """The Dask cluster cannot grade this batch (``grading/cluster/``); names the worker."""
 
     exit_code = 11

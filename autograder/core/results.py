@@ -21,7 +21,7 @@ class Status(str, Enum):
     MISSING = "missing"    # participant submitted nothing gradable
     WRONG_ASSIGNMENT = "wrong_assignment"  # clearly another assignment's file
     REFUSED = "refused"    # what was submitted was refused at intake (too large, unsafe)
-    CRASHED = "crashed"    # grading it killed the grading worker twice (cluster.py): not retried
+    CRASHED = "crashed"    # grading it killed the grading worker twice (a cluster): not retried
 
 
 @dataclass(frozen=True)

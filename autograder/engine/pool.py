@@ -37,7 +37,7 @@ _GPU_TOKENS: Any = None  # a multiprocessing queue of GPU indices
 class PoolOptions:
     jobs: int = 1
     gpu_slots: list[int] = field(default_factory=list)  # one entry per concurrent GPU task
-    # start each worker's next kernel while it grades (kernel_pool.py); off for GPU batches,
+    # start each worker's next kernel while it grades (kernel/prestarted.py); off for GPU batches,
     # whose GPU is only known when a task takes its token
     warm_kernels: bool = True
     # each worker forks its kernels from a template made for this (zygote.py); None: spawn

@@ -4,7 +4,7 @@ Plots are drawn with matplotlib (Agg) and embedded as PNG; the page is one self-
 file. Every chart text (axes, legend, the checks' titles) follows the chosen language;
 Japanese is drawn only where a CJK font is installed (otherwise matplotlib would draw
 empty boxes: the chart falls back to English), the surrounding HTML always follows the
-chosen language. Items are shown by title and grouped by question (``labels.py``), each
+chosen language. Items are shown by title and grouped by question (``engine/labels.py``), each
 with how many passed, how many got partial credit (部分点) and the mean share of points.
 """
 

@@ -63,7 +63,7 @@ def _load(gb: Gradebook, assignment: Assignment) -> list[Graded]:
 def comment_html(result: SubmissionResult, lang: Lang,
                  titles: ItemTitles | None = None) -> str:
     """The short feedback comment for the worksheet (``worksheet_comment.py``), with the
-    hand grades a person gave (``handgrading.py``)."""
+    hand grades a person gave (``store/hand_grades.py``)."""
     return _comment_html(result, lang, titles) + hand_notes_html(result, lang)
 
 

@@ -26,7 +26,7 @@ NOTHING_RAN = frozenset({Status.INVALID, Status.MISSING, Status.WRONG_ASSIGNMENT
 NOT_RUN_MARKERS = (
     "実行されませんでした", "the check did not run",                       # checks/runner.py
     "採点チェック全体の制限時間", "the checks' total time limit",          # checks/budget.py
-    "カーネルが停止したため", "the kernel died, so",                      # grading.py
+    "カーネルが停止したため", "the kernel died, so",                      # engine/grade_one.py
 )
 _REVIEW_WORDS = frozenset({"needs_review", "pending", "review"})
 

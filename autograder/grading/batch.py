@@ -99,7 +99,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
     stale (graded under another fingerprint: ``fingerprint.py``) and not ``keep_stale``.
     ``fork``: kernels forked from a template per worker (None: wherever possible; see
     ``zygote.py``), or False: every kernel spawned. ``cluster``: grade on a Dask cluster
-    (``cluster.py``) instead of the local pool.
+    (``cluster/``) instead of the local pool.
     """
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
@@ -190,7 +190,7 @@ def _template(assignment: Assignment, data_dir: Path | None, fork: bool | None,
     return template_spec(assignment, data_dir)
 
 
-# --- where the tasks run: the local pool, or a Dask cluster (cluster_run.py) -----------
+# --- where the tasks run: the local pool, or a Dask cluster (cluster/run.py) -----------
 
 TaskRunner = Callable[[list[GradeTask], Callable[[TaskOutcome], None]], list[Notice]]
 

@@ -14,7 +14,7 @@ Every result records the fingerprint of what produced it (``fingerprint.py``); a
 person's grades live beside the results and outlive them: ``reviews`` (one per
 hand-graded answer, keyed by participant, cell and the answer text's hash, never by a
 result) and ``overrides`` (``autograder adjust``, keyed by the submission's hash).
-``result()`` applies both (``handgrading.py``), so every reader sees the same total.
+``result()`` applies both (``hand_grades.py``), so every reader sees the same total.
 
 Schema history, each upgraded in place when an older gradebook is opened: 2 added
 ``submissions.content_ref``; 3 added ``results.fingerprint(_json)``,

@@ -3,7 +3,7 @@
 Every kernel inherits one end of a unix socket pair (``AG_BRIDGE_FD``); a bridge request
 goes down it as one frame and the kernel answers with a "done" frame once the answer is in
 the exchange folder, about a hundred times faster than an ``execute_request``. The answer
-itself is read and validated exactly as before (``bridge.py``): the frame says only
+itself is read and validated exactly as before (``engine/bridge/``): the frame says only
 *when* to look.
 
 The kernel's end is in the student's process, so what comes up the channel is treated as

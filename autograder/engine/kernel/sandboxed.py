@@ -1,6 +1,6 @@
 """One sandboxed Jupyter kernel: start it, execute a notebook, run snippets, clean up.
 
-``SandboxedKernel`` (a context manager, implements ``kernel_api.KernelLike``) starts a fresh
+``SandboxedKernel`` (a context manager, implements ``api.KernelLike``) starts a fresh
 ipykernel through jupyter_client inside the sandbox of ``sandbox.py``. The kernel has its
 own network namespace, so it talks over the IPC transport (unix sockets in a private
 runtime dir bind-mounted into the sandbox; unix sockets work across network namespaces).
@@ -10,7 +10,7 @@ Everything that comes out of the kernel is untrusted:
 - the execution record of a cell comes from its ``execute_reply`` (not from the outputs,
   which student code can suppress or fake) and its text is length-capped;
 - outputs are capped per notebook (``Limits.output_kb``) while streaming, display
-  updates included (``kernel_outputs.py``). Each ZMQ message is capped too
+  updates included (``outputs.py``). Each ZMQ message is capped too
   (``MAXMSGSIZE``: libzmq refuses a bigger frame before allocating it), so printing
   100 MB cannot balloon the grader's memory;
 - with a root grader the kernel runs in its own cgroup (``cgroup.py``: memory, shared
