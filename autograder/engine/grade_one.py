@@ -122,7 +122,8 @@ def grade_submission(ctx: GradeContext, *, participant: str, file: str, content:
 
 
 def _prepare(ctx: GradeContext, nb: Any, notices: list[Notice]) -> tuple[Any, Any]:
-    from .restore import inject_parameters, restore_locked_cells
+    from .parameters import inject_parameters
+    from .restore import restore_locked_cells
 
     source = source_notebook(ctx.assignment.source_notebook)
     report = restore_locked_cells(nb, source)

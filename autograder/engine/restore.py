@@ -35,7 +35,7 @@ its own cells) nor the graded notebook that goes back in the feedback. The grade
 each test cell's full text, hidden regions included, in its own process
 (``cell_checks``).
 
-``inject_parameters(nb, params)`` follows papermill's convention: a code cell tagged
+``parameters.inject_parameters(nb, params)`` follows papermill's convention: a code cell tagged
 ``injected-parameters`` that assigns each override goes right after the first cell tagged
 ``parameters`` (at the top when there is none); an earlier injected cell is replaced.
 """
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import keyword
 import math
 import re
 import weakref
@@ -56,8 +55,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4.nbbase import random_cell_id
 
-from ..core.errors import ConfigError, NotebookError
-from ..core.i18n import Lang, tr
+from ..core.errors import NotebookError
+from ..core.i18n import Lang
 from ..core.nbgrader import nbg
 from ..core.results import Notice
 
@@ -481,44 +480,3 @@ def _ensure_unique_ids(nb: NotebookNode) -> None:
                 cid = random_cell_id()
             cell["id"] = cid
         seen.add(cid)
-
-
-# --- grading parameters ----------------------------------------------------------------
-
-def inject_parameters(nb: NotebookNode, params: Mapping[str, bool | int | float | str],
-                      *, lang: Lang | None = None) -> NotebookNode:
-    """A copy of ``nb`` with a papermill-style ``injected-parameters`` cell for ``params``.
-
-    Earlier injected cells are removed; with no ``params`` none is added. Raises
-    ``ConfigError`` for a name that is not a Python identifier or a value that is not
-    ``bool``/``int``/``float``/``str``.
-    """
-    lines = ["# Parameters (injected by autograder for grading)"]
-    lines += [f"{name} = {_literal(name, value, lang)}" for name, value in params.items()]
-    out = copy.deepcopy(nb)
-    out.cells = [c for c in out.cells if INJECTED_TAG not in cell_tags(c)]
-    if params:
-        at = next((i + 1 for i, c in enumerate(out.cells) if PARAMETERS_TAG in cell_tags(c)), 0)
-        cell = nbformat.v4.new_code_cell(source="\n".join(lines) + "\n",
-                                         metadata={"tags": [INJECTED_TAG]})
-        out.cells.insert(at, cell)
-        _ensure_unique_ids(out)
-    return out
-
-
-def _literal(name: str, value: Any, lang: Lang | None) -> str:
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ConfigError(
-            tr(lang, ja=f"パラメータ名 {name!r} は Python の変数名ではありません",
-               en=f"parameter name {name!r} is not a Python identifier"),
-            where="[grading]", hint=tr(lang, ja="manifest の [grading] を直してください",
-                                       en="fix the manifest's [grading] table"))
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"float({str(value)!r})"
-    if isinstance(value, (bool, int, float, str)):
-        return repr(value)
-    raise ConfigError(
-        tr(lang, ja=f"パラメータ {name} の値は真偽値・数値・文字列のどれかにしてください",
-           en=f"parameter {name} must be a boolean, number or string"),
-        where=f"[grading] {name}", hint=tr(lang, ja="manifest の [grading] を直してください",
-                                           en="fix the manifest's [grading] table"))
