@@ -6,7 +6,7 @@ layer over them. Importing this package stays cheap: torch is imported only wher
 
 import sys
 
-from .errors import AutograderError
+from .core.errors import AutograderError
 
 # nbformat imports jsonschema, whose optional IRI format checker (rfc3987-syntax, pulled into
 # the venv by jupyter-events) builds a parser at import: 2.4-3.6 s per grading worker and CLI

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision import datasets, transforms
 
-from autograder.errors import DatasetError
+from autograder.core.errors import DatasetError
 
 from .convolution import conv_output_size
 from .device import resolve_device

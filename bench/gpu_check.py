@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from autograder.results import SubmissionResult
+    from autograder.core.results import SubmissionResult
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSION = REPO / "tests" / "variants" / "14_h_alt.ipynb"
@@ -79,7 +79,7 @@ class Check:
     def params(self, *, packing: bool) -> Params:
         if self.tiny:
             return dict(TINY)
-        from autograder.config import load_assignment
+        from autograder.core.config import load_assignment
 
         params: Params = {**load_assignment("14_h").grading,
                                                         "DATASET": "synthetic"}
@@ -130,8 +130,8 @@ class GpuSampler:
 def grade_folder(check: Check, folder: Path, *, jobs: int, packing: bool
                  ) -> tuple[float, list[SubmissionResult | None], str]:
     """Grade ``folder`` with ``jobs`` kernels; (wall s, stored results, GPU summary)."""
-    from autograder.grade import grade
-    from autograder.gradebook import Gradebook
+    from autograder.grading.batch import grade
+    from autograder.store.gradebook import Gradebook
 
     run = check.work / f"run-{folder.name}-{jobs}"
     gb = run / "gb.sqlite"

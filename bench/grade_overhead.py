@@ -1,6 +1,6 @@
 """How much does our grading engine cost per submission, compared with nbgrader's own?
 
-Grades the same K notebooks twice — once with ``autograder.grade.grade`` (sandboxed
+Grades the same K notebooks twice — once with ``autograder.grading.batch.grade`` (sandboxed
 kernel per submission, restore, in-notebook test cells, one pytest check through the
 ``submission`` bridge) and once with ``nbgrader autograde`` in a throw-away nbgrader
 course — for two kinds of notebook: *trivial* (pure Python) and *torch* (the solution
@@ -68,7 +68,7 @@ c.Execute.timeout = 300  # per cell; nbgrader's default of 30 s is tight on a bu
 ENGINE_CHILD = """\
 import json, sys, time
 from pathlib import Path
-from autograder.grade import grade
+from autograder.grading.batch import grade
 a = json.loads(sys.argv[1])
 t0 = time.perf_counter()
 s = grade(assignment_id=a["id"], submissions=[Path(a["subs"])], out=Path(a["out"]),
@@ -249,7 +249,7 @@ def time_engine(course: Path, work: Path, *, k: int, jobs: int) -> tuple[float, 
 
 def engine_breakdown(gradebook: Path, *, k: int) -> Breakdown:
     """Check every result is full marks; mean kernel start-up / cells / checks seconds."""
-    from autograder.gradebook import Gradebook
+    from autograder.store.gradebook import Gradebook
 
     parts: list[Breakdown] = []
     with Gradebook(gradebook) as gb:
@@ -333,10 +333,12 @@ def _progress(text: str) -> None:
 
 
 # What a grading worker imports before its first submission (batch → grading and the
-# modules grading imports lazily). Keep in step with autograder/grading.py.
-WORKER_IMPORTS = ("autograder.batch", "autograder.grading", "autograder.notebook_io",
-                  "autograder.restore", "autograder.cellscore", "autograder.kernel",
-                  "autograder.datasets", "autograder.bridge", "autograder.checks", "nbformat")
+# modules grading imports lazily). Keep in step with autograder/engine/grade_one.py.
+WORKER_IMPORTS = ("autograder.engine.pool", "autograder.engine.grade_one",
+                  "autograder.core.notebooks", "autograder.engine.restore",
+                  "autograder.engine.cells.scores", "autograder.engine.kernel.sandboxed",
+                  "autograder.datasets", "autograder.engine.bridge.submission",
+                  "autograder.checks", "nbformat")
 
 
 def measure_worker_imports() -> float:
@@ -421,7 +423,7 @@ def _version(package: str) -> str:
 
 def _sandbox() -> str:
     try:
-        from autograder.sandbox import bwrap_available
+        from autograder.engine.kernel.sandbox import bwrap_available
     except ImportError as exc:  # the engine is unfinished: the report still comes out
         return f"unknown ({exc})"
     return "bubblewrap" if bwrap_available() else "none (rlimits only)"

@@ -125,7 +125,7 @@ def grade_once(path: str, zip_path: Path, work: Path, *, n: int, jobs: int) -> R
 
 
 def read_gradebook(run: Run, gradebook: Path) -> None:
-    from autograder.gradebook import Gradebook
+    from autograder.store.gradebook import Gradebook
 
     with Gradebook(gradebook) as gb:
         for stored in gb.latest_submissions("13_n"):

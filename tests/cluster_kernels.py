@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autograder.config import Limits
-from autograder.kernel import SandboxedKernel
-from autograder.sandbox import SandboxSpec, kernel_env
+from autograder.core.config import Limits
+from autograder.engine.kernel.sandbox import SandboxSpec, kernel_env
+from autograder.engine.kernel.sandboxed import SandboxedKernel
 
 
 def _source(nb: Any) -> str:

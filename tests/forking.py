@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from autograder import zygote
-from autograder.forked import ForkLauncher
-from autograder.kernel import launch_kernel
-from autograder.zygote import Template, TemplateSpec
+from autograder.engine.kernel import zygote
+from autograder.engine.kernel.forked import ForkLauncher
+from autograder.engine.kernel.sandboxed import launch_kernel
+from autograder.engine.kernel.zygote import Template, TemplateSpec
 
 LAUNCHERS = ("spawn", "fork")
 PRELOAD = ("numpy", "torch")

@@ -1,7 +1,7 @@
 """An unsandboxed ``KernelLike`` for tests: a real ipykernel started with jupyter_client.
 
 The exchange directory is a temporary folder seen under the same path by both sides;
-``autograder/sandbox_files`` is put on the kernel's import path, as the sandbox does.
+``autograder/engine/kernel/sandbox_files`` is put on the kernel's import path, as the sandbox does.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-from autograder.kernel_api import CodeResult
+from autograder.engine.kernel.api import CodeResult
 
-SANDBOX_FILES = Path(__file__).resolve().parents[1] / "autograder" / "sandbox_files"
+SANDBOX_FILES = (Path(__file__).resolve().parents[1] / "autograder" / "engine" / "kernel"
+                 / "sandbox_files")
 
 
 class LocalKernel:

@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from autograder.config import load_assignment
+from autograder.core.config import load_assignment
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = REPO / "assignments"

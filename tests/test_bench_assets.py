@@ -12,10 +12,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.authoring.release import read_source, student_version
+from autograder.authoring.source_check import check_source
 from autograder.checks import collect_checks
-from autograder.config import Assignment, load_assignment
-from autograder.release import read_source, student_version
-from autograder.source_check import check_source
+from autograder.core.config import Assignment, load_assignment
 
 BENCH_ROOT = Path(__file__).resolve().parents[1] / "bench" / "assignments"
 

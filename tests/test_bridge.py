@@ -14,7 +14,10 @@ import pytest
 import torch
 from local_kernel import LocalKernel
 
-from autograder.bridge import (
+from autograder.checks import accuracy, gradients
+from autograder.core.errors import BridgeError
+from autograder.engine.bridge.notebook_source import NotebookSource
+from autograder.engine.bridge.submission import (
     BridgeLimits,
     BridgeTimeout,
     KernelDead,
@@ -29,9 +32,6 @@ from autograder.bridge import (
     Submission,
     ValueTooLarge,
 )
-from autograder.checks import accuracy, gradients
-from autograder.errors import BridgeError
-from autograder.notebook_source import NotebookSource
 
 STUDENT = r'''
 import numpy as np, torch

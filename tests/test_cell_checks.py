@@ -1,4 +1,4 @@
-"""In-notebook test cells decided in the grader (autograder.cell_checks).
+"""In-notebook test cells decided in the grader (autograder.engine.cells.cell_tests).
 
 A real (unsandboxed, fast) kernel plays the student: it runs the restored notebook, then
 the test cells run in this process against the kernel's names through the bridge. Every
@@ -17,11 +17,11 @@ import pytest
 from local_kernel import LocalKernel
 from nbformat import NotebookNode
 
-from autograder.bridge import Submission
-from autograder.cell_checks import hidden_lines, instructor_preamble, run_test_cells
-from autograder.notebook_io import read_notebook
-from autograder.notebook_source import NotebookSource
-from autograder.restore import grade_id_of, restore_locked_cells
+from autograder.core.notebooks import read_notebook
+from autograder.engine.bridge.notebook_source import NotebookSource
+from autograder.engine.bridge.submission import Submission
+from autograder.engine.cells.cell_tests import hidden_lines, instructor_preamble, run_test_cells
+from autograder.engine.restore import grade_id_of, restore_locked_cells
 
 NB = Path(__file__).parent / "notebooks"
 

@@ -9,15 +9,15 @@ import pytest
 from nbformat import NotebookNode
 from nbgrader.utils import determine_grade
 
-from autograder.cellscore import (
+from autograder.core.notebooks import read_notebook
+from autograder.engine.cells.scores import (
     answer_hash,
     find_tampering,
     score_manual_cells,
     tampering_notices,
     zero_cells,
 )
-from autograder.notebook_io import read_notebook
-from autograder.restore import RECORD_KEY, grade_id_of, restore_locked_cells
+from autograder.engine.restore import RECORD_KEY, grade_id_of, restore_locked_cells
 
 NB = Path(__file__).parent / "notebooks"
 

@@ -15,11 +15,11 @@ import torch
 from local_kernel import LocalKernel
 
 from autograder import checks
-from autograder.bridge import MissingName, StudentError, Submission
 from autograder.checks import accuracy, gradients, shapes, values
-from autograder.config import Assignment, load_manifest
-from autograder.errors import BridgeError, ConfigError
-from autograder.results import CheckResult
+from autograder.core.config import Assignment, load_manifest
+from autograder.core.errors import BridgeError, ConfigError
+from autograder.core.results import CheckResult
+from autograder.engine.bridge.submission import MissingName, StudentError, Submission
 
 FIXTURE = Path(__file__).parent / "fixtures" / "assignments" / "01_n"
 

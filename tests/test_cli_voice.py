@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import build_parser, language_in, main
-from autograder.errors import ConfigError, GradebookError, IntakeError
+from autograder.core.errors import ConfigError, GradebookError, IntakeError
 
 ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"
 

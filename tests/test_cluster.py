@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import TaskOutcome
-from autograder.cluster import parse_target
-from autograder.grade import GradeSummary, grade
-from autograder.gradebook import Gradebook
-from autograder.results import Status
-from autograder.sandbox import bwrap_available
+from autograder.core.results import Status
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.engine.pool import TaskOutcome
+from autograder.grading.batch import GradeSummary, grade
+from autograder.grading.cluster.connect import parse_target
+from autograder.store.gradebook import Gradebook
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENTS = HERE / "assignments"
@@ -59,7 +59,8 @@ def _expected(participant: str) -> float:
 
 def _grade(subs: Path, gb: Path, *, cluster: str | None, jobs: int,
            on_done: Callable[[TaskOutcome], None] | None = None,
-           kernel_factory: str = "autograder.kernel:SandboxedKernel") -> GradeSummary:
+           kernel_factory: str = "autograder.engine.kernel.sandboxed:SandboxedKernel",
+          ) -> GradeSummary:
     return grade(assignment_id="02_n", submissions=[subs], out=gb.parent / "out",
                  gradebook=gb, jobs=jobs, assignments_root=ASSIGNMENTS, lang="en",
                  cluster=parse_target(cluster, None), on_done=on_done,

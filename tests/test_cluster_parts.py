@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment_pack import AssignmentPack, pack_assignment, unpack
-from autograder.batch import GradeTask
-from autograder.cluster import ClusterTarget, parse_target
-from autograder.cluster_check import Workers, check_reports
-from autograder.cluster_worker import WorkerReport
-from autograder.config import load_assignment
-from autograder.errors import ClusterError, ConfigError
-from autograder.feedback import render_feedback, status_text
-from autograder.grading import SubmissionInput, grade_input
-from autograder.results import Status
+from autograder.core.config import load_assignment
+from autograder.core.errors import ClusterError, ConfigError
+from autograder.core.results import Status
+from autograder.engine.grade_one import SubmissionInput, grade_input
+from autograder.engine.pool import GradeTask
+from autograder.export.feedback import render_feedback, status_text
+from autograder.grading.cluster.connect import ClusterTarget, parse_target
+from autograder.grading.cluster.pack import AssignmentPack, pack_assignment, unpack
+from autograder.grading.cluster.preflight import Workers, check_reports
+from autograder.grading.cluster.worker import WorkerReport
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENTS = HERE / "assignments"
@@ -132,9 +132,9 @@ def test_grade_input_needs_no_gradebook(tmp_path: Path) -> None:
 
 
 def test_crashed_has_words_and_its_reason_in_the_feedback() -> None:
-    from autograder.class_report import REVIEW_STATUSES
-    from autograder.cluster_run import crashed_reason
-    from autograder.results import SubmissionResult
+    from autograder.core.results import SubmissionResult
+    from autograder.export.class_report import REVIEW_STATUSES
+    from autograder.grading.cluster.run import crashed_reason
 
     assert status_text(Status.CRASHED, "ja") != status_text(Status.CRASHED, "en")
     assert Status.CRASHED in REVIEW_STATUSES
@@ -151,7 +151,7 @@ def test_the_slurm_job_script_carries_tls_resources_and_a_non_daemonic_worker(
     pytest.importorskip("cryptography")
     import dask
 
-    from autograder.cluster import CLUSTER_CONFIG, slurm_cluster
+    from autograder.grading.cluster.connect import CLUSTER_CONFIG, slurm_cluster
 
     config = {"jobqueue.slurm.cores": 8, "jobqueue.slurm.memory": "16GB",
               "jobqueue.slurm.processes": 1, "jobqueue.slurm.queue": "gpu",
@@ -179,7 +179,7 @@ def test_the_slurm_job_script_carries_tls_resources_and_a_non_daemonic_worker(
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     import socket
 
-    from autograder.cluster import _joined
+    from autograder.grading.cluster.connect import _joined
 
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))

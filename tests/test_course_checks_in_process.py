@@ -22,8 +22,8 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.bridge import MissingName
 from autograder.checks import CheckFailed
+from autograder.engine.bridge.submission import MissingName
 
 ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
 # the checks' own marks (points, time_limit) are registered by the check runner only

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.source_check import parameter_names, parse_code
+from autograder.authoring.source_check import parameter_names, parse_code
 
 ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
 

@@ -23,10 +23,10 @@ import pytest
 
 from autograder import datasets
 from autograder.cli import main
+from autograder.core.errors import DatasetError
 from autograder.datasets import catalog, importer, mnist
 from autograder.datasets.cifar import CifarSpec
 from autograder.datasets.safe_pickle import safe_load
-from autograder.errors import DatasetError
 
 RAW_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -497,7 +497,7 @@ def test_fetch_offline(mnist_data_dir: Path, tmp_path: Path) -> None:
 import sys
 from pathlib import Path
 from autograder import datasets
-from autograder.errors import DatasetError
+from autograder.core.errors import DatasetError
 print(datasets.fetch(name="mnist", cache=sys.argv[1]))
 try:
     datasets.fetch(name="fashion-mnist", cache=sys.argv[2])

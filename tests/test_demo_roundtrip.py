@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from autograder.demo import GROUP, SAMPLES, demo
-from autograder.gradebook import Gradebook
+from autograder.cli.demo import GROUP, SAMPLES, demo
+from autograder.engine.kernel.sandbox import bwrap_available
 from autograder.moodle import moodle_feedback_match
-from autograder.sandbox import bwrap_available
+from autograder.store.gradebook import Gradebook
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not bwrap_available(), reason="needs bubblewrap")]

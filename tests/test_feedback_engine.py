@@ -14,15 +14,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.authoring.release import release
 from autograder.cli import main
-from autograder.config import load_assignment
-from autograder.feedback import render_feedback
-from autograder.grading import GradeContext, grade_submission
-from autograder.labels import item_titles
-from autograder.release import release
-from autograder.restore import grade_id_of
-from autograder.sandbox import bwrap_available
-from autograder.worksheet_comment import comment_html
+from autograder.core.config import load_assignment
+from autograder.engine.grade_one import GradeContext, grade_submission
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.engine.labels import item_titles
+from autograder.engine.restore import grade_id_of
+from autograder.export.feedback import render_feedback
+from autograder.export.worksheet_comment import comment_html
 
 TINY = Path(__file__).resolve().parent / "assignments" / "02_n"
 

@@ -15,18 +15,18 @@ import pytest
 
 from autograder import checks
 from autograder.checks.budget import ChecksBudget
-from autograder.class_report import Row, render_class_report, summarise
-from autograder.config import Assignment, Question, Wording, load_assignment, load_manifest
-from autograder.errors import ConfigError
-from autograder.explain import missing_name_notices
-from autograder.feedback import graded_notebook, render_feedback
-from autograder.feedback_rows import feedback_view
-from autograder.grading import _dead_message
-from autograder.itemstate import NOT_RUN_MARKERS, ItemState, state_of
-from autograder.labels import ItemTitles, check_named_cells, item_titles
+from autograder.core.config import Assignment, Question, Wording, load_assignment, load_manifest
+from autograder.core.errors import ConfigError
+from autograder.core.results import CheckResult, Notice, Status, SubmissionResult
+from autograder.engine.explain import missing_name_notices
+from autograder.engine.grade_one import _dead_message
+from autograder.engine.labels import ItemTitles, check_named_cells, item_titles
+from autograder.export.class_report import Row, render_class_report, summarise
+from autograder.export.feedback import graded_notebook, render_feedback
+from autograder.export.item_states import NOT_RUN_MARKERS, ItemState, state_of
+from autograder.export.rows import feedback_view
+from autograder.export.worksheet_comment import MAX_CHARS, comment_html
 from autograder.moodle import GradeRecord, write_grades_table
-from autograder.results import CheckResult, Notice, Status, SubmissionResult
-from autograder.worksheet_comment import MAX_CHARS, comment_html
 
 REPO = Path(__file__).resolve().parent.parent
 COURSE = ["13_n", "13_h", "03_n", "03_h", "14_n", "14_h"]
@@ -116,7 +116,7 @@ def test_a_cell_label_must_name_a_graded_cell() -> None:
 
 @pytest.mark.parametrize("assignment_id", COURSE)
 def test_every_item_of_the_course_has_titles_and_a_question(assignment_id: str) -> None:
-    from autograder.zero_catalog import collect_catalog
+    from autograder.engine.zero_catalog import collect_catalog
 
     assignment = load_assignment(assignment_id, REPO / "assignments")
     names = [c.name for c in collect_catalog(assignment).items]
@@ -382,7 +382,7 @@ def test_a_deleted_cell_and_a_name_no_check_missed() -> None:
 
 
 def test_the_notice_survives_the_gradebook(tmp_path: Path) -> None:
-    from autograder.gradebook import Gradebook
+    from autograder.store.gradebook import Gradebook
 
     with Gradebook(tmp_path / "gb.sqlite") as gb:
         sid = gb.add_submission(assignment="13_n", participant="1", file="f", sha256="h",
@@ -411,7 +411,7 @@ def test_a_missing_dataset_gets_the_command_that_fixes_it(tmp_path: Path) -> Non
 
 
 def test_code_spans_are_escaped_before_they_become_code() -> None:
-    from autograder.feedback import code_spans
+    from autograder.export.feedback import code_spans
 
     assert str(code_spans("`<img src=x onerror=1>` と `a`")) == \
         "<code>&lt;img src=x onerror=1&gt;</code> と <code>a</code>"
@@ -429,7 +429,7 @@ def test_odd_metadata_explains_what_it_can_and_never_raises() -> None:
 
 
 def test_export_titles_fall_back_to_the_manifest(tmp_path: Path) -> None:
-    from autograder.labels import titles_for_export
+    from autograder.engine.labels import titles_for_export
 
     base = load_assignment("13_n", REPO / "assignments")
     broken = dataclasses.replace(base, labels={"test_gone": Wording("消えた", "gone"),

@@ -13,11 +13,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder import sandbox
-from autograder.config import Limits
-from autograder.errors import ConfigError
-from autograder.gpu_env import kernel_gpu_env, mps_pipe, worker_gpu
-from autograder.gpu_slots import (
+from autograder.core.config import Limits
+from autograder.core.errors import ConfigError
+from autograder.engine.kernel import sandbox
+from autograder.engine.kernel.gpu_env import kernel_gpu_env, mps_pipe, worker_gpu
+from autograder.engine.kernel.sandbox import SandboxSpec, kernel_env
+from autograder.grading.cluster.gpu_slots import (
     concurrent,
     kernels_per_gpu,
     one_gpu_per_worker,
@@ -25,7 +26,6 @@ from autograder.gpu_slots import (
     task_resources,
     worker_resources,
 )
-from autograder.sandbox import SandboxSpec, kernel_env
 
 HERE = Path(__file__).resolve().parent
 H200_MB, BUDGET_14H = 143771, 3072
@@ -118,7 +118,7 @@ def test_worker_gpu_from_the_environment() -> None:
 
 
 def _ag_startup() -> object:
-    path = HERE.parent / "autograder" / "sandbox_files" / "ag_startup.py"
+    path = HERE.parent / "autograder" / "engine" / "kernel" / "sandbox_files" / "ag_startup.py"
     spec = importlib.util.spec_from_file_location("ag_startup_under_test", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -148,9 +148,9 @@ def test_fake_gpus_on_a_local_cluster(tmp_path: Path, monkeypatch: pytest.Monkey
     """Two workers own fake GPUs 3 and 5 of 2048 MB; a 1024 MB budget lets each run two
     kernels although it has four slots. Every kernel is given its worker's GPU."""
     pytest.importorskip("distributed")
-    from autograder import batch
-    from autograder.cluster import parse_target
-    from autograder.grade import grade
+    from autograder.engine import pool as batch
+    from autograder.grading.batch import grade
+    from autograder.grading.cluster.connect import parse_target
 
     root = tmp_path / "assignments"
     shutil.copytree(HERE / "assignments" / "02_n", root / "02_n")

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from moodle_zips import add_entry, notebook_bytes
 
-import autograder.decided
-import autograder.grade
+import autograder.grading.batch
+import autograder.grading.decided
 from autograder.cli import EXIT_BUG, main
-from autograder.grade import grade
-from autograder.gradebook import Gradebook
-from autograder.zero_catalog import ZeroCatalog
+from autograder.engine.zero_catalog import ZeroCatalog
+from autograder.grading.batch import grade
+from autograder.store.gradebook import Gradebook
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENTS = HERE / "assignments"
@@ -37,7 +37,7 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         sent.extend(task.submission_id for task in tasks)
         return []
 
-    monkeypatch.setattr(autograder.grade, "run_pool", record)
+    monkeypatch.setattr(autograder.grading.batch, "run_pool", record)
     return sent
 
 
@@ -45,13 +45,13 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def catalogues(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every check catalogue ``grade`` collects (each one is a pytest collection)."""
     calls: list[str] = []
-    real = autograder.decided.collect_catalog_apart
+    real = autograder.grading.decided.collect_catalog_apart
 
     def counted(assignment_id: str, assignments_root: Path) -> ZeroCatalog:
         calls.append(assignment_id)
         return real(assignment_id, assignments_root)
 
-    monkeypatch.setattr(autograder.decided, "collect_catalog_apart", counted)
+    monkeypatch.setattr(autograder.grading.decided, "collect_catalog_apart", counted)
     return calls
 
 
@@ -141,7 +141,7 @@ def test_an_unexpected_exception_is_one_line_not_a_traceback(
     def broken(**_: Any) -> None:
         raise KeyError("\x1b[2Jsurprise [/]")
 
-    monkeypatch.setattr(autograder.grade, "grade", broken)
+    monkeypatch.setattr(autograder.grading.batch, "grade", broken)
     monkeypatch.delenv("AUTOGRADER_DEBUG", raising=False)
     code = main(["--lang", "en", "grade", "02_n", str(tmp_path), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -20,8 +20,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from autograder.grade import grade
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.grading.batch import grade
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOKS = HERE / "notebooks"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from moodle_zips import add_entry, add_streamed_notebook, symlink_mode
 
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel.sandbox import bwrap_available
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

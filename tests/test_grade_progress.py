@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.proctree import descendants
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel.proctree import descendants
+from autograder.engine.kernel.sandbox import bwrap_available
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel.sandbox import bwrap_available
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = ["add_correct", "add_wrong", "hello", "add_eq_always_true"]

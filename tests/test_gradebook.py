@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.errors import GradebookError
-from autograder.gradebook import Gradebook
-from autograder.results import CheckResult, Notice, Status, SubmissionResult
+from autograder.core.errors import GradebookError
+from autograder.core.results import CheckResult, Notice, Status, SubmissionResult
+from autograder.store.gradebook import Gradebook
 
 
 def _result(participant: str, points: float) -> SubmissionResult:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.errors import GradebookError
-from autograder.gradebook import INLINE_MAX_BYTES, SCHEMA_VERSION, Gradebook
-from autograder.results import CheckResult, Status, SubmissionResult
+from autograder.core.errors import GradebookError
+from autograder.core.results import CheckResult, Status, SubmissionResult
+from autograder.store.gradebook import INLINE_MAX_BYTES, SCHEMA_VERSION, Gradebook
 
 
 @pytest.fixture(autouse=True)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.adjust import adjust, parse_change
 from autograder.cli import main
-from autograder.errors import HandGradingError
-from autograder.export import comment_html
-from autograder.gradebook import Gradebook
-from autograder.handgrading import apply_hand_grades
-from autograder.results import CheckResult, Override, Review, Status, SubmissionResult
+from autograder.core.errors import HandGradingError
+from autograder.core.results import CheckResult, Override, Review, Status, SubmissionResult
+from autograder.export.command import comment_html
+from autograder.review.adjust import adjust, parse_change
+from autograder.store.gradebook import Gradebook
+from autograder.store.hand_grades import apply_hand_grades
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENTS = HERE / "assignments"

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import tomlkit
 
-from autograder import zygote
-from autograder.grade import grade
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel import zygote
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.grading.batch import grade
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

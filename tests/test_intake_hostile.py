@@ -26,13 +26,13 @@ from moodle_zips import (
     symlink_mode,
 )
 
-from autograder.intake import collect
+from autograder.core.notebooks import ReadLimits
+from autograder.core.results import Status
+from autograder.core.safetext import is_clean
+from autograder.core.sizecap import MAX_NOTEBOOK_BYTES, too_large
+from autograder.intake.folders import collect
+from autograder.intake.moodle import items_from_moodle_zip
 from autograder.moodle import FileStatus, Intake, ZipLimits, read_moodle_zip
-from autograder.moodle_intake import items_from_moodle_zip
-from autograder.notebook_io import ReadLimits
-from autograder.results import Status
-from autograder.safetext import is_clean
-from autograder.sizecap import MAX_NOTEBOOK_BYTES, too_large
 
 GOOD = ("Taro Yamada_1_assignsubmission_file/14_n.ipynb", notebook_bytes())
 SMALL_CAP = ZipLimits(max_notebook_bytes=100_000)

@@ -31,9 +31,9 @@ import pytest
 from forking import launcher_fixture
 from slots import worker_slot
 
-from autograder import sandbox
-from autograder.config import Limits
-from autograder.kernel import (
+from autograder.core.config import Limits
+from autograder.engine.kernel import sandbox
+from autograder.engine.kernel.sandboxed import (
     ExecutionReport,
     LaunchedKernel,
     SandboxedKernel,

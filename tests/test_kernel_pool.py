@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 import pytest
 from slots import worker_slot
 
-from autograder import kernel_pool
-from autograder.kernel import SandboxedKernel
-from autograder.kernel_pool import WarmKernels, kernel_for
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel import prestarted as kernel_pool
+from autograder.engine.kernel.prestarted import WarmKernels, kernel_for
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.engine.kernel.sandboxed import SandboxedKernel
 
 
 class FakeKernel:

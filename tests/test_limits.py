@@ -33,16 +33,16 @@ import pytest
 from forking import LAUNCHERS
 from slots import worker_slot
 
-from autograder import cgroup, quota, sandbox, zygote
-from autograder.bridge import BridgeTimeout, KernelDead, Submission
 from autograder.checks import ChecksBudget
-from autograder.config import Limits, load_assignment, parse_manifest
-from autograder.errors import ConfigError
-from autograder.grading import GradeContext, grade_submission
-from autograder.kernel import INTERRUPT_GRACE_S, SandboxedKernel
-from autograder.kernel_outputs import MAX_DISPLAY_IDS, NotebookOutputs
-from autograder.private_dirs import CGROUPS, sweep_stale
-from autograder.results import Status, SubmissionResult
+from autograder.core.config import Limits, load_assignment, parse_manifest
+from autograder.core.errors import ConfigError
+from autograder.core.results import Status, SubmissionResult
+from autograder.engine.bridge.submission import BridgeTimeout, KernelDead, Submission
+from autograder.engine.grade_one import GradeContext, grade_submission
+from autograder.engine.kernel import cgroup, quota, sandbox, zygote
+from autograder.engine.kernel.outputs import MAX_DISPLAY_IDS, NotebookOutputs
+from autograder.engine.kernel.private_dirs import CGROUPS, sweep_stale
+from autograder.engine.kernel.sandboxed import INTERRUPT_GRACE_S, SandboxedKernel
 
 HERE = Path(__file__).resolve().parent
 HOSTILE = HERE / "notebooks" / "hostile" / "02_n"
@@ -83,10 +83,10 @@ def kernels(request: pytest.FixtureRequest) -> Iterator[Any]:
     """How this module's kernels start: spawned, or forked from this process's template
     (``worker_template``, which grading goes through too); the launcher to give a
     ``SandboxedKernel``."""
-    from autograder import worker_template
-    from autograder.forked import ForkLauncher
-    from autograder.grading import template_spec
-    from autograder.kernel import launch_kernel
+    from autograder.engine.grade_one import template_spec
+    from autograder.engine.kernel import template as worker_template
+    from autograder.engine.kernel.forked import ForkLauncher
+    from autograder.engine.kernel.sandboxed import launch_kernel
 
     if request.param == "spawn":
         yield launch_kernel
@@ -436,7 +436,7 @@ def test_tree_usage_stops_early_and_refuses_deep_trees(tmp_path: Path) -> None:
 @needs_hard
 def test_sweep_removes_the_quota_and_cgroup_of_a_killed_grader(tmp_path: Path) -> None:
     code = ("import sys, time; from pathlib import Path\n"
-            "from autograder.kernel import SandboxedKernel\n"
+            "from autograder.engine.kernel.sandboxed import SandboxedKernel\n"
             f"k = SandboxedKernel(temp_root=Path(sys.argv[1]), slot={slot(2)})\n"
             "k.start(); assert k.run_code(\"open('/tmp/x', 'w').write('x')\").ok\n"
             "print('up', flush=True); time.sleep(600)\n")

@@ -1,6 +1,6 @@
 """Assignment manifests: the course's all load; each kind of mistake gets one clear message.
 
-The error table runs ``autograder.config.load_manifest`` on small TOML files written into
+The error table runs ``autograder.core.config.load_manifest`` on small TOML files written into
 folders named like assignments, so the message's file and key can be checked exactly.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import load_assignment, load_manifest
-from autograder.errors import ConfigError
-from autograder.source_check import check_names
+from autograder.authoring.source_check import check_names
+from autograder.core.config import load_assignment, load_manifest
+from autograder.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = REPO / "assignments"

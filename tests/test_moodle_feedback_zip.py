@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.errors import ExportError
+from autograder.core.errors import ExportError
 from autograder.moodle import (
     FeedbackEntry,
     build_feedback_zip,

@@ -24,7 +24,7 @@ from moodle_zips import (
     unicode_path_extra,
 )
 
-from autograder.errors import ConfigError, IntakeError, UnsafeArchive
+from autograder.core.errors import ConfigError, IntakeError, UnsafeArchive
 from autograder.moodle import FileStatus, Intake, ZipLimits, read_moodle_zip
 
 # participant id -> (display name, status, chosen file relpath, notice codes)

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.errors import ConfigError, InvalidNotebook
+from autograder.core.errors import ConfigError, InvalidNotebook
 from autograder.moodle import FileStatus, SubmittedFile, decide
 from autograder.moodle.naming import AssignmentName, Match, NamedFile, classify, file_rule
 from autograder.moodle.pyconvert import convert_py_file, py_to_notebook

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from autograder.errors import ExportError
+from autograder.core.errors import ExportError
 from autograder.moodle import (
     GradeEntry,
     GradeRecord,

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.export import export
-from autograder.feedback import graded_notebook, render_feedback
-from autograder.grade import GradeSummary, grade
-from autograder.gradebook import Gradebook
-from autograder.results import SubmissionResult
-from autograder.sandbox import bwrap_available
+from autograder.core.results import SubmissionResult
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.export.command import export
+from autograder.export.feedback import graded_notebook, render_feedback
+from autograder.grading.batch import GradeSummary, grade
+from autograder.store.gradebook import Gradebook
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "notebooks" / "nbgrader_cases"

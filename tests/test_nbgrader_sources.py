@@ -19,12 +19,12 @@ import nbformat
 import pytest
 from moodle_zips import FOLDERS_4X, Student, build_submissions_zip
 
+from autograder.authoring.release import release
+from autograder.authoring.validate import validate
 from autograder.cli import main
-from autograder.config import load_assignment
-from autograder.grade import grade
-from autograder.release import release
-from autograder.sandbox import bwrap_available
-from autograder.validate import validate
+from autograder.core.config import load_assignment
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.grading.batch import grade
 
 ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.errors import InvalidNotebook, NotebookError
-from autograder.notebook_io import (
+from autograder.core.errors import InvalidNotebook, NotebookError
+from autograder.core.notebooks import (
     NotebookReadError,
     ReadLimits,
     read_notebook,

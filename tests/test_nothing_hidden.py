@@ -16,12 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.export import export
-from autograder.grade import grade
-from autograder.notebook_io import read_notebook
-from autograder.release import release
-from autograder.restore import grade_id_of
-from autograder.sandbox import bwrap_available
+from autograder.authoring.release import release
+from autograder.core.notebooks import read_notebook
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.engine.restore import grade_id_of
+from autograder.export.command import export
+from autograder.grading.batch import grade
 
 ASSIGNMENTS = Path(__file__).parent / "assignments"
 

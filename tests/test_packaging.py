@@ -12,8 +12,8 @@ from pathlib import Path
 import tomllib
 
 from autograder.checks import collect_checks
-from autograder.config import Assignment
-from autograder.paths import templates_dir
+from autograder.core.config import Assignment
+from autograder.core.paths import templates_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def test_templates_are_mapped_from_the_top_level_folder() -> None:
 
 ALIAS_PROBE = """
 import sys
-from autograder import reference_alias
+from autograder.checks import reference_alias
 reference_alias.install()
 import autograder_reference.perceptron as real
 from reference import perceptron
@@ -73,7 +73,7 @@ def test_a_real_reference_package_wins(tmp_path: Path) -> None:
     own = tmp_path / "course" / "reference"
     own.mkdir(parents=True)
     (own / "__init__.py").write_text("OWN = True\n")
-    probe = ("from autograder import reference_alias\nreference_alias.install()\n"
+    probe = ("from autograder.checks import reference_alias\nreference_alias.install()\n"
              "import reference\nprint(getattr(reference, 'OWN', False))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120, check=False,

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from slots import worker_slot
 
-from autograder.private_dirs import OWNER, PrivateDir, sweep_stale
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel.private_dirs import OWNER, PrivateDir, sweep_stale
+from autograder.engine.kernel.sandbox import bwrap_available
 
 HERE = Path(__file__).resolve().parent
 
 
 def _made_by_a_killed_process(tmp: Path) -> Path:
     code = ("import os, signal, sys; from pathlib import Path\n"
-            "from autograder.private_dirs import PrivateDir\n"
+            "from autograder.engine.kernel.private_dirs import PrivateDir\n"
             "d = PrivateDir(Path(sys.argv[1])); (d.path / 'content').mkdir()\n"
             "(d.path / 'content' / 'answer.py').write_text('student work')\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n")
@@ -65,7 +65,7 @@ def test_another_users_folder_is_left_alone(tmp_path: Path) -> None:
 def test_a_sandboxed_kernel_of_a_killed_grader_leaves_nothing_after_a_sweep(tmp_path: Path
                                                                              ) -> None:
     code = ("import sys, time; from pathlib import Path\n"
-            "from autograder.kernel import SandboxedKernel\n"
+            "from autograder.engine.kernel.sandboxed import SandboxedKernel\n"
             f"k = SandboxedKernel(temp_root=Path(sys.argv[1]), slot={worker_slot(400)})\n"
             "k.start(); assert k.run_code(\"open('work.txt', 'w').write('x')\").ok\n"
             "print('up', flush=True); time.sleep(600)\n")
@@ -83,7 +83,7 @@ def test_a_sandboxed_kernel_of_a_killed_grader_leaves_nothing_after_a_sweep(tmp_
 
 
 def test_grade_sweeps_first_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from autograder.grade import grade
+    from autograder.grading.batch import grade
 
     temp = tmp_path / "t"
     temp.mkdir()
@@ -94,7 +94,7 @@ def test_grade_sweeps_first_and_says_so(tmp_path: Path, monkeypatch: pytest.Monk
     shutil.copy(HERE / "notebooks" / "png_renamed.ipynb", subs / "a.ipynb")
     summary = grade(assignment_id="02_n", submissions=[subs], out=tmp_path / "out",
                     gradebook=tmp_path / "gb.sqlite", assignments_root=HERE / "assignments",
-                    kernel_factory="autograder.kernel:SandboxedKernel")
+                    kernel_factory="autograder.engine.kernel.sandboxed:SandboxedKernel")
     assert not dead.exists()
     assert [m.code for m in summary.messages] == ["swept_private_dirs"]
     assert "1 件" in summary.messages[0].message_ja

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torchvision import transforms
 
-from autograder.errors import DatasetError
+from autograder.core.errors import DatasetError
 from autograder_reference import mnist as ref
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.class_report import REVIEW_STATUSES, Row, summarise
-from autograder.export import comment_html
-from autograder.feedback import render_feedback, status_text
-from autograder.results import CheckResult, Notice, Status, SubmissionResult
+from autograder.core.results import CheckResult, Notice, Status, SubmissionResult
+from autograder.export.class_report import REVIEW_STATUSES, Row, summarise
+from autograder.export.command import comment_html
+from autograder.export.feedback import render_feedback, status_text
 
 REASON = "“14_n.ipynb” was not accepted: the file is too large (1024.0 MB, limit 50 MB)"
 

@@ -19,11 +19,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader import utils as nbg
 
+from autograder.authoring.release import HEADER_CELL_ID, release
+from autograder.authoring.source_check import HIDDEN, SOLUTION
 from autograder.cli import main
-from autograder.config import load_assignment
-from autograder.errors import ConfigError, NotebookError
-from autograder.release import HEADER_CELL_ID, release
-from autograder.source_check import HIDDEN, SOLUTION
+from autograder.core.config import load_assignment
+from autograder.core.errors import ConfigError, NotebookError
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = REPO / "assignments"

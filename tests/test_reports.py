@@ -10,11 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.class_report import Row, render_class_report, summarise
-from autograder.config import parse_manifest
-from autograder.feedback import graded_notebook, notebook_figures, render_feedback
-from autograder.results import CheckResult, Notice, Status, SubmissionResult
-from autograder.similarity import similar_pairs
+from autograder.core.config import parse_manifest
+from autograder.core.results import CheckResult, Notice, Status, SubmissionResult
+from autograder.export.class_report import Row, render_class_report, summarise
+from autograder.export.feedback import graded_notebook, notebook_figures, render_feedback
+from autograder.export.similarity import similar_pairs
 
 
 def _png() -> str:

@@ -11,14 +11,14 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from autograder.errors import ConfigError, NotebookError
-from autograder.notebook_io import read_notebook
-from autograder.restore import (
+from autograder.core.errors import ConfigError, NotebookError
+from autograder.core.notebooks import read_notebook
+from autograder.engine.parameters import inject_parameters
+from autograder.engine.restore import (
     INJECTED_TAG,
     RECORD_KEY,
     grade_id_of,
     index_source,
-    inject_parameters,
     restore_locked_cells,
 )
 

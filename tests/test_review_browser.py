@@ -25,7 +25,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel.sandbox import bwrap_available
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENTS = HERE / "assignments"
@@ -77,7 +77,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from autograder.grade import grade
+    from autograder.grading.batch import grade
 
     tmp = tmp_path_factory.mktemp("review")
     _submissions(tmp / "moodle.zip")

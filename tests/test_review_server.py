@@ -12,11 +12,11 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from autograder.cellscore import answer_hash
-from autograder.config import load_assignment
-from autograder.gradebook import Gradebook
-from autograder.results import CheckResult, Status, SubmissionResult
-from autograder.review_server import ReviewServer
+from autograder.core.config import load_assignment
+from autograder.core.results import CheckResult, Status, SubmissionResult
+from autograder.engine.cells.scores import answer_hash
+from autograder.review.server import ReviewServer
+from autograder.store.gradebook import Gradebook
 
 HERE = Path(__file__).resolve().parent
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAQAAAADCAIAAAA7ljmRAAAAFElEQVR4nGM8ISfHAANMDEgAhQMAJtoBCkAA"

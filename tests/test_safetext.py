@@ -1,11 +1,11 @@
-"""Student-chosen text on its way to a terminal, HTML or CSV (autograder.safetext)."""
+"""Student-chosen text on its way to a terminal, HTML or CSV (autograder.core.safetext)."""
 
 from __future__ import annotations
 
 import pytest
 from rich.console import Console
 
-from autograder.safetext import clean, for_rich, is_clean, one_line, visible
+from autograder.core.safetext import clean, for_rich, is_clean, one_line, visible
 
 CASES = [
     ("clear screen", "a\x1b[2Jb", "ab"),
@@ -66,7 +66,7 @@ def test_visible_cuts_and_ignores_non_text() -> None:
 
 
 def test_notice_line_is_plain_text_on_the_terminal() -> None:
-    from autograder.console import notice_line
+    from autograder.core.console import notice_line
 
     console = Console(record=True, width=300, force_terminal=True)
     console.print(notice_line("“[/]oops[bold].txt” \x1b[2Jwas ignored"))

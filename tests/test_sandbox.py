@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from forking import template
 
-from autograder import sandbox
-from autograder.config import Limits
-from autograder.errors import SandboxError
-from autograder.sandbox import SandboxSpec, wrap_command
+from autograder.core.config import Limits
+from autograder.core.errors import SandboxError
+from autograder.engine.kernel import sandbox
+from autograder.engine.kernel.sandbox import SandboxSpec, wrap_command
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = Limits(memory_mb=1024, processes=64, file_size_mb=32)
@@ -101,8 +101,8 @@ def _probe(spec: SandboxSpec, mode: sandbox.Mode, port: int) -> dict[str, Any]:
 def _forked_probe(spec: SandboxSpec, port: int) -> Iterator[dict[str, Any]]:
     """The probe run in a forked kernel made for the same limits, threads and datasets
     (the kernel stays open, its folders too, while the tests read the report)."""
-    from autograder.forked import ForkLauncher
-    from autograder.kernel import SandboxedKernel
+    from autograder.engine.kernel.forked import ForkLauncher
+    from autograder.engine.kernel.sandboxed import SandboxedKernel
 
     argv = ["probe", str(port), str(REPO), str(REPO / "pyproject.toml")]
     with template(spec.datasets) as made, \

@@ -8,12 +8,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.authoring.release import release
+from autograder.authoring.scaffold import new_assignment
+from autograder.authoring.source_check import check_names, parameter_names
 from autograder.cli import main
-from autograder.config import load_assignment
-from autograder.errors import ConfigError
-from autograder.release import release
-from autograder.scaffold import new_assignment
-from autograder.source_check import check_names, parameter_names
+from autograder.core.config import load_assignment
+from autograder.core.errors import ConfigError
 
 
 def test_scaffold_is_a_releasable_assignment(tmp_path: Path) -> None:

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import load_assignment
-from autograder.fingerprint import (
+from autograder.core.config import load_assignment
+from autograder.core.results import CheckResult, Status, SubmissionResult
+from autograder.engine.kernel.sandbox import bwrap_available
+from autograder.store.fingerprint import (
     Fingerprint,
     _engine_files,
     effective_params,
     fingerprint,
 )
-from autograder.gradebook import SCHEMA_VERSION, Gradebook
-from autograder.results import CheckResult, Status, SubmissionResult
-from autograder.sandbox import bwrap_available
+from autograder.store.gradebook import SCHEMA_VERSION, Gradebook
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOKS = HERE / "notebooks"
@@ -158,11 +158,17 @@ def test_each_part_of_the_fingerprint(tmp_path: Path) -> None:
 
 def test_the_engine_hash_covers_grading_code_not_presentation() -> None:
     labels = {label for label, _ in _engine_files()}
-    assert {"autograder/grading.py", "autograder/cellscore.py", "autograder/bridge.py",
-            "autograder/checks/runner.py", "autograder/sandbox_files/ag_bridge.py",
+    assert {"autograder/engine/grade_one.py", "autograder/engine/cells/scores.py",
+            "autograder/engine/bridge/submission.py", "autograder/engine/kernel/sandboxed.py",
+            "autograder/checks/runner.py", "autograder/engine/kernel/sandbox_files/ag_bridge.py",
+            "autograder/core/config.py", "autograder/store/gradebook.py",
+            "autograder/grading/batch.py", "autograder/intake/folders.py",
             "autograder_reference/perceptron.py"} <= labels
-    assert not labels & {"autograder/export.py", "autograder/feedback.py",
-                         "autograder/review_server.py", "autograder/commands/grade_cmd.py"}
+    assert not labels & {"autograder/export/command.py", "autograder/export/feedback.py",
+                         "autograder/review/server.py", "autograder/cli/commands/grade_cmd.py",
+                         "autograder/cli/__init__.py", "autograder/authoring/release.py",
+                         "autograder/grading/staleness.py", "autograder/store/fingerprint.py",
+                         "autograder/core/console.py", "autograder/moodle/model.py"}
 
 
 def test_a_schema_2_gradebook_is_upgraded_and_its_results_are_stale(tmp_path: Path) -> None:

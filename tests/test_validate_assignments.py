@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import load_assignment
-from autograder.paths import PROJECT_DIR
-from autograder.sandbox import bwrap_available
-from autograder.validate import assignment_ids, validate
+from autograder.authoring.validate import assignment_ids, validate
+from autograder.core.config import load_assignment
+from autograder.core.paths import PROJECT_DIR
+from autograder.engine.kernel.sandbox import bwrap_available
 
 ASSIGNMENTS = PROJECT_DIR / "assignments"
 COURSE = ["13_n", "13_h", "03_n", "03_h", "14_n", "14_h"]

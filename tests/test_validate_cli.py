@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import main
-from autograder.errors import ConfigError
-from autograder.sandbox import bwrap_available
+from autograder.core.errors import ConfigError
+from autograder.engine.kernel.sandbox import bwrap_available
 
 TINY = Path(__file__).resolve().parent / "assignments" / "02_n"
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import pytest
 
-from autograder.sandbox import bwrap_available
+from autograder.engine.kernel.sandbox import bwrap_available
 
 REPO = Path(__file__).resolve().parent.parent
 WHEEL_SOURCES = ("pyproject.toml", "README.md", "autograder", "autograder_reference", "templates")
@@ -115,7 +115,7 @@ def test_the_wheel_holds_templates_and_a_named_reference(installed: dict[str, An
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     assert "autograder/templates/feedback.html.j2" in names
     assert "autograder/templates/new_assignment/assignment.toml.j2" in names
-    assert "autograder/sandbox_files/ag_bridge.py" in names
+    assert "autograder/engine/kernel/sandbox_files/ag_bridge.py" in names
     assert "autograder_reference/perceptron.py" in names
     assert not any(n.startswith(("reference/", "templates/", "tests/")) for n in names)
 

@@ -27,12 +27,13 @@ import pytest
 from forking import needs_fork, template
 from slots import worker_slot
 
-from autograder import worker_template, zygote
-from autograder.config import Limits
-from autograder.forked import ForkLauncher
-from autograder.kernel import SandboxedKernel
-from autograder.sandbox import SANDBOX_FILES, SandboxSpec, bwrap_available
-from autograder.zygote import Template, TemplateSpec
+from autograder.core.config import Limits
+from autograder.engine.kernel import template as worker_template
+from autograder.engine.kernel import zygote
+from autograder.engine.kernel.forked import ForkLauncher
+from autograder.engine.kernel.sandbox import SANDBOX_FILES, SandboxSpec, bwrap_available
+from autograder.engine.kernel.sandboxed import SandboxedKernel
+from autograder.engine.kernel.zygote import Template, TemplateSpec
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -219,7 +220,7 @@ VARIANTS = ["13_n_alt", "13_n_bug_softmax_unstable", "13_n_bug_step_at_zero",
 
 
 def _graded(tmp: Path, *, fork: bool) -> list[dict[str, Any]]:
-    from autograder.grade import grade
+    from autograder.grading.batch import grade
 
     subs = tmp / "subs"
     if not subs.exists():
@@ -256,10 +257,10 @@ def test_a_killed_grader_takes_its_template_along(tmp_path: Path) -> None:
 
     import psutil
 
-    from autograder.private_dirs import sweep_stale
+    from autograder.engine.kernel.private_dirs import sweep_stale
 
     code = ("import sys, time\nfrom pathlib import Path\n"
-            "from autograder.zygote import Template, TemplateSpec\n"
+            "from autograder.engine.kernel.zygote import Template, TemplateSpec\n"
             "t = Template(TemplateSpec(preload=('numpy',)), temp_root=Path(sys.argv[1]))\n"
             "t.start()\nt.wait_ready()\nprint(t.host_pid, flush=True)\ntime.sleep(600)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],

@@ -35,10 +35,10 @@ from typing import Any
 
 import pytest
 
-from autograder.config import Assignment, Scalar, load_assignment
-from autograder.grading import GradeContext, grade_submission
-from autograder.results import Status, SubmissionResult
-from autograder.sandbox import bwrap_available
+from autograder.core.config import Assignment, Scalar, load_assignment
+from autograder.core.results import Status, SubmissionResult
+from autograder.engine.grade_one import GradeContext, grade_submission
+from autograder.engine.kernel.sandbox import bwrap_available
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = REPO / "assignments"

@@ -1,8 +1,9 @@
 """Assignment checks: the pytest plugin that runs them and the helpers they use.
 
 A check is a pytest test in ``assignments/<id>/tests/`` that takes the ``submission``
-fixture (``autograder.bridge.Submission``) and fails with ``assert ..., "メッセージ"`` or
-``checks.fail(ja=..., en=...)``::
+fixture (a ``Submission``, re-exported here with the bridge's errors a check may catch:
+``StudentError``, ``SourceUnavailable``, ``RemoteModel``) and fails with
+``assert ..., "メッセージ"`` or ``checks.fail(ja=..., en=...)``::
 
     from autograder import checks
 
@@ -18,6 +19,7 @@ Helper families (torch is imported only when they are used): ``shapes``
 ``expect_gradients``), ``accuracy`` (``accuracy_of``, ``expect_accuracy``).
 """
 
+from ..engine.bridge.submission import RemoteModel, SourceUnavailable, StudentError, Submission
 from . import accuracy, gradients, shapes, values
 from .budget import ChecksBudget
 from .outcomes import (
@@ -29,7 +31,7 @@ from .outcomes import (
     record_metric,
     student_message,
 )
-from .runner import CheckInfo, collect_checks, describe_checks, run_checks
+from .session import CheckInfo, collect_checks, describe_checks, run_checks
 
 __all__ = [
     "CheckFailed",
@@ -37,6 +39,10 @@ __all__ = [
     "CheckTimeout",
     "ChecksBudget",
     "Partial",
+    "RemoteModel",
+    "SourceUnavailable",
+    "StudentError",
+    "Submission",
     "accuracy",
     "collect_checks",
     "describe_checks",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bridge import Remote
+from ..engine.bridge.submission import Remote
 
 
 def type_name(value: Any) -> str:

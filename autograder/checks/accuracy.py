@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..bridge import RemoteModel
+from ..engine.bridge.submission import RemoteModel
 from ._common import shape_text
 from .outcomes import fail, record_metric
 

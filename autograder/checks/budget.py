@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from ..i18n import Lang, tr
+from ..core.i18n import Lang, tr
 
 
 class ChecksBudget:

@@ -1,7 +1,8 @@
 """Fixtures every assignment's checks can use (registered by ``run_checks``).
 
-- ``submission``: the ``autograder.bridge.Submission`` being graded (session scope);
-- ``assignment``: the ``autograder.config.Assignment`` (manifest, thresholds, data).
+- ``submission``: the ``autograder.engine.bridge.submission.Submission`` being graded
+  (session scope);
+- ``assignment``: the ``autograder.core.config.Assignment`` (manifest, thresholds, data).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ..bridge import Submission
-    from ..config import Assignment
+    from ..core.config import Assignment
+    from ..engine.bridge.submission import Submission
 
 RUN_KEY: pytest.StashKey[Any] = pytest.StashKey()
 

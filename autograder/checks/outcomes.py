@@ -12,8 +12,8 @@ import contextvars
 import logging
 from typing import NoReturn
 
-from ..errors import BridgeError
-from ..i18n import Lang, tr
+from ..core.errors import BridgeError
+from ..core.i18n import Lang, tr
 
 log = logging.getLogger(__name__)
 

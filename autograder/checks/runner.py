@@ -31,18 +31,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..errors import ConfigError
-from ..i18n import Lang, tr
-from ..labels import check_named_checks
-from ..results import CheckResult
+from ..core.errors import ConfigError
+from ..core.i18n import Lang, tr
+from ..core.item_names import check_named_checks
+from ..core.results import CheckResult
 from . import fixtures
 from .budget import BudgetUsedUp, ChecksBudget
 from .hygiene import alarm, seed_rngs
 from .outcomes import Partial, metric_slot, reset_metric, student_message
 
 if TYPE_CHECKING:
-    from ..bridge import Submission
-    from ..config import Assignment
+    from ..core.config import Assignment
+    from ..engine.bridge.submission import Submission
 
 log = logging.getLogger(__name__)
 
@@ -267,50 +267,6 @@ def _doc_line(item: pytest.Item) -> str:
     return line[:200]
 
 
-# ---------------------------------------------------------------- entry points
-
-def run_checks(*, assignment: Assignment, submission: Submission, lang: Lang | None = None,
-               timeout_per_check: float = 120.0, budget: ChecksBudget | None = None
-               ) -> list[CheckResult]:
-    """Run every check in ``assignment.tests_dir`` against ``submission``; one result
-    per check, in collection order. A broken check suite raises ``ConfigError``.
-    ``budget``: the time for all checks together (default: the manifest's
-    ``checks_timeout_s``); pass one to learn afterwards whether it was ``exhausted``."""
-    from .session import session_for
-
-    if not assignment.tests_dir.is_dir():
-        return []
-    budget = budget or ChecksBudget(assignment.limits.checks_timeout_s)
-    return session_for(assignment).run(Run(submission=submission, lang=lang, budget=budget,
-                                           timeout=timeout_per_check))
-
-
-@dataclass(frozen=True)
-class CheckInfo:
-    """A collected check: its name, its points, its docstring's first line ("" if none)."""
-
-    name: str
-    max_points: float
-    doc: str = ""
-
-
-def describe_checks(*, assignment: Assignment) -> list[CheckInfo]:
-    """Every check, without running any (a ``ConfigError`` for a broken suite or a
-    manifest that names a check that does not exist)."""
-    from .session import session_for
-
-    if not assignment.tests_dir.is_dir():
-        return []
-    plugin = session_for(assignment).plugin
-    return [CheckInfo(plugin.names[item.nodeid], plugin.points[item.nodeid],
-                      plugin.docs.get(item.nodeid, "")) for item in plugin.items]
-
-
-def collect_checks(*, assignment: Assignment) -> list[tuple[str, float]]:
-    """``(name, max_points)`` of every check, without running any."""
-    return [(c.name, c.max_points) for c in describe_checks(assignment=assignment)]
-
-
 @contextlib.contextmanager
 def running(plugin: Plugin, run: Run) -> Iterator[None]:
     """``run`` is the one the plugin's hooks and the fixtures see, for the block."""
@@ -321,5 +277,4 @@ def running(plugin: Plugin, run: Run) -> Iterator[None]:
         plugin.run = None
 
 
-__all__ = ["ALARM_GRACE_S", "CheckInfo", "Plugin", "Run", "collect_checks", "describe_checks",
-           "run_checks", "running"]
+__all__ = ["ALARM_GRACE_S", "Plugin", "Run", "running"]

@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,16 +38,17 @@ import pytest
 from _pytest.config import _prepareconfig
 from _pytest.main import Session
 
-from .. import reference_alias
-from ..errors import ConfigError
-from ..i18n import tr
-from ..results import CheckResult
-from . import fixtures
+from ..core.errors import ConfigError
+from ..core.i18n import Lang, tr
+from ..core.results import CheckResult
+from . import fixtures, reference_alias
+from .budget import ChecksBudget
 from .hygiene import environment, forget_modules, global_state_restored, modules_from
 from .runner import Plugin, Run, running
 
 if TYPE_CHECKING:
-    from ..config import Assignment
+    from ..core.config import Assignment
+    from ..engine.bridge.submission import Submission
 
 # pytest's own plugins that print, cache, or keep every warning of every run (historic
 # hook calls are stored for the life of the process): a long-lived session does without.
@@ -272,4 +274,45 @@ def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(found)
 
 
-__all__ = ["CheckSession", "close_sessions", "session_for"]
+__all__ = ["CheckInfo", "CheckSession", "close_sessions", "collect_checks", "describe_checks",
+           "run_checks", "session_for"]
+
+
+# ---------------------------------------------------------------- entry points
+
+def run_checks(*, assignment: Assignment, submission: Submission, lang: Lang | None = None,
+               timeout_per_check: float = 120.0, budget: ChecksBudget | None = None
+               ) -> list[CheckResult]:
+    """Run every check in ``assignment.tests_dir`` against ``submission``; one result
+    per check, in collection order. A broken check suite raises ``ConfigError``.
+    ``budget``: the time for all checks together (default: the manifest's
+    ``checks_timeout_s``); pass one to learn afterwards whether it was ``exhausted``."""
+    if not assignment.tests_dir.is_dir():
+        return []
+    budget = budget or ChecksBudget(assignment.limits.checks_timeout_s)
+    return session_for(assignment).run(Run(submission=submission, lang=lang, budget=budget,
+                                           timeout=timeout_per_check))
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """A collected check: its name, its points, its docstring's first line ("" if none)."""
+
+    name: str
+    max_points: float
+    doc: str = ""
+
+
+def describe_checks(*, assignment: Assignment) -> list[CheckInfo]:
+    """Every check, without running any (a ``ConfigError`` for a broken suite or a
+    manifest that names a check that does not exist)."""
+    if not assignment.tests_dir.is_dir():
+        return []
+    plugin = session_for(assignment).plugin
+    return [CheckInfo(plugin.names[item.nodeid], plugin.points[item.nodeid],
+                      plugin.docs.get(item.nodeid, "")) for item in plugin.items]
+
+
+def collect_checks(*, assignment: Assignment) -> list[tuple[str, float]]:
+    """``(name, max_points)`` of every check, without running any."""
+    return [(c.name, c.max_points) for c in describe_checks(assignment=assignment)]

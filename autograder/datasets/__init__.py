@@ -3,7 +3,7 @@
 ``torchvision.datasets.MNIST(root=CACHE, download=True)`` (and ``FashionMNIST``,
 ``CIFAR10``) finds what ``fetch`` or ``import_archives`` put there and downloads nothing.
 The cache is the ``cache`` argument, else ``$AUTOGRADER_DATA``, else
-``<user cache dir>/dl-autograder/data`` (``autograder.paths.data_dir``).
+``<user cache dir>/dl-autograder/data`` (``autograder.core.paths.data_dir``).
 
 - ``fetch(name=)``            download with torchvision (needs the internet)
 - ``import_archives(paths=)`` offline: MNIST IDX files, ``mnist.pkl.gz``, ``cifar-10-python.tar.gz``

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..i18n import Lang, tr
+from ..core.i18n import Lang, tr
 from .cache import resolve
 from .catalog import DatasetInfo, by_name
 from .listing import seed_entries

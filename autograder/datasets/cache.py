@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from .. import paths
-from ..errors import DatasetError
-from ..i18n import tr
+from ..core import paths
+from ..core.errors import DatasetError
+from ..core.i18n import tr
 
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DatasetError
-from ..i18n import tr
+from ..core.errors import DatasetError
+from ..core.i18n import tr
 
 MNIST_RAW = (
     "raw/train-images-idx3-ubyte",

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError
-from ..i18n import tr
+from ..core.errors import DatasetError
+from ..core.i18n import tr
 from .catalog import CIFAR10_MD5, CIFAR_META, CIFAR_TEST, CIFAR_TRAIN
 from .safe_pickle import safe_load
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import http.client
 from pathlib import Path
 
-from ..errors import DatasetError
-from ..i18n import tr
+from ..core.errors import DatasetError
+from ..core.i18n import tr
 from .cache import Staging, resolve
 from .catalog import DatasetInfo, by_name
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import DatasetError
-from ..i18n import tr
+from ..core.errors import DatasetError
+from ..core.i18n import tr
 from .cache import Staging, resolve
 from .catalog import by_folder
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..i18n import Lang, tr
+from ..core.i18n import Lang, tr
 from .cache import resolve
 from .catalog import CIFAR_TEST, CIFAR_TRAIN, DATASETS, DatasetInfo, by_name
 
@@ -105,7 +105,7 @@ def print_listing(entries: list[CacheEntry], *, cache: Path | str | None = None,
     """Print ``entries`` as a table on the CLI console (Japanese headers by default)."""
     from rich.table import Table
 
-    from ..console import console
+    from ..core.console import console
 
     root = resolve(cache)
     if not entries:

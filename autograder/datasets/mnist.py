@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import DatasetError
-from ..i18n import tr
+from ..core.errors import DatasetError
+from ..core.i18n import tr
 from .catalog import IDX_GZ_MD5
 from .safe_pickle import LimitedReader, safe_load
 

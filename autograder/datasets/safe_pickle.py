@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import DatasetError
-from ..i18n import tr
+from ..core.errors import DatasetError
+from ..core.i18n import tr
 
 
 def _latin1_encode(obj: object, encoding: str = "utf-8", errors: str = "strict") -> bytes:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import ExportError
-from ..i18n import tr
+from ..core.errors import ExportError
+from ..core.i18n import tr
 
 _NEEDS_QUOTES = frozenset('"\\ \t\r\n')
 

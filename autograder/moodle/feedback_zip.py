@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from ..errors import ExportError
-from ..i18n import tr
-from ..results import Notice
+from ..core.errors import ExportError
+from ..core.i18n import tr
+from ..core.results import Notice
 
 UTF8_FLAG = 0x800
 PLUGIN = "assignsubmission_file"

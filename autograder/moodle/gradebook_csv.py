@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from ..errors import ExportError
-from ..i18n import tr
-from ..results import Notice
+from ..core.errors import ExportError
+from ..core.i18n import tr
+from ..core.results import Notice
 from .feedback_zip import clean_filename
 from .grades import GradeFormat, scale
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from ..results import Notice, Status
+from ..core.results import Notice, Status
 from .safezip import RefusedEntry
 
 

@@ -48,10 +48,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import PurePosixPath
 
-from ..assignment_ids import check_id
-from ..errors import ConfigError
-from ..i18n import tr
-from ..results import Notice
+from ..core.assignment_ids import check_id
+from ..core.errors import ConfigError
+from ..core.i18n import tr
+from ..core.results import Notice
 from .model import FileStatus, SubmittedFile
 
 _ASSIGNMENT_ID = re.compile(r"^(?P<lecture>\d{2})_(?P<level>[nh])$")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..results import Notice
-from ..safetext import visible
-from ..sizecap import refused_file
+from ..core.results import Notice
+from ..core.safetext import visible
+from ..core.sizecap import refused_file
 from .safezip import RefusedEntry, reason_text
 
 SAMPLE = 3        # names quoted in a summed line

@@ -28,8 +28,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidNotebook
-from ..i18n import tr
+from ..core.errors import InvalidNotebook
+from ..core.i18n import tr
 
 if TYPE_CHECKING:  # nbformat is slow to import; only .py submissions need it
     import nbformat

@@ -33,11 +33,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import IntakeError, UnsafeArchive
-from ..i18n import tr
-from ..results import Notice
-from ..safetext import visible
-from ..sizecap import MAX_NOTEBOOK_BYTES, is_notebook_name, too_large
+from ..core.errors import IntakeError, UnsafeArchive
+from ..core.i18n import tr
+from ..core.results import Notice
+from ..core.safetext import visible
+from ..core.sizecap import MAX_NOTEBOOK_BYTES, is_notebook_name, too_large
 
 UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from ..errors import ExportError
-from ..i18n import tr
-from ..results import Notice
+from ..core.errors import ExportError
+from ..core.i18n import tr
+from ..core.results import Notice
 from . import csvraw
 from .csvraw import Field, Record
 from .grades import GradeFormat, detect_format, parse_grade, scale

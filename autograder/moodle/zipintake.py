@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import IntakeError, InvalidNotebook
-from ..results import Notice
-from ..safetext import one_line, visible
-from ..sizecap import is_notebook_name
+from ..core.errors import IntakeError, InvalidNotebook
+from ..core.results import Notice
+from ..core.safetext import one_line, visible
+from ..core.sizecap import is_notebook_name
 from .layout import FLAT, FOLDERS_3X, PathMatch, is_junk, match_owner, match_path
 from .model import FileStatus, Intake, ParticipantEntry, SubmittedFile
 from .naming import FileRule, Match, converted_notice, decide, file_rule

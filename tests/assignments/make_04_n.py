@@ -59,8 +59,8 @@ def source() -> nbformat.NotebookNode:
 
 
 def released() -> nbformat.NotebookNode:
-    from autograder.config import load_assignment
-    from autograder.release import student_version
+    from autograder.authoring.release import student_version
+    from autograder.core.config import load_assignment
 
     return student_version(source(), assignment=load_assignment("04_n", HERE))
 

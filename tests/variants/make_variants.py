@@ -2179,8 +2179,8 @@ PLANS: dict[str, Plan] = {
 
 def released(assignment_id: str) -> NotebookNode:
     """The student notebook exactly as ``autograder release`` hands it out."""
-    from autograder.config import load_assignment
-    from autograder.release import read_source, student_version
+    from autograder.authoring.release import read_source, student_version
+    from autograder.core.config import load_assignment
 
     assignment = load_assignment(assignment_id, ASSIGNMENTS)
     return student_version(read_source(assignment.source_notebook), assignment=assignment)

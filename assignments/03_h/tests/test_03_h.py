@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 import torch
 
-from autograder.bridge import RemoteModel, StudentError
-from autograder.checks import accuracy, fail, shapes, values
+from autograder.checks import RemoteModel, StudentError, accuracy, fail, shapes, values
 from reference import convolution
 from reference import mnist as ref
 

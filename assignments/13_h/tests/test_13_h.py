@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 import torch
 
-from autograder.bridge import SourceUnavailable, StudentError
-from autograder.checks import accuracy, fail, gradients, values
+from autograder.checks import SourceUnavailable, StudentError, accuracy, fail, gradients, values
 from reference import backprop as ref
 
 KEYS = ("W1", "b1", "W2", "b2")

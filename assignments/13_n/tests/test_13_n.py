@@ -27,8 +27,7 @@ from typing import Any
 import pytest
 import torch
 
-from autograder.bridge import SourceUnavailable, StudentError
-from autograder.checks import fail, values
+from autograder.checks import SourceUnavailable, StudentError, fail, values
 from reference import perceptron as ref
 
 INPUTS = [(0, 0), (1, 0), (0, 1), (1, 1)]

@@ -26,8 +26,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.bridge import SourceUnavailable, StudentError
-from autograder.checks import accuracy, fail, values
+from autograder.checks import SourceUnavailable, StudentError, accuracy, fail, values
 from reference import convolution as ref
 
 DECK_X = torch.arange(1, 26).reshape(5, 5)

@@ -29,8 +29,8 @@ def _source() -> nbformat.NotebookNode:
 
 
 def _released() -> nbformat.NotebookNode:
-    from autograder.config import load_assignment
-    from autograder.release import student_version
+    from autograder.core.config import load_assignment
+    from autograder.authoring.release import student_version
 
     assignment = load_assignment(ASSIGNMENT, ROOT / "assignments")
     return student_version(_source(), assignment=assignment)

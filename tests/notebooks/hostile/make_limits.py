@@ -30,8 +30,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
-from autograder.config import load_assignment  # noqa: E402
-from autograder.release import read_source, student_version  # noqa: E402
+from autograder.core.config import load_assignment  # noqa: E402
+from autograder.authoring.release import read_source, student_version  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.bridge import Submission
+from autograder.engine.bridge.submission import Submission
 
 
 @pytest.mark.points(1)

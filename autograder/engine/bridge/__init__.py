@@ -1,0 +1,47 @@
+"""The grader's side of the submission API: plain data across the kernel boundary.
+
+The public face is ``Submission`` (the checks' ``submission`` fixture), the handles it
+returns (``Remote``, ``RemoteModel``) and the errors a check may meet. Private modules:
+``_errors.py`` (limits and errors), ``_remote.py`` (handles on kernel objects),
+``_wire.py`` (the JSON + ``.npy`` wire format); ``submission.py`` holds ``Submission``;
+``notebook_source.py`` reads definitions from the notebook's text. The kernel-side half
+is ``engine/kernel/sandbox_files/ag_bridge.py``.
+"""
+
+from .submission import (
+    BridgeLimits,
+    BridgeTimeout,
+    KernelDead,
+    MissingName,
+    ModelOutputError,
+    ModuleInfo,
+    NotAModel,
+    NotCallable,
+    NotPlainData,
+    Remote,
+    RemoteFunction,
+    RemoteModel,
+    SourceUnavailable,
+    StudentError,
+    Submission,
+    ValueTooLarge,
+)
+
+__all__ = [
+    "BridgeLimits",
+    "BridgeTimeout",
+    "KernelDead",
+    "MissingName",
+    "ModelOutputError",
+    "ModuleInfo",
+    "NotAModel",
+    "NotCallable",
+    "NotPlainData",
+    "Remote",
+    "RemoteFunction",
+    "RemoteModel",
+    "SourceUnavailable",
+    "StudentError",
+    "Submission",
+    "ValueTooLarge",
+]

@@ -1,0 +1,1 @@
+"""(package face: see docs/architecture.md)"""

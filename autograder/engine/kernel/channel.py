@@ -1,0 +1,139 @@
+"""The grader's end of a kernel's bridge channel (kernel side: ``sandbox_files/ag_channel``).
+
+Every kernel inherits one end of a unix socket pair (``AG_BRIDGE_FD``); a bridge request
+goes down it as one frame and the kernel answers with a "done" frame once the answer is in
+the exchange folder, about a hundred times faster than an ``execute_request``. The answer
+itself is read and validated exactly as before (``engine/bridge/``): the frame says only
+*when* to look.
+
+The kernel's end is in the student's process, so what comes up the channel is treated as
+hostile: frames are bounded (``MAX_REPLY``), matched to the request id, a bounded number
+of stray frames is skipped, and nothing is ever read without a deadline. A channel that
+misbehaves is closed for good (``broken``); the kernel is then treated as unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_HEADER = struct.Struct(">I")
+MAX_REPLY = 4096            # a reply is {"rid": ..., "ok": ...}
+MAX_STRAY = 1 << 20         # bytes of frames for other requests skipped per request
+_POLL_S = 0.1               # how often a wait looks whether the kernel is still alive
+
+
+@dataclass(frozen=True)
+class Reply:
+    ok: bool
+
+
+class ChannelBroken(Exception):
+    """The kernel's end wrote something that is not a reply, or went away."""
+
+
+class BridgeChannel:
+    """The grader's end; ``pair()`` makes both ends."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._sock.setblocking(False)
+        self._buffer = b""
+        self.broken = False
+
+    @classmethod
+    def pair(cls) -> tuple[BridgeChannel, socket.socket]:
+        """(the grader's channel, the kernel's end: pass its descriptor to the kernel)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return cls(ours), theirs
+
+    def send(self, request: dict[str, Any], deadline: float) -> None:
+        """Write one request frame; ``TimeoutError`` if the kernel does not take it."""
+        body = json.dumps(request, allow_nan=True).encode("utf-8")
+        data = memoryview(_HEADER.pack(len(body)) + body)
+        while data:
+            self._wait(select.POLLOUT, deadline)
+            try:
+                data = data[self._sock.send(data):]
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise self._broken(f"the kernel's end is gone ({exc.strerror})") from None
+
+    def reply(self, rid: str, deadline: float, alive: Callable[[], bool]) -> Reply | None:
+        """The reply to ``rid``; None at the deadline or once ``alive()`` is False."""
+        stray = 0
+        while True:
+            frame = self._frame()
+            if frame is not None:
+                if frame.get("rid") == rid:
+                    return Reply(ok=frame.get("ok") is True)
+                stray += len(json.dumps(frame))
+                if stray > MAX_STRAY:
+                    raise self._broken("too many frames that answer nothing")
+                continue
+            if not alive():
+                return None
+            now = time.monotonic()
+            if now >= deadline:
+                return None
+            self._fill(min(deadline, now + _POLL_S))
+
+    def close(self) -> None:
+        self._sock.close()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _frame(self) -> dict[str, Any] | None:
+        if len(self._buffer) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer)
+        if size > MAX_REPLY:
+            raise self._broken("a reply frame is too large")
+        end = _HEADER.size + size
+        if len(self._buffer) < end:
+            return None
+        body, self._buffer = self._buffer[_HEADER.size:end], self._buffer[end:]
+        try:
+            frame = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise self._broken("a reply frame is not JSON") from None
+        if not isinstance(frame, dict):
+            raise self._broken("a reply frame is not an object")
+        return frame
+
+    def _fill(self, until: float) -> None:
+        if not self._ready(select.POLLIN, until):
+            return
+        try:
+            data = self._sock.recv(MAX_REPLY + _HEADER.size)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            raise self._broken(f"the kernel's end is gone ({exc.strerror})") from None
+        if not data:
+            raise self._broken("the kernel closed its end")
+        self._buffer += data
+
+    def _wait(self, event: int, deadline: float) -> None:
+        if not self._ready(event, deadline):
+            raise TimeoutError("the kernel did not take the request in time")
+
+    def _ready(self, event: int, until: float) -> bool:
+        poller = select.poll()
+        poller.register(self._sock, event)
+        left = max(0.0, until - time.monotonic())
+        return bool(poller.poll(int(left * 1000) + 1))
+
+    def _broken(self, why: str) -> ChannelBroken:
+        self.broken = True
+        return ChannelBroken(why)
+
+
+__all__ = ["BridgeChannel", "ChannelBroken", "Reply"]

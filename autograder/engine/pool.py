@@ -1,0 +1,197 @@
+"""Worker slots for a batch: processes, GPUs, crash isolation.
+
+Each worker is a long-lived process (it imports torch and pytest once) that grades one
+submission at a time and writes its own result to the gradebook, so a grader killed
+midway loses at most the submissions in flight. Workers die with the batch process
+(``PR_SET_PDEATHSIG``) and their kernels die with them (bubblewrap ``--die-with-parent``).
+
+Beyond one machine the same ``GradeTask`` objects are plain, picklable data that a Dask
+cluster can run through ``grade_one.grade_task``; this module is only the local pool
+(the task and its outcome are in ``tasks.py``, which ``grade_one`` imports without it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnContext
+from typing import Any
+
+from ..core.errors import AutograderError
+from ..core.results import Status, SubmissionResult
+from .kernel.zygote import TemplateSpec
+from .tasks import GradeTask, TaskOutcome
+
+# Per-process state of a worker: its slot (which picks its sandbox uid) and GPU tokens.
+_SLOT: int = 0
+_GPU_TOKENS: Any = None  # a multiprocessing queue of GPU indices
+
+
+@dataclass
+class PoolOptions:
+    jobs: int = 1
+    gpu_slots: list[int] = field(default_factory=list)  # one entry per concurrent GPU task
+    # start each worker's next kernel while it grades (kernel/prestarted.py); off for GPU batches,
+    # whose GPU is only known when a task takes its token
+    warm_kernels: bool = True
+    # each worker forks its kernels from a template made for this (zygote.py); None: spawn
+    template: TemplateSpec | None = None
+
+
+def _set_pdeathsig() -> None:
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _ignore_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C reaches the whole process group; the batch process decides what stops
+    (a handler, not SIG_IGN: the kernels this worker starts get the default back)."""
+
+
+def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool,
+                 template: TemplateSpec | None) -> None:
+    global _SLOT, _GPU_TOKENS
+    _set_pdeathsig()
+    signal.signal(signal.SIGINT, _ignore_interrupt)
+    if template is not None:  # first: it imports torch while this worker imports the rest
+        from .kernel.template import start
+
+        start(template)
+    _SLOT = int(slots.get())
+    _GPU_TOKENS = gpu_tokens
+    if warm_kernels:
+        from .kernel.prestarted import enable_in_worker
+
+        enable_in_worker()
+
+
+def current_slot() -> int:
+    return _SLOT
+
+
+def _run_task(task: GradeTask) -> TaskOutcome:
+    from .grade_one import grade_task
+
+    gpu: int | None = None
+    if task.use_gpu and _GPU_TOKENS is not None:
+        gpu = _GPU_TOKENS.get()
+    started = time.monotonic()
+    try:
+        result: SubmissionResult = grade_task(task, slot=_SLOT, gpu=gpu)
+        return TaskOutcome(task.submission_id, result.status, result.score, result.max_score,
+                           participant=result.participant,
+                           seconds=time.monotonic() - started)
+    except AutograderError as exc:
+        return TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0, exc.render(),
+                           seconds=time.monotonic() - started)
+    finally:
+        if gpu is not None and _GPU_TOKENS is not None:
+            _GPU_TOKENS.put(gpu)
+
+
+def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
+             on_done: Callable[[TaskOutcome], None]) -> list[TaskOutcome]:
+    """Grade ``tasks`` on ``options.jobs`` worker processes; call ``on_done`` per task."""
+    ctx: SpawnContext = mp.get_context("spawn")
+    slots = ctx.Queue()
+    for slot in range(options.jobs):
+        slots.put(slot)
+    gpu_tokens = ctx.Queue()
+    for gpu in options.gpu_slots:
+        gpu_tokens.put(gpu)
+    outcomes: list[TaskOutcome] = []
+    pending: dict[Future[TaskOutcome], GradeTask] = {}
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
+                             initializer=_init_worker,
+                             initargs=(slots, gpu_tokens, options.warm_kernels,
+                                       options.template)) as pool:
+        try:
+            for task in tasks:
+                pending[pool.submit(_run_task, task)] = task
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    outcome = _outcome_of(fut, task)
+                    outcomes.append(outcome)
+                    on_done(outcome)
+        except BaseException:  # told to stop (SIGINT/SIGTERM as an exception), or a bug
+            _stop_workers(pool)
+            raise
+    return outcomes
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop at once rather than wait for the submissions in flight: queued tasks are
+    dropped and the workers terminated; their kernels die with them (bubblewrap's
+    ``--die-with-parent``), what they recorded stays, and a rerun grades the rest."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    # Before 3.14 the executor's process table is the only handle on its workers.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in workers:
+        proc.terminate()
+    for proc in workers:
+        proc.join(timeout=10)
+
+
+def _outcome_of(fut: Future[TaskOutcome], task: GradeTask) -> TaskOutcome:
+    try:
+        return fut.result()
+    except Exception as exc:  # a worker died (e.g. killed by the OOM killer): record, go on
+        return TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0,
+                           f"worker failed: {type(exc).__name__}: {exc}")
+
+
+def gpu_slots(gpus: Iterable[int], *, budget_mb: int,
+              memory_of: Mapping[int, int] | None = None) -> list[int]:
+    """Tokens for concurrent GPU tasks: per GPU, ``memory // budget`` (at least one).
+
+    Without a budget (or without knowing a GPU's memory) each GPU takes one task at a time.
+    """
+    per_gpu: dict[int, int] = {}
+    for gpu in gpus:
+        total = (memory_of or {}).get(gpu, 0)
+        per_gpu[gpu] = max(1, total // budget_mb) if budget_mb > 0 and total > 0 else 1
+    # Round-robin order spreads the first tasks over all GPUs.
+    rounds = max(per_gpu.values(), default=0)
+    return [gpu for r in range(rounds) for gpu, n in per_gpu.items() if n > r]
+
+
+def gpu_memory_mb() -> dict[int, int]:
+    """Total memory of each visible NVIDIA GPU, from nvidia-smi (empty when none)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return {}
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,memory.total",
+                              "--format=csv,noheader,nounits"], capture_output=True,
+                             text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    result: dict[int, int] = {}
+    for line in out.splitlines():
+        idx, _, mem = line.partition(",")
+        if idx.strip().isdigit() and mem.strip().isdigit():
+            result[int(idx)] = int(mem)
+    return result
+
+
+def default_jobs() -> int:
+    return max(1, (os.cpu_count() or 2) // 2)

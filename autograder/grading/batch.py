@@ -1,0 +1,305 @@
+"""``autograder grade``: a whole batch, resumable, recorded in the gradebook.
+
+Intake → gradebook (content hash; already graded ones are skipped) → worker pool →
+``results.csv`` / ``results.json`` in the output folder. Rows whose outcome intake
+already decided get their zero results here (``decided``), never in the pool; a row whose
+bytes cannot be stored is recorded as ``error`` and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..core.config import Assignment, Scalar, load_assignment
+from ..core.i18n import Lang, default_lang, tr
+from ..core.paths import assignments_dir, default_gradebook
+from ..core.results import Notice, Status, SubmissionResult
+from ..core.safetext import clean, visible
+from ..engine.pool import GradeTask, PoolOptions, TaskOutcome, gpu_memory_mb, gpu_slots, run_pool
+from ..intake.folders import SubmissionItem, intake_session
+from ..store.fingerprint import Fingerprint, effective_params, fingerprint
+from ..store.gradebook import Gradebook
+from .decided import outdated, settle_decided, split_decided
+from .staleness import Stale, find_stale, kept_notice, regrade_notice
+
+if TYPE_CHECKING:
+    from .cluster.connect import ClusterTarget
+    from .cluster.run import ClusterPlan
+
+
+@dataclass
+class GradeSummary:
+    assignment: str
+    submission_ids: list[int]
+    graded_now: list[TaskOutcome] = field(default_factory=list)
+    skipped: int = 0
+    stale: int = 0             # graded under another fingerprint: regraded (or kept)
+    stale_kept: bool = False   # --keep-stale: those were skipped, not regraded
+    provisional: int = 0       # submissions with answers waiting for a person
+    results_csv: Path | None = None
+    results_json: Path | None = None
+    messages: list[Notice] = field(default_factory=list)  # about the archives, not a student
+
+
+def _store(gb: Gradebook, assignment: Assignment, items: Sequence[SubmissionItem],
+           lang: Lang) -> list[int]:
+    return [_store_one(gb, assignment, item, lang) for item in items]
+
+
+def _store_one(gb: Gradebook, assignment: Assignment, item: SubmissionItem, lang: Lang) -> int:
+    """Record ``item``; when its bytes cannot be kept, record it as ``error`` without them
+    (if even that fails, the gradebook itself is unusable and that error goes up)."""
+    try:
+        return _add(gb, assignment, item)
+    except Exception as exc:  # this one participant: say why, and go on with the rest
+        why = visible(f"{type(exc).__name__}: {exc}")
+        return _add(gb, assignment, replace(
+            item, content=b"", source=None, status=Status.ERROR,
+            reason=tr(lang, ja=f"提出ファイルを記録できませんでした ({why})",
+                      en=f"the submission could not be stored ({why})")))
+
+
+def _add(gb: Gradebook, assignment: Assignment, item: SubmissionItem) -> int:
+    intake = {"notices": [n.__dict__ for n in item.notices], "reason": item.reason,
+              "status": item.status.value if item.status else None, **item.extra}
+    return gb.add_submission(
+        assignment=assignment.id, participant=item.participant, file=item.file,
+        sha256=item.sha256, content=item.content, source=item.source,
+        participant_name=item.participant_name, is_group=item.is_group, intake=intake)
+
+
+def _pool_options(assignment: Assignment, jobs: int, gpus: Sequence[int],
+                  template: object = None) -> PoolOptions:
+    if assignment.device != "cuda" or not gpus:
+        return PoolOptions(jobs=jobs, template=template)  # type: ignore[arg-type]
+    tokens = gpu_slots(gpus, budget_mb=assignment.limits.gpu_memory_mb, memory_of=gpu_memory_mb())
+    return PoolOptions(jobs=max(1, min(jobs, len(tokens))), gpu_slots=tokens, warm_kernels=False)
+
+
+def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
+          gradebook: Path | None = None, jobs: int = 1, gpus: Sequence[int] = (),
+          regrade: bool = False, keep_stale: bool = False,
+          params: Mapping[str, Scalar] | None = None,
+          lang: Lang | None = None, assignments_root: Path | None = None,
+          data_dir: Path | None = None, team_submission: bool | None = None,
+          kernel_factory: str = "autograder.engine.kernel.sandboxed:SandboxedKernel",
+          on_start: Callable[[int], None] | None = None,
+          on_done: Callable[[TaskOutcome], None] | None = None,
+          fork: bool | None = None,
+          cluster: ClusterTarget | None = None) -> GradeSummary:
+    """Grade every submission under ``submissions``; return what was graded now.
+
+    Already graded submissions are skipped unless ``regrade``, or unless their result is
+    stale (graded under another fingerprint: ``fingerprint.py``) and not ``keep_stale``.
+    ``fork``: kernels forked from a template per worker (None: wherever possible; see
+    ``zygote.py``), or False: every kernel spawned. ``cluster``: grade on a Dask cluster
+    (``cluster/``) instead of the local pool.
+    """
+    root = assignments_root or assignments_dir()
+    assignment = load_assignment(assignment_id, root)
+    lang = lang or default_lang()
+    check_completion_ids(assignment)
+    current = fingerprint(assignment, effective_params(assignment, params))
+    out.mkdir(parents=True, exist_ok=True)
+    gb_path = gradebook or default_gradebook()
+    with intake_session(submissions, assignment_id=assignment.id, workdir=out / ".intake",
+                        team_submission=team_submission, lang=lang,
+                        file_name=assignment.submission_file) as (items, messages), \
+            Gradebook(gb_path) as gb:
+        ids = _store(gb, assignment, items, lang)
+        todo, stale = (ids, Stale()) if regrade else _todo(gb, ids, current, keep_stale)
+        decided, to_grade = split_decided(gb, todo)
+        run_id = gb.start_run(assignment=assignment.id, command="grade")
+    summary = _summary(assignment.id, ids, todo, stale, keep_stale, messages)
+    tasks = [GradeTask(submission_id=i, gradebook=str(gb_path), assignment_id=assignment.id,
+                       assignments_root=str(root), run_id=run_id, lang=lang,
+                       overrides=tuple(sorted((params or {}).items())),
+                       kernel_factory=kernel_factory,
+                       data_dir=str(data_dir) if data_dir else None,
+                       use_gpu=assignment.device == "cuda" and bool(gpus),
+                       cpu_threads=_threads(jobs), fingerprint=current.to_json())
+             for i in to_grade]
+    summary.messages += _sweep_notices()
+    if on_start:
+        on_start(len(todo))
+
+    def done(outcome: TaskOutcome) -> None:
+        summary.graded_now.append(outcome)
+        if on_done:
+            on_done(outcome)
+
+    plan = _cluster_plan(cluster, jobs, gpus, data_dir) if tasks else None
+    local = _LocalPool(assignment, jobs, tuple(gpus), data_dir,
+                       fork if kernel_factory == _FACTORY else False)
+    with _batch_runner(plan, local, assignment, gb_path, lang) as run_tasks:
+        with Gradebook(gb_path) as gb:
+            settle_decided(gb, decided, assignment=assignment, assignments_root=root,
+                           lang=lang, run_id=run_id, on_done=done, fingerprint=current)
+        if tasks:
+            summary.messages += run_tasks(tasks, done)
+    _finish(gb_path, run_id, out, summary)
+    return summary
+
+
+def _summary(assignment_id: str, ids: list[int], todo: list[int], stale: Stale,
+             keep_stale: bool, messages: list[Notice]) -> GradeSummary:
+    summary = GradeSummary(assignment_id, ids, skipped=len(ids) - len(todo), messages=messages,
+                           stale=len(stale.ids), stale_kept=keep_stale)
+    if stale.ids:
+        summary.messages.append(kept_notice(stale) if keep_stale else regrade_notice(stale))
+    return summary
+
+
+def _finish(gb_path: Path, run_id: int, out: Path, summary: GradeSummary) -> None:
+    """The run's end in the gradebook, the results files, what waits for a person."""
+    with Gradebook(gb_path) as gb:
+        gb.finish_run(run_id, graded=len(summary.graded_now))
+        summary.results_csv, summary.results_json = write_results(gb, summary.submission_ids,
+                                                                  out)
+        summary.provisional = len(gb.awaiting_review(summary.submission_ids))
+
+
+def _todo(gb: Gradebook, ids: list[int], current: Fingerprint, keep_stale: bool
+          ) -> tuple[list[int], Stale]:
+    """What has no result yet, decided rows whose verdict changed since (cheap), and
+    results graded under another fingerprint (unless ``keep_stale``); and those."""
+    pending = set(gb.ungraded(ids))
+    graded = [i for i in ids if i not in pending]
+    stale = find_stale(gb, graded, current)
+    redo = pending | set(outdated(gb, graded)) | (set() if keep_stale else set(stale.ids))
+    return [i for i in ids if i in redo], stale
+
+
+_FACTORY = "autograder.engine.kernel.sandboxed:SandboxedKernel"
+
+
+def _template(assignment: Assignment, data_dir: Path | None, fork: bool | None,
+              gpus: Sequence[int]) -> object:
+    """The kernel template the workers fork from (``zygote``); None: spawn kernels."""
+    from ..engine.grade_one import template_spec
+    from ..engine.kernel.zygote import available
+
+    if fork is False or (assignment.device == "cuda" and gpus) or not available():
+        return None
+    return template_spec(assignment, data_dir)
+
+
+# --- where the tasks run: the local pool, or a Dask cluster (cluster/run.py) -----------
+
+TaskRunner = Callable[[list[GradeTask], Callable[[TaskOutcome], None]], list[Notice]]
+
+
+@dataclass(frozen=True)
+class _LocalPool:
+    """The local process pool's settings (forking decided when it starts)."""
+
+    assignment: Assignment
+    jobs: int
+    gpus: tuple[int, ...]
+    data_dir: Path | None
+    fork: bool | None
+
+    def run(self, tasks: list[GradeTask], done: Callable[[TaskOutcome], None]) -> list[Notice]:
+        template = _template(self.assignment, self.data_dir, self.fork, self.gpus)
+        run_pool(tasks, options=_pool_options(self.assignment, self.jobs, self.gpus, template),
+                 on_done=done)
+        return []
+
+
+def _cluster_plan(target: ClusterTarget | None, jobs: int, gpus: Sequence[int],
+                  data_dir: Path | None) -> ClusterPlan | None:
+    from .cluster.run import ClusterPlan
+
+    return None if target is None else ClusterPlan(target, jobs, tuple(gpus), data_dir)
+
+
+@contextmanager
+def _batch_runner(plan: ClusterPlan | None, local: _LocalPool, assignment: Assignment,
+                  gb_path: Path, lang: Lang) -> Iterator[TaskRunner]:
+    """How the batch's tasks run; a cluster is started and its workers checked first,
+    before any result is written."""
+    if plan is None:
+        yield local.run
+        return
+    from .cluster.run import cluster_batch
+
+    with cluster_batch(plan, assignment=assignment, gradebook=gb_path, lang=lang) as batch:
+        yield batch.run
+
+
+def check_completion_ids(assignment: Assignment) -> None:
+    """Every ``[hand_grading] completion`` id names a manually graded cell of the source
+    (a typo would silently turn the 質問・感想 cell into one that waits for review)."""
+    if not assignment.completion_cells:
+        return
+    from ..core.errors import ConfigError
+    from ..core.notebooks import read_notebook
+    from ..engine.cells.scores import manual_grade_ids
+
+    known = manual_grade_ids(read_notebook(assignment.source_notebook).nb)
+    for gid in assignment.completion_cells:
+        if gid not in known:
+            raise ConfigError(
+                f"{gid!r} is not a manually graded cell of the source notebook",
+                where=f"{assignment.manifest_path}: [hand_grading] completion",
+                hint=f"manually graded cells: {', '.join(known) or 'none'}")
+
+
+def _sweep_notices() -> list[Notice]:
+    """Private folders left by kernels of a grader that was killed: removed, and said."""
+    from ..engine.kernel.private_dirs import sweep_stale
+
+    swept = sweep_stale()
+    if not swept:
+        return []
+    return [Notice("swept_private_dirs",
+                   f"中断された採点のカーネル作業フォルダ {swept} 件を"
+                   "一時ディレクトリから削除しました",
+                   f"removed {swept} kernel work folder(s) left in the temp dir by an "
+                   "interrupted grading run")]
+
+
+def _threads(jobs: int) -> int:
+    import os
+
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+RESULT_COLUMNS = ["participant", "file", "status", "score", "max_score", "reason"]
+
+
+def write_results(gb: Gradebook, ids: Sequence[int], out: Path) -> tuple[Path, Path]:
+    """``results.csv`` (one row per submission) and ``results.json`` (per check), written
+    row by row: a batch of 20,000 rows never sits in memory twice."""
+    csv_path, json_path = out / "results.csv", out / "results.json"
+    with csv_path.open("w", newline="", encoding="utf-8") as fh, \
+            json_path.open("w", encoding="utf-8") as js:
+        writer = csv.writer(fh)
+        writer.writerow(RESULT_COLUMNS)
+        js.write("[")
+        written = 0
+        for sid in ids:
+            res = gb.result(sid)
+            if res is None:
+                continue
+            # cleaned here too: a reason may quote what a kernel printed
+            writer.writerow([clean(res.participant), clean(res.file), res.status.value,
+                             f"{res.score:g}", f"{res.max_score:g}", clean(res.reason)])
+            record = json.dumps(_record(res), ensure_ascii=False, indent=1)
+            js.write(("," if written else "") + "\n " + record.replace("\n", "\n "))
+            written += 1
+        js.write("\n]" if written else "]")  # what json.dumps(all records, indent=1) gives
+    return csv_path, json_path
+
+
+def _record(res: SubmissionResult) -> dict[str, object]:
+    return {"participant": res.participant, "file": res.file, "status": res.status.value,
+            "score": res.score, "max_score": res.max_score, "reason": res.reason,
+            "provisional": res.provisional, "notices": [n.__dict__ for n in res.notices],
+            "checks": [c.to_dict() for c in res.checks]}
