@@ -421,9 +421,11 @@ def _progress(text: str) -> None:
 
 # What a grading worker imports before its first submission (batch → grading and the
 # modules grading imports lazily). Keep in step with autograder/engine/grade_one.py.
-WORKER_IMPORTS = ("autograder.engine.pool", "autograder.grading", "autograder.core.notebooks",
-                  "autograder.engine.restore", "autograder.engine.cells.scores", "autograder.engine.kernel.sandboxed",
-                  "autograder.datasets", "autograder.engine.bridge.submission", "autograder.checks", "nbformat")
+WORKER_IMPORTS = ("autograder.engine.pool", "autograder.engine.grade_one",
+                  "autograder.core.notebooks", "autograder.engine.restore",
+                  "autograder.engine.cells.scores", "autograder.engine.kernel.sandboxed",
+                  "autograder.datasets", "autograder.engine.bridge.submission",
+                  "autograder.checks", "nbformat")
 
 
 def measure_worker_imports() -> float:
