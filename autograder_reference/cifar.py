@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from torchvision import transforms
 
 from .device import amp_dtype, autocast, resolve_device, uses_channels_last
+
+# One item: (image, label), the image a PIL image or whatever the transform makes of it.
+_Item = tuple[Any, int]
 
 __all__ = [
     "CIFAR_MEAN",
@@ -74,7 +77,8 @@ test_transform = transforms.Compose([
 ])
 
 
-def split_dataset(dataset: Any, seed: int = 0, *, val_size: int = 10_000) -> tuple[Subset, Subset]:
+def split_dataset(dataset: Any, seed: int = 0, *, val_size: int = 10_000,
+                  ) -> tuple[Subset[_Item], Subset[_Item]]:
     """CIFAR-10's 50,000 training images → ``(train, val)`` of 40,000 and 10,000.
 
     Disjoint, and the same for the same ``seed`` (a seeded ``torch.Generator``).
@@ -103,7 +107,8 @@ class SmallCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        # nn.Module.__call__ is typed Any in torch; these layers return a tensor
+        return cast(torch.Tensor, self.classifier(self.features(x)))
 
 
 class AlexNet(nn.Module):
@@ -141,7 +146,7 @@ class AlexNet(nn.Module):
         # reshape, not the deck's view: identical on contiguous input, and also works on
         # the channels-last feature maps of the fast path.
         x = x.reshape(x.size(0), 256 * 4 * 4)
-        return self.classifier(x)
+        return cast(torch.Tensor, self.classifier(x))  # nn.Module.__call__ is typed Any
 
 
 # --------------------------------------------------------------------------- fake data
@@ -190,7 +195,7 @@ def fake_cifar_tensors(
     return images, labels
 
 
-class SyntheticCIFAR10(Dataset):
+class SyntheticCIFAR10(Dataset[_Item]):
     """A stand-in for ``torchvision.datasets.CIFAR10``: same fields, same items.
 
     ``data`` is ``(N, 32, 32, 3)`` uint8 and ``targets`` a list of ints; an item is
@@ -210,7 +215,7 @@ class SyntheticCIFAR10(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
+    def __getitem__(self, index: int) -> _Item:
         img: Any = Image.fromarray(self.data[index])
         if self.transform is not None:
             img = self.transform(img)
@@ -425,7 +430,8 @@ def _as_source(data: Any, plan: _Plan) -> DeviceData | Batches:
         return data if data.device == plan.device else to_device_data(data, plan.device)
     if isinstance(data, Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
         return to_device_data(data, plan.device)
-    return data
+    # anything else the caller passed: a loader, taken to yield (x, y) batches as documented
+    return cast(Batches, data)
 
 
 def evaluate_loss_accuracy(

@@ -25,6 +25,9 @@ from .device import resolve_device
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+# One (image, label) item: torchvision's MNIST labels are ints, tensor_dataset's tensors.
+_Sample = tuple[torch.Tensor | int, ...]
+
 __all__ = [
     "CNNNet",
     "MLPNet",
@@ -93,7 +96,8 @@ def compute_feature_shapes(model: CNNNet | None = None, size: int = 28) -> list[
     return [tuple(t.shape[1:]) for t in (x1, x2, x3)]
 
 
-def load_datasets(data_root: str | Path, *, download: bool = True) -> tuple[Dataset, Dataset]:
+def load_datasets(data_root: str | Path, *, download: bool = True,
+                  ) -> tuple[Dataset[_Sample], Dataset[_Sample]]:
     """torchvision's MNIST train (60,000) and test (10,000) sets with the lecture's transform."""
     try:
         train_set = datasets.MNIST(root=str(data_root), train=True, transform=transform,
@@ -119,7 +123,7 @@ def tensor_dataset(dataset: Any) -> TensorDataset:
     return TensorDataset(x, dataset.targets.clone())
 
 
-def _subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
+def _subset(dataset: Dataset[_Sample], size: int | None, seed: int) -> Dataset[_Sample]:
     n = len(dataset)  # type: ignore[arg-type]
     if size is None or size >= n:
         return dataset
@@ -137,7 +141,7 @@ def make_loaders(
     download: bool = True,
     num_workers: int = 0,
     in_memory: bool = False,
-) -> tuple[DataLoader, DataLoader]:
+) -> tuple[DataLoader[_Sample], DataLoader[_Sample]]:
     """``(train_loader, test_loader)`` as in the lecture: shuffled train, ordered test.
 
     ``train_subset`` keeps that many training images (a seeded random choice);
@@ -179,7 +183,7 @@ def _make_optimizer(
 
 def train(
     model: nn.Module,
-    loader: DataLoader,
+    loader: DataLoader[_Sample],
     epochs: int,
     lr: float,
     device: str | torch.device | None = None,
@@ -216,7 +220,7 @@ def train(
 
 def evaluate(
     model: nn.Module,
-    loader: DataLoader,
+    loader: DataLoader[_Sample],
     *,
     device: str | torch.device | None = None,
     flatten: bool | None = None,

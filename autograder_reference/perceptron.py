@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -167,5 +167,6 @@ def cross_entropy(y: TensorLike, t: TensorLike) -> torch.Tensor:
             f"cross_entropy: y and t must have the same shape (K,) or (N, K); got "
             f"{tuple(yt.shape)} and {tuple(tt.shape)}"
         )
-    per_sample = -torch.special.xlogy(tt, yt).sum(dim=-1)
+    # torch.special's functions are untyped bindings (Any); xlogy returns a tensor
+    per_sample = -cast(torch.Tensor, torch.special.xlogy(tt, yt)).sum(dim=-1)
     return per_sample.mean()

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
+from ..core import nbapi
 from ..core.config import Assignment, Scalar, load_assignment
 from ..core.errors import ConfigError
 from ..core.i18n import Lang, default_lang, tr
@@ -85,8 +84,8 @@ def seeded_source(assignment: Assignment, seed: int) -> bytes:
     from .release import read_source
 
     nb = read_source(assignment.source_notebook)  # 4.0-4.4 upgraded: the seed cell has an id
-    nb.cells.insert(0, nbformat.v4.new_code_cell(SEED_CELL.format(seed=seed)))
-    return str(nbformat.writes(nb)).encode()
+    nb.cells.insert(0, nbapi.new_code_cell(SEED_CELL.format(seed=seed)))
+    return nbapi.writes(nb).encode()
 
 
 def calibrate(*, assignment_id: str, runs: int = 3, margin: float = 0.02, write: bool = False,

@@ -18,9 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from nbformat import NotebookNode
 
+from ..core import nbapi
 from ..core.config import Assignment, load_assignment
 from ..core.errors import ConfigError, NotebookError
 from ..core.i18n import Lang, tr
@@ -52,7 +52,7 @@ def release(*, assignment_id: str, out: Path | None = None,
 def read_source(path: Path) -> NotebookNode:
     """The instructor's source notebook (trusted, but it may still be malformed)."""
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = nbapi.read(str(path), as_version=4)
     except FileNotFoundError:
         raise NotebookError(tr(ja="元のノートブックがありません", en="source notebook not found"),
                             where=str(path),
@@ -99,7 +99,7 @@ def student_version(source: NotebookNode, *, assignment: Assignment,
             _check_stub(cell, cell_where(assignment.source_notebook, index, cell))
     nb.metadata = _colab_metadata(assignment)
     nb.cells.insert(0, header_cell(assignment, lang=lang))
-    nbformat.validate(nb)
+    nbapi.validate(nb)
     return nb
 
 
@@ -183,7 +183,7 @@ def header_cell(assignment: Assignment, *, lang: Lang | None = None) -> Notebook
              tr(lang, ja=f"**提出ファイル名：`{name}`**", en=f"**File to submit: `{name}`**"), ""]
     lines += [f"{i}. " + tr(lang, ja=ja, en=en).format(name=name)
               for i, (ja, en) in enumerate(steps, start=1)]
-    cell = nbformat.v4.new_markdown_cell("\n".join(lines))
+    cell = nbapi.new_markdown_cell("\n".join(lines))
     cell.id = HEADER_CELL_ID
     return cell
 
@@ -193,7 +193,7 @@ def _write_atomic(nb: NotebookNode, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            nbformat.write(nb, fh)
+            nbapi.write(nb, fh)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

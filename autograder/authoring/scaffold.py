@@ -18,9 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from nbformat.v4.nbbase import random_cell_id
-
+from ..core import nbapi
 from ..core.assignment_ids import check_id, lecture_level
 from ..core.config import load_manifest
 from ..core.errors import ConfigError
@@ -101,12 +99,12 @@ def _render_tree(source: Path, folder: Path, values: dict[str, Any]) -> None:
                               where=str(path)) from None
         if out.suffix == ".ipynb":
             # Round-trip through nbformat: validated, cell ids added, canonical layout.
-            nb = nbformat.reads(text, as_version=4)
+            nb = nbapi.reads(text, as_version=4)
             nb.nbformat_minor = max(nb.nbformat_minor, 5)
             for cell in nb.cells:
-                cell.setdefault("id", random_cell_id())
-            nbformat.validate(nb)
-            text = nbformat.writes(nb)
+                cell.setdefault("id", nbapi.random_cell_id())
+            nbapi.validate(nb)
+            text = nbapi.writes(nb)
         out.write_text(text, encoding="utf-8")
 
 

@@ -10,7 +10,7 @@ reference architecture with the student's weights from ``RemoteModel.load_into``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..engine.bridge.submission import RemoteModel
 from ._common import shape_text
@@ -47,11 +47,12 @@ def _runner(model: Any, device: str | None) -> Callable[[torch.Tensor], torch.Te
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                return model(x.to(where)).cpu()
+                # a student's nn.Module: its forward (Module.__call__) is untyped
+                return cast("torch.Tensor", model(x.to(where))).cpu()
 
         return run
-    if callable(model):
-        return model
+    if callable(model):  # any callable the check was given: its signature is unknown
+        return cast("Callable[[torch.Tensor], torch.Tensor]", model)
     raise TypeError(f"not a model: {type(model).__name__}")
 
 

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -15,7 +15,17 @@ if TYPE_CHECKING:
     from ..core.config import Assignment
     from ..engine.bridge.submission import Submission
 
-RUN_KEY: pytest.StashKey[Any] = pytest.StashKey()
+
+class _Run(Protocol):
+    """What the fixtures read of the plugin ``run_checks`` stores (``runner.Plugin``)."""
+
+    @property
+    def submission(self) -> Submission | None: ...
+    @property
+    def assignment(self) -> Assignment: ...
+
+
+RUN_KEY: pytest.StashKey[_Run] = pytest.StashKey()
 
 
 @pytest.fixture(scope="session")

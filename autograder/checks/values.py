@@ -23,23 +23,24 @@ _NUMBER = (bool, int, float)
 def as_tensor(value: Any, *, what: str = "結果", dtype: torch.dtype | None = None
               ) -> torch.Tensor:
     """A grader-side tensor from a student value; a failed check if it is not numeric."""
-    import torch
 
-    tensor = _to_tensor(value, torch)
+    tensor = _to_tensor(value)
     if tensor is None:
         fail(ja=f"{what} が数値やテンソルではありません (型: {type_name(value)})",
              en=f"{what} is not a number or tensor (type: {type_name(value)})")
     return tensor.to(dtype) if dtype is not None else tensor
 
 
-def _to_tensor(value: Any, torch: Any) -> torch.Tensor | None:
+def _to_tensor(value: Any) -> torch.Tensor | None:
+    import torch
+
     if isinstance(value, torch.Tensor):
         return value
     if type(value) in _NUMBER:
         return torch.tensor(value)
     if type(value) not in (list, tuple):
         return None
-    parts = [_to_tensor(v, torch) for v in value]
+    parts = [_to_tensor(v) for v in value]
     if any(p is None for p in parts):
         return None
     if not parts:
@@ -96,7 +97,7 @@ def plain_equal(actual: Any, expected: Any) -> bool:
     import torch
 
     if isinstance(expected, torch.Tensor) or isinstance(actual, torch.Tensor):
-        a, e = _to_tensor(actual, torch), _to_tensor(expected, torch)
+        a, e = _to_tensor(actual), _to_tensor(expected)
         return a is not None and e is not None and a.shape == e.shape and \
             bool(torch.equal(a.to(torch.float64), e.to(torch.float64)))
     if type(expected) in (list, tuple):

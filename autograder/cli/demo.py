@@ -16,8 +16,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+from nbformat import NotebookNode
 
+from ..core import nbapi
 from ..core.config import Assignment, load_assignment
 from ..core.i18n import Lang, default_lang
 from ..core.paths import assignments_dir
@@ -57,12 +58,12 @@ HOSTILE = ("import os\nfor path in ['/root', '../tests']:\n    try:\n        os.
            "    except OSError:\n        pass\nos._exit(1)\n")
 
 
-def _solution_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+def _solution_cells(nb: NotebookNode) -> list[NotebookNode]:
     return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
 
 
-def student_notebook(source: nbformat.NotebookNode, released: nbformat.NotebookNode,
-                     kind: str) -> nbformat.NotebookNode:
+def student_notebook(source: NotebookNode, released: NotebookNode,
+                     kind: str) -> NotebookNode:
     """The released notebook as a student of ``kind`` would hand it in."""
     nb = copy.deepcopy(released)
     answers = {c.metadata["nbgrader"]["grade_id"]: c for c in _solution_cells(source)}
@@ -74,7 +75,7 @@ def student_notebook(source: nbformat.NotebookNode, released: nbformat.NotebookN
             "とても分かりやすかったです。XOR を二層で作れるのが面白かったです。"
         cell.source = _mutate(text, kind)
     if kind == "hostile":
-        nb.cells.insert(1, nbformat.v4.new_code_cell(HOSTILE))
+        nb.cells.insert(1, nbapi.new_code_cell(HOSTILE))
     return nb
 
 
@@ -109,23 +110,23 @@ def _zip(path: Path, entries: list[tuple[str, bytes]]) -> Path:
     return path
 
 
-def _submission_bytes(sample: Sample, source: nbformat.NotebookNode,
-                      released: nbformat.NotebookNode) -> bytes:
+def _submission_bytes(sample: Sample, source: NotebookNode,
+                      released: NotebookNode) -> bytes:
     if sample.kind == "py":
         import jupytext
 
         nb = student_notebook(source, released, "correct")
         return str(jupytext.writes(nb, fmt="py:percent")).encode()
-    return str(nbformat.writes(student_notebook(source, released, sample.kind))).encode()
+    return nbapi.writes(student_notebook(source, released, sample.kind)).encode()
 
 
 def build_zips(folder: Path, assignment: Assignment, released_path: Path) -> list[Path]:
-    source = nbformat.read(assignment.source_notebook, as_version=4)
-    released = nbformat.read(released_path, as_version=4)
+    source = nbapi.read(assignment.source_notebook, as_version=4)
+    released = nbapi.read(released_path, as_version=4)
     entries = [(f"{_prefix(s.name, s.participant_id)}/{s.file_name}",
                 _submission_bytes(s, source, released)) for s in SAMPLES if s.kind != "missing"]
     main = _zip(folder / f"DL2026-{ASSIGNMENT}-512.zip", entries)
-    group_nb = str(nbformat.writes(student_notebook(source, released, "correct"))).encode()
+    group_nb = nbapi.writes(student_notebook(source, released, "correct")).encode()
     groups = _zip(folder / f"DL2026-{ASSIGNMENT}-group-513.zip", [
         (f"{_prefix(GROUP[0], GROUP[1])}/13_n.ipynb", group_nb)])
     return [main, groups]

@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from nbformat import NotebookNode
-from nbformat.v4.nbbase import random_cell_id
 
+from . import nbapi
 from .errors import InvalidNotebook, NotebookError
 from .i18n import Lang, tr
 from .results import Notice
@@ -137,8 +136,7 @@ def read_notebook_bytes(data: bytes, *, name: str, limits: ReadLimits = DEFAULT_
                        " nbformat 4 for grading"))
     _repair_v4(obj, minor if major == 4 else 5, fail)
     _validate(obj, fail)
-    reader = nbformat.v4.nbjson.JSONReader()
-    nb = reader.to_notebook(obj)
+    nb = nbapi.v4_to_notebook(obj)
     return ReadResult(nb=nb, notices=tuple(notices), original_nbformat=(major, minor))
 
 
@@ -294,8 +292,8 @@ def _convert_v3(obj: dict[str, Any], fail: _Failer) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nb3 = nbformat.v3.nbjson.JSONReader().to_notebook(obj)
-            nb4 = nbformat.convert(nb3, 4)
+            nb3 = nbapi.v3_to_notebook(obj)
+            nb4 = nbapi.convert(nb3, 4)
     except Exception as exc:  # nbformat's converter trusts its input; any failure is the file's
         raise fail("conversion_failed",
                    ja=f"nbformat 3 のノートブックを変換できません ({type(exc).__name__})",
@@ -330,7 +328,7 @@ def _repair_v4(obj: dict[str, Any], minor: int, fail: _Failer) -> None:
 
 def _fresh_id(taken: set[str]) -> str:
     while True:
-        cell_id = random_cell_id()
+        cell_id = nbapi.random_cell_id()
         if cell_id not in taken:
             return cell_id
 
@@ -350,7 +348,7 @@ def _validate(obj: dict[str, Any], fail: _Failer) -> None:
             cell.pop("execution_count", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, repaired = nbformat.validator.normalize(obj, strip_invalid_metadata=True)
+        _, repaired = nbapi.normalize(obj, strip_invalid_metadata=True)
     obj.clear()
     obj.update(repaired)
     if _is_valid(obj):
@@ -364,18 +362,17 @@ def _validate(obj: dict[str, Any], fail: _Failer) -> None:
 def _is_valid(obj: dict[str, Any]) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bool(nbformat.validator.isvalid(obj))
+        return nbapi.isvalid(obj)
 
 
 def _first_schema_error(obj: dict[str, Any]) -> tuple[str, str]:
     """The first schema error as (JSON path, short detail), via jsonschema's clearer errors."""
     minor = obj["nbformat_minor"]
-    validator = nbformat.validator.get_validator(version=4, version_minor=minor,
-                                                 name="jsonschema")
+    validator = nbapi.get_validator(version=4, version_minor=minor, name="jsonschema")
     error = next(iter(validator.iter_errors(obj)), None) if validator else None
     if error is None:
         return "", "schema validation failed"
-    error = nbformat.validator.better_validation_error(error, 4, minor)
+    error = nbapi.better_validation_error(error, 4, minor)
     where = _json_path(error.relative_path)
     if error.validator == "oneOf":
         return where, f"unexpected value {_short(repr(error.instance), 60)}"

@@ -178,14 +178,14 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
         notices.append(_checks_timeout_notice(ctx))
     if status is not Status.GRADED and not said:
         notices.append(_status_notice(status, reason))
-    import nbformat
+    from ..core import nbapi
 
     return SubmissionResult(
         status=status, checks=checks, notices=[*ctx.extra_notices, *notices],
         reason=reason if status is not Status.GRADED else "",
         penalty=_penalty(ctx), exec_seconds=exec_seconds, check_seconds=check_seconds,
         peak_memory_mb=peak_mb,
-        executed_notebook=nbformat.writes(nb), participant=base["participant"],
+        executed_notebook=nbapi.writes(nb), participant=base["participant"],
         file=base["file"], sha256=base["sha256"])
 
 

@@ -13,8 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import nbformat
-
+from ..core import nbapi
 from ..core.errors import ConfigError
 from ..core.i18n import Lang, tr
 from .restore import INJECTED_TAG, PARAMETERS_TAG, _ensure_unique_ids, cell_tags
@@ -37,8 +36,8 @@ def inject_parameters(nb: NotebookNode, params: Mapping[str, bool | int | float 
     out.cells = [c for c in out.cells if INJECTED_TAG not in cell_tags(c)]
     if params:
         at = next((i + 1 for i, c in enumerate(out.cells) if PARAMETERS_TAG in cell_tags(c)), 0)
-        cell = nbformat.v4.new_code_cell(source="\n".join(lines) + "\n",
-                                         metadata={"tags": [INJECTED_TAG]})
+        cell = nbapi.new_code_cell(source="\n".join(lines) + "\n",
+                                   metadata={"tags": [INJECTED_TAG]})
         out.cells.insert(at, cell)
         _ensure_unique_ids(out)
     return out

@@ -51,12 +51,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import nbformat
 from nbformat import NotebookNode
-from nbformat.v4.nbbase import random_cell_id
 
 from ..core.errors import NotebookError
 from ..core.i18n import Lang
+from ..core.nbapi import from_dict, random_cell_id
 from ..core.nbgrader import nbg
 from ..core.results import Notice
 
@@ -196,7 +195,7 @@ def normalized_text(text: Any) -> str:
 
 def checksum(sc: SourceCell, *, cell_type: str, text: str) -> str:
     """nbgrader's checksum of ``text`` as cell ``sc`` (its type, flags, id and points)."""
-    probe = nbformat.from_dict({"cell_type": cell_type, "source": text,
+    probe = from_dict({"cell_type": cell_type, "source": text,
                                 "metadata": {"nbgrader": dict(sc.cell.metadata["nbgrader"])}})
     return str(nbg.compute_checksum(probe))
 
@@ -452,7 +451,7 @@ def _solution_cell(sc: SourceCell, cell: NotebookNode) -> NotebookNode:
     # nbgrader's convention: the checksum is the released cell's, so an unchanged stub
     # is recognisable as "no answer".
     meta["checksum"] = checksum(sc, cell_type=sc.cell.cell_type, text=sc.released)
-    cell.metadata["nbgrader"] = nbformat.from_dict(meta)
+    cell.metadata["nbgrader"] = from_dict(meta)
     return cell
 
 
@@ -466,7 +465,7 @@ def _new_cell(cell_type: str, source: str, metadata: dict[str, Any],
                             "source": source}
     if kind == "code":
         cell.update(execution_count=None, outputs=[])
-    return nbformat.from_dict(cell)
+    return from_dict(cell)
 
 
 def _ensure_unique_ids(nb: NotebookNode) -> None:

@@ -110,13 +110,12 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
 
 def _template_code(assignment: Assignment) -> str:
     """The code every student was given: not evidence of copying."""
-    import nbformat
-
     from ..authoring.release import read_source, student_version
+    from ..core import nbapi
     from .similarity import notebook_code
 
     released = student_version(read_source(assignment.source_notebook), assignment=assignment)
-    return notebook_code(str(nbformat.writes(released)))
+    return notebook_code(nbapi.writes(released))
 
 
 def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missing_zero: bool,

@@ -163,16 +163,15 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
     source notebook) is given: then the test cells show their full text, for the
     instructor.
     """
-    import nbformat
+    from ..core import nbapi
 
     if result.executed_notebook:
-        nb = nbformat.reads(result.executed_notebook, as_version=4)
+        nb = nbapi.reads(result.executed_notebook, as_version=4)
     else:
-        nb = nbformat.v4.new_notebook()
+        nb = nbapi.new_notebook()
     _hidden_tests(nb, hidden_source)
     view = feedback_view(result, titles, lang)
-    summary = nbformat.v4.new_markdown_cell(_summary_markdown(result, view, assignment_title,
-                                                              lang))
+    summary = nbapi.new_markdown_cell(_summary_markdown(result, view, assignment_title, lang))
     summary.metadata["autograder"] = {"feedback": True}
     rows = {r.name: r for g in view.groups for r in g.rows}
     cells = [summary]
@@ -182,13 +181,13 @@ def graded_notebook(result: SubmissionResult, *, assignment_title: str, lang: La
         row = (rows.get(f"cell:{grade_id}") or rows.get(f"manual:{grade_id}")
                if isinstance(grade_id, str) else None)
         if row is not None:
-            note = nbformat.v4.new_markdown_cell(
+            note = nbapi.new_markdown_cell(
                 f"{row.mark} {row.word} **{_md(row.title)}**: "
                 f"{_fmt(row.points)}/{_fmt(row.max_points)} {_md(row.message)}")
             note.metadata["autograder"] = {"feedback": True}
             cells.append(note)
     nb.cells = cells
-    return str(nbformat.writes(nb))
+    return nbapi.writes(nb)
 
 
 def _summary_markdown(result: SubmissionResult, view: FeedbackView, assignment_title: str,

@@ -21,8 +21,10 @@ from ..core.i18n import Lang, default_lang, tr
 from ..core.paths import assignments_dir, default_gradebook
 from ..core.results import Notice, Status, SubmissionResult
 from ..core.safetext import clean, visible
-from ..engine.pool import GradeTask, PoolOptions, TaskOutcome, gpu_memory_mb, gpu_slots, run_pool
-from ..intake.folders import SubmissionItem, intake_session
+from ..engine.pool import PoolOptions, gpu_memory_mb, gpu_slots, run_pool
+from ..engine.tasks import GradeTask, TaskOutcome
+from ..intake.folders import intake_session
+from ..intake.items import SubmissionItem
 from ..store.fingerprint import Fingerprint, effective_params, fingerprint
 from ..store.gradebook import Gradebook
 from .decided import outdated, settle_decided, split_decided

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..core.config import Assignment
 from ..core.i18n import Lang
 from ..core.results import Notice, Status, SubmissionResult
-from ..engine.pool import TaskOutcome
+from ..engine.tasks import TaskOutcome
 from ..engine.zero_catalog import ZeroCatalog, collect_catalog_apart
 from ..store.fingerprint import Fingerprint
 from ..store.gradebook import Gradebook, StoredSubmission

@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core import nbapi
 from ..core.errors import InvalidNotebook
 from ..core.i18n import tr
 
@@ -76,13 +77,13 @@ def py_to_notebook(text: str, *, source_name: str = "") -> nbformat.NotebookNode
         except Exception:  # jupytext's YAML header parsing may raise anything
             nb = None      # the Colab reader below never fails
     if nb is None:
-        nb, style = nbformat.v4.new_notebook(cells=_colab_cells(text)), "colab"
+        nb, style = nbapi.new_notebook(cells=_colab_cells(text)), "colab"
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
                                           "language": "python"})
     nb.metadata.setdefault("language_info", {"name": "python"})
     nb.metadata["autograder"] = {"converted_from": source_name, "format": style}
     try:
-        nbformat.validate(nb)
+        nbapi.validate(nb)
     except nbformat.ValidationError as exc:
         raise InvalidNotebook(tr(ja=f"変換したノートブックが正しくありません: {exc.message}",
                                  en=f"the converted notebook is not valid: {exc.message}"),
@@ -94,12 +95,10 @@ def py_to_notebook(text: str, *, source_name: str = "") -> nbformat.NotebookNode
 
 def convert_py_file(src: Path, dest: Path) -> Path:
     """Write the notebook converted from ``src`` to ``dest`` (parents created)."""
-    import nbformat
-
     text = decode_source(src.read_bytes(), where=str(src))
     nb = py_to_notebook(text, source_name=src.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(dest))
+    nbapi.write(nb, str(dest))
     return dest
 
 
@@ -133,19 +132,15 @@ def _colab_cells(text: str) -> list[Any]:
 
 
 def _add_code(cells: list[Any], lines: list[str]) -> None:
-    import nbformat
-
     source = "".join(_restore_magics(lines)).strip("\n")
     if source.strip():
-        cells.append(nbformat.v4.new_code_cell(source))
+        cells.append(nbapi.new_code_cell(source))
 
 
 def _add_markdown(cells: list[Any], text: str) -> None:
-    import nbformat
-
     text = text.strip("\n")
     if text.strip():
-        cells.append(nbformat.v4.new_markdown_cell(text))
+        cells.append(nbapi.new_markdown_cell(text))
 
 
 def _restore_magics(lines: list[str]) -> list[str]:

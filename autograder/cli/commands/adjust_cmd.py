@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "adjust", ja="参加者の合計点を手で変えます(誰がいつ変えたかを記録します)",
                 en="change a participant's total by hand (who and when are recorded)")
     p.add_argument("assignment", help=tr(ja="課題 ID(例: 14_n)", en="assignment id, e.g. 14_n"))

@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if result.failures else 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "calibrate", ja="解答例を N 回実行し、しきい値を提案します",
                 en="run the reference N times, suggest thresholds")
     p.add_argument("assignment", help=tr(ja="課題 ID(例: 14_n)", en="assignment id, e.g. 14_n"))

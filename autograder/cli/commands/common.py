@@ -35,8 +35,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text + tr(ja="(既定: %(default)s)", en=" (default: %(default)s)")
 
 
-def command(sub: argparse._SubParsersAction, name: str, *, ja: str, en: str,
-            **kwargs: Any) -> argparse.ArgumentParser:
+def command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *,
+            ja: str, en: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A sub-command's parser: help in the chosen language, defaults shown, ``--lang``."""
     text = tr(ja=ja, en=en)
     parser: argparse.ArgumentParser = sub.add_parser(

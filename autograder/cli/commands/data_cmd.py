@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "data", ja="データセットのキャッシュ: 取得・取り込み・一覧",
                 en="dataset cache: fetch, import, list")
     add_data(p)

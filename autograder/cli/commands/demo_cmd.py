@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "demo", ja="13_n のサンプルの Moodle ファイルを作り、採点して書き出します",
                 en="build sample Moodle files for 13_n, grade and export them")
     p.add_argument("--out", type=Path, default=Path("demo-out"),

@@ -30,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "export", ja="Moodle の評定ワークシート・フィードバックの zip・クラスの報告",
                 en="Moodle worksheet, feedback zip and class report")
     p.add_argument("assignment", help=tr(ja="課題 ID(例: 14_n)", en="assignment id, e.g. 14_n"))

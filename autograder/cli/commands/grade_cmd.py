@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ...core.i18n import tr
-from ...engine.pool import TaskOutcome
+from ...engine.tasks import TaskOutcome
 from .common import (
     add_assignments,
     add_data,
@@ -125,7 +125,7 @@ def _extra_rows(table: Table, summary: GradeSummary) -> None:
                       str(summary.provisional))
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "grade", ja="提出物を採点します(ノートブック・フォルダ・Moodle の zip)",
                 en="grade submissions (notebooks, folders, Moodle zip)")
     p.add_argument("assignment", help=tr(ja="課題 ID(例: 14_n)", en="assignment id, e.g. 14_n"))

@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "new", ja="新しい課題の雛形を作ります(ノートブック・マニフェスト・チェック)",
                 en="scaffold a new assignment (notebook, manifest, checks)")
     p.add_argument("assignment",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-Builder = Callable[[argparse._SubParsersAction], None]
+# A quoted alias: argparse._SubParsersAction is generic only in typeshed, not at run time.
+Builder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 _BUILDERS: list[Builder] = []
 
 

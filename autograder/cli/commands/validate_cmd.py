@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = command(sub, "validate", ja="解答例が満点、そのままの配布版が 0 点になるかを確かめます",
                 en="full marks for the source, zero for the release")
     p.add_argument("assignment", nargs="?",

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from ...core.config import Assignment, Scalar
 from ...core.errors import BridgeError
@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -311,8 +312,17 @@ class Submission:
     def _decoder(self, what: str, remote_ok: bool) -> Callable[[Any, str], Any]:
         return lambda raw, rid: _Incoming(self, rid, what, remote_ok).value(raw, 0)
 
+    @overload
     def _send(self, op: str, fields: dict[str, Any], *, what: str, context: str,
-              rid: str | None = None, then: Callable[[Any, str], Any] | None = None) -> Any:
+              rid: str | None = None, then: None = None) -> Any: ...
+
+    @overload
+    def _send(self, op: str, fields: dict[str, Any], *, what: str, context: str,
+              rid: str | None = None, then: Callable[[Any, str], _T]) -> _T: ...
+
+    def _send(self, op: str, fields: dict[str, Any], *, what: str, context: str,
+              rid: str | None = None, then: Callable[[Any, str], _T] | None = None,
+              ) -> _T | Any:
         """Run one request in the kernel; return its raw value, or ``then(raw, rid)``
         (which may read the answer's array files before they are removed)."""
         rid = rid or "r" + secrets.token_hex(12)
@@ -357,7 +367,9 @@ class Submission:
     def _deliver(self, request: dict[str, Any], timeout: float) -> CodeResult:
         """Over the kernel's bridge channel where it has one (``bridge_channel``), else as
         code run in a cell: ``ag_bridge.serve`` runs the same either way."""
-        serve = getattr(self.kernel, "serve_bridge", None)
+        # an optional method of some kernels, not part of KernelLike
+        serve = cast("Callable[..., CodeResult | None] | None",
+                     getattr(self.kernel, "serve_bridge", None))
         result = serve(request, timeout=timeout) if serve is not None else None
         if result is not None:
             return result

@@ -147,6 +147,7 @@ class StudentObject:
     """A student object that stays in the kernel (see the module docstring)."""
 
     __slots__ = ("_remote",)
+    _remote: Remote
 
     def __init__(self, remote: Remote):
         object.__setattr__(self, "_remote", remote)

@@ -116,7 +116,7 @@ class NotebookOutputs:
 
     def _append(self, output: dict[str, Any]) -> Any:
         """Put ``output`` into the cell; the node now in the notebook (None if merged)."""
-        import nbformat
+        from ...core import nbapi
 
         outputs = self.cell.outputs
         last = outputs[-1] if outputs else None
@@ -125,7 +125,7 @@ class NotebookOutputs:
                 and not self._marked):
             last["text"] += output["text"]
             return None
-        node = nbformat.from_dict(output)
+        node = nbapi.from_dict(output)
         outputs.append(node)
         return node
 
@@ -144,13 +144,13 @@ class NotebookOutputs:
 
     def drop(self, size: int) -> None:
         """Account for output that did not fit (``size`` may be 0: unknown)."""
-        import nbformat
+        from ...core import nbapi
 
         self.dropped += size
         self.truncated = True
         if not self._marked and self.cell is not None:
             self._marked = True
-            self.cell.outputs.append(nbformat.v4.new_output(
+            self.cell.outputs.append(nbapi.new_output(
                 "stream", name="stderr", text=truncation_marker(self.cap_kb)))
 
     def _clear(self) -> None:

@@ -139,7 +139,7 @@ def _slurm(jobs: int | None) -> Any:
 def slurm_cluster() -> Any:
     """A ``SLURMCluster`` from the user's jobqueue configuration, no job submitted yet."""
     try:
-        from dask_jobqueue import SLURMCluster
+        from dask_jobqueue.slurm import SLURMCluster
     except ImportError:
         raise ClusterError("dask-jobqueue is not installed", where="--cluster slurm",
                            hint="pip install 'dl-autograder[cluster]'") from None

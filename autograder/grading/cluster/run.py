@@ -33,7 +33,7 @@ from ...core.config import Assignment
 from ...core.i18n import Lang, tr
 from ...core.results import Notice, Status, SubmissionResult
 from ...engine.grade_one import SubmissionInput
-from ...engine.pool import GradeTask, TaskOutcome
+from ...engine.tasks import GradeTask, TaskOutcome
 from ...engine.zero_catalog import ZeroCatalog, collect_catalog_apart
 from ...store.fingerprint import Fingerprint
 from ...store.gradebook import Gradebook

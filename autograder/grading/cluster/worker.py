@@ -38,7 +38,7 @@ from ...core.errors import AutograderError, ClusterError
 from ...core.results import SubmissionResult
 from ...engine.grade_one import SubmissionInput
 from ...engine.kernel.gpu_env import worker_gpu
-from ...engine.pool import GradeTask
+from ...engine.tasks import GradeTask
 from .gpu_slots import KERNEL
 from .pack import AssignmentPack, unpack
 
