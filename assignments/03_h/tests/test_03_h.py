@@ -1,14 +1,15 @@
 """Hidden checks of 03_h: the lecture's CNN on MNIST.
 
-``conv_output_size`` is compared with ``reference.convolution`` on sizes the notebook never
-uses; the CNN is checked as a fresh ``Net()`` and as the trained ``model`` (layers by
-their shapes, whatever their names; forward pass against ``reference.mnist.CNNNet``
-carrying the student's weights). ``evaluate`` runs in the kernel on a loader the grader
-builds from its own images, and must agree with the accuracy the grader computes from
-the model's outputs on the same batches. The trained ``model`` is judged on the grader's
-MNIST test set (``Normalize((0.5,), (1.0,))`` as in the lecture); ``kernels_figure`` must
-show conv1's 32 learned kernels, one 3×3 image per kernel. Any dtype and device, and a
-number or a one-element tensor for an accuracy, are accepted.
+``conv_output_size`` is compared with ``autograder_reference.convolution`` on sizes the
+notebook never uses; the CNN is checked as a fresh ``Net()`` and as the trained ``model``
+(layers by their shapes, whatever their names; forward pass against
+``autograder_reference.mnist.CNNNet`` carrying the student's weights). ``evaluate`` runs
+in the kernel on a loader the grader builds from its own images, and must agree with the
+accuracy the grader computes from the model's outputs on the same batches. The trained
+``model`` is judged on the grader's MNIST test set (``Normalize((0.5,), (1.0,))`` as in
+the lecture); ``kernels_figure`` must show conv1's 32 learned kernels, one 3×3 image per
+kernel. Any dtype and device, and a number or a one-element tensor for an accuracy, are
+accepted.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import pytest
 import torch
 
 from autograder.checks import RemoteModel, StudentError, accuracy, fail, shapes, values
-from reference import convolution
-from reference import mnist as ref
+from autograder_reference import convolution
+from autograder_reference import mnist as ref
 
 N_PARAMS = 1_199_882
 INPUT = (1, 28, 28)

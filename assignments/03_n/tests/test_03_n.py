@@ -2,7 +2,7 @@
 
 The network is checked as a fresh ``Net()`` and as the trained ``model``: its layers by
 their shapes (whatever their names: ``l1``, ``layers.0``, ...), and its forward pass
-against ``reference.mnist.MLPNet`` carrying the student's own weights. ``evaluate`` runs
+against ``autograder_reference.mnist.MLPNet`` carrying the student's own weights. ``evaluate`` runs
 in the kernel on a loader the grader builds from its own images (a batch size that leaves
 a short last batch), and its answer must equal the accuracy the grader computes from the
 model's outputs on the same batches. The trained ``model`` is judged on the grader's
@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from autograder.checks import RemoteModel, StudentError, accuracy, fail, shapes, values
-from reference import mnist as ref
+from autograder_reference import mnist as ref
 
 N_PARAMS = 1_238_730
 

@@ -2,7 +2,7 @@
 
 Gradients are compared with ``torch.autograd`` on the reference forward pass in float64,
 on shapes and values the notebook never uses. The trained results are judged by the
-grader: ``xor_params`` and ``mnist_params`` go through ``reference.backprop.forward`` on
+grader: ``xor_params`` and ``mnist_params`` go through ``autograder_reference.backprop.forward`` on
 the grader's own data (the MNIST test set from ``submission.data_dir``, pixels / 255 as
 in the notebook); the student's own ``mnist_accuracy`` only has to agree with that.
 
@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from autograder.checks import SourceUnavailable, StudentError, accuracy, fail, gradients, values
-from reference import backprop as ref
+from autograder_reference import backprop as ref
 
 KEYS = ("W1", "b1", "W2", "b2")
 

@@ -2,7 +2,7 @@
 
 Each check calls the student's function through the ``submission`` fixture on inputs the
 notebook never shows (seeded here, so a regrade gives the same result) and compares the
-answer with ``reference.perceptron``. A check that quotes a deck example (softmax
+answer with ``autograder_reference.perceptron``. A check that quotes a deck example (softmax
 ``0.2110, …``, cross-entropy ``0.357``) tries it first and then inputs of its own, so a
 table of the deck's numbers earns nothing.
 
@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from autograder.checks import SourceUnavailable, StudentError, fail, values
-from reference import perceptron as ref
+from autograder_reference import perceptron as ref
 
 INPUTS = [(0, 0), (1, 0), (0, 1), (1, 1)]
 

@@ -1,6 +1,6 @@
 """Hidden checks of 14_h: the lecture's AlexNet trained on CIFAR-10 on the GPU.
 
-``AlexNet`` is compared with ``reference.cifar.AlexNet``: its layers by their shapes
+``AlexNet`` is compared with ``autograder_reference.cifar.AlexNet``: its layers by their shapes
 (whatever their names: ``features.0`` or ``conv1``), the parameter count, the output of
 the reference carrying the student's weights, and dropout by what it does (outputs vary
 in training mode, not in eval mode) so ``nn.Dropout`` and ``F.dropout`` are alike. The
@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from autograder.checks import RemoteModel, StudentError, accuracy, fail, shapes, values
-from reference import cifar as ref
+from autograder_reference import cifar as ref
 
 N_PARAMS = 36_051_786
 INPUT = (3, 32, 32)

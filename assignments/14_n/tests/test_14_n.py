@@ -1,10 +1,10 @@
 """Hidden checks of 14_n: convolution and pooling arithmetic, the CIFAR-10 split, a CNN.
 
-The arithmetic is compared with ``torch.nn.functional`` (and ``reference.convolution``)
+The arithmetic is compared with ``torch.nn.functional`` (and ``autograder_reference.convolution``)
 on random inputs the notebook never shows; ``split_dataset`` is run in the kernel on a
 50,000-item dataset of indices; ``model`` is evaluated by the grader on its own test set:
 real CIFAR-10 from ``submission.data_dir``, or, when graded with ``DATASET=synthetic``,
-fresh images from ``reference.cifar.fake_cifar_tensors``, the generator the notebook
+fresh images from ``autograder_reference.cifar.fake_cifar_tensors``, the generator the notebook
 carries a copy of (same code, so the same distribution; another seed, so images it never
 saw).
 
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checks import SourceUnavailable, StudentError, accuracy, fail, values
-from reference import convolution as ref
+from autograder_reference import convolution as ref
 
 DECK_X = torch.arange(1, 26).reshape(5, 5)
 DECK_K = torch.arange(1, 10).reshape(3, 3)
@@ -304,7 +304,7 @@ def test_split_dataset(submission):
 # ---------------------------------------------------------------- the trained model
 
 # The synthetic test images come from the notebook's own generator (``FakeCIFAR10``, kept
-# identical to ``reference.cifar.fake_cifar_item``) with a seed the notebook never uses:
+# identical to ``autograder_reference.cifar.fake_cifar_item``) with a seed the notebook never uses:
 # it trains on seed 1 and tests on seed 2.
 SYNTHETIC_TEST_SEED = 1414
 
@@ -312,7 +312,7 @@ SYNTHETIC_TEST_SEED = 1414
 def _test_set(submission: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The grader's own test images (normalised like the notebook), labels, threshold key."""
     if submission.params.get("DATASET", "cifar10") == "synthetic":
-        from reference import cifar
+        from autograder_reference import cifar
 
         images, labels = cifar.fake_cifar_tensors(10000, seed=SYNTHETIC_TEST_SEED)
         return images, labels, "accuracy_synthetic"
