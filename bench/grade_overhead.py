@@ -1,23 +1,31 @@
 """How much does our grading engine cost per submission, compared with nbgrader's own?
 
-Grades the same K notebooks twice — once with ``autograder.grade.grade`` (sandboxed
-kernel per submission, restore, in-notebook test cells, one pytest check through the
-``submission`` bridge) and once with ``nbgrader autograde`` in a throw-away nbgrader
-course — for two kinds of notebook: *trivial* (pure Python) and *torch* (the solution
-cell imports torch, as every real assignment of the course does). The assignment is
-``bench/assignments/01_n``: one solution cell, one graded test cell, one hidden check.
+Grades the same K notebooks with ``nbgrader autograde`` in a throw-away nbgrader course
+and with ``autograder.grade.grade`` (sandboxed kernel per submission, restore, in-notebook
+test cells, pytest checks through the ``submission`` bridge), our engine once with
+kernels forked from each worker's template (``zygote.py``, the default) and once with
+every kernel spawned (``fork=False``, ``grade --no-fork``). Three kinds of notebook:
+*trivial* (pure Python) and *torch* (the solution cell imports torch, as every real
+assignment of the course does) on ``bench/assignments/01_n`` (one solution cell, one
+graded test cell, one hidden check), and *13_n*: the course's real lecture-13 assignment
+(``assignments/13_n``: 7 test cells, 19 hidden checks), K answers from
+``tests/variants`` (two correct ones, two with one realistic bug each), each made
+distinct by a comment with the student's number.
 
 Both engines are timed from process start to process exit (``nbgrader autograde`` and
 a ``python -c`` that calls ``grade(...)``), on the very same notebook files: the
 submissions are written once into the nbgrader course's ``submitted/`` folder, and our
-engine reads that folder. Every run is checked for full marks before it counts, so a
-fast failure is never reported as a fast grade.
+engine reads that folder. Every run is checked before it counts (trivial and torch: full
+marks; 13_n: our engine loses exactly the checks ``tests/variant_grading.py`` lists for
+each variant, nbgrader loses exactly the test cells among them), so a fast failure is
+never reported as a fast grade.
 
 Usage::
 
     .venv/bin/python bench/grade_overhead.py            # K=8, jobs 1 and os.cpu_count()
     .venv/bin/python bench/grade_overhead.py --quick    # K=2, smoke run
     .venv/bin/python bench/grade_overhead.py --k 16 --jobs 4 --repeat 3 --json out.json
+    .venv/bin/python bench/grade_overhead.py --kinds 13_n --paths fork
 
 Not part of the test suite (no timed tests); ``tests/test_bench_assets.py`` keeps its
 assignment sound. Results and how to read them: ``bench/README.md``.
@@ -45,10 +53,19 @@ from typing import Any
 import nbformat
 
 BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
 ASSIGNMENTS = BENCH_DIR / "assignments"
 ASSIGNMENT_ID = "01_n"
-KINDS = ("trivial", "torch")
+KINDS = ("trivial", "torch", "13_n")
 ENGINES = ("nbgrader", "autograder")
+PATHS = ("fork", "spawn")   # our engine's kernels: forked from a template, or spawned
+# kind -> (assignment id, assignments folder)
+KIND_ASSIGNMENT = {"trivial": (ASSIGNMENT_ID, ASSIGNMENTS),
+                   "torch": (ASSIGNMENT_ID, ASSIGNMENTS),
+                   "13_n": ("13_n", REPO / "assignments")}
+# 13_n's answers, in turn (as bench/moodle_200.py): two correct, two with one bug each
+VARIANTS_13N = ("13_n_alt", "13_n_alt_recursive_softmax", "13_n_bug_softmax_unstable",
+                "13_n_bug_step_at_zero")
 STUB = "raise NotImplementedError()"
 # What replaces nbgrader's stub in the solution cell; the torch kind really uses torch so
 # the import cannot be skipped or optimised away by anything.
@@ -73,7 +90,7 @@ a = json.loads(sys.argv[1])
 t0 = time.perf_counter()
 s = grade(assignment_id=a["id"], submissions=[Path(a["subs"])], out=Path(a["out"]),
           gradebook=Path(a["gb"]), jobs=a["jobs"], assignments_root=Path(a["root"]),
-          regrade=True)
+          regrade=True, fork=None if a["fork"] else False)
 print(json.dumps({"graded": len(s.graded_now), "grade_s": time.perf_counter() - t0,
                   "errors": [o.error for o in s.graded_now if o.error]}))
 """
@@ -112,6 +129,11 @@ class Row:
     walls: list[float] = field(default_factory=list)
     breakdowns: list[Breakdown] = field(default_factory=list)
     error: str = ""
+    path: str = ""          # our engine: "fork" or "spawn"; nbgrader: ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine} ({self.path})" if self.path else self.engine
 
     @property
     def wall(self) -> float:
@@ -169,12 +191,12 @@ def _budget(k: int) -> float:
 
 def make_course(course: Path, *, kind: str, k: int) -> None:
     """An nbgrader course with the assignment generated and K submissions of ``kind``."""
-    (course / "source" / ASSIGNMENT_ID).mkdir(parents=True)
+    aid, root = KIND_ASSIGNMENT[kind]
+    (course / "source" / aid).mkdir(parents=True)
     (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course)))
-    shutil.copy(ASSIGNMENTS / ASSIGNMENT_ID / f"{ASSIGNMENT_ID}.ipynb",
-                course / "source" / ASSIGNMENT_ID / f"{ASSIGNMENT_ID}.ipynb")
+    shutil.copy(root / aid / f"{aid}.ipynb", course / "source" / aid / f"{aid}.ipynb")
     nbg = _bin("nbgrader")
-    _run([nbg, "generate_assignment", ASSIGNMENT_ID, "--force"], cwd=course,
+    _run([nbg, "generate_assignment", aid, "--force"], cwd=course,
          timeout=_budget(0), what="nbgrader generate_assignment")
     students = [f"s{i:02d}" for i in range(1, k + 1)]
     roster = course / "students.csv"
@@ -185,6 +207,9 @@ def make_course(course: Path, *, kind: str, k: int) -> None:
     # One `db student import` instead of K `db student add`: same rows, K-1 fewer starts.
     _run([nbg, "db", "student", "import", str(roster)], cwd=course, timeout=_budget(0),
          what="nbgrader db student import")
+    if kind == "13_n":
+        write_13n_submissions(course, students)
+        return
     released = nbformat.read(course / "release" / ASSIGNMENT_ID / f"{ASSIGNMENT_ID}.ipynb",
                              as_version=4)
     for student in students:
@@ -210,53 +235,112 @@ def fill_in(released: nbformat.NotebookNode, *, kind: str,
     return nb
 
 
-def time_nbgrader(course: Path, *, k: int) -> float:
-    seconds, _ = _timed([_bin("nbgrader"), "autograde", ASSIGNMENT_ID, "--force"],
+def write_13n_submissions(course: Path, students: Sequence[str]) -> None:
+    """Each student hands in one of 13_n's variants in turn (already in nbgrader's
+    released form), made distinct by a comment; ``variants.json``: student → variant."""
+    variant_of = {}
+    for i, student in enumerate(students):
+        variant = VARIANTS_13N[i % len(VARIANTS_13N)]
+        nb = json.loads((REPO / "tests" / "variants" / f"{variant}.ipynb").read_text("utf-8"))
+        solutions = [c for c in nb["cells"] if c.get("cell_type") == "code"
+                     and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        if not solutions:
+            raise BenchError(f"{variant}: no solution cell")
+        source = solutions[0]["source"]
+        text = "".join(source) if isinstance(source, list) else source
+        solutions[0]["source"] = f"# {student}\n{text}"
+        folder = course / "submitted" / student / "13_n"
+        folder.mkdir(parents=True)
+        (folder / "13_n.ipynb").write_text(json.dumps(nb, ensure_ascii=False, indent=1),
+                                           encoding="utf-8")
+        variant_of[student] = variant
+    (course / "variants.json").write_text(json.dumps(variant_of))
+
+
+def expected_13n(course: Path) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """student → variant, and variant → the checks it loses (tests/variant_grading.py)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from variant_grading import EXPECTED
+    finally:
+        sys.path.remove(str(REPO / "tests"))
+    variant_of = json.loads((course / "variants.json").read_text())
+    return variant_of, EXPECTED["13_n"]
+
+
+def time_nbgrader(course: Path, *, kind: str, k: int) -> float:
+    aid = KIND_ASSIGNMENT[kind][0]
+    seconds, _ = _timed([_bin("nbgrader"), "autograde", aid, "--force"],
                         cwd=course, timeout=_budget(k), what="nbgrader autograde")
-    check_nbgrader_scores(course, k=k)
+    check_nbgrader_scores(course, kind=kind, k=k)
     return seconds
 
 
-def check_nbgrader_scores(course: Path, *, k: int) -> None:
+def check_nbgrader_scores(course: Path, *, kind: str, k: int) -> None:
+    """trivial and torch: full marks; 13_n: every test cell passes but those its variant
+    loses (its code score; the free-text cell waits for a person in nbgrader)."""
     from nbgrader.api import Gradebook
 
+    aid = KIND_ASSIGNMENT[kind][0]
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        subs = gb.assignment_submissions(ASSIGNMENT_ID)
-        scores = {s.student_id: (s.score, s.max_score) for s in subs}
-    bad = {s: v for s, v in scores.items() if v != (FULL_MARKS["nbgrader"],) * 2}
+        subs = gb.assignment_submissions(aid)
+        if kind == "13_n":
+            scores = {s.student_id: (s.code_score, s.max_code_score) for s in subs}
+        else:
+            scores = {s.student_id: (s.score, s.max_score) for s in subs}
+    if kind == "13_n":
+        variant_of, losses = expected_13n(course)
+        cells = 7
+        wanted = {s: (float(cells - sum(1 for c in losses[v] if c.startswith("cell:"))),
+                      float(cells)) for s, v in variant_of.items()}
+    else:
+        wanted = {s: (FULL_MARKS["nbgrader"],) * 2 for s in scores}
+    bad = {s: (v, wanted.get(s)) for s, v in scores.items() if v != wanted.get(s)}
     if len(scores) != k or bad:
-        raise BenchError(f"nbgrader autograde: expected {k} submissions at full marks,"
-                         f" got {len(scores)} with these off: {bad}")
+        raise BenchError(f"nbgrader autograde: expected {k} submissions scored as their"
+                         f" answers deserve, got {len(scores)} with these off"
+                         f" (got, wanted): {bad}")
 
 
 # --------------------------------------------------------------------------- our engine
 
 
-def time_engine(course: Path, work: Path, *, k: int, jobs: int) -> tuple[float, Breakdown]:
+def time_engine(course: Path, work: Path, *, kind: str, k: int, jobs: int,
+                path: str) -> tuple[float, Breakdown]:
     out = work / f"out-{time.monotonic_ns()}"
     gradebook = out / "gb.sqlite"
-    args = {"id": ASSIGNMENT_ID, "subs": str(course / "submitted"), "out": str(out),
-            "gb": str(gradebook), "jobs": jobs, "root": str(ASSIGNMENTS)}
+    aid, root = KIND_ASSIGNMENT[kind]
+    args = {"id": aid, "subs": str(course / "submitted"), "out": str(out),
+            "gb": str(gradebook), "jobs": jobs, "root": str(root), "fork": path == "fork"}
     seconds, stdout = _timed([sys.executable, "-c", ENGINE_CHILD, json.dumps(args)],
-                             cwd=work, timeout=_budget(k), what=f"autograder grade (jobs={jobs})")
+                             cwd=work, timeout=_budget(k),
+                             what=f"autograder grade (jobs={jobs}, {path})")
     report = json.loads(stdout.strip().splitlines()[-1])
     if report["errors"]:
         raise BenchError("autograder grade: " + "\n".join(report["errors"])[:4000])
-    breakdown = engine_breakdown(gradebook, k=k)
+    breakdown = engine_breakdown(gradebook, course, kind=kind, k=k)
     breakdown.launch = max(0.0, seconds - float(report["grade_s"]))
     return seconds, breakdown
 
 
-def engine_breakdown(gradebook: Path, *, k: int) -> Breakdown:
-    """Check every result is full marks; mean kernel start-up / cells / checks seconds."""
+def engine_breakdown(gradebook: Path, course: Path, *, kind: str, k: int) -> Breakdown:
+    """Check every result (trivial, torch: full marks; 13_n: exactly its variant's losses);
+    mean kernel start-up / cells / checks seconds."""
     from autograder.gradebook import Gradebook
 
+    aid = KIND_ASSIGNMENT[kind][0]
+    variant_of, losses = expected_13n(course) if kind == "13_n" else ({}, {})
     parts: list[Breakdown] = []
     with Gradebook(gradebook) as gb:
-        for stored in gb.latest_submissions(ASSIGNMENT_ID):
+        for stored in gb.latest_submissions(aid):
             res = gb.result(stored.id)
-            if res is None or res.status.value != "graded" or \
-                    (res.score, res.max_score) != (FULL_MARKS["autograder"],) * 2:
+            if res is None or res.status.value != "graded":
+                raise BenchError(_describe_failure(stored.participant, res))
+            if kind == "13_n":
+                lost = {c.name for c in res.checks if c.points < c.max_points}
+                if lost != losses[variant_of[stored.participant]]:
+                    raise BenchError(_describe_failure(stored.participant, res))
+            elif (res.score, res.max_score) != (FULL_MARKS["autograder"],) * 2:
                 raise BenchError(_describe_failure(stored.participant, res))
             cells = _cell_seconds(res.executed_notebook or "{}")
             parts.append(Breakdown(max(0.0, res.exec_seconds - cells), cells,
@@ -292,6 +376,7 @@ class Options:
     repeat: int
     kinds: tuple[str, ...]
     engines: tuple[str, ...]
+    paths: tuple[str, ...] = PATHS
 
 
 def run_all(opts: Options, work: Path) -> list[Row]:
@@ -302,7 +387,8 @@ def run_all(opts: Options, work: Path) -> list[Row]:
         make_course(course, kind=kind, k=opts.k)
         kind_rows = [Row("nbgrader", kind, opts.k, 1)] if "nbgrader" in opts.engines else []
         if "autograder" in opts.engines:
-            kind_rows += [Row("autograder", kind, opts.k, j) for j in opts.jobs]
+            kind_rows += [Row("autograder", kind, opts.k, j, path=path)
+                          for path in opts.paths for j in opts.jobs]
         for _ in range(opts.repeat):  # interleaved, so drift in the VM's load hits all alike
             for row in kind_rows:
                 _measure(row, course, work)
@@ -313,12 +399,13 @@ def run_all(opts: Options, work: Path) -> list[Row]:
 def _measure(row: Row, course: Path, work: Path) -> None:
     if row.error:  # it failed once: the figures after that would mean nothing
         return
-    _progress(f"{row.engine:10} {row.kind:7} K={row.k} jobs={row.jobs} ...")
+    _progress(f"{row.label:18} {row.kind:7} K={row.k} jobs={row.jobs} ...")
     try:
         if row.engine == "nbgrader":
-            row.walls.append(time_nbgrader(course, k=row.k))
+            row.walls.append(time_nbgrader(course, kind=row.kind, k=row.k))
         else:
-            seconds, breakdown = time_engine(course, work, k=row.k, jobs=row.jobs)
+            seconds, breakdown = time_engine(course, work, kind=row.kind, k=row.k,
+                                             jobs=row.jobs, path=row.path)
             row.walls.append(seconds)
             row.breakdowns.append(breakdown)
     except BenchError as exc:
@@ -372,7 +459,7 @@ def overhead_table(rows: Sequence[Row]) -> str:
     for r in rows:
         ratio = r.wall / base[r.kind] if r.kind in base and r.walls else float("nan")
         spread = f"{min(r.walls):.1f}–{max(r.walls):.1f} ({len(r.walls)})" if r.walls else "—"
-        lines.append(f"| {r.engine} | {r.kind} | {r.k} | {r.jobs} | {_fmt(r.wall, 1)} |"
+        lines.append(f"| {r.label} | {r.kind} | {r.k} | {r.jobs} | {_fmt(r.wall, 1)} |"
                      f" {spread} | {_fmt(r.wall / r.k)} | {_fmt(ratio)} |")
     return "\n".join(lines)
 
@@ -386,9 +473,10 @@ def breakdown_table(rows: Sequence[Row], *, worker_imports: float) -> str:
     the rest is spawning the pool, intake, gradebook writes, restoring cells, collecting
     the checks, kernel shutdown, and slots left idle at the end of the batch.
     """
-    lines = ["| notebooks | jobs | slot-s per submission | kernel start-up | cell execution |"
-             " checks | grader launch | worker imports (est.) | rest of the batch |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| notebooks | kernels | jobs | slot-s per submission | kernel start-up |"
+             " cell execution | checks | grader launch | worker imports (est.) |"
+             " rest of the batch |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         b = r.breakdown()
         if r.engine != "autograder" or b is None:
@@ -400,7 +488,8 @@ def breakdown_table(rows: Sequence[Row], *, worker_imports: float) -> str:
         rest = max(0.0, slot - b.startup - b.cells - b.checks - launch - imports)
         shares = [f"{_fmt(x)} ({x / slot:.0%})"
                   for x in (b.startup, b.cells, b.checks, launch, imports, rest)]
-        lines.append(f"| {r.kind} | {r.jobs} | {_fmt(slot)} | " + " | ".join(shares) + " |")
+        lines.append(f"| {r.kind} | {r.path} | {r.jobs} | {_fmt(slot)} | "
+                     + " | ".join(shares) + " |")
     return "\n".join(lines)
 
 
@@ -432,7 +521,7 @@ def report(rows: Sequence[Row], *, machine_before: str, worker_imports: float) -
              "", overhead_table(rows), "",
              breakdown_table(rows, worker_imports=worker_imports), "",
              f"a grading worker's imports, timed alone: {_fmt(worker_imports, 1)} s"]
-    failures = [f"FAILED {r.engine} {r.kind} jobs={r.jobs}:\n{r.error}"
+    failures = [f"FAILED {r.label} {r.kind} jobs={r.jobs}:\n{r.error}"
                 for r in rows if r.error]
     return "\n".join(parts + (["", *failures] if failures else []))
 
@@ -449,17 +538,23 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     p.add_argument("--quick", action="store_true", help="smoke run: K=2, no repeats")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs per configuration; the table shows the median (default 1)")
-    p.add_argument("--kinds", default=",".join(KINDS), help="trivial,torch (default both)")
+    p.add_argument("--kinds", default=",".join(KINDS),
+                   help="trivial,torch,13_n (default all three)")
     p.add_argument("--engines", default=",".join(ENGINES), help="nbgrader,autograder")
+    p.add_argument("--paths", default=",".join(PATHS),
+                   help="our engine's kernels: fork (from a template per worker), spawn"
+                        " (--no-fork); default both")
     p.add_argument("--workdir", type=Path, help="keep the courses and outputs here")
     p.add_argument("--json", type=Path, help="also write the raw figures here")
     ns = p.parse_args(argv)
     kinds, engines = _choices(p, ns.kinds, KINDS), _choices(p, ns.engines, ENGINES)
+    paths = _choices(p, ns.paths, PATHS)
     if ns.k < 1 or ns.jobs < 1 or ns.repeat < 1:
         p.error("--k, --jobs and --repeat must be at least 1")
     k, repeat = (2, 1) if ns.quick else (ns.k, ns.repeat)
     jobs = (1,) if ns.jobs == 1 else (1, ns.jobs)
-    return Options(k=k, jobs=jobs, repeat=repeat, kinds=kinds, engines=engines), ns
+    return Options(k=k, jobs=jobs, repeat=repeat, kinds=kinds, engines=engines,
+                   paths=paths), ns
 
 
 def _choices(p: argparse.ArgumentParser, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
