@@ -10,8 +10,11 @@ one's (status and score of every participant), or the table says so.
     .venv/bin/python bench/moodle_dask.py                      # 200 students
     .venv/bin/python bench/moodle_dask.py --n 20 --configs pool:2,local:2x1
 
-Configurations: ``pool:J`` (the local pool, ``--jobs J``) and ``local:NxJ`` (``--cluster
-local:N --jobs J``: N Dask workers of J kernel slots).
+Configurations: ``pool:J`` (the local pool, ``--jobs J``: kernels forked from each
+worker's template), ``spawn:J`` (the same with ``--no-fork``: every kernel spawned, as on
+a Dask worker) and ``local:NxJ`` (``--cluster local:N --jobs J``: N Dask workers of J
+kernel slots). Dask workers spawn their kernels, so ``spawn:J`` is the like-for-like
+baseline for what Dask itself costs, and ``pool:J`` what a batch costs locally.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def command(config: str, zip_path: Path, out: Path) -> list[str]:
     kind, _, spec = config.partition(":")
     if kind == "pool":
         return [*cmd, "--jobs", spec]
+    if kind == "spawn":
+        return [*cmd, "--jobs", spec, "--no-fork"]
     workers, _, jobs = spec.partition("x")
     return [*cmd, "--cluster", f"local:{workers}", "--jobs", jobs or "1"]
 
@@ -107,6 +112,8 @@ def label(config: str) -> str:
     kind, _, spec = config.partition(":")
     if kind == "pool":
         return f"local pool `--jobs {spec}`"
+    if kind == "spawn":
+        return f"local pool `--jobs {spec} --no-fork`"
     workers, _, jobs = spec.partition("x")
     return f"`--cluster local:{workers} --jobs {jobs or 1}`"
 
@@ -121,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=200, help="students in the zip")
     p.add_argument("--configs", default="pool:2,local:2x1",
-                   help="comma-separated: pool:J, local:NxJ (the first is the baseline)")
+                   help="comma-separated: pool:J, spawn:J, local:NxJ (the first is the"
+                        " baseline)")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=None)
     args = p.parse_args(argv)
