@@ -170,7 +170,9 @@ def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
     names = _names(targets)
     single = len(targets) == 1 and isinstance(targets[0], ast.Name)
     for name in names:
-        if single and isinstance(value, ast.Lambda):
+        if single and isinstance(value, (ast.Lambda, ast.Call)):
+            # a lambda, or what a factory built (``AND = make_gate(...)``): the statement
+            # is the definition structure checks read (they follow the helpers it calls)
             yield name, _Binding(_segment(source, stmt), node=stmt, cell=source)
         elif single and isinstance(value, ast.Name):
             yield name, _Binding(None, alias=value.id)
