@@ -126,7 +126,9 @@ def record_notebooks() -> dict[str, object]:
               "record_custom_exc": CUSTOM_EXC, "record_showtraceback": SHOWTRACEBACK,
               "record_do_execute": DO_EXECUTE}
     # tracing every line (torch's import included) may well run out of time
-    slow = {"record_settrace": {"status": ["graded", "timeout"], "max_score": 0}}
+    # a trace hook on every line: slow enough to time out, and a forked kernel under it
+    # has been seen dying (SIGKILL); any of these ends with nothing earned
+    slow = {"record_settrace": {"status": ["graded", "timeout", "killed"], "max_score": 0}}
     out: dict[str, object] = {
         name: student(category="execution record", what=f"{name[7:]}: {what}",
                       expect=slow.get(name, NOTHING), before=(code,))
