@@ -118,12 +118,13 @@ def parse_cell(text: str) -> _Module | None:
 
 def _candidates(text: str) -> Iterator[str]:
     yield text
-    transformed = _ipython_transform(text)
+    transformed = ipython_transform(text)
     if transformed is not None and transformed != text:
         yield transformed
 
 
-def _ipython_transform(code: str) -> str | None:
+def ipython_transform(code: str) -> str | None:
+    """``%magic`` / ``!shell`` lines turned into Python as IPython itself would."""
     try:
         return str(_transformer().transform_cell(code))
     except Exception:  # IPython's transformer raises assorted errors on garbage

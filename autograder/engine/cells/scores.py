@@ -29,13 +29,13 @@ import ast
 import hashlib
 import re
 from collections.abc import Collection
-from functools import lru_cache
 from typing import Any
 
 from nbformat import NotebookNode
 
 from ...core.i18n import Lang, tr
 from ...core.results import REVIEW_PENDING, CheckResult, Notice
+from ..bridge.notebook_source import ipython_transform
 from ..restore import grade_id_of, index_source, normalized_text
 from .cell_tests import test_cell_name
 
@@ -175,7 +175,7 @@ def find_tampering(code: str) -> list[str]:
 
 
 def _parse(code: str) -> ast.Module | None:
-    for text in (code, _ipython_transform(code)):
+    for text in (code, ipython_transform(code)):
         if text is None:
             continue
         try:
@@ -183,21 +183,6 @@ def _parse(code: str) -> ast.Module | None:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
     return None
-
-
-def _ipython_transform(code: str) -> str | None:
-    """``%magic`` / ``!shell`` lines turned into Python as IPython itself would."""
-    try:
-        return str(_transformer().transform_cell(code))
-    except Exception:  # IPython's transformer raises assorted errors on garbage
-        return None
-
-
-@lru_cache(maxsize=1)
-def _transformer() -> Any:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager()
 
 
 class _Scanner(ast.NodeVisitor):
