@@ -13,6 +13,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from forking import template
 
 from autograder.core.config import Limits
 from autograder.core.errors import SandboxError
-from autograder.engine.kernel import sandbox
+from autograder.engine.kernel import proctree, sandbox
 from autograder.engine.kernel.sandbox import SandboxSpec, wrap_command
 
 REPO = Path(__file__).resolve().parent.parent
@@ -327,6 +329,42 @@ def test_uid_leases_are_exclusive(tmp_path: Path) -> None:
     assert third.uid == sandbox.slot_uid(3)
     second.release()
     third.release()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running a process as another uid needs root")
+def test_uid_lease_skips_a_uid_another_grader_runs(tmp_path: Path) -> None:
+    """A grader that locks elsewhere (another TMPDIR, an older version) still never gets
+    a uid whose processes are alive: closing a kernel kills every process of its uid."""
+    uid = sandbox.slot_uid(7)
+    squatter = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
+    try:
+        deadline = time.monotonic() + 5
+        while not proctree.uid_in_use(uid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        lease = sandbox.lease_uid(uid, lock_dir=tmp_path)
+        assert lease.uid != uid
+        lease.release()
+    finally:
+        squatter.kill()
+        squatter.wait()
+    lease = sandbox.lease_uid(uid, lock_dir=tmp_path)
+    assert lease.uid == uid
+    lease.release()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uid leases are taken by a root grader")
+def test_uid_locks_ignore_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every grader of the machine takes its uid leases in one folder, whatever TMPDIR is
+    (test_gpu_check's grader used to lock under its own TMPDIR and share uid 61000)."""
+    first = sandbox.lease_uid(sandbox.slot_uid(9))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    second = sandbox.lease_uid(sandbox.slot_uid(9))
+    try:
+        assert second.uid != first.uid
+    finally:
+        first.release()
+        second.release()
 
 
 def test_missing_dataset_is_a_clear_error(spec: SandboxSpec, tmp_path: Path) -> None:

@@ -82,6 +82,11 @@ def kill_kernel_processes(root: int, uid: int | None, *, rounds: int = 20) -> in
     return killed
 
 
+def uid_in_use(uid: int) -> bool:
+    """Is any live process's real uid ``uid``?"""
+    return any(p.uid == uid for p in _scan_processes())
+
+
 def children_of(pid: int) -> list[int]:
     """Direct children of ``pid`` (from every thread's /proc/.../children list)."""
     kids: list[int] = []
@@ -133,4 +138,5 @@ def comm(pid: int) -> str:
         return ""
 
 
-__all__ = ["children_of", "comm", "descendants", "kill_kernel_processes", "owned_by"]
+__all__ = ["children_of", "comm", "descendants", "kill_kernel_processes", "owned_by",
+           "uid_in_use"]

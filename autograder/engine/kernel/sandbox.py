@@ -61,7 +61,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +81,7 @@ from ._sandbox_mode import warn_no_sandbox as warn_no_sandbox
 from ._sandbox_mode import warn_soft_limits as warn_soft_limits
 from .cgroup import enter_prefix
 from .gpu_env import kernel_gpu_env, mps_pipe
+from .proctree import uid_in_use
 
 AS_HEADROOM_MB = 6144
 NOFILE = 4096
@@ -113,7 +113,8 @@ class UidLease:
     """This machine's exclusive claim on one kernel uid (an flock), until ``release``.
 
     Two graders on one machine, or a slot handed out twice, must not share a uid: the
-    kernels would share RLIMIT_NPROC and the sweep that ends one would kill the other.
+    kernels would share RLIMIT_NPROC and the sweep that ends one (every process of its
+    uid is killed when a kernel closes) would kill the other.
     """
 
     def __init__(self, uid: int, fd: int):
@@ -125,14 +126,20 @@ class UidLease:
             self._fd = -1
 
 
+# One folder for the whole machine, whatever a grader's TMPDIR says: a grader started
+# with another temporary folder (a test's, a systemd unit's PrivateTmp) must still see
+# the other graders' leases. /run is a root-only tmpfs emptied at boot.
+UID_LOCKS = (Path("/run/autograder-uids"), Path("/tmp/autograder-uids"))
+
+
 def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
-    """Claim ``preferred``, or else the first free uid above the slot range."""
-    folder = lock_dir or Path(tempfile.gettempdir()) / "autograder-uids"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = os.lstat(folder)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-        raise SandboxError("the uid lock folder is not a directory of this user",
-                           where=str(folder), hint="remove it; the grader recreates it")
+    """Claim ``preferred``, or else the first free uid above the slot range.
+
+    A uid is free when nobody holds its lock and no process runs as it: the second
+    condition also keeps apart graders that lock elsewhere (an older version, another
+    lock folder), since killing by uid is how a kernel's escaped processes are ended.
+    """
+    folder = lock_dir or _lock_folder()
     spare = range(KERNEL_UID_BASE + 1000, KERNEL_UID_BASE + 5000)
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     for uid in (preferred, *spare):
@@ -142,9 +149,35 @@ def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
         except BlockingIOError:
             os.close(fd)
             continue
+        if _uid_in_use(uid):
+            os.close(fd)
+            continue
         return UidLease(uid, fd)
     raise SandboxError("no free kernel uid", where=str(folder),
                        hint="too many kernels at once; lower the number of worker slots")
+
+
+def _lock_folder() -> Path:
+    """The machine's uid lock folder (made on first use), owned by this user."""
+    errors: list[str] = []
+    for folder in UID_LOCKS:
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError as exc:
+            errors.append(f"{folder}: {exc.strerror}")
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise SandboxError("the uid lock folder is not a directory of this user",
+                               where=str(folder), hint="remove it; the grader recreates it")
+        return folder
+    raise SandboxError("no folder for the kernel uid locks", where="; ".join(errors),
+                       hint="make /run or /tmp writable for the grader")
+
+
+def _uid_in_use(uid: int) -> bool:
+    """Does any process run as ``uid`` (real uid, non-dumpable processes included)?"""
+    return uid_in_use(uid)
 
 
 @dataclass(frozen=True)
