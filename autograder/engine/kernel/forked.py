@@ -182,7 +182,7 @@ class ForkLauncher:
         try:
             connect(launched, startup_timeout=startup_timeout, log_path=log_path)
         except BaseException:
-            _end(process, spec.uid)
+            _end(process)
             raise
         kids = children_of(process.pid)
         launched.kernel_pid = kids[0] if len(kids) == 1 else None
@@ -248,8 +248,8 @@ def write_connection_file(spec: SandboxSpec) -> dict[str, Any]:
     return {**info, "file": host.name}
 
 
-def _end(process: ForkedProcess, uid: int) -> None:
-    kill_kernel_processes(process.pid, uid)
+def _end(process: ForkedProcess) -> None:
+    kill_kernel_processes(process.pid, None)  # its pid namespace holds all it started
     with contextlib.suppress(TimeoutError):
         process.wait(timeout=10)
     process.close()

@@ -127,9 +127,9 @@ class UidLease:
 
 
 # One folder for the whole machine, whatever a grader's TMPDIR says: a grader started
-# with another temporary folder (a test's, a systemd unit's PrivateTmp) must still see
-# the other graders' leases. /run is a root-only tmpfs emptied at boot.
-UID_LOCKS = (Path("/run/autograder-uids"), Path("/tmp/autograder-uids"))
+# with another temporary folder (a test's) must still see the other graders' leases.
+# /tmp is where every earlier version locked (its default TMPDIR).
+UID_LOCKS = Path("/tmp/autograder-uids")
 
 
 def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
@@ -159,20 +159,13 @@ def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
 
 def _lock_folder() -> Path:
     """The machine's uid lock folder (made on first use), owned by this user."""
-    errors: list[str] = []
-    for folder in UID_LOCKS:
-        try:
-            folder.mkdir(mode=0o700, exist_ok=True)
-            info = os.lstat(folder)
-        except OSError as exc:
-            errors.append(f"{folder}: {exc.strerror}")
-            continue
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-            raise SandboxError("the uid lock folder is not a directory of this user",
-                               where=str(folder), hint="remove it; the grader recreates it")
-        return folder
-    raise SandboxError("no folder for the kernel uid locks", where="; ".join(errors),
-                       hint="make /run or /tmp writable for the grader")
+    folder = UID_LOCKS
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise SandboxError("the uid lock folder is not a directory of this user",
+                           where=str(folder), hint="remove it; the grader recreates it")
+    return folder
 
 
 def _uid_in_use(uid: int) -> bool:

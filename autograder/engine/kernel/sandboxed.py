@@ -162,11 +162,18 @@ class SandboxedKernel(NotebookExecution):
             private.record_cgroups(made.dirs)
         return made
 
+    def _escapee_uid(self) -> int | None:
+        """The uid whose every process is this kernel's, where its processes can leave
+        its tree (no pid namespace: ``--sandbox none``); None under bubblewrap, where
+        the tree is the kernel's pid namespace (its pid 1 takes all with it). Killing
+        by uid where it is not needed would make any uid mix-up kill another kernel."""
+        escapable = self._spec is not None and self._spec.drops_uid and self.mode == "none"
+        return self._uid if escapable else None
+
     def _watched(self, launched: LaunchedKernel, private: PrivateDir) -> Watched:
         assert self._spec is not None
-        escapable = self._spec.drops_uid and self.mode == "none"
         return Watched(root=launched.process.pid, limits=self.limits, private=private.path,
-                       uid=self._uid if escapable else None, cgroup=self._cgroup,
+                       uid=self._escapee_uid(), cgroup=self._cgroup,
                        quota_mounted=private.mounted, sandbox_tmpfs=self._sandbox_tmpfs)
 
     def _sandbox_tmpfs(self) -> list[str]:
@@ -202,7 +209,7 @@ class SandboxedKernel(NotebookExecution):
         launched, self._launched = self._launched, None
         if launched is not None:
             discard(launched)
-            uid = self._uid if self._spec is not None and self._spec.drops_uid else None
+            uid = self._escapee_uid()
             kill_kernel_processes(launched.process.pid, uid)
             launched.process.wait()
             release = getattr(launched.process, "close", None)  # a forked kernel's pidfd
@@ -339,7 +346,7 @@ class SandboxedKernel(NotebookExecution):
         launched = self._launched  # the watchdog thread may call this during close()
         if launched is None:
             return
-        uid = self._uid if self._spec is not None and self._spec.drops_uid else None
+        uid = self._escapee_uid()
         kill_kernel_processes(launched.process.pid, uid)
         launched.process.wait()
 
