@@ -13,6 +13,7 @@ import pytest
 
 from autograder.core.config import load_assignment
 from autograder.core.errors import ClusterError, ConfigError
+from autograder.core.intake_record import IntakeRecord
 from autograder.core.results import Status
 from autograder.engine.grade_one import SubmissionInput, grade_input
 from autograder.engine.pool import GradeTask
@@ -124,7 +125,7 @@ def test_grade_input_needs_no_gradebook(tmp_path: Path) -> None:
     task = GradeTask(submission_id=1, gradebook=str(missing_book), assignment_id="02_n",
                      assignments_root=str(ASSIGNMENTS), run_id=1, lang="en")
     sub = SubmissionInput(participant="1001", file="", sha256="e3b0", content=b"",
-                          intake={"status": "missing", "reason": "nothing submitted"})
+                          intake=IntakeRecord(status=Status.MISSING, reason="nothing submitted"))
     result = grade_input(task, sub)
     assert result.status is Status.MISSING and result.reason == "nothing submitted"
     assert result.checks and result.score == 0

@@ -174,12 +174,14 @@ def test_escape_sequences_never_reach_what_is_stored_or_shown(tmp_path: Path) ->
     items, messages = items_from_moodle_zip(_zip(tmp_path, entries), assignment_id="14_n",
                                             workdir=tmp_path / "w", lang="en")
     by_id = {item.participant: item for item in items}
-    assert by_id["9"].participant_name == "Mallory" and by_id["9"].status is Status.REFUSED
-    assert "\\x1b[2J" in by_id["9"].reason  # shown as text, not sent to the terminal
-    assert by_id["8"].participant_name == "Bidi evil" and by_id["8"].status is None
-    strings = [s for item in items for s in (item.participant_name, item.file, item.reason,
-                                             *(n.message_ja for n in item.notices),
-                                             *(n.message_en for n in item.notices))]
+    assert by_id["9"].participant_name == "Mallory"
+    assert by_id["9"].intake.status is Status.REFUSED
+    assert "\\x1b[2J" in by_id["9"].intake.reason  # shown as text, not sent to the terminal
+    assert by_id["8"].participant_name == "Bidi evil" and by_id["8"].intake.status is None
+    strings = [s for item in items
+               for s in (item.participant_name, item.file, item.intake.reason,
+                         *(n.message_ja for n in item.intake.notices),
+                         *(n.message_en for n in item.intake.notices))]
     strings += [text for n in messages for text in (n.message_ja, n.message_en)]
     assert all(is_clean(s) and "\x1b" not in s for s in strings)
 
@@ -194,9 +196,9 @@ def test_reason_is_in_the_chosen_language(tmp_path: Path, lang: str) -> None:
     items, _ = items_from_moodle_zip(path, assignment_id="14_n", workdir=tmp_path / "w",
                                      lang=lang)  # type: ignore[arg-type]
     jiro = next(item for item in items if item.participant == "2")
-    assert jiro.status is Status.REFUSED
+    assert jiro.intake.status is Status.REFUSED
     words = "受け付けられませんでした" if lang == "ja" else "was not accepted"
-    assert words in jiro.reason
+    assert words in jiro.intake.reason
 
 
 def test_markup_in_names_is_kept_as_text(tmp_path: Path) -> None:
@@ -206,8 +208,8 @@ def test_markup_in_names_is_kept_as_text(tmp_path: Path) -> None:
     items, _ = items_from_moodle_zip(path, assignment_id="14_n", workdir=tmp_path / "w",
                                      lang="en")
     (eve,) = items
-    assert (eve.participant_name, eve.file, eve.status) == ("Eve [red]x[", "[/]14_n.ipynb",
-                                                            None)
+    assert (eve.participant_name, eve.file, eve.intake.status) == (
+        "Eve [red]x[", "[/]14_n.ipynb", None)
 
 
 def test_intake_failure_for_one_participant_is_their_error(tmp_path: Path,
@@ -240,8 +242,8 @@ def test_loose_notebook_over_the_cap_is_refused_not_fatal(tmp_path: Path) -> Non
         fh.truncate(MAX_NOTEBOOK_BYTES + 1)
     items, _ = collect([folder], assignment_id="14_n", workdir=tmp_path / "w", lang="en")
     by_id = {item.participant: item for item in items}
-    assert by_id["ok"].status is None and by_id["ok"].source == folder / "ok.ipynb"
+    assert by_id["ok"].intake.status is None and by_id["ok"].source == folder / "ok.ipynb"
     huge = by_id["huge"]
-    assert huge.status is Status.REFUSED and huge.source is None and huge.content == b""
-    assert huge.reason == too_large(MAX_NOTEBOOK_BYTES + 1).message_en
-    assert [n.code for n in huge.notices] == ["file_refused"]
+    assert huge.intake.status is Status.REFUSED and huge.source is None and huge.content == b""
+    assert huge.intake.reason == too_large(MAX_NOTEBOOK_BYTES + 1).message_en
+    assert [n.code for n in huge.intake.notices] == ["file_refused"]

@@ -19,6 +19,7 @@ from typing import Any
 from ..core.config import Assignment, Scalar, load_assignment
 from ..core.errors import AutograderError, InvalidNotebook
 from ..core.i18n import Lang, tr
+from ..core.intake_record import IntakeRecord
 from ..core.results import CheckResult, Notice, Status, SubmissionResult
 from ..store.fingerprint import Fingerprint
 from ..store.gradebook import Gradebook
@@ -53,7 +54,7 @@ class SubmissionInput:
     participant: str
     file: str
     sha256: str
-    intake: Mapping[str, object]
+    intake: IntakeRecord
     content: bytes
 
 
@@ -81,24 +82,17 @@ def grade_input(task: GradeTask, sub: SubmissionInput, *, slot: int = 0,
     """Grade one submission given as plain data; never opens the gradebook (a cluster
     worker's client is the gradebook's one writer)."""
     assignment = load_assignment(task.assignment_id, Path(task.assignments_root))
-    intake = sub.intake
     params = {**assignment.grading, **dict(task.overrides)}
     ctx = GradeContext(assignment=assignment, params=params, lang=_lang(task.lang), slot=slot,
                        gpu=gpu, data_dir=Path(task.data_dir) if task.data_dir else None,
                        kernel_factory=task.kernel_factory, cpu_threads=task.cpu_threads,
-                       extra_notices=_notices(intake.get("notices")))
-    preset = intake.get("status")
-    if preset:
+                       extra_notices=sub.intake.notices)
+    if sub.intake.status is not None:
         return zero_result(ctx, participant=sub.participant, file=sub.file,
-                           sha256=sub.sha256, status=Status(str(preset)),
-                           reason=str(intake.get("reason", "")))
+                           sha256=sub.sha256, status=sub.intake.status,
+                           reason=sub.intake.reason)
     return grade_submission(ctx, participant=sub.participant, file=sub.file,
                             content=sub.content, sha256=sub.sha256)
-
-
-def _notices(raw: object) -> tuple[Notice, ...]:
-    items = raw if isinstance(raw, list) else []
-    return tuple(Notice(**n) for n in items if isinstance(n, dict))
 
 
 def _lang(text: str) -> Lang:

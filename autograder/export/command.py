@@ -201,15 +201,14 @@ def _feedback(graded: list[Graded], assignment: Assignment, out: Path, lang: Lan
             target = out / "feedback" / _safe(g.stored.participant) / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        if "moodle_id" not in g.stored.intake:  # graded from a plain notebook or folder
+        origin = g.stored.intake.moodle
+        if origin is None:  # graded from a plain notebook or folder
             loose.append(g.stored.participant)
             continue
-        moodle_id = g.stored.intake.get("moodle_id")
         entries.append(FeedbackEntry(
-            moodle_id=str(moodle_id) if moodle_id is not None else None,
+            moodle_id=origin.moodle_id,
             name=g.stored.participant_name or g.stored.participant, files=files,
-            submitted_sha256=[s for s in (g.stored.sha256,
-                                          str(g.stored.intake.get("submitted_sha256", ""))) if s]))
+            submitted_sha256=[s for s in (g.stored.sha256, origin.submitted_sha256) if s]))
     if loose:
         summary.notices.append(_loose_notice(loose))
     if entries:

@@ -61,19 +61,17 @@ def _store_one(gb: Gradebook, assignment: Assignment, item: SubmissionItem, lang
         return _add(gb, assignment, item)
     except Exception as exc:  # this one participant: say why, and go on with the rest
         why = visible(f"{type(exc).__name__}: {exc}")
-        return _add(gb, assignment, replace(
-            item, content=b"", source=None, status=Status.ERROR,
+        return _add(gb, assignment, replace(item, content=b"", source=None, intake=replace(
+            item.intake, status=Status.ERROR,
             reason=tr(lang, ja=f"提出ファイルを記録できませんでした ({why})",
-                      en=f"the submission could not be stored ({why})")))
+                      en=f"the submission could not be stored ({why})"))))
 
 
 def _add(gb: Gradebook, assignment: Assignment, item: SubmissionItem) -> int:
-    intake = {"notices": [n.__dict__ for n in item.notices], "reason": item.reason,
-              "status": item.status.value if item.status else None, **item.extra}
     return gb.add_submission(
         assignment=assignment.id, participant=item.participant, file=item.file,
         sha256=item.sha256, content=item.content, source=item.source,
-        participant_name=item.participant_name, is_group=item.is_group, intake=intake)
+        participant_name=item.participant_name, is_group=item.is_group, intake=item.intake)
 
 
 def _pool_options(assignment: Assignment, jobs: int, gpus: Sequence[int],

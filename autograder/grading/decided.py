@@ -12,22 +12,13 @@ from pathlib import Path
 
 from ..core.config import Assignment
 from ..core.i18n import Lang
-from ..core.results import Notice, Status, SubmissionResult
+from ..core.results import Status, SubmissionResult
 from ..engine.tasks import TaskOutcome
 from ..engine.zero_catalog import ZeroCatalog, collect_catalog_apart
 from ..store.fingerprint import Fingerprint
 from ..store.gradebook import Gradebook, StoredSubmission
 
 CHUNK = 2000  # rows per transaction: one commit for many, and progress as they land
-
-
-def preset_status(stored: StoredSubmission) -> Status | None:
-    """The status intake gave this submission, or ``None`` when it is to be graded."""
-    raw = stored.intake.get("status")
-    try:
-        return Status(str(raw)) if raw else None
-    except ValueError:
-        return Status.ERROR  # written by something newer or broken: never graded blindly
 
 
 def outdated(gb: Gradebook, ids: Sequence[int]) -> list[int]:
@@ -40,11 +31,11 @@ def outdated(gb: Gradebook, ids: Sequence[int]) -> list[int]:
     stale = []
     for sid in ids:
         stored = gb.submission(sid)
-        status, result = preset_status(stored), gb.result(sid, hand_grades=False)
+        status, result = stored.intake.status, gb.result(sid, hand_grades=False)
         if status is None or result is None:
             continue
         if (result.status, result.reason, result.notices) != (
-                status, str(stored.intake.get("reason", "")), _notices(stored)):
+                status, stored.intake.reason, list(stored.intake.notices)):
             stale.append(sid)
     return stale
 
@@ -54,7 +45,7 @@ def split_decided(gb: Gradebook, ids: Sequence[int]) -> tuple[list[int], list[in
     decided: list[int] = []
     to_grade: list[int] = []
     for sid in ids:
-        (decided if preset_status(gb.submission(sid)) else to_grade).append(sid)
+        (to_grade if gb.submission(sid).intake.status is None else decided).append(sid)
     return decided, to_grade
 
 
@@ -75,12 +66,7 @@ def settle_decided(gb: Gradebook, ids: Sequence[int], *, assignment: Assignment,
                                 participant=result.participant))
 
 
-def _notices(stored: StoredSubmission) -> list[Notice]:
-    raw = stored.intake.get("notices")
-    return [Notice(**n) for n in (raw if isinstance(raw, list) else []) if isinstance(n, dict)]
-
-
 def _zero(stored: StoredSubmission, catalog: ZeroCatalog) -> SubmissionResult:
     return catalog.result(participant=stored.participant, file=stored.file,
-                          sha256=stored.sha256, status=preset_status(stored) or Status.ERROR,
-                          reason=str(stored.intake.get("reason", "")), notices=_notices(stored))
+                          sha256=stored.sha256, status=stored.intake.status or Status.ERROR,
+                          reason=stored.intake.reason, notices=list(stored.intake.notices))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..core.errors import IntakeError
 from ..core.i18n import Lang, default_lang, tr
+from ..core.intake_record import IntakeRecord
 from ..core.results import Notice, Status
 from ..core.safetext import clean, one_line, visible
 from ..core.sizecap import MAX_NOTEBOOK_BYTES, refused_file, too_large
@@ -35,8 +36,8 @@ def _file_item(participant: str, path: Path, lang: Lang) -> SubmissionItem:
         return SubmissionItem(participant=participant, file=name, source=path)
     why = too_large(size)
     notice = refused_file(visible(path.name), why.message_ja, why.message_en)
-    return SubmissionItem(participant=participant, file=name, status=Status.REFUSED,
-                          reason=why.text(lang), notices=(notice,))
+    return SubmissionItem(participant=participant, file=name, intake=IntakeRecord(
+        status=Status.REFUSED, reason=why.text(lang), notices=(notice,)))
 
 
 def _candidates(folder: Path) -> list[Path]:
@@ -51,9 +52,9 @@ def _folder_items(folder: Path, file_name: str, lang: Lang) -> list[SubmissionIt
         participant = one_line(sub.name, limit=None)
         files = _candidates(sub)
         if not files:
-            items.append(SubmissionItem(
-                participant=participant, file="", status=Status.MISSING,
-                reason=tr(lang, ja="提出ファイルがありません", en="no file was submitted")))
+            items.append(SubmissionItem(participant=participant, file="", intake=IntakeRecord(
+                status=Status.MISSING,
+                reason=tr(lang, ja="提出ファイルがありません", en="no file was submitted"))))
             continue
         exact = [f for f in files if f.name == file_name]
         chosen = (exact or [f for f in files if f.suffix == ".ipynb"] or files)[0]

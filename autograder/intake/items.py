@@ -1,7 +1,9 @@
 """What every intake produces: ``SubmissionItem``, one participant's file to grade.
 
 Folders (``folders.py``) and Moodle zips (``moodle.py``) both build these; they live
-apart from either so that the two intakes need not import each other.
+apart from either so that the two intakes need not import each other. What intake
+learned beside the file (a status it decided, notices, where in Moodle it came from) is
+the item's ``IntakeRecord`` (``core/intake_record.py``), stored with it as it is.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.results import Notice, Status
+from ..core.intake_record import IntakeRecord
+from ..core.results import Notice
 from ..core.safetext import clean
 
 _CHUNK = 1 << 20
@@ -23,10 +26,7 @@ class SubmissionItem:
     content: bytes = b""          # the bytes to grade, when they are in memory
     participant_name: str = ""
     is_group: bool = False
-    notices: tuple[Notice, ...] = ()
-    status: Status | None = None  # set when intake already knows (missing, wrong file)
-    reason: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    intake: IntakeRecord = field(default_factory=IntakeRecord)  # status when decided, notices
     source: Path | None = None    # ... or the file that holds them (read when stored)
 
     @property

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.i18n import Lang, default_lang
+from ..core.intake_record import IntakeRecord, MoodleOrigin
 from ..core.results import Notice
 from ..core.safetext import clean, one_line
 from ..moodle import ParticipantEntry, read_moodle_zip
@@ -19,20 +20,26 @@ from .items import SubmissionItem, clean_notice, file_sha256
 
 def _item(entry: ParticipantEntry, lang: Lang) -> SubmissionItem:
     status = entry.status.result_status()
-    source = entry.notebook_path if status is None else None
-    submitted = entry.chosen.path if entry.chosen and entry.chosen.path.is_file() else None
     reason = "; ".join(n.text(lang) for n in entry.notices
                        if n.code in entry.status.reason_codes)
     return SubmissionItem(
         participant=entry.participant_id, participant_name=one_line(entry.display_name,
                                                                     limit=None),
         is_group=entry.is_group, file=clean(entry.chosen.relpath) if entry.chosen else "",
-        source=source, notices=tuple(clean_notice(n) for n in entry.notices), status=status,
-        reason=clean(reason),
-        extra={"moodle_id": entry.moodle_id,
-               "submitted_sha256": file_sha256(submitted) if submitted else "",
-               "submitted_name": clean(Path(entry.chosen.relpath).name) if entry.chosen
-               else ""})
+        source=entry.notebook_path if status is None else None,
+        intake=IntakeRecord(status=status, reason=clean(reason), moodle=_origin(entry),
+                            notices=tuple(clean_notice(n) for n in entry.notices)))
+
+
+def _origin(entry: ParticipantEntry) -> MoodleOrigin:
+    """Where the entry is in Moodle, and the file the participant submitted (if any)."""
+    chosen = entry.chosen
+    if chosen is None:
+        return MoodleOrigin(moodle_id=entry.moodle_id)
+    submitted = chosen.path if chosen.path.is_file() else None
+    return MoodleOrigin(moodle_id=entry.moodle_id,
+                        submitted_sha256=file_sha256(submitted) if submitted else "",
+                        submitted_name=clean(Path(chosen.relpath).name))
 
 
 def items_from_moodle_zip(path: Path, *, assignment_id: str, workdir: Path,

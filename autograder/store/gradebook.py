@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ..core.errors import GradebookError
 from ..core.i18n import tr
+from ..core.intake_record import IntakeRecord, IntakeRecordError
 from ..core.results import (
     REVIEW_PENDING,
     CheckResult,
@@ -43,6 +44,7 @@ from ..core.results import (
     Status,
     SubmissionResult,
 )
+from ..core.safetext import visible
 from .blobs import BlobStore
 from .fingerprint import Fingerprint
 from .hand_grades import apply_hand_grades
@@ -149,7 +151,7 @@ class StoredSubmission:
     is_group: bool
     file: str
     sha256: str
-    intake: dict[str, object]
+    intake: IntakeRecord
 
 
 class Gradebook:
@@ -232,14 +234,13 @@ class Gradebook:
     def add_submission(self, *, assignment: str, participant: str, file: str, sha256: str,
                        content: bytes = b"", source: Path | None = None,
                        participant_name: str = "", is_group: bool = False,
-                       intake: dict[str, object] | None = None) -> int:
+                       intake: IntakeRecord | None = None) -> int:
         """Record a submission (idempotent on assignment+participant+hash); return its id.
 
         The bytes are ``content``, or the file ``source`` (copied in chunks, never held
         whole in memory when it is large); ``sha256`` must be theirs.
         """
-        meta = (file, participant_name, int(is_group),
-                json.dumps(intake or {}, ensure_ascii=False))
+        meta = (file, participant_name, int(is_group), (intake or IntakeRecord()).to_json())
         try:
             row = self._db.execute("SELECT id FROM submissions WHERE assignment=? AND"
                                    " participant=? AND sha256=?",
@@ -286,7 +287,7 @@ class Gradebook:
             " intake_json FROM submissions WHERE id=?", (submission_id,)).fetchone()
         if row is None:
             raise GradebookError(f"no submission {submission_id}", where=str(self.path))
-        return _stored(row)
+        return self._stored(row)
 
     def content(self, submission_id: int) -> bytes:
         row = self._db.execute("SELECT content, content_ref FROM submissions WHERE id=?",
@@ -302,7 +303,17 @@ class Gradebook:
             " intake_json FROM submissions s WHERE assignment=? AND received_at = ("
             " SELECT MAX(received_at) FROM submissions t WHERE t.assignment=s.assignment"
             " AND t.participant=s.participant) ORDER BY participant", (assignment,)).fetchall()
-        return [_stored(r) for r in rows]
+        return [self._stored(r) for r in rows]
+
+    def _stored(self, row: tuple[object, ...]) -> StoredSubmission:
+        sid, participant = int(str(row[0])), str(row[2])
+        try:  # the rules for old and odd values: core/intake_record.py
+            intake = IntakeRecord.from_json(str(row[7]))
+        except IntakeRecordError as exc:
+            raise _damaged_intake(self.path, sid, participant, exc.key) from exc
+        return StoredSubmission(id=sid, assignment=str(row[1]), participant=participant,
+                                participant_name=str(row[3]), is_group=bool(row[4]),
+                                file=str(row[5]), sha256=str(row[6]), intake=intake)
 
     def ungraded(self, ids: list[int]) -> list[int]:
         done: set[int] = set()
@@ -442,11 +453,16 @@ class Gradebook:
                        (time.time(), graded, run_id))
 
 
-def _stored(row: tuple[object, ...]) -> StoredSubmission:
-    return StoredSubmission(id=int(str(row[0])), assignment=str(row[1]), participant=str(row[2]),
-                            participant_name=str(row[3]), is_group=bool(row[4]),
-                            file=str(row[5]), sha256=str(row[6]),
-                            intake=json.loads(str(row[7])))
+def _damaged_intake(path: Path, sid: int, participant: str, key: str) -> GradebookError:
+    who = visible(participant)
+    return GradebookError(
+        tr(ja=f"提出 {sid}(参加者 {who})の受付記録 intake_json が壊れています"
+              f"({key or '全体'})",
+           en=f"the intake record (intake_json) of submission {sid} (participant {who})"
+              f" is damaged (at {key or 'the top level'})"),
+        where=str(path),
+        hint=tr(ja="元の提出ファイルで grade をもう一度実行すると書き直されます",
+                en="running grade again on the original submissions rewrites it"))
 
 
 def _write_result(db: sqlite3.Connection, submission_id: int, result: SubmissionResult,
