@@ -501,7 +501,8 @@ def test_importing_ag_bridge_captures_its_parts_at_once() -> None:
     same pristine references (and the names tests and hostile notebooks reach)."""
     out = subprocess.run([sys.executable, "-c", KERNEL_SIDE_PARTS], capture_output=True,
                          text=True, timeout=60, check=False,
-                         env={"PYTHONPATH": str(SANDBOX_FILES), "PATH": "/usr/bin:/bin"})
+                         env={"PYTHONPATH": str(SANDBOX_FILES), "PATH": "/usr/bin:/bin",
+                              "PYTHONDONTWRITEBYTECODE": "1"})  # sandbox_files is hashed
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
