@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from local_kernel import LocalKernel
+from local_kernel import SANDBOX_FILES, LocalKernel
 
 from autograder.checks import accuracy, gradients
 from autograder.core.errors import BridgeError
@@ -479,6 +481,29 @@ def test_tampered_builtins_cannot_inflate(tmp_path: Path, preload: bool) -> None
         assert torch.equal(echoed, x)
         with pytest.raises(MissingName):
             sub.function("OR")
+
+
+KERNEL_SIDE_PARTS = r'''
+import builtins, sys
+import ag_bridge
+import ag_requests, ag_wire
+assert {"ag_wire", "ag_requests"} <= set(sys.modules)
+assert ag_requests._open is ag_wire._open is builtins.open
+assert ag_requests._getattr is ag_wire._getattr is builtins.getattr
+assert ag_bridge._Encoder is ag_requests._Encoder is ag_wire._Encoder
+assert ag_bridge._HANDLES is ag_wire._HANDLES
+print("ok")
+'''
+
+
+def test_importing_ag_bridge_captures_its_parts_at_once() -> None:
+    """``ag_startup`` imports only ``ag_bridge``: its parts must come with it, holding the
+    same pristine references (and the names tests and hostile notebooks reach)."""
+    out = subprocess.run([sys.executable, "-c", KERNEL_SIDE_PARTS], capture_output=True,
+                         text=True, timeout=60, check=False,
+                         env={"PYTHONPATH": str(SANDBOX_FILES), "PATH": "/usr/bin:/bin",
+                              "PYTHONDONTWRITEBYTECODE": "1"})  # sandbox_files is hashed
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
 @pytest.mark.slow

@@ -2,21 +2,62 @@
 
 Every error says *where* (file, cell, participant, key) and *what to do*. The CLI maps
 each branch to an exit code (``exit_code``); library callers catch ``AutograderError``.
+The branches are defined here; a subclass defined elsewhere (it needs that module's
+context) is listed with its module, relative to ``autograder/``.
 
     AutograderError                      exit 1
     ├── ConfigError                      exit 2   bad manifest / settings (names file and key)
     ├── DatasetError                     exit 3   cache, fetch or import of a dataset failed
     ├── NotebookError                    exit 4   a notebook cannot be read or restored
     │   └── InvalidNotebook                       not a notebook / corrupt JSON / nbformat 3
+    │       └── NotebookReadError                 core/notebooks.py: with a reason ``code``
     ├── SandboxError                     exit 5   the sandbox or kernel could not be started
+    │   └── ZygoteError                           engine/kernel/zygote.py: the kernel template
+    │                                             failed (the worker spawns kernels instead)
     ├── BridgeError                      exit 6   a value from the kernel failed validation
+    │   └── _StudentFacing                        engine/bridge/_errors.py (private base): a
+    │       │                                     bridge failure with a message for the
+    │       │                                     student (``student_message(lang)``)
+    │       ├── NotPlainData                      the value is not plain data
+    │       ├── ValueTooLarge                     the value is over the bridge's limits
+    │       ├── SourceUnavailable                 no definition in the notebook's text
+    │       ├── BridgeTimeout                     no answer in time
+    │       └── KernelDead                        the kernel died or is unreachable
+    │                                             (later requests fail at once)
     ├── GradebookError                   exit 7   the SQLite gradebook is unusable
     ├── IntakeError                      exit 8   a Moodle zip / submission folder is unusable
     │   └── UnsafeArchive                         traversal, symlink, zip bomb, duplicates
     ├── ExportError                      exit 9   a worksheet cannot be filled / written
     ├── HandGradingError                 exit 10  a review or adjustment cannot be recorded
-    └── ClusterError                     exit 11  a Dask cluster cannot grade (no workers,
-                                                  a worker lacks a dataset, versions differ)
+    ├── ClusterError                     exit 11  a Dask cluster cannot grade (no workers,
+    │   │                                         a worker lacks a dataset, versions differ)
+    │   └── GradingProcessDied                    grading/cluster/worker.py: a slot process
+    │                                             died (Dask retries the task once)
+    └── StudentError                     exit 1   engine/bridge/_errors.py: student code
+        │                                         raised during a grader call (only the
+        │                                         built-in exception type is shown)
+        ├── MissingName                           the notebook does not define a name
+        ├── NotCallable                           the name is not a function
+        ├── NotAModel                             the name is not a ``torch.nn.Module``
+        └── ModelOutputError                      the model's output is not one tensor
+                                                  with a row per input
+
+The bridge errors (``StudentError`` and the ``_StudentFacing`` family) are raised by the
+grader's side of the submission API for what the student's notebook or kernel did: a
+check (or in-notebook test cell) that meets one fails with its ``student_message(lang)``
+(``checks/outcomes.py``). All but the private base are importable from
+``autograder.engine.bridge`` (``StudentError`` and ``SourceUnavailable`` also from
+``autograder.checks``).
+
+Outside the tree, on purpose (control flow, never shown as an error of the package):
+``checks/outcomes.py``: ``CheckFailed`` (an ``AssertionError``: a check's failure with
+its message), ``Partial`` (a check ends with part of its points), ``CheckTimeout`` (a
+``BaseException``, so a check's ``except Exception`` cannot swallow it);
+``checks/budget.py``: ``BudgetUsedUp``; ``cli/__init__.py``: ``Stopped`` (a
+``KeyboardInterrupt``: SIGINT/SIGTERM unwinding the command);
+``engine/kernel/channel.py``: ``ChannelBroken`` (the bridge channel turned bad; the
+bridge then sees a dead kernel, ``KernelDead``); ``moodle/safezip.py``: ``_Refused``
+(one archive entry refused, recorded as a ``RefusedEntry``).
 
 Any other exception is a bug: the CLI shows it as one line with a hint to report it and
 exits 70 (``cli.EXIT_BUG``).

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from .i18n import Lang, tr
+
 REVIEW_PENDING = "pending"
 REVIEW_DONE = "reviewed"
 
@@ -65,8 +67,8 @@ class Notice:
         # read back from JSON as a list
         object.__setattr__(self, "checks", tuple(str(c) for c in self.checks))
 
-    def text(self, lang: str = "ja") -> str:
-        return self.message_en if lang == "en" else self.message_ja
+    def text(self, lang: Lang = "ja") -> str:
+        return tr(lang, ja=self.message_ja, en=self.message_en)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...core.i18n import tr
+from ...core.i18n import Lang, tr
 from .common import add_assignments, add_gradebook, command
 from .registry import register
 
@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
                      roster_key=args.roster_key, maximum=args.maximum,
                      assignments_root=args.assignments, show_hidden=args.show_hidden,
                      allow_stale=args.allow_stale)
-    lang = "en" if args.lang == "en" else "ja"
+    lang: Lang = "en" if args.lang == "en" else "ja"
     plain(tr(ja=f"{summary.students} 人分を書き出しました:",
              en=f"exported {summary.students} participants:"))
     for path in summary.files:

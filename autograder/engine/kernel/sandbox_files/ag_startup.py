@@ -5,8 +5,9 @@
   times out. Other shell commands (``!ls``, ``!nvidia-smi``) run normally.
 - ``exit()``/``quit()`` print a note instead of stopping the kernel (the rest of the
   notebook still runs).
-- ``ag_bridge`` is imported before any student code, so it captures pristine builtins,
-  and starts serving the grader's requests on the bridge channel (``ag_channel``).
+- ``ag_bridge`` (and with it its parts ``ag_wire`` and ``ag_requests``) is imported
+  before any student code, so it captures pristine builtins, and starts serving the
+  grader's requests on the bridge channel (``ag_channel``).
 - On a kernel that shares its GPU with others (``AG_GPU_MEMORY_MB``, set by the grader:
   ``autograder/engine/kernel/gpu_env.py``), PyTorch's allocator is capped to that budget before any
   student code runs (``cap_gpu_memory``); this creates the CUDA context at start, which
@@ -133,7 +134,7 @@ def install(ip):
             cell_magics[name] = _cell_magic(cell_magics[name])
     ip.ask_exit = _ignore_exit  # what exit()/quit() call; it would stop the kernel
     with contextlib.suppress(ImportError):
-        import ag_bridge  # captures builtins before student code runs
+        import ag_bridge  # with ag_wire, ag_requests: captures builtins before student code
         import ag_channel
 
         ag_channel.listen(ag_bridge.serve)

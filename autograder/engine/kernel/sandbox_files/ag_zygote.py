@@ -49,7 +49,7 @@ ALWAYS = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
           "ipykernel.debugger", "IPython.core.completerlib", "IPython.core.debugger",
           "IPython.core.oinspect", "IPython.extensions.storemagic", "sqlite3", "pdb",
           "pydoc", "mimetypes", "tornado.platform.asyncio", "tornado.queues", "tornado.locks",
-          "tornado.gen", "ag_bridge", "ag_channel", "ag_startup"]
+          "tornado.gen", "ag_wire", "ag_requests", "ag_bridge", "ag_channel", "ag_startup"]
 _STATUS_KEPT = 4096
 IMPORT_ENV: dict[str, str] = {}  # environment variables the preloaded modules set
 
