@@ -329,6 +329,24 @@ def test_uid_leases_are_exclusive(tmp_path: Path) -> None:
     third.release()
 
 
+def test_uid_leases_are_machine_wide_whatever_tmpdir_says(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # two graders on one machine, one with TMPDIR elsewhere (bench/gpu_check.sh): the
+    # second must not get the uid the first holds, or closing one kernel kills the other
+    import tempfile
+
+    uid = sandbox.slot_uid(977)  # a slot no real grader here uses
+    first = sandbox.lease_uid(uid)
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        second = sandbox.lease_uid(uid)
+        assert second.uid != first.uid
+        second.release()
+        assert not (tmp_path / "autograder-uids").exists()
+    finally:
+        first.release()
+
+
 def test_missing_dataset_is_a_clear_error(spec: SandboxSpec, tmp_path: Path) -> None:
     from dataclasses import replace
 

@@ -61,7 +61,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +108,16 @@ def slot_uid(slot: int) -> int:
     return KERNEL_UID_BASE + slot
 
 
+# One lock folder per machine, whatever TMPDIR says: every grader of the machine must see
+# every other's leases. A grader whose TMPDIR is elsewhere (bench/gpu_check.sh under
+# tests/test_gpu_check.py) used to lease the very uids another grader's kernels held, and
+# closing a kernel kills every process of its uid: each grader killed the other's kernels
+# ("The kernel crashed (signal SIGKILL)"). /tmp because every grader with the default
+# TMPDIR has always leased there; another user who squats the folder only makes the
+# grader refuse to start (see ``lease_uid``), never share a uid.
+UID_LOCK_DIR = Path("/tmp/autograder-uids")
+
+
 class UidLease:
     """This machine's exclusive claim on one kernel uid (an flock), until ``release``.
 
@@ -126,8 +135,9 @@ class UidLease:
 
 
 def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
-    """Claim ``preferred``, or else the first free uid above the slot range."""
-    folder = lock_dir or Path(tempfile.gettempdir()) / "autograder-uids"
+    """Claim ``preferred``, or else the first free uid above the slot range (locks in
+    ``UID_LOCK_DIR``, never below TMPDIR: see there)."""
+    folder = lock_dir or UID_LOCK_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     info = os.lstat(folder)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
