@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -122,6 +123,25 @@ def test_a_child_cannot_reach_a_siblings_files_or_sockets(made: Template) -> Non
         result = a.run_code(search, timeout=60)
         assert result.ok and result.stdout.strip() == "[]", result
         assert (b.workdir / "sibling-secret").exists()
+
+
+def test_another_grader_with_its_own_tmpdir_never_kills_a_child(
+        made: Template, tmp_path: Path) -> None:
+    # Another grader on the machine, TMPDIR elsewhere (bench/gpu_check.sh does that),
+    # opens and closes a kernel of the same slot. Closing a kernel kills every process of
+    # its uid: when uid leases lived below TMPDIR it got this child's uid and killed it
+    # ("The kernel crashed (signal SIGKILL)", seen in the hostile corpus's settrace row).
+    with child(made, 2) as a:
+        other = ("from autograder.engine.kernel.sandboxed import SandboxedKernel\n"
+                 f"with SandboxedKernel(slot={slot(2)}) as k:\n"
+                 "    assert k.run_code('1').ok\n    print(k._uid)\n")
+        env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-c", other], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert a.alive, a.death_reason()
+        assert int(done.stdout.split()[-1]) != a._uid
+        assert value(a, "1 + 1") == 2
 
 
 # ---------------------------------------------------------------- the template

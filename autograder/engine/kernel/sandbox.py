@@ -109,6 +109,16 @@ def slot_uid(slot: int) -> int:
     return KERNEL_UID_BASE + slot
 
 
+# One lock folder per machine, whatever TMPDIR says: every grader of the machine must see
+# every other's leases. A grader whose TMPDIR is elsewhere (bench/gpu_check.sh under
+# tests/test_gpu_check.py) used to lease the very uids another grader's kernels held, and
+# closing a kernel kills every process of its uid: each grader killed the other's kernels
+# ("The kernel crashed (signal SIGKILL)"). /tmp because every grader with the default
+# TMPDIR has always leased there; another user who squats the folder only makes the
+# grader refuse to start (see ``lease_uid``), never share a uid.
+UID_LOCK_DIR = Path("/tmp/autograder-uids")
+
+
 class UidLease:
     """This machine's exclusive claim on one kernel uid (an flock), until ``release``.
 
@@ -124,12 +134,6 @@ class UidLease:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-# One folder for the whole machine, whatever a grader's TMPDIR says: a grader started
-# with another temporary folder (a test's) must still see the other graders' leases.
-# /tmp is where every earlier version locked (its default TMPDIR).
-UID_LOCKS = Path("/tmp/autograder-uids")
 
 
 def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
@@ -159,7 +163,7 @@ def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
 
 def _lock_folder() -> Path:
     """The machine's uid lock folder (made on first use), owned by this user."""
-    folder = UID_LOCKS
+    folder = UID_LOCK_DIR
     folder.mkdir(mode=0o700, exist_ok=True)
     info = os.lstat(folder)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():

@@ -125,12 +125,19 @@ def record_notebooks() -> dict[str, object]:
               "record_session_send": SESSION_SEND, "record_settrace": SETTRACE,
               "record_custom_exc": CUSTOM_EXC, "record_showtraceback": SHOWTRACEBACK,
               "record_do_execute": DO_EXECUTE}
-    # tracing every line (torch's import included) may well run out of time
-    # a trace hook on every line: slow enough to time out, and a forked kernel under it
-    # has been seen dying (SIGKILL); any of these ends with nothing earned
-    slow = {"record_settrace": {"status": ["graded", "timeout", "killed"], "max_score": 0}}
+    # A trace hook on every line traces the kernel's own code too (IPython, ipykernel,
+    # tornado; torch's import in a spawned kernel): the next cell runs past its limit,
+    # the kernel is too slow to stop within the interrupt's grace and the grader kills
+    # it. That is a timeout ("Code cell N exceeded its time limit"), never `killed`. The
+    # `killed` once seen here ("crashed (signal SIGKILL)") was another grader's kernel
+    # close killing this kernel's uid: leases lived below TMPDIR (fixed in sandbox.py).
+    slow = {"record_settrace": {"status": ["graded", "timeout"], "max_score": 0}}
+    notes = {"record_settrace": " (the hook slows the kernel's own code too: a cell runs"
+                                " past its limit and is killed when it does not stop"
+                                " at the interrupt; status timeout)"}
     out: dict[str, object] = {
-        name: student(category="execution record", what=f"{name[7:]}: {what}",
+        name: student(category="execution record",
+                      what=f"{name[7:]}: {what}{notes.get(name, '')}",
                       expect=slow.get(name, NOTHING), before=(code,))
         for name, code in tricks.items()}
     out["record_rigged_eq"] = student(
