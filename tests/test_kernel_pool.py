@@ -97,6 +97,31 @@ def test_outside_a_worker_every_kernel_is_new(monkeypatch: pytest.MonkeyPatch) -
     assert [k.started for k in kernels] == [False, False] and len(FakeKernel.made) == 2
 
 
+def test_a_used_kernel_is_closed_in_the_background_and_waited_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's used kernel is closed on the closer thread (the next submission does
+    not wait for it); closing the worker waits until every such close is done."""
+    import threading
+
+    release = threading.Event()
+    closed_on: dict[int, str] = {}
+
+    class SlowClose(FakeKernel):
+        def close(self) -> None:
+            release.wait(10)
+            closed_on[id(self)] = threading.current_thread().name
+            super().close()
+
+    warm = WarmKernels()
+    monkeypatch.setattr(kernel_pool, "_WORKER", warm)
+    with kernel_for(SlowClose, {"slot": 1}) as used:
+        assert used.started
+    assert not used.closed, "the exit returned before the close finished"
+    release.set()
+    warm.close()
+    assert used.closed and closed_on[id(used)].startswith("ag-close-kernel")
+
+
 def _wait_started(kernel: FakeKernel) -> FakeKernel:
     deadline = time.monotonic() + 10
     while not kernel.started and time.monotonic() < deadline:
@@ -154,8 +179,9 @@ def test_a_worker_process_closes_its_warm_kernel_when_it_exits(tmp_path: Path) -
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:
         assert pool.apply(_worker_grades_twice, (str(tmp_path),)) == 1
+        # the used kernels are closed in the background: wait until only the third is left
         deadline = time.monotonic() + 30
-        while not list(tmp_path.glob("agk-*")) and time.monotonic() < deadline:
+        while len(list(tmp_path.glob("agk-*"))) != 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(list(tmp_path.glob("agk-*"))) == 1, "the third kernel waits, started"
         pool.close()

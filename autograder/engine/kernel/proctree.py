@@ -40,6 +40,15 @@ def _scan_processes() -> list[_Proc]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """Is ``pid`` a process not yet dead (neither gone nor a zombie)?"""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            return not _zombie(fh.read(512))
+    except OSError:
+        return False
+
+
 def _zombie(status: bytes) -> bool:
     start = status.find(b"\nState:")
     return start >= 0 and status[start + 7:start + 10].strip()[:1] in (b"Z", b"X")
@@ -66,10 +75,14 @@ def _kernel_processes(procs: Sequence[_Proc], root: int, uid: int | None) -> lis
 
 
 def kill_kernel_processes(root: int, uid: int | None, *, rounds: int = 20) -> int:
-    """SIGKILL the kernel's whole tree (and ``uid``'s processes) until none is left."""
+    """SIGKILL the kernel's whole tree (and ``uid``'s processes) until none is left.
+
+    Without ``uid`` only the tree is walked (its ``children`` lists), not all of /proc:
+    the cost follows the kernel's processes, not the machine's."""
     killed = 0
     for _ in range(rounds):
-        victims = [p.pid for p in _kernel_processes(_scan_processes(), root, uid)]
+        victims = [p.pid for p in _kernel_processes(_scan_processes(), root, uid)] \
+            if uid is not None else [p for p in descendants(root) if _alive(p)]
         if not victims:
             break
         for pid in victims:
