@@ -188,3 +188,31 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"), \
             _joined(f"tcp://127.0.0.1:{port}", timeout_s=2):
         pass
+
+
+@pytest.mark.parametrize(("fork", "gpu", "available", "started"), [
+    (True, None, True, True),      # a CPU task: the slot forks its kernels
+    (False, None, True, False),    # --no-fork
+    (True, 0, True, False),        # a GPU kernel is spawned
+    (True, None, False, False),    # no root or no bubblewrap
+])
+def test_a_slot_process_forks_cpu_kernels_from_a_template(
+        monkeypatch: pytest.MonkeyPatch, fork: bool, gpu: int | None, available: bool,
+        started: bool) -> None:
+    from autograder.engine.kernel import template, zygote
+    from autograder.grading.cluster import worker
+
+    calls: list[object] = []
+    monkeypatch.setattr(template, "start", lambda spec: calls.append(spec))
+    monkeypatch.setattr(template, "stop", lambda: calls.append("stop"))
+    monkeypatch.setattr(zygote, "available", lambda: available)
+    monkeypatch.setattr(worker, "_SPECS", {})
+    task = GradeTask(submission_id=1, gradebook="", assignment_id="02_n",
+                     assignments_root=str(ASSIGNMENTS), run_id=1, fork=fork)
+    worker._use_template(task, gpu)
+    worker._use_template(task, gpu)
+    if started:
+        assert len(calls) == 2 and calls[0] == calls[1] != "stop"
+        assert len(worker._SPECS) == 1, "the spec is made once per assignment"
+    else:
+        assert calls == ["stop", "stop"]

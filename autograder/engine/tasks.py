@@ -28,6 +28,9 @@ class GradeTask:
     use_gpu: bool = False
     cpu_threads: int = 1  # threads the kernel may use (cores / parallel jobs)
     fingerprint: str = ""  # JSON of what grades it (fingerprint.py), stored with the result
+    # may a cluster worker's slot process fork this task's kernel from a template (CPU
+    # kernels only; the local pool decides once for its workers: ``PoolOptions.template``)
+    fork: bool = True
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
                        assignments_root=str(root), run_id=run_id, lang=lang,
                        overrides=tuple(sorted((params or {}).items())),
                        kernel_factory=kernel_factory,
+                       fork=fork is not False and kernel_factory == _FACTORY,
                        data_dir=str(data_dir) if data_dir else None,
                        use_gpu=assignment.device == "cuda" and bool(gpus),
                        cpu_threads=_threads(jobs), fingerprint=current.to_json())

@@ -98,9 +98,36 @@ def _grade_in_slot(task: GradeTask, sub: SubmissionInput, gpu: int | None, slot:
     from ...engine.grade_one import grade_input
 
     try:
+        _use_template(task, gpu)
         return RemoteOutcome(grade_input(task, sub, slot=slot, gpu=gpu))
     except AutograderError as exc:  # no result: the submission is graded again next run
         return RemoteOutcome(None, exc.render())
+
+
+_SPECS: dict[tuple[str, str, str | None], Any] = {}
+
+
+def _use_template(task: GradeTask, gpu: int | None) -> None:
+    """Fork this slot's kernels from a template made for the task's assignment, as the
+    local pool's workers do (CPU kernels only; ``--no-fork`` and hosts without root or
+    bubblewrap spawn them). The first task of an assignment waits for the template's
+    imports; later ones find it running (``template.start`` keeps a matching one)."""
+    from ...engine.kernel import template
+    from ...engine.kernel.zygote import available
+
+    if not task.fork or gpu is not None or not available():
+        template.stop()
+        return
+    key = (task.assignments_root, task.assignment_id, task.data_dir)
+    spec = _SPECS.get(key)
+    if spec is None:
+        from ...core.config import load_assignment
+        from ...engine.grade_one import template_spec
+
+        assignment = load_assignment(task.assignment_id, Path(task.assignments_root))
+        data_dir = Path(task.data_dir) if task.data_dir else None
+        spec = _SPECS[key] = template_spec(assignment, data_dir)
+    template.start(spec)
 
 
 class SlotProcesses:
