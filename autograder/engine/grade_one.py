@@ -23,6 +23,7 @@ from ..core.intake_record import IntakeRecord
 from ..core.results import CheckResult, Notice, Status, SubmissionResult
 from ..store.fingerprint import Fingerprint
 from ..store.gradebook import Gradebook
+from .kernel.api import GradingKernel
 from .tasks import GradeTask
 from .zero_catalog import collect_catalog
 
@@ -153,7 +154,8 @@ def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
     notices.extend(tampering_notices(nb, source, lang=ctx.lang))
     kernel_cls = load_factory(ctx.kernel_factory)
     t0 = time.monotonic()
-    with kernel_for(kernel_cls, _kernel_kwargs(ctx)) as kernel:
+    with kernel_for(kernel_cls, _kernel_kwargs(ctx)) as made:
+        kernel: GradingKernel = made  # the factory is named in the task: this is its contract
         report = kernel.execute_notebook(nb)
         exec_seconds = time.monotonic() - t0
         status = _status_of(report.status)
@@ -207,7 +209,7 @@ def template_spec(assignment: Assignment, data_dir: Path | None) -> Any:
     return TemplateSpec(preload=preload_for(source), datasets=datasets)
 
 
-def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source: Any
+def _run_checks(ctx: GradeContext, kernel: GradingKernel, status: Status, nb: Any, source: Any
                 ) -> tuple[list[CheckResult], float, bool, tuple[str, ...]]:
     """The pytest checks, then the in-notebook test cells, both decided in the grader
     under one time budget: their results, their time, whether the budget ran out, and
@@ -234,7 +236,7 @@ def _run_checks(ctx: GradeContext, kernel: Any, status: Status, nb: Any, source:
     return checks, time.monotonic() - t0, budget.exhausted, submission.missing_names
 
 
-def _after_checks(ctx: GradeContext, kernel: Any, status: Status, reason: str,
+def _after_checks(ctx: GradeContext, kernel: GradingKernel, status: Status, reason: str,
                   out_of_time: bool) -> tuple[Status, str]:
     """The status once the checks ran: the checks' time budget ran out, or the kernel
     was stopped while they ran (a limit, or an interrupt it ignored)."""

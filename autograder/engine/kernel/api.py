@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -34,3 +34,23 @@ class KernelLike(Protocol):
 
     def run_code(self, code: str, *, timeout: float = 60.0) -> CodeResult:
         """Execute ``code`` in the kernel's user namespace and wait for it."""
+
+
+class NotebookRun(Protocol):
+    """What executing a whole notebook came to (``execution.ExecutionReport``)."""
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``error``, ``timeout`` or ``killed``."""
+
+    @property
+    def reason(self) -> str:
+        """Why it was not ``ok``, in the grader's language."""
+
+
+class GradingKernel(KernelLike, Protocol):
+    """What grading one submission needs of its kernel: the bridge's ``KernelLike`` and
+    running the notebook (``SandboxedKernel``; tests use fakes of this shape)."""
+
+    def execute_notebook(self, nb: Any) -> NotebookRun:
+        """Run the notebook's code cells in order, outputs recorded in ``nb``."""
