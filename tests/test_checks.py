@@ -342,3 +342,201 @@ def test_student_message(exc: BaseException, lang: str, text: str) -> None:
 def test_partial_fraction_is_bounded() -> None:
     with pytest.raises(ValueError):
         checks.partial(1.5)
+
+
+# ---------------------------------------------------------------- models, data, source, memo
+
+class _Lecture(torch.nn.Module):
+    """A small "lecture network" for the model helpers: 4 → 5 → 5 → 5 → 3, sigmoids,
+    log-probabilities out; two layers of the same shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.l2 = torch.nn.Linear(4, 5), torch.nn.Linear(5, 5)
+        self.l3, self.l4 = torch.nn.Linear(5, 5), torch.nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.sigmoid(self.l3(torch.sigmoid(self.l2(torch.sigmoid(self.l1(x))))))
+        return torch.log_softmax(self.l4(x), dim=1)
+
+
+class _Kept:
+    """What the model helpers read of a ``RemoteModel``, over a module in this process."""
+
+    def __init__(self, module: torch.nn.Module, num_parameters: int | None = None):
+        self.module = module
+        self.num_parameters = num_parameters if num_parameters is not None else sum(
+            p.numel() for p in module.parameters())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.module.eval()(x)
+
+
+def _sequential(activation: type[torch.nn.Module] = torch.nn.Sigmoid) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(4, 5), activation(), torch.nn.Linear(5, 5),
+                               activation(), torch.nn.Linear(5, 5), activation(),
+                               torch.nn.Linear(5, 3), torch.nn.LogSoftmax(dim=1))
+
+
+LECTURE = ("講義の Net", "the lecture's Net")
+
+
+def test_model_helpers_match_layers_by_shape_and_outputs() -> None:
+    x = torch.randn(6, 4, generator=checks.data.generator(0))
+    student = _Kept(_sequential())   # other names (0, 2, 4, 6), same layers and computation
+    placements = checks.models.expect_layers(student, _Lecture(), what="net", described=LECTURE)
+    assert len(placements) == 2      # the two 5×5 layers, in either order
+    got = checks.models.expect_reference_outputs(
+        student, _Lecture, placements, x, rtol=1e-5, atol=1e-6, what="net の出力",
+        computes="net の出力（Linear → sigmoid → …）")
+    checks.models.expect_log_softmax(got, what="net")
+
+    relu = _Kept(_sequential(torch.nn.ReLU))
+    assert _message(lambda: checks.models.expect_reference_outputs(
+        relu, _Lecture, checks.models.expect_layers(relu, _Lecture(), what="net",
+                                                    described=LECTURE),
+        x, rtol=1e-5, atol=1e-6, what="net の出力", computes="net の出力（…）")
+    ).startswith("net の出力（…） が正しくありません (最大誤差")
+    small = _Kept(torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Linear(5, 3)))
+    assert _message(lambda: checks.models.expect_layers(
+        small, _Lecture(), what="net", described=LECTURE)) == \
+        "net のパラメータ数は 103 個のはずです（43 個）"
+    small.num_parameters = 103       # the count alone is not enough: the layers' shapes
+    assert _message(lambda: checks.models.expect_layers(
+        small, _Lecture(), what="net", described=LECTURE), "en") == \
+        "net's layers differ from the lecture's Net"
+    assert checks.models.layer_placements(_Lecture(), small.state_dict()) == []
+    two = _Kept(torch.nn.Sequential(_sequential(), torch.nn.Unflatten(1, (3, 1))))
+    assert _message(lambda: checks.models.expect_reference_outputs(
+        two, _Lecture, placements, x, rtol=1e-5, atol=1e-6, what="net の出力",
+        computes="-")) == "net の出力 の形が (6, 3) ではなく (6, 3, 1) です"
+    assert _message(lambda: checks.models.expect_log_softmax(torch.zeros(2, 3), what="Net"),
+                    "en") == "Net's output is log_softmax: each row's exp should sum to 1"
+
+
+def test_model_helpers_in_the_kernel(good: Submission) -> None:
+    model = checks.models.trained_model(good, (3,))
+    assert model.output_shape == (2, 3) and model.num_parameters == 12
+    checks.models.expect_class_name(good, "model", "Linear")
+    assert _message(lambda: checks.models.expect_class_name(good, "model", "Net")) == \
+        "model は Net のインスタンスにしてください（Linear）"
+    made = checks.models.new_model(good, "torch.nn.Linear", (3,), 3, 2)
+    assert made.output_shape == (2, 2) and made.num_parameters == 8
+    x = torch.randn(23, 3, generator=checks.data.generator(1))
+    y = x.argmax(dim=1)
+    y[:5] = (y[:5] + 1) % 3          # five wrong labels: the identity model gets 18 of 23
+    loader = checks.data.kernel_loader(good, x, y, batch_size=7)
+    sizes = good.evaluate("lambda loader: [len(labels) for _, labels in loader]",
+                          remote_ok=True)(loader)
+    assert sizes == [7, 7, 7, 2]
+    assert checks.accuracy.accuracy_in_batches(model, x, y, 7) == pytest.approx(18 / 23)
+
+
+def test_data_helpers() -> None:
+    g1, g2 = checks.data.generator(3), checks.data.generator(3)
+    assert torch.equal(torch.randn(5, generator=g1), torch.randn(5, generator=g2))
+    x, y = torch.arange(40).reshape(20, 2), torch.arange(20)
+    sub_x, sub_y = checks.data.random_subset(x, y, 6, seed=9)
+    assert sub_x.is_contiguous() and len(sub_y) == 6 and len(set(sub_y.tolist())) == 6
+    assert torch.equal(sub_x[:, 0] // 2, sub_y)            # images stay with their labels
+    assert torch.equal(checks.data.random_subset(x, y, 6, seed=9)[1], sub_y)
+    assert checks.values.as_number(torch.tensor([0.5])) == 0.5
+    assert checks.values.as_number(torch.tensor(3)) == 3.0
+    assert checks.values.as_number([1.0]) == [1.0]
+
+
+@pytest.mark.slow
+def test_mnist_test_set(mnist_data_dir: Path) -> None:
+    from torchvision import datasets
+
+    from autograder_reference import mnist as ref
+
+    class Graded:
+        data_dir = mnist_data_dir
+
+    sub = Graded()
+    images, labels = checks.data.mnist_test(sub, mean=0.5, std=1.0)
+    lecture = ref.tensor_dataset(datasets.MNIST(root=str(mnist_data_dir), train=False))
+    assert images.shape == (10000, 1, 28, 28) and images.dtype == torch.float32
+    assert torch.equal(images, lecture.tensors[0]) and torch.equal(labels, lecture.tensors[1])
+    assert checks.data.mnist_test(sub, mean=0.5, std=1.0)[0] is images   # once per submission
+    plain = checks.data.mnist_test(sub)[0]
+    pixels = checks.data.mnist_test_pixels(sub)[0]
+    assert pixels.dtype == torch.uint8 and torch.equal(plain[:, 0], pixels.float() / 255)
+    checks.memo.forget_all()
+
+
+class _Texts:
+    """``submission.source`` from a dict of definitions."""
+
+    def __init__(self, **defs: str):
+        self.defs = defs
+
+    def source(self, name: str) -> str:
+        if name not in self.defs:
+            raise MissingName(what=name)
+        return self.defs[name]
+
+
+def test_source_helpers() -> None:
+    texts = _Texts(
+        conv="def conv(x, k):\n    y = pad(x)\n    return F.conv2d(y, k) + helper(y)",
+        pad="def pad(x):\n    from torch.nn.functional import pad as p\n    return p(x, (1,) * 4)",
+        helper="helper = lambda y: torch.zeros(len(y))",
+        klass="class Net:\n    pass")
+    trees = checks.source.read_functions(texts, "conv")
+    assert list(trees) == ["conv", "pad", "helper"]
+    assert checks.source.library_names(trees) >= {"conv2d", "pad", "zeros", "p"}
+    assert list(checks.source.read_functions(texts, "conv", skip=frozenset({"pad"}))) == \
+        ["conv", "helper"]
+    assert {"pad", "helper", "F"} <= checks.source.names_read(trees)
+    assert checks.source.attribute_names(trees) == {"conv2d", "zeros"}
+    with pytest.raises(MissingName):
+        checks.source.read_functions(texts, "missing")
+    assert _message(lambda: checks.source.read_functions(texts, "klass")) == \
+        "klass のコードを読み取れませんでした（def で定義してください）"
+    assert checks.source.parse("    def f():\n        return 1\n") is not None
+    assert checks.source.parse("def f(:") is None
+
+
+def test_memo_once_per_submission() -> None:
+    class Graded:
+        pass
+
+    first, second, calls = Graded(), Graded(), []
+
+    def compute(value: int) -> int:
+        calls.append(value)
+        return value
+
+    assert checks.memo.once(first, "k", lambda: compute(1)) == 1
+    assert checks.memo.once(first, "k", lambda: compute(2)) == 1
+    assert checks.memo.once(second, "k", lambda: compute(3)) == 3
+    with pytest.raises(checks.CheckFailed):
+        checks.memo.once(first, "failing", lambda: checks.fail(ja="x"))
+    assert checks.memo.once(first, "failing", lambda: compute(4)) == 4   # nothing was kept
+    checks.memo.forget_all()
+    assert checks.memo.once(first, "k", lambda: compute(5)) == 5
+    assert calls == [1, 3, 4, 5]
+    checks.memo.forget_all()
+
+
+MEMO_CHECK = '''
+from autograder.checks import memo
+
+def test_keeps_a_value(submission):
+    assert memo.once(submission, "k", lambda: 41) == 41
+'''
+
+
+def test_the_session_drops_memo_after_a_run(tmp_path: Path, good: Submission) -> None:
+    from autograder.checks.memo import _VALUES
+
+    assignment = _assignment(tmp_path, {"test_memo.py": MEMO_CHECK})
+    results = checks.run_checks(assignment=assignment, submission=good)
+    assert _table(results) == {"test_keeps_a_value": (1.0, 1.0, True, "")}
+    assert len(_VALUES) == 0

@@ -88,6 +88,20 @@ def accuracy_of(model: Any, data: Iterable[Any] | tuple[Any, Any], *,
     return float((pred == target).float().mean())
 
 
+def accuracy_in_batches(model: RemoteModel, inputs: torch.Tensor, labels: torch.Tensor,
+                        batch_size: int) -> float:
+    """The fraction of ``labels`` the argmax of ``model``'s outputs gets right, run batch
+    by batch as a ``DataLoader(batch_size=batch_size)`` over the same tensors would serve
+    them (the last batch short): the number a correct ``evaluate(model, loader)`` gives
+    for ``data.kernel_loader(submission, inputs, labels, batch_size=batch_size)``. Plain
+    argmax, as a student's code takes it (no NaN rule, unlike ``predict``)."""
+    correct = 0
+    for i in range(0, len(labels), batch_size):
+        out = model.forward(inputs[i:i + batch_size])
+        correct += int((out.float().argmax(dim=1) == labels[i:i + batch_size]).sum())
+    return correct / len(labels)
+
+
 def expect_accuracy(accuracy: float, threshold: float, *, what: str = "テスト精度") -> None:
     """Record ``accuracy`` with the check and fail below ``threshold``, showing both."""
     record_metric(accuracy)

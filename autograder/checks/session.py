@@ -15,6 +15,7 @@ state is put back (``hygiene``), and before every run but the first the check mo
 are executed again in their own namespaces (``importlib.reload``: about a millisecond),
 so module globals start fresh for every submission as they did when each run imported
 the checks anew; the collected items stay valid, their functions read those globals.
+What helpers kept for the run (``memo.once``) is dropped at its end.
 
 Uses pytest's ``_prepareconfig`` and ``Config._do_configure``/``_ensure_unconfigure``
 (what ``pytest.main`` itself calls; stable since pytest 3).
@@ -41,7 +42,7 @@ from _pytest.main import Session
 from ..core.errors import ConfigError
 from ..core.i18n import Lang, tr
 from ..core.results import CheckResult
-from . import fixtures, reference_alias
+from . import fixtures, memo, reference_alias
 from .budget import ChecksBudget
 from .hygiene import environment, forget_modules, global_state_restored, modules_from
 from .runner import Plugin, Run, running
@@ -146,6 +147,7 @@ class CheckSession:
                     item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             finally:
                 self._teardown()
+                memo.forget_all()
         return self.plugin.results(run)
 
     def _teardown(self) -> None:

@@ -1,5 +1,8 @@
 """Value checks with student-facing messages: ``expect_close``, ``expect_equal``.
 
+``as_number`` takes a one-element tensor as the number it holds (a contract that says
+"a number" accepts one).
+
 ``as_tensor`` accepts what the bridge returns for numbers (a tensor, a Python number,
 nested lists or tuples of them) and refuses anything else, in particular a ``Remote``
 handle: an object the student built can never be compared as if it were a value.
@@ -49,6 +52,15 @@ def _to_tensor(value: Any) -> torch.Tensor | None:
         return torch.stack([p.to(torch.float64) for p in parts if p is not None])
     except RuntimeError:  # ragged
         return None
+
+
+def as_number(value: Any) -> Any:
+    """A one-element tensor as a Python ``float`` (a loss summed as a tensor, an accuracy
+    returned as ``torch.tensor(0.98)``); anything else unchanged, to be checked by the
+    caller (``type(v) in (int, float)``)."""
+    import torch
+
+    return float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 else value
 
 
 def expect_close(actual: Any, expected: Any, *, what: str = "結果", rtol: float = 1e-5,

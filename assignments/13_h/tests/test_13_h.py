@@ -14,29 +14,22 @@ the functions' text (``submission.source``) with ``ast``, helpers they call incl
 
 from __future__ import annotations
 
-import ast
-import builtins
 import math
-import textwrap
 from typing import Any
 
 import pytest
 import torch
 
-from autograder.checks import SourceUnavailable, StudentError, accuracy, fail, gradients, values
+from autograder.checks import StudentError, accuracy, data, fail, gradients, source, values
 from autograder_reference import backprop as ref
 
 KEYS = ("W1", "b1", "W2", "b2")
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def _problem(seed: int, n: int, n_in: int, n_hidden: int, n_out: int
              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Float64 inputs, one-hot targets and parameters with non-zero biases."""
-    g = _gen(seed)
+    g = data.generator(seed)
     params = ref.init_params(n_in, n_hidden, n_out, seed, dtype=torch.float64)
     params["b1"] = 0.3 * torch.randn(n_hidden, generator=g, dtype=torch.float64)
     params["b2"] = 0.3 * torch.randn(n_out, generator=g, dtype=torch.float64)
@@ -72,74 +65,11 @@ def _forward(submission: Any, X: torch.Tensor, params: dict[str, torch.Tensor]
     return values.as_tensor(out[0], what="forward の Y", dtype=torch.float64), out[1]
 
 
-def _number(value: Any) -> Any:
-    """A one-element tensor as a Python number; anything else unchanged."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.item())
-    return value
-
-
 # ---------------------------------------------------------------- reading function text
 #
-# ``submission.source(name)`` is untrusted text: it is parsed, never run. The functions a
-# check reads are the named one and, transitively, every function it calls by a bare
-# name whose text can be read (its helpers), at most _MAX_FUNCTIONS of them.
-
-_MAX_FUNCTIONS = 16
-_BUILTINS = frozenset(dir(builtins))
-
-
-def _parse(text: str) -> ast.Module | None:
-    for candidate in (text, textwrap.dedent(text)):
-        try:
-            return ast.parse(candidate)
-        except (SyntaxError, ValueError):
-            continue
-    return None
-
-
-def _is_function(tree: ast.Module) -> bool:
-    """A ``def`` or a lambda bound to a name (not a class or a module's source)."""
-    first = tree.body[0] if tree.body else None
-    return isinstance(first, (ast.FunctionDef, ast.AsyncFunctionDef)) or (
-        isinstance(first, ast.Assign) and isinstance(first.value, ast.Lambda))
-
-
-def _read(submission: Any, name: str, *, skip: frozenset[str] = frozenset()
-          ) -> list[ast.Module]:
-    """``name``'s text and its helpers' (not those named in ``skip``), parsed."""
-    trees: list[ast.Module] = []
-    queue, seen, lookups = [name], {name, *skip}, 0
-    while queue and lookups < 2 * _MAX_FUNCTIONS and len(trees) < _MAX_FUNCTIONS:
-        current = queue.pop(0)
-        lookups += 1
-        try:
-            text = submission.source(current)
-        except (StudentError, SourceUnavailable):
-            if current == name:
-                raise
-            continue
-        tree = _parse(text)
-        if tree is None or not _is_function(tree):
-            if current == name:
-                fail(ja=f"{name} のコードを読み取れませんでした（def で定義してください）",
-                     en=f"could not read {name}'s code (define it with def)")
-            continue
-        trees.append(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id not in seen and node.func.id not in _BUILTINS:
-                seen.add(node.func.id)
-                queue.append(node.func.id)
-    return trees
-
-
-def _names(trees: list[ast.Module]) -> tuple[set[str], set[str]]:
-    """(bare names read, attribute names) in these texts."""
-    names = {n.id for t in trees for n in ast.walk(t) if isinstance(n, ast.Name)}
-    attrs = {n.attr for t in trees for n in ast.walk(t) if isinstance(n, ast.Attribute)}
-    return names, attrs
-
+# ``submission.source(name)`` is untrusted text: parsed, never run (``checks.source``).
+# The functions a check reads are the named one and the helpers it calls, transitively;
+# the contract's other functions are judged by checks of their own and are not followed.
 
 _AUTOGRAD = {"backward", "grad", "autograd", "requires_grad", "requires_grad_", "optim",
              "jacobian", "vjp", "enable_grad"}
@@ -199,10 +129,10 @@ def test_forward(submission):
 
 @pytest.mark.points(1)
 def test_loss(submission):
-    g = _gen(31)
+    g = data.generator(31)
     Y = torch.softmax(torch.randn(12, 4, generator=g, dtype=torch.float64), dim=1)
     T = ref.one_hot(torch.randint(0, 4, (12,), generator=g), 4, dtype=torch.float64)
-    got = _number(submission.function("loss")(Y, T))
+    got = values.as_number(submission.function("loss")(Y, T))
     if not isinstance(got, (int, float)) or not math.isclose(got, float(ref.loss(Y, T)),
                                                              rel_tol=1e-6):
         fail(ja="loss は交差エントロピー誤差のバッチ平均（1 つの数）を返してください",
@@ -210,8 +140,8 @@ def test_loss(submission):
 
 
 def _refuse_autograd(submission: Any, name: str) -> None:
-    _, attrs = _names(_read(submission, name, skip=_CONTRACT - {name}))
-    used = sorted(attrs & _AUTOGRAD)
+    trees = source.read_functions(submission, name, skip=_CONTRACT - {name})
+    used = sorted(source.attribute_names(trees) & _AUTOGRAD)
     if used:
         fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{', '.join(used)}）",
              en=f"{name} must not use autograd or torch.optim ({', '.join(used)})")
@@ -234,7 +164,7 @@ def test_backward_without_autograd(submission):
 
 @pytest.mark.points(1)
 def test_numerical_gradient(submission):
-    g = _gen(51)
+    g = data.generator(51)
     x = torch.randn(3, 2, generator=g, dtype=torch.float64)
     literal = repr(x.tolist())
     expr = ("numerical_gradient(lambda v: (v ** 3).sum() + (v[:, 0] * v[:, 1]).sum(), "
@@ -269,7 +199,7 @@ def test_sgd_step(submission):
 
 @pytest.mark.points(2)
 def test_train(submission):
-    g = _gen(71)
+    g = data.generator(71)
     X = torch.rand(40, 3, generator=g)
     labels = (X[:, 0] + X[:, 1] > X[:, 2] + 0.5).long()
     T = ref.one_hot(labels, 2)
@@ -281,7 +211,7 @@ def test_train(submission):
              en="train should return (params, history) with history a list")
     params = _params(out[0], "train の params", 3, 2)
     # a list of numbers or of 0-d tensors, or a 1-D tensor: one loss per epoch
-    history = [_number(h) for h in out[1]]
+    history = [values.as_number(h) for h in out[1]]
     if len(history) != 15 or not all(isinstance(h, (int, float)) for h in history):
         fail(ja="history はエポックごとの損失（数）のリストで、長さは epochs です",
              en="history should be a list of per-epoch losses (numbers), epochs long")
@@ -297,8 +227,8 @@ def test_train(submission):
 @pytest.mark.points(1)
 def test_train_uses_building_blocks(submission):
     # forward, backward and sgd_step used by train or a helper of train (read, not run)
-    names, _ = _names(_read(submission, "train",
-                            skip=frozenset({"forward", "backward", "sgd_step"})))
+    names = source.names_read(source.read_functions(
+        submission, "train", skip=frozenset({"forward", "backward", "sgd_step"})))
     missing = sorted({"forward", "backward", "sgd_step"} - names)
     if missing:
         fail(ja=f"train は上で作った関数を使ってください（{', '.join(missing)} を呼んでいません）",
@@ -319,10 +249,8 @@ def test_xor_params(submission):
 
 
 def _mnist_test(submission: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision import datasets
-
-    test = datasets.MNIST(root=str(submission.data_dir), train=False, download=False)
-    return ref.mnist_inputs(test.data).to(torch.float64), test.targets
+    pixels, labels = data.mnist_test_pixels(submission)
+    return ref.mnist_inputs(pixels).to(torch.float64), labels
 
 
 def _mnist_accuracy(submission: Any) -> float:
@@ -339,7 +267,7 @@ def test_mnist_accuracy(submission):
 
 @pytest.mark.points(1)
 def test_mnist_accuracy_reported(submission):
-    reported = _number(submission.value("mnist_accuracy"))
+    reported = values.as_number(submission.value("mnist_accuracy"))
     if not isinstance(reported, (int, float)) or not 0.0 <= reported <= 1.0:
         fail(ja="mnist_accuracy は 0〜1 の数（正解率）にしてください",
              en="mnist_accuracy should be a number in [0, 1] (the accuracy)")

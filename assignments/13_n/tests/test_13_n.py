@@ -18,23 +18,17 @@ intermediate variable is as good as a one-line answer.
 from __future__ import annotations
 
 import ast
-import builtins
 import math
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import torch
 
-from autograder.checks import SourceUnavailable, StudentError, fail, values
+from autograder.checks import SourceUnavailable, StudentError, data, fail, source, values
 from autograder_reference import perceptron as ref
 
 INPUTS = [(0, 0), (1, 0), (0, 1), (1, 1)]
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _bit(value: Any, what: str) -> int:
@@ -86,8 +80,8 @@ def _truth_table(submission: Any, name: str) -> list[int]:
 # same way (at most _MAX_FUNCTIONS per check); what cannot be read counts as unknown,
 # which never satisfies a structure requirement.
 
-_MAX_FUNCTIONS = 16
-_BUILTINS = frozenset(dir(builtins))
+_MAX_FUNCTIONS = source.MAX_FUNCTIONS
+_BUILTINS = source.BUILTINS
 _NUMBER_WRAPPERS = frozenset({"int", "bool", "float"})                  # int(AND(a, b))
 _VALUE_METHODS = frozenset({"item", "int", "long", "bool", "float", "double", "squeeze",
                             "reshape", "view", "flatten", "clone", "detach", "cpu", "to",
@@ -109,15 +103,6 @@ class _Function:
     returns: list[ast.expr] = field(default_factory=list)
     local: dict[str, _Function] = field(default_factory=dict)
     factory: ast.expr | None = None       # ``AND = make_gate(...)``: the call
-
-
-def _parse(text: str) -> ast.Module | None:
-    for candidate in (text, textwrap.dedent(text)):
-        try:
-            return ast.parse(candidate)
-        except (SyntaxError, ValueError):
-            continue
-    return None
 
 
 def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
@@ -208,7 +193,7 @@ def _record(fn: _Function, stmt: ast.stmt) -> None:
 
 def _definition(name: str, text: str) -> _Function | None:
     """The function ``name`` is, from its source text (see the section comment)."""
-    tree = _parse(text)
+    tree = source.parse(text)
     if tree is None:
         return None
     # the def of that name first (another def: the text of a function a factory made)
@@ -486,7 +471,7 @@ def test_step_numbers(submission):
 def test_step_tensor(submission):
     step = submission.function("step")
     for shape in [(9,), (4, 5), (2, 3, 3)]:
-        u = torch.randn(*shape, generator=_gen(sum(shape)))
+        u = torch.randn(*shape, generator=data.generator(sum(shape)))
         u.view(-1)[0] = 0.0
         got = _tensor(step(u), "step(テンソル)")
         if tuple(got.shape) != shape:
@@ -502,7 +487,7 @@ def test_step_tensor(submission):
 @pytest.mark.points(1)
 def test_perceptron_single(submission):
     perceptron = submission.function("perceptron")
-    g = _gen(131)
+    g = data.generator(131)
     for _ in range(6):
         x = torch.randint(-3, 4, (3,), generator=g).to(torch.float64)
         w = torch.randint(-4, 5, (3,), generator=g).to(torch.float64)
@@ -525,7 +510,7 @@ def test_perceptron_single(submission):
 @pytest.mark.points(1)
 def test_perceptron_batch(submission):
     perceptron = submission.function("perceptron")
-    g = _gen(132)
+    g = data.generator(132)
     x = torch.randint(-3, 4, (11, 4), generator=g).to(torch.float64)
     w = torch.randn(4, generator=g, dtype=torch.float64)
     got = _values(perceptron(x, w, 0.3), "perceptron(形 (N, n) の x)", (11,))
@@ -675,7 +660,7 @@ def _library_names(submission: Any, name: str) -> list[str]:
 def _check_activation(submission: Any, name: str) -> None:
     f = submission.function(name)
     for i, shape in enumerate([(17,), (4, 6), (2, 3, 5)]):
-        u = (torch.rand(*shape, generator=_gen(200 + i)) * 40 - 20).to(torch.float32)
+        u = (torch.rand(*shape, generator=data.generator(200 + i)) * 40 - 20).to(torch.float32)
         got = _values(f(u), name, shape)
         want = _TORCH[name](u.double())
         if not torch.allclose(got, want, atol=1e-6, rtol=1e-5) or got.isnan().any():
@@ -726,7 +711,7 @@ def test_softmax_deck_example(submission):
         fail(ja="講義の例 [3.0, -1.5, …] のソフトマックスが 0.2110, 0.0023, … になりません",
              en="the deck's example [3.0, -1.5, …] does not give 0.2110, 0.0023, …")
     # the deck's numbers are an example: other vectors must come out right too
-    g = _gen(302)
+    g = data.generator(302)
     for n in (10, 7, 13):
         a = torch.randn(n, generator=g) * 3
         got = _values(softmax(a), "softmax", (n,))
@@ -738,7 +723,7 @@ def test_softmax_deck_example(submission):
 @pytest.mark.points(1)
 def test_softmax_rows(submission):
     softmax = submission.function("softmax")
-    a = torch.randn(6, 9, generator=_gen(301), dtype=torch.float64) * 4
+    a = torch.randn(6, 9, generator=data.generator(301), dtype=torch.float64) * 4
     got = _values(softmax(a), "softmax", (6, 9))
     if not torch.allclose(got, torch.softmax(a, dim=1), atol=1e-6):
         fail(ja="2 次元の入力では各行ごとにソフトマックスを計算してください",
@@ -782,7 +767,7 @@ def test_cross_entropy_deck_example(submission):
              en="the deck's example y=(0.2, 0.7, 0.1), t=(0, 1, 0) should give 0.357 "
                 f"(got {got:.4f})")
     # the deck's number is an example: other single samples must come out right too
-    y, t = _probabilities(_gen(402), 4, 5)
+    y, t = _probabilities(data.generator(402), 4, 5)
     for i in range(len(y)):
         got = _scalar(ce(y[i], t[i]), "cross_entropy")
         if not math.isclose(got, float(ref.cross_entropy(y[i], t[i])), rel_tol=1e-5):
@@ -793,7 +778,7 @@ def test_cross_entropy_deck_example(submission):
 @pytest.mark.points(1)
 def test_cross_entropy_batch(submission):
     ce = submission.function("cross_entropy")
-    y, t = _probabilities(_gen(401), 8, 5)
+    y, t = _probabilities(data.generator(401), 8, 5)
     want = float(ref.cross_entropy(y, t))
     got = _scalar(ce(y, t), "cross_entropy")
     if not math.isclose(got, want, rel_tol=1e-5):

@@ -19,98 +19,31 @@ integer dtype.
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import pytest
 import torch
 
-from autograder.checks import RemoteModel, StudentError, accuracy, fail, shapes, values
+from autograder.checks import StudentError, accuracy, data, fail, memo, models, shapes, values
 from autograder_reference import cifar as ref
 
-N_PARAMS = 36_051_786
 INPUT = (3, 32, 32)
 HISTORY_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
+# The lecture's layers, for the message of a network whose layers differ.
+LECTURE_ALEXNET = ("講義の AlexNet（畳み込み 64-192-384-256-256、全結合 4096-4096-クラス数）",
+                   "the lecture's AlexNet (convolutions 64-192-384-256-256, "
+                   "linear 4096-4096-classes)")
 
 
-# ---------------------------------------------------------------- layers, whatever their names
-#
-# The contract pins the lecture's layers (shapes) and what the network computes, not the
-# attribute names: the student's weights are matched to the reference network layer by
-# layer by their shapes (``l1`` or ``layers.0`` or ``hidden``), trying every order among
-# layers of equal shapes, and the network must compute what the reference computes with
-# one of those placements.
-
-_MAX_PLACEMENTS = 24
-
-
-def _layers(state: Mapping[str, torch.Tensor]) -> dict[tuple[Any, ...], list[str]]:
-    """Layer prefixes by signature (their tensors' names and shapes), in state order."""
-    groups: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
-    for key, value in state.items():
-        prefix, _, leaf = key.rpartition(".")
-        groups.setdefault(prefix, []).append((leaf, tuple(value.shape)))
-    by_signature: dict[tuple[Any, ...], list[str]] = {}
-    for prefix, tensors in groups.items():
-        by_signature.setdefault(tuple(sorted(tensors)), []).append(prefix)
-    return by_signature
-
-
-def _placements(reference: torch.nn.Module, state: Mapping[str, torch.Tensor]
-                ) -> list[dict[str, torch.Tensor]]:
-    """The student's tensors as state dicts of ``reference``, one per way of placing
-    layers of equal shapes; none when the layers' shapes differ from the reference's."""
-    want, have = _layers(reference.state_dict()), _layers(state)
-    if {k: len(v) for k, v in want.items()} != {k: len(v) for k, v in have.items()}:
-        return []
-    choices = [[list(zip(want[sig], order, strict=True))
-                for order in itertools.permutations(have[sig])] for sig in want]
-    out = []
-    for combination in itertools.product(*choices):
-        placed = {}
-        for pairs in combination:
-            for ref_prefix, own_prefix in pairs:
-                for key in reference.state_dict():
-                    prefix, _, leaf = key.rpartition(".")
-                    if prefix == ref_prefix:
-                        placed[key] = state[f"{own_prefix}.{leaf}" if own_prefix else leaf]
-        out.append(placed)
-        if len(out) >= _MAX_PLACEMENTS:
-            break
-    return out
-
-
-def _params_for(num_classes: int) -> int:
-    return N_PARAMS - (4096 * 10 + 10) + (4096 * num_classes + num_classes)
-
-
-def _expect_alexnet(model: RemoteModel, what: str, num_classes: int = 10
+def _expect_alexnet(model: Any, what: str, num_classes: int = 10
                     ) -> list[dict[str, torch.Tensor]]:
-    """The lecture's layers (by shape) and parameter count; the ways to place them."""
-    if model.num_parameters != _params_for(num_classes):
-        fail(ja=f"{what} のパラメータ数は {_params_for(num_classes):,} 個のはずです"
-                f"（{model.num_parameters:,} 個）",
-             en=f"{what} should have {_params_for(num_classes):,} parameters "
-                f"(has {model.num_parameters:,})")
-    placements = _placements(ref.AlexNet(num_classes), model.state_dict())
-    if not placements:
-        fail(ja=f"{what} の層が講義の AlexNet（畳み込み 64-192-384-256-256、"
-                "全結合 4096-4096-クラス数）と違います",
-             en=f"{what}'s layers differ from the lecture's AlexNet (convolutions "
-                "64-192-384-256-256, linear 4096-4096-classes)")
-    return placements
-
-
-def _fresh(submission: Any, num_classes: int) -> RemoteModel:
-    net = submission.function("AlexNet")(num_classes)
-    return submission.model(net, torch.zeros(2, *INPUT))
-
-
-def _trained(submission: Any) -> RemoteModel:
-    return submission.model("model", torch.zeros(2, *INPUT))
+    """The lecture's parameter count and layers (by shape, whatever their names: the
+    weights are matched to ``autograder_reference.cifar.AlexNet`` layer by layer); the
+    ways to place the student's weights in it."""
+    return models.expect_layers(model, ref.AlexNet(num_classes), what=what,
+                                described=LECTURE_ALEXNET)
 
 
 def _expect_dropout(submission: Any, x: torch.Tensor) -> None:
@@ -153,38 +86,28 @@ def test_device(submission):
 
 @pytest.mark.points(3)
 def test_alexnet_structure(submission):
-    net = _fresh(submission, 10)
+    net = models.new_model(submission, "AlexNet", INPUT, 10)
     if net.output_shape != (2, 10):
         fail(ja=f"AlexNet(10) の出力の形は (N, 10) のはずです（{net.output_shape}）",
              en=f"AlexNet(10) should output (N, 10) (got {net.output_shape})")
     placements = _expect_alexnet(net, "AlexNet(10)")
-    x = torch.randn(3, *INPUT, generator=torch.Generator().manual_seed(5))
-    got = shapes.expect_shape(net.forward(x), (3, 10), what="AlexNet(10) の出力")
-    wants = []
-    for state in placements:
-        reference = ref.AlexNet(10)
-        reference.load_state_dict(state)
-        with torch.no_grad():
-            wants.append(reference.eval()(x))
-        if torch.allclose(got.float(), wants[-1], rtol=1e-3, atol=1e-4):
-            break
-    else:
-        values.expect_close(got, wants[0], rtol=1e-3, atol=1e-4,
-                            what="AlexNet の出力（畳み込み・プーリング → 1 次元に → 全結合）")
+    x = torch.randn(3, *INPUT, generator=data.generator(5))
+    models.expect_reference_outputs(
+        net, partial(ref.AlexNet, 10), placements, x, rtol=1e-3, atol=1e-4,
+        dtype=torch.float32, what="AlexNet(10) の出力",
+        computes="AlexNet の出力（畳み込み・プーリング → 1 次元に → 全結合）")
     _expect_dropout(submission, x)
-    other = _fresh(submission, 7)
-    if other.output_shape != (2, 7) or other.num_parameters != _params_for(7):
+    other = models.new_model(submission, "AlexNet", INPUT, 7)
+    # three classes fewer: Linear(4096, 7) has 3 × (4096 + 1) parameters fewer than the 10's
+    if other.output_shape != (2, 7) or other.num_parameters != net.num_parameters - 3 * 4097:
         fail(ja="AlexNet(num_classes) の最後の層の出力の数は num_classes にしてください",
              en="AlexNet(num_classes) should end with num_classes outputs")
 
 
 @pytest.mark.points(1)
 def test_model_is_alexnet(submission):
-    kind = submission.evaluate("type(model).__name__")
-    if kind != "AlexNet":
-        fail(ja=f"model は AlexNet のインスタンスにしてください（{kind}）",
-             en=f"model should be an instance of AlexNet ({kind})")
-    _expect_alexnet(_trained(submission), "model")
+    models.expect_class_name(submission, "model", "AlexNet")
+    _expect_alexnet(models.trained_model(submission, INPUT), "model")
 
 
 # ---------------------------------------------------------------- transforms
@@ -268,8 +191,7 @@ def test_history(submission):
                     "リストにしてください",
                  en=f"history['{key}'] should be a list with one value per epoch ({epochs})")
         # numbers, or one-element tensors (a loss summed as a tensor)
-        series = [float(v) if isinstance(v, torch.Tensor) and v.numel() == 1 else v
-                  for v in series]
+        series = [values.as_number(v) for v in series]
         if not all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in series):
             fail(ja=f"history['{key}'] の値は 0 以上の有限の数にしてください",
                  en=f"history['{key}'] should hold finite non-negative numbers")
@@ -303,18 +225,16 @@ def _test_set(submission: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
     return _to_input(pixels, mean, std), labels, key
 
 
-_PREDICTIONS: dict[int, tuple[torch.Tensor, torch.Tensor, str]] = {}
-
-
 def _predictions(submission: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
     """``(predicted, label, threshold key)`` for the grader's test set, computed once per
-    run (this module is reloaded for every submission)."""
-    key = id(submission)
-    if key not in _PREDICTIONS:
+    submission."""
+    def predict() -> tuple[torch.Tensor, torch.Tensor, str]:
         x, y, threshold_key = _test_set(submission)
-        pred, target = accuracy.predict(_trained(submission), (x, y), batch_size=250)
-        _PREDICTIONS[key] = (pred, target, threshold_key)
-    return _PREDICTIONS[key]
+        pred, target = accuracy.predict(models.trained_model(submission, INPUT), (x, y),
+                                        batch_size=250)
+        return pred, target, threshold_key
+
+    return memo.once(submission, "predictions", predict)
 
 
 @pytest.mark.points(4)

@@ -17,26 +17,19 @@ tensors, numpy arrays (which arrive as tensors) or nested lists, in any dtype. "
 
 from __future__ import annotations
 
-import ast
-import builtins
-import textwrap
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import SourceUnavailable, StudentError, accuracy, fail, values
+from autograder.checks import StudentError, accuracy, data, fail, models, source, values
 from autograder_reference import convolution as ref
 
 DECK_X = torch.arange(1, 26).reshape(5, 5)
 DECK_K = torch.arange(1, 10).reshape(3, 3)
 DECK_CONV = [[411, 456, 501], [636, 681, 726], [861, 906, 951]]
 DECK_POOL_X = torch.tensor([[3, 4, 3, 6], [7, 1, 1, 2], [4, 6, 3, 5], [9, 3, 7, 8]])
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _tensor(value: Any, what: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -50,78 +43,13 @@ def _tensor(value: Any, what: str, shape: tuple[int, ...]) -> torch.Tensor:
 
 # ---------------------------------------------------------------- reading function text
 #
-# ``submission.source(name)`` is untrusted text: it is parsed, never run. The functions a
-# check reads are the named one and, transitively, every function it calls by a bare
-# name whose text can be read (its helpers), at most _MAX_FUNCTIONS of them.
-
-_MAX_FUNCTIONS = 16
-_BUILTINS = frozenset(dir(builtins))
-
-
-def _parse(text: str) -> ast.Module | None:
-    for candidate in (text, textwrap.dedent(text)):
-        try:
-            return ast.parse(candidate)
-        except (SyntaxError, ValueError):
-            continue
-    return None
-
-
-def _is_function(tree: ast.Module) -> bool:
-    """A ``def`` or a lambda bound to a name (not a class or a module's source)."""
-    first = tree.body[0] if tree.body else None
-    return isinstance(first, (ast.FunctionDef, ast.AsyncFunctionDef)) or (
-        isinstance(first, ast.Assign) and isinstance(first.value, ast.Lambda))
-
-
-def _read(submission: Any, name: str) -> dict[str, ast.Module]:
-    """``name``'s text and its helpers', parsed, by function name."""
-    trees: dict[str, ast.Module] = {}
-    queue, seen, lookups = [name], {name}, 0
-    while queue and lookups < 2 * _MAX_FUNCTIONS and len(trees) < _MAX_FUNCTIONS:
-        current = queue.pop(0)
-        lookups += 1
-        try:
-            text = submission.source(current)
-        except (StudentError, SourceUnavailable):
-            if current == name:
-                raise
-            continue
-        tree = _parse(text)
-        if tree is None or not _is_function(tree):
-            if current == name:
-                fail(ja=f"{name} のコードを読み取れませんでした（def で定義してください）",
-                     en=f"could not read {name}'s code (define it with def)")
-            continue
-        trees[current] = tree
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id not in seen and node.func.id not in _BUILTINS:
-                seen.add(node.func.id)
-                queue.append(node.func.id)
-    return trees
-
-
-def _library_names(submission: Any, name: str, forbidden: set[str]) -> list[str]:
-    """Forbidden library functions ``name`` uses, in its text or a helper's: named as an
-    attribute (``F.conv2d``, ``f = torch.conv2d``), imported inside a function, or called
-    by a bare name whose text cannot be read (library code, not the student's)."""
-    trees = _read(submission, name)
-    used: set[str] = set()
-    for tree in trees.values():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute):
-                used.add(node.attr)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                used |= {alias.name.split(".")[-1] for alias in node.names}
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id not in trees:
-                used.add(node.func.id)
-    return sorted(used & forbidden)
-
+# ``submission.source(name)`` is untrusted text: parsed, never run (``checks.source``).
+# A function and every helper it calls, transitively, are read; what they take from a
+# library (an attribute such as ``F.conv2d``, a name imported inside them, a bare call of
+# a function whose text cannot be read) must not be one of the forbidden functions.
 
 def _no_library(submission: Any, name: str, forbidden: set[str]) -> None:
-    used = _library_names(submission, name, forbidden)
+    used = sorted(source.library_names(source.read_functions(submission, name)) & forbidden)
     if used:
         fail(ja=f"{name} では {', '.join(used)} を使わず、自分で計算してください",
              en=f"{name} must compute it itself, without {', '.join(used)}")
@@ -168,14 +96,14 @@ def test_conv2d_deck_example(submission):
         fail(ja="講義の例（1〜25 の 5×5 と 1〜9 の 3×3）が [[411, 456, 501], …] になりません",
              en="the deck's example (5×5 of 1..25, 3×3 of 1..9) does not give [[411, 456, 501], …]")
     # the deck's numbers are an example: other inputs of the same sizes must work too
-    _expect_conv2d(conv2d, _gen(1404), [(5, 5, 3, 3, 1, 0), (5, 5, 3, 3, 1, 0)],
+    _expect_conv2d(conv2d, data.generator(1404), [(5, 5, 3, 3, 1, 0), (5, 5, 3, 3, 1, 0)],
                    ("講義の例以外の入力で、conv2d の値が正しくありません",
                     "conv2d gives wrong values on inputs other than the deck's example"))
 
 
 @pytest.mark.points(2)
 def test_conv2d_random(submission):
-    _expect_conv2d(submission.function("conv2d"), _gen(1401),
+    _expect_conv2d(submission.function("conv2d"), data.generator(1401),
                    [(7, 6, 3, 3, 1, 0), (9, 8, 2, 3, 2, 1), (6, 6, 5, 5, 1, 2),
                     (10, 7, 3, 2, 3, 0)],
                    ("conv2d の値が正しくない入力があります（stride={stride}, padding={padding}）",
@@ -191,7 +119,7 @@ def test_conv2d_by_hand(submission):
                                                                                [861, 951]]:
         fail(ja="conv2d(…, stride=2) が講義の例の 1 つおきの値になりません",
              en="conv2d(…, stride=2) does not give every other value of the deck's example")
-    _expect_conv2d(conv2d, _gen(1405), [(5, 5, 3, 3, 2, 0), (8, 7, 3, 3, 2, 0)],
+    _expect_conv2d(conv2d, data.generator(1405), [(5, 5, 3, 3, 2, 0), (8, 7, 3, 3, 2, 0)],
                    ("講義の例以外の入力で、conv2d(…, stride=2) の値が正しくありません",
                     "conv2d(…, stride=2) gives wrong values on inputs other than the deck's"))
 
@@ -199,7 +127,7 @@ def test_conv2d_by_hand(submission):
 @pytest.mark.points(2)
 def test_conv2d_multi(submission):
     conv2d_multi = submission.function("conv2d_multi")
-    g = _gen(1402)
+    g = data.generator(1402)
     for c, k_out, h, w, kh in [(3, 4, 6, 7, 3), (1, 2, 5, 5, 2), (5, 8, 7, 6, 3)]:
         x = torch.randn(c, h, w, generator=g, dtype=torch.float64)
         weight = torch.randn(k_out, c, kh, kh, generator=g, dtype=torch.float64)
@@ -235,7 +163,7 @@ def test_pooling_deck_example(submission):
         fail(ja="講義の例の Average プーリングが [[3.75, 3], [5.5, 5.75]] になりません",
              en="the deck's average-pooling example does not give [[3.75, 3], [5.5, 5.75]]")
     # the deck's maps are an example: other 4×4 inputs must work too
-    _expect_pooling(submission, _gen(1406), [(4, 4, 2), (4, 4, 2)],
+    _expect_pooling(submission, data.generator(1406), [(4, 4, 2), (4, 4, 2)],
                     ("講義の例以外の入力で、{name} の値が正しくありません",
                      "{name} gives wrong values on inputs other than the deck's example"))
 
@@ -244,7 +172,7 @@ def test_pooling_deck_example(submission):
 def test_pooling_random(submission):
     _no_library(submission, "max_pool2d", _POOL_LIBRARY)
     _no_library(submission, "avg_pool2d", _POOL_LIBRARY)
-    _expect_pooling(submission, _gen(1403), [(6, 8, 2), (7, 9, 3), (5, 4, 2)],
+    _expect_pooling(submission, data.generator(1403), [(6, 8, 2), (7, 9, 3), (5, 4, 2)],
                     ("{name}(x, size={size}) の値が正しくない入力があります",
                      "{name}(x, size={size}) gives wrong values on some input"))
 
@@ -328,7 +256,7 @@ def _test_set(submission: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
 
 @pytest.mark.points(1)
 def test_model_is_cnn(submission):
-    model = submission.model("model", torch.zeros(2, 3, 32, 32))
+    model = models.trained_model(submission, (3, 32, 32))
     if model.output_shape != (2, 10):
         fail(ja=f"model の出力の形は (N, 10) のはずです（{model.output_shape}）",
              en=f"model's output should have shape (N, 10) (got {model.output_shape})")
@@ -338,7 +266,7 @@ def test_model_is_cnn(submission):
 
 @pytest.mark.points(4)
 def test_model_accuracy(submission):
-    model = submission.model("model", torch.zeros(2, 3, 32, 32))
+    model = models.trained_model(submission, (3, 32, 32))
     images, labels, key = _test_set(submission)
     threshold = submission.assignment.thresholds[key]
     measured = accuracy.accuracy_of(model, (images, labels))
