@@ -153,7 +153,7 @@ def lease_uid(preferred: int, *, lock_dir: Path | None = None) -> UidLease:
         except BlockingIOError:
             os.close(fd)
             continue
-        if _uid_in_use(uid):
+        if uid_in_use(uid):  # real uids: non-dumpable processes count too
             os.close(fd)
             continue
         return UidLease(uid, fd)
@@ -170,11 +170,6 @@ def _lock_folder() -> Path:
         raise SandboxError("the uid lock folder is not a directory of this user",
                            where=str(folder), hint="remove it; the grader recreates it")
     return folder
-
-
-def _uid_in_use(uid: int) -> bool:
-    """Does any process run as ``uid`` (real uid, non-dumpable processes included)?"""
-    return uid_in_use(uid)
 
 
 @dataclass(frozen=True)
