@@ -12,6 +12,7 @@ template (``launcher``, tests/forking.py).
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -280,6 +281,22 @@ def test_run_code_results(shared: SandboxedKernel) -> None:
     slow = shared.run_code("while True: pass", timeout=1)
     assert slow.timed_out and not slow.ok
     assert shared.run_code("print('still here')").stdout == "still here\n"
+
+
+def test_inline_figures_are_drawn_once_as_png(shared: SandboxedKernel) -> None:
+    """``ag_startup`` routes the inline backend's PNGs through ``ag_figures``."""
+    plot = ("import matplotlib.pyplot as plt\n"
+            "fig, axes = plt.subplots(1, 2, figsize=(6, 2))\n"
+            "for ax in axes: ax.plot([0, 1], [1, 0]); ax.set_title('t')\n"
+            "plt.show()")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(plot)])
+    assert shared.execute_notebook(nb).status == "ok"
+    shown = [o for o in nb.cells[0].outputs if "image/png" in o.get("data", {})]
+    assert len(shown) == 1
+    png = base64.b64decode(shown[0]["data"]["image/png"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert value(shared, "__import__('IPython.core.pylabtools', fromlist=['x'])"
+                         ".print_figure.__module__") == "ag_figures"
 
 
 def test_exchange_dir_is_shared_with_the_kernel(shared: SandboxedKernel) -> None:

@@ -8,6 +8,8 @@
 - ``ag_bridge`` (and with it its parts ``ag_wire`` and ``ag_requests``) is imported
   before any student code, so it captures pristine builtins, and starts serving the
   grader's requests on the bridge channel (``ag_channel``).
+- Inline figures are drawn once, not twice (``ag_figures``): the same tight PNG, cut
+  from the one drawing where the figure's tight box lies inside it.
 - On a kernel that shares its GPU with others (``AG_GPU_MEMORY_MB``, set by the grader:
   ``autograder/engine/kernel/gpu_env.py``), PyTorch's allocator is capped to that budget before any
   student code runs (``cap_gpu_memory``); this creates the CUDA context at start, which
@@ -140,6 +142,10 @@ def install(ip):
         ag_channel.listen(ag_bridge.serve)
     with contextlib.suppress(Exception):  # no torch or no CUDA: nothing to cap
         cap_gpu_memory()
+    with contextlib.suppress(Exception):  # only ever a speed-up
+        import ag_figures
+
+        ag_figures.install()
 
 
 def load_ipython_extension(ip):
