@@ -135,6 +135,7 @@ class SlotProcesses:
 
     def __init__(self, slots: Sequence[int]):
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._count = len(slots)
         for slot in slots:
             self._free.put(slot)
         self._pools: dict[int, tuple[bool, ProcessPoolExecutor]] = {}
@@ -167,7 +168,7 @@ class SlotProcesses:
             if held is not None:
                 held[1].shutdown(wait=True)
             pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
-                                       initializer=_init_slot, initargs=(warm,))
+                                       initializer=_init_slot, initargs=(warm, self._count))
             self._pools[slot] = (warm, pool)
             return pool
 
@@ -186,10 +187,11 @@ class SlotProcesses:
         self._spawner.shutdown(wait=True)
 
 
-def _init_slot(warm: bool) -> None:
-    from ...engine.pool import _set_pdeathsig
+def _init_slot(warm: bool, slots: int = 1) -> None:
+    from ...engine.pool import _set_pdeathsig, _share_cores
 
     _set_pdeathsig()
+    _share_cores(slots)  # this worker's slots share the cores (not other workers' slots)
     if warm:
         from ...engine.kernel.prestarted import enable_in_worker
 
