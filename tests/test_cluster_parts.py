@@ -134,8 +134,8 @@ def test_grade_input_needs_no_gradebook(tmp_path: Path) -> None:
 
 def test_crashed_has_words_and_its_reason_in_the_feedback() -> None:
     from autograder.core.results import SubmissionResult
+    from autograder.engine.crashed import crashed_reason
     from autograder.export.class_report import REVIEW_STATUSES
-    from autograder.grading.cluster.run import crashed_reason
 
     assert status_text(Status.CRASHED, "ja") != status_text(Status.CRASHED, "en")
     assert Status.CRASHED in REVIEW_STATUSES

@@ -19,7 +19,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from multiprocessing.context import SpawnContext
 from typing import Any
 
@@ -31,6 +32,7 @@ from .tasks import GradeTask, TaskOutcome
 # Per-process state of a worker: its slot (which picks its sandbox uid) and GPU tokens.
 _SLOT: int = 0
 _GPU_TOKENS: Any = None  # a multiprocessing queue of GPU indices
+_RUNNING: Any = None  # shared with the batch: the submission each slot is grading (0: none)
 
 
 @dataclass
@@ -73,8 +75,8 @@ def _share_cores(jobs: int) -> None:
 
 
 def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool,
-                 template: TemplateSpec | None, jobs: int = 1) -> None:
-    global _SLOT, _GPU_TOKENS
+                 template: TemplateSpec | None, jobs: int = 1, running: Any = None) -> None:
+    global _SLOT, _GPU_TOKENS, _RUNNING
     _set_pdeathsig()
     _share_cores(jobs)
     signal.signal(signal.SIGINT, _ignore_interrupt)
@@ -84,6 +86,7 @@ def _init_worker(slots: Any, gpu_tokens: Any, warm_kernels: bool,
         start(template)
     _SLOT = int(slots.get())
     _GPU_TOKENS = gpu_tokens
+    _RUNNING = running
     if warm_kernels:
         from .kernel.prestarted import enable_in_worker
 
@@ -101,6 +104,8 @@ def _run_task(task: GradeTask) -> TaskOutcome:
     if task.use_gpu and _GPU_TOKENS is not None:
         gpu = _GPU_TOKENS.get()
     started = time.monotonic()
+    if _RUNNING is not None:
+        _RUNNING[_SLOT] = task.submission_id
     try:
         result: SubmissionResult = grade_task(task, slot=_SLOT, gpu=gpu)
         return TaskOutcome(task.submission_id, result.status, result.score, result.max_score,
@@ -110,40 +115,107 @@ def _run_task(task: GradeTask) -> TaskOutcome:
         return TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0, exc.render(),
                            seconds=time.monotonic() - started)
     finally:
+        if _RUNNING is not None:
+            _RUNNING[_SLOT] = 0
         if gpu is not None and _GPU_TOKENS is not None:
             _GPU_TOKENS.put(gpu)
 
 
 def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
-             on_done: Callable[[TaskOutcome], None]) -> list[TaskOutcome]:
-    """Grade ``tasks`` on ``options.jobs`` worker processes; call ``on_done`` per task."""
+             on_done: Callable[[TaskOutcome], None],
+             on_crash: Callable[[GradeTask], TaskOutcome] | None = None
+             ) -> list[TaskOutcome]:
+    """Grade ``tasks`` on ``options.jobs`` worker processes; call ``on_done`` per task.
+
+    A worker that dies breaks its pool, and every task queued there fails with it. The
+    tasks it left run in a new pool; those that were running when it died (each worker
+    announces its task) run again first, alone, and one that kills a pool alone is
+    recorded ``crashed`` (``on_crash``; default ``crashed.record_crash``), as on a
+    cluster. A pool that breaks twice with no task running (its workers cannot start)
+    ends the batch: what is left is reported as errors, graded again next run."""
+    outcomes: list[TaskOutcome] = []
+
+    def done(outcome: TaskOutcome) -> None:
+        outcomes.append(outcome)
+        on_done(outcome)
+
+    todo, blind = list(tasks), 0
+    suspects: list[GradeTask] = []
+    while todo or suspects:
+        if suspects:
+            task = suspects.pop(0)
+            if _pool_round([task], replace(options, jobs=1), done).broke:
+                done(_crash(task, on_crash))
+            continue
+        left = _pool_round(todo, options, done)
+        suspects = [t for t in left.tasks if t.submission_id in left.running]
+        todo = [t for t in left.tasks if t.submission_id not in left.running]
+        blind += 1 if left.broke and not suspects else 0
+        if blind >= 2:
+            for task in todo:
+                done(TaskOutcome(task.submission_id, Status.ERROR, 0.0, 0.0,
+                                 "worker failed: the grading processes could not start"))
+            break
+    return outcomes
+
+
+@dataclass
+class _Left:
+    """What one pool left: its unfinished tasks, those running when it broke."""
+
+    tasks: list[GradeTask] = field(default_factory=list)
+    running: set[int] = field(default_factory=set)
+    broke: bool = False
+
+
+def _pool_round(tasks: list[GradeTask], options: PoolOptions,
+                done: Callable[[TaskOutcome], None]) -> _Left:
     ctx: SpawnContext = mp.get_context("spawn")
-    slots = ctx.Queue()
+    slots, gpu_tokens = ctx.Queue(), ctx.Queue()
     for slot in range(options.jobs):
         slots.put(slot)
-    gpu_tokens = ctx.Queue()
     for gpu in options.gpu_slots:
         gpu_tokens.put(gpu)
-    outcomes: list[TaskOutcome] = []
+    running = ctx.RawArray("q", options.jobs)
     pending: dict[Future[TaskOutcome], GradeTask] = {}
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
                              initializer=_init_worker,
                              initargs=(slots, gpu_tokens, options.warm_kernels,
-                                       options.template, options.jobs)) as pool:
+                                       options.template, options.jobs, running)) as pool:
         try:
             for task in tasks:
                 pending[pool.submit(_run_task, task)] = task
             while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    task = pending.pop(fut)
-                    outcome = _outcome_of(fut, task)
-                    outcomes.append(outcome)
-                    on_done(outcome)
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
+                    return _broken(pending, set(running) - {0}, done)
+                for fut in finished:
+                    done(_outcome_of(fut, pending.pop(fut)))
         except BaseException:  # told to stop (SIGINT/SIGTERM as an exception), or a bug
             _stop_workers(pool)
             raise
-    return outcomes
+    return _Left()
+
+
+def _broken(pending: dict[Future[TaskOutcome], GradeTask], running: set[int],
+            done: Callable[[TaskOutcome], None]) -> _Left:
+    """A broken pool: report what it finished, return the rest."""
+    left = _Left(running=running, broke=True)
+    for fut, task in pending.items():
+        if fut.done() and fut.exception() is None:
+            done(fut.result())
+        else:
+            left.tasks.append(task)
+    return left
+
+
+def _crash(task: GradeTask, on_crash: Callable[[GradeTask], TaskOutcome] | None
+           ) -> TaskOutcome:
+    if on_crash is not None:
+        return on_crash(task)
+    from .crashed import record_crash
+
+    return record_crash(task)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

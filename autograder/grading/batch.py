@@ -208,9 +208,16 @@ class _LocalPool:
 
     def run(self, tasks: list[GradeTask], done: Callable[[TaskOutcome], None]) -> list[Notice]:
         template = _template(self.assignment, self.data_dir, self.fork, self.gpus)
-        run_pool(tasks, options=_pool_options(self.assignment, self.jobs, self.gpus, template),
-                 on_done=done)
-        return []
+        outcomes = run_pool(tasks, on_done=done, options=_pool_options(
+            self.assignment, self.jobs, self.gpus, template))
+        crashed = sum(1 for o in outcomes if o.status is Status.CRASHED)
+        if not crashed:
+            return []
+        return [Notice("pool_crashed",
+                       f"採点プロセスが単独でも 2 回停止した {crashed} 件を crashed として"
+                       "記録しました (内容を確認してください)",
+                       f"{crashed} submission(s) whose grading process died twice, the "
+                       "second time alone, recorded as crashed (look at them)")]
 
 
 def _cluster_plan(target: ClusterTarget | None, jobs: int, gpus: Sequence[int],

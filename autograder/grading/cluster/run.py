@@ -30,8 +30,9 @@ from typing import Any
 from uuid import uuid4
 
 from ...core.config import Assignment
-from ...core.i18n import Lang, tr
+from ...core.i18n import Lang
 from ...core.results import Notice, Status, SubmissionResult
+from ...engine.crashed import crashed_result
 from ...engine.grade_one import SubmissionInput
 from ...engine.tasks import GradeTask, TaskOutcome
 from ...engine.zero_catalog import ZeroCatalog, collect_catalog_apart
@@ -233,16 +234,12 @@ class ClusterBatch:
         if self._catalog is None:
             self._catalog = collect_catalog_apart(self.assignment.id,
                                                   self.assignment.root.parent)
-        stored = gb.submission(task.submission_id)
-        reason = crashed_reason(self.lang)
-        result = self._catalog.result(
-            participant=stored.participant, file=stored.file, sha256=stored.sha256,
-            status=Status.CRASHED, reason=reason,
-            notices=[Notice("crashed", crashed_reason("ja"), crashed_reason("en"))])
+        result = crashed_result(gb, task, self._catalog, self.lang)
         gb.save_result(task.submission_id, result, run_id=task.run_id,
                        fingerprint=Fingerprint.from_json(task.fingerprint))
         self._crashed += 1
-        on_done(TaskOutcome(task.submission_id, Status.CRASHED, 0.0, result.max_score, reason))
+        on_done(TaskOutcome(task.submission_id, Status.CRASHED, 0.0, result.max_score,
+                            result.reason))
 
     # -- what the instructor is told -----------------------------------------------
 
@@ -264,13 +261,6 @@ class ClusterBatch:
                        f"提出物が最大 {allowed + 2} 台を停止させます (docs/scale.md)",
                        f"the scheduler has allowed-failures = {allowed}: a submission that "
                        f"kills workers may kill up to {allowed + 2} (docs/scale.md)")]
-
-
-def crashed_reason(lang: Lang) -> str:
-    return tr(lang, ja="この提出物の採点中に採点ワーカーが 2 回停止したため、採点できません"
-                       "でした (これ以上再試行しません)",
-              en="the grading worker died twice while grading this submission, so it was "
-                 "not graded (and is not retried again)")
 
 
 def _allowed_failures(dask_scheduler: Any) -> int:
