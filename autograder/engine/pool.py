@@ -122,15 +122,13 @@ def _run_task(task: GradeTask) -> TaskOutcome:
 
 
 def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
-             on_done: Callable[[TaskOutcome], None],
-             on_crash: Callable[[GradeTask], TaskOutcome] | None = None
-             ) -> list[TaskOutcome]:
+             on_done: Callable[[TaskOutcome], None]) -> list[TaskOutcome]:
     """Grade ``tasks`` on ``options.jobs`` worker processes; call ``on_done`` per task.
 
     A worker that dies breaks its pool, and every task queued there fails with it. The
     tasks it left run in a new pool; those that were running when it died (each worker
     announces its task) run again first, alone, and one that kills a pool alone is
-    recorded ``crashed`` (``on_crash``; default ``crashed.record_crash``), as on a
+    recorded ``crashed`` (``crashed.record_crash``), as on a
     cluster. A pool that breaks twice with no task running (its workers cannot start)
     ends the batch: what is left is reported as errors, graded again next run."""
     outcomes: list[TaskOutcome] = []
@@ -145,7 +143,7 @@ def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
         if suspects:
             task = suspects.pop(0)
             if _pool_round([task], replace(options, jobs=1), done).broke:
-                done(_crash(task, on_crash))
+                done(_crash(task))
             continue
         left = _pool_round(todo, options, done)
         suspects = [t for t in left.tasks if t.submission_id in left.running]
@@ -209,11 +207,8 @@ def _broken(pending: dict[Future[TaskOutcome], GradeTask], running: set[int],
     return left
 
 
-def _crash(task: GradeTask, on_crash: Callable[[GradeTask], TaskOutcome] | None
-           ) -> TaskOutcome:
-    if on_crash is not None:
-        return on_crash(task)
-    from .crashed import record_crash
+def _crash(task: GradeTask) -> TaskOutcome:
+    from .crashed import record_crash  # its catalogue import: only for a crash
 
     return record_crash(task)
 
