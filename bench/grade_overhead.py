@@ -4,7 +4,10 @@ Grades the same K notebooks with ``nbgrader autograde`` in a throw-away nbgrader
 and with ``autograder.grading.batch.grade`` (sandboxed kernel per submission, restore, in-notebook
 test cells, pytest checks through the ``submission`` bridge), our engine once with
 kernels forked from each worker's template (``zygote.py``, the default) and once with
-every kernel spawned (``fork=False``, ``grade --no-fork``). Three kinds of notebook:
+every kernel spawned (``fork=False``, ``grade --no-fork``), and once handed to a grading
+service started before the runs (``autograder serve``; ``autograder grade ... --service``
+timed from its start to its exit, after one untimed batch of the same kind: the service's
+start and first batch are printed under the tables). Three kinds of notebook:
 *trivial* (pure Python) and *torch* (the solution cell imports torch, as every real
 assignment of the course does) on ``bench/assignments/01_n`` (one solution cell, one
 graded test cell, one hidden check), and *13_n*: the course's real lecture-13 assignment
@@ -58,7 +61,9 @@ ASSIGNMENTS = BENCH_DIR / "assignments"
 ASSIGNMENT_ID = "01_n"
 KINDS = ("trivial", "torch", "13_n")
 ENGINES = ("nbgrader", "autograder")
-PATHS = ("fork", "spawn")   # our engine's kernels: forked from a template, or spawned
+# our engine: kernels forked from a template, or spawned, each batch a fresh grader; or
+# the batch handed to a grading service already running (``autograder serve``)
+PATHS = ("fork", "spawn", "service")
 # kind -> (assignment id, assignments folder)
 KIND_ASSIGNMENT = {"trivial": (ASSIGNMENT_ID, ASSIGNMENTS),
                    "torch": (ASSIGNMENT_ID, ASSIGNMENTS),
@@ -129,7 +134,8 @@ class Row:
     walls: list[float] = field(default_factory=list)
     breakdowns: list[Breakdown] = field(default_factory=list)
     error: str = ""
-    path: str = ""          # our engine: "fork" or "spawn"; nbgrader: ""
+    path: str = ""          # our engine: "fork", "spawn" or "service"; nbgrader: ""
+    warmup: float = float("nan")  # service: its first batch of this kind (not counted)
 
     @property
     def label(self) -> str:
@@ -310,6 +316,8 @@ def time_engine(course: Path, work: Path, *, kind: str, k: int, jobs: int,
     out = work / f"out-{time.monotonic_ns()}"
     gradebook = out / "gb.sqlite"
     aid, root = KIND_ASSIGNMENT[kind]
+    if path == "service":
+        return time_service(course, work, kind=kind, k=k, jobs=jobs)
     args = {"id": aid, "subs": str(course / "submitted"), "out": str(out),
             "gb": str(gradebook), "jobs": jobs, "root": str(root), "fork": path == "fork"}
     seconds, stdout = _timed([sys.executable, "-c", ENGINE_CHILD, json.dumps(args)],
@@ -321,6 +329,41 @@ def time_engine(course: Path, work: Path, *, kind: str, k: int, jobs: int,
     breakdown = engine_breakdown(gradebook, course, kind=kind, k=k)
     breakdown.launch = max(0.0, seconds - float(report["grade_s"]))
     return seconds, breakdown
+
+
+def service_socket(work: Path, jobs: int) -> Path:
+    return work / f"service-{jobs}" / "grader.sock"
+
+
+def start_service(work: Path, jobs: int) -> tuple[subprocess.Popen[bytes], float]:
+    """``autograder serve`` for the rows of ``jobs`` workers (one service each: a batch
+    with another ``--jobs`` would replace its workers); and seconds until it listens."""
+    sock = service_socket(work, jobs)
+    sock.parent.mkdir(mode=0o700)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([_bin("autograder"), "serve", "--socket", str(sock)], cwd=work,
+                            env=_venv_env(), stdout=subprocess.DEVNULL,
+                            stderr=(sock.parent / "serve.log").open("wb"))
+    while not sock.exists():
+        if proc.poll() is not None or time.perf_counter() - t0 > 120:
+            raise BenchError(f"autograder serve did not start: see {sock.parent}/serve.log")
+        time.sleep(0.01)
+    return proc, time.perf_counter() - t0
+
+
+def time_service(course: Path, work: Path, *, kind: str, k: int,
+                 jobs: int) -> tuple[float, Breakdown]:
+    """``autograder grade ... --service``: the command timed from its start to its exit,
+    the service's own start (and its first batch of the kind) not counted."""
+    out = work / f"out-{time.monotonic_ns()}"
+    gradebook = out / "gb.sqlite"
+    aid, root = KIND_ASSIGNMENT[kind]
+    seconds, _ = _timed([_bin("autograder"), "grade", aid, str(course / "submitted"),
+                         "--out", str(out), "--gradebook", str(gradebook), "--assignments",
+                         str(root), "--regrade", "--jobs", str(jobs), "--service",
+                         str(service_socket(work, jobs))], cwd=work, timeout=_budget(k),
+                        what=f"autograder grade --service (jobs={jobs})")
+    return seconds, engine_breakdown(gradebook, course, kind=kind, k=k)
 
 
 def engine_breakdown(gradebook: Path, course: Path, *, kind: str, k: int) -> Breakdown:
@@ -389,6 +432,9 @@ def run_all(opts: Options, work: Path) -> list[Row]:
         if "autograder" in opts.engines:
             kind_rows += [Row("autograder", kind, opts.k, j, path=path)
                           for path in opts.paths for j in opts.jobs]
+        for row in kind_rows:  # a service grades the kind once before it is timed
+            if row.path == "service":
+                row.warmup = _warm_up(row, course, work)
         for _ in range(opts.repeat):  # interleaved, so drift in the VM's load hits all alike
             for row in kind_rows:
                 _measure(row, course, work)
@@ -413,6 +459,16 @@ def _measure(row: Row, course: Path, work: Path) -> None:
         _progress(f"  FAILED: {exc}")
         return
     _progress(f"  {row.walls[-1]:.1f} s")
+
+
+def _warm_up(row: Row, course: Path, work: Path) -> float:
+    _progress(f"{row.label:18} {row.kind:7} K={row.k} jobs={row.jobs} warm-up ...")
+    try:
+        seconds, _ = time_service(course, work, kind=row.kind, k=row.k, jobs=row.jobs)
+    except BenchError as exc:
+        row.error = str(exc)
+        return float("nan")
+    return seconds
 
 
 def _progress(text: str) -> None:
@@ -471,7 +527,9 @@ def breakdown_table(rows: Sequence[Row], *, worker_imports: float) -> str:
 
     Kernel start-up is ``exec_seconds`` minus the cells' own times; grader launch is the
     ``python -c`` process around ``grade()`` (start, imports, exit); worker imports is an
-    estimate (each of the ``jobs`` workers imports ``WORKER_IMPORTS`` once, timed alone);
+    estimate (each of the ``jobs`` workers imports ``WORKER_IMPORTS`` once, timed alone;
+    none for the service, whose workers are running); for the service the grader launch
+    is in the rest (the client command is timed as a whole);
     the rest is spawning the pool, intake, gradebook writes, restoring cells, collecting
     the checks, kernel shutdown, and slots left idle at the end of the batch.
     """
@@ -487,11 +545,22 @@ def breakdown_table(rows: Sequence[Row], *, worker_imports: float) -> str:
         launch = b.launch * r.jobs / r.k
         # NaN when it could not be measured (engine unfinished): then it stays in the rest.
         imports = worker_imports * r.jobs / r.k if worker_imports == worker_imports else 0.0
+        if r.path == "service":  # its workers imported everything before (its warm-up)
+            imports = 0.0
         rest = max(0.0, slot - b.startup - b.cells - b.checks - launch - imports)
         shares = [f"{_fmt(x)} ({x / slot:.0%})"
                   for x in (b.startup, b.cells, b.checks, launch, imports, rest)]
         lines.append(f"| {r.kind} | {r.path} | {r.jobs} | {_fmt(slot)} | "
                      + " | ".join(shares) + " |")
+    return "\n".join(lines)
+
+
+def service_lines(rows: Sequence[Row], starts: dict[int, float]) -> str:
+    """What the service rows did not count: the service's start, its first batch."""
+    lines = [f"service with --jobs {j}: listening {_fmt(t, 1)} s after its start"
+             for j, t in sorted(starts.items())]
+    lines += [f"service --jobs {r.jobs}, first batch of {r.kind} (warm-up, not counted):"
+              f" {_fmt(r.warmup, 1)} s" for r in rows if r.path == "service"]
     return "\n".join(lines)
 
 
@@ -544,8 +613,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
                    help="trivial,torch,13_n (default all three)")
     p.add_argument("--engines", default=",".join(ENGINES), help="nbgrader,autograder")
     p.add_argument("--paths", default=",".join(PATHS),
-                   help="our engine's kernels: fork (from a template per worker), spawn"
-                        " (--no-fork); default both")
+                   help="our engine: fork (kernels forked from a template per worker), spawn"
+                        " (--no-fork), service (grade --service, the service started"
+                        " first); default all")
     p.add_argument("--workdir", type=Path, help="keep the courses and outputs here")
     p.add_argument("--json", type=Path, help="also write the raw figures here")
     ns = p.parse_args(argv)
@@ -573,17 +643,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     if any(work.iterdir()):
         raise SystemExit(f"--workdir {work} is not empty: pass a new folder")
+    services: list[subprocess.Popen[bytes]] = []
+    starts: dict[int, float] = {}
     try:
         warm_page_cache()
         worker_imports = measure_worker_imports()
+        if "service" in opts.paths and "autograder" in opts.engines:
+            for jobs in opts.jobs:
+                proc, starts[jobs] = start_service(work, jobs)
+                services.append(proc)
         rows = run_all(opts, work)
     except BenchError as exc:  # the courses could not even be built
         print(f"benchmark set-up failed: {exc}", file=sys.stderr)
         return 2
     finally:
+        for proc in services:
+            proc.terminate()
+            proc.wait(timeout=60)
         if ns.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     print(report(rows, machine_before=before, worker_imports=worker_imports))
+    print(service_lines(rows, starts))
     if ns.json:
         ns.json.write_text(json.dumps({"machine": before, "options": asdict(opts),
                                        "worker_imports_s": worker_imports,

@@ -23,8 +23,9 @@ import pytest
 from autograder.core.results import Status
 from autograder.engine.kernel.sandbox import bwrap_available
 from autograder.engine.pool import TaskOutcome
-from autograder.grading.batch import GradeSummary, grade
+from autograder.grading.batch import grade
 from autograder.grading.cluster.connect import parse_target
+from autograder.grading.summary import GradeSummary
 from autograder.store.gradebook import Gradebook
 
 HERE = Path(__file__).resolve().parent

@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("autograder.engine",),                   # one submission, cells, the batch pool
     ("autograder.intake",),                   # folders and Moodle zips → submissions
     ("autograder.grading",),                  # the grade command's batch, cluster
+    ("autograder.service",),                  # the grading service and its client
     ("autograder.authoring",),                # release, validate, calibrate, scaffold
     ("autograder.export",),                   # grades, feedback, reports
     ("autograder.review",),                   # hand grading and its page

@@ -20,7 +20,8 @@ from autograder.core.results import SubmissionResult
 from autograder.engine.kernel.sandbox import bwrap_available
 from autograder.export.command import export
 from autograder.export.feedback import graded_notebook, render_feedback
-from autograder.grading.batch import GradeSummary, grade
+from autograder.grading.batch import grade
+from autograder.grading.summary import GradeSummary
 from autograder.store.gradebook import Gradebook
 
 HERE = Path(__file__).resolve().parent

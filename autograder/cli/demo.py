@@ -23,7 +23,8 @@ from ..core.config import Assignment, load_assignment
 from ..core.i18n import Lang, default_lang
 from ..core.paths import assignments_dir
 from ..export.command import ExportSummary, export
-from ..grading.batch import GradeSummary, grade
+from ..grading.batch import grade
+from ..grading.summary import GradeSummary
 
 ASSIGNMENT = "13_n"
 DATE = (2026, 11, 23, 10, 0, 0)

@@ -33,6 +33,10 @@ context) is listed with its module, relative to ``autograder/``.
     │   │                                         a worker lacks a dataset, versions differ)
     │   └── GradingProcessDied                    grading/cluster/worker.py: a slot process
     │                                             died (Dask retries the task once)
+    ├── ServiceError                     exit 12  the grading service cannot be reached or
+    │                                             refused the batch (other code/settings)
+    ├── RemoteError                      (theirs) service/protocol.py: the service's own
+    │                                             error for this batch, with its exit code
     └── StudentError                     exit 1   engine/bridge/_errors.py: student code
         │                                         raised during a grader call (only the
         │                                         built-in exception type is shown)
@@ -137,3 +141,9 @@ class ClusterError(AutograderError):
     """The Dask cluster cannot grade this batch (``grading/cluster/``); names the worker."""
 
     exit_code = 11
+
+
+class ServiceError(AutograderError):
+    """The grading service cannot be reached, or refused the batch (``service/``)."""
+
+    exit_code = 12

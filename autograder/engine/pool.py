@@ -17,9 +17,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing.context import SpawnContext
 from typing import Any
@@ -122,8 +123,12 @@ def _run_task(task: GradeTask) -> TaskOutcome:
 
 
 def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
-             on_done: Callable[[TaskOutcome], None]) -> list[TaskOutcome]:
+             on_done: Callable[[TaskOutcome], None],
+             warm: WarmPool | None = None) -> list[TaskOutcome]:
     """Grade ``tasks`` on ``options.jobs`` worker processes; call ``on_done`` per task.
+
+    ``warm``: take the workers from it and leave them running after the batch (the
+    grading service, ``service/server.py``); otherwise they start and end here.
 
     A worker that dies breaks its pool, and every task queued there fails with it. The
     tasks it left run in a new pool; those that were running when it died (each worker
@@ -132,6 +137,7 @@ def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
     cluster. A pool that breaks twice with no task running (its workers cannot start)
     ends the batch: what is left is reported as errors, graded again next run."""
     outcomes: list[TaskOutcome] = []
+    lend = warm.lend if warm is not None else _fresh
 
     def done(outcome: TaskOutcome) -> None:
         outcomes.append(outcome)
@@ -140,12 +146,12 @@ def run_pool(tasks: Iterable[GradeTask], *, options: PoolOptions,
     todo, blind = list(tasks), 0
     suspects: list[GradeTask] = []
     while todo or suspects:
-        if suspects:
+        if suspects:  # alone, in a pool of its own (never the service's kept one)
             task = suspects.pop(0)
-            if _pool_round([task], replace(options, jobs=1), done).broke:
+            if _pool_round([task], replace(options, jobs=1), done, _fresh).broke:
                 done(_crash(task))
             continue
-        left = _pool_round(todo, options, done)
+        left = _pool_round(todo, options, done, lend)
         suspects = [t for t in left.tasks if t.submission_id in left.running]
         todo = [t for t in left.tasks if t.submission_id not in left.running]
         blind += 1 if left.broke and not suspects else 0
@@ -166,8 +172,19 @@ class _Left:
     broke: bool = False
 
 
-def _pool_round(tasks: list[GradeTask], options: PoolOptions,
-                done: Callable[[TaskOutcome], None]) -> _Left:
+@dataclass
+class _Pool:
+    """Worker processes and the array where each announces the task it is grading."""
+
+    executor: ProcessPoolExecutor
+    running: Any
+    broken: bool = False  # died or was stopped: never used again
+
+
+Lend = Callable[[PoolOptions], AbstractContextManager[_Pool]]
+
+
+def _new_pool(options: PoolOptions) -> _Pool:
     ctx: SpawnContext = mp.get_context("spawn")
     slots, gpu_tokens = ctx.Queue(), ctx.Queue()
     for slot in range(options.jobs):
@@ -175,22 +192,83 @@ def _pool_round(tasks: list[GradeTask], options: PoolOptions,
     for gpu in options.gpu_slots:
         gpu_tokens.put(gpu)
     running = ctx.RawArray("q", options.jobs)
-    pending: dict[Future[TaskOutcome], GradeTask] = {}
-    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
-                             initializer=_init_worker,
-                             initargs=(slots, gpu_tokens, options.warm_kernels,
-                                       options.template, options.jobs, running)) as pool:
+    executor = ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx,
+                                   initializer=_init_worker,
+                                   initargs=(slots, gpu_tokens, options.warm_kernels,
+                                             options.template, options.jobs, running))
+    return _Pool(executor, running)
+
+
+@contextmanager
+def _fresh(options: PoolOptions) -> Iterator[_Pool]:
+    """A pool for this round only: its workers end with it."""
+    pool = _new_pool(options)
+    with pool.executor:
+        yield pool
+
+
+class WarmPool:
+    """Workers kept running between batches, with their imports, kernel templates and
+    next kernels (the grading service). One pool at a time: a batch that needs other
+    options (jobs, GPUs, the assignment's template) replaces it. Batches must come from
+    one thread, the one that made the first (workers die with the thread that started
+    them: ``PR_SET_PDEATHSIG``)."""
+
+    def __init__(self) -> None:
+        self._held: tuple[PoolOptions, _Pool] | None = None
+
+    @contextmanager
+    def lend(self, options: PoolOptions) -> Iterator[_Pool]:
+        held = self._held
+        if held is None or held[0] != options or held[1].broken:
+            self.close()
+            held = self._held = (options, _new_pool(options))
         try:
-            for task in tasks:
-                pending[pool.submit(_run_task, task)] = task
+            yield held[1]
+        finally:
+            if held[1].broken:
+                self.close()
+
+    @property
+    def options(self) -> PoolOptions | None:
+        return None if self._held is None else self._held[0]
+
+    def worker_pids(self) -> list[int]:
+        """The kept workers' process ids (none before the first batch)."""
+        if self._held is None:
+            return []
+        processes = getattr(self._held[1].executor, "_processes", None) or {}
+        return sorted(int(pid) for pid in processes)
+
+    def close(self) -> None:
+        """End the kept workers (their templates and kernels end with them)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held[1].executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_round(tasks: list[GradeTask], options: PoolOptions,
+                done: Callable[[TaskOutcome], None], lend: Lend) -> _Left:
+    pending: dict[Future[TaskOutcome], GradeTask] = {}
+    with lend(options) as pool:
+        try:
+            for index, task in enumerate(tasks):
+                try:
+                    pending[pool.executor.submit(_run_task, task)] = task
+                except BrokenProcessPool:  # a kept worker that died between batches
+                    pool.broken = True
+                    left = _broken(pending, set(pool.running) - {0}, done)
+                    return replace(left, tasks=left.tasks + tasks[index:])
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
-                    return _broken(pending, set(running) - {0}, done)
+                    pool.broken = True
+                    return _broken(pending, set(pool.running) - {0}, done)
                 for fut in finished:
                     done(_outcome_of(fut, pending.pop(fut)))
         except BaseException:  # told to stop (SIGINT/SIGTERM as an exception), or a bug
-            _stop_workers(pool)
+            pool.broken = True
+            _stop_workers(pool.executor)
             raise
     return _Left()
 

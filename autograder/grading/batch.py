@@ -12,7 +12,7 @@ import csv
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from ..core.i18n import Lang, default_lang, tr
 from ..core.paths import assignments_dir, default_gradebook
 from ..core.results import Notice, Status, SubmissionResult
 from ..core.safetext import clean, visible
-from ..engine.pool import PoolOptions, gpu_memory_mb, gpu_slots, run_pool
+from ..engine.pool import PoolOptions, WarmPool, gpu_memory_mb, gpu_slots, run_pool
 from ..engine.tasks import GradeTask, TaskOutcome
 from ..intake.folders import intake_session
 from ..intake.items import SubmissionItem
@@ -29,24 +29,11 @@ from ..store.fingerprint import Fingerprint, effective_params, fingerprint
 from ..store.gradebook import Gradebook
 from .decided import outdated, settle_decided, split_decided
 from .staleness import Stale, find_stale, kept_notice, regrade_notice
+from .summary import GradeSummary
 
 if TYPE_CHECKING:
     from .cluster.connect import ClusterTarget
     from .cluster.run import ClusterPlan
-
-
-@dataclass
-class GradeSummary:
-    assignment: str
-    submission_ids: list[int]
-    graded_now: list[TaskOutcome] = field(default_factory=list)
-    skipped: int = 0
-    stale: int = 0             # graded under another fingerprint: regraded (or kept)
-    stale_kept: bool = False   # --keep-stale: those were skipped, not regraded
-    provisional: int = 0       # submissions with answers waiting for a person
-    results_csv: Path | None = None
-    results_json: Path | None = None
-    messages: list[Notice] = field(default_factory=list)  # about the archives, not a student
 
 
 def _store(gb: Gradebook, assignment: Assignment, items: Sequence[SubmissionItem],
@@ -92,14 +79,16 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
           on_start: Callable[[int], None] | None = None,
           on_done: Callable[[TaskOutcome], None] | None = None,
           fork: bool | None = None,
-          cluster: ClusterTarget | None = None) -> GradeSummary:
+          cluster: ClusterTarget | None = None,
+          warm: WarmPool | None = None) -> GradeSummary:
     """Grade every submission under ``submissions``; return what was graded now.
 
     Already graded submissions are skipped unless ``regrade``, or unless their result is
     stale (graded under another fingerprint: ``fingerprint.py``) and not ``keep_stale``.
     ``fork``: kernels forked from a template per worker (None: wherever possible; see
     ``zygote.py``), or False: every kernel spawned. ``cluster``: grade on a Dask cluster
-    (``cluster/``) instead of the local pool.
+    (``cluster/``) instead of the local pool. ``warm``: the local pool's workers come
+    from it and stay running after the batch (the grading service, ``service/``).
     """
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
@@ -137,7 +126,7 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
 
     plan = _cluster_plan(cluster, jobs, gpus, data_dir) if tasks else None
     local = _LocalPool(assignment, jobs, tuple(gpus), data_dir,
-                       fork if kernel_factory == _FACTORY else False)
+                       fork if kernel_factory == _FACTORY else False, warm)
     with _batch_runner(plan, local, assignment, gb_path, lang) as run_tasks:
         with Gradebook(gb_path) as gb:
             settle_decided(gb, decided, assignment=assignment, assignments_root=root,
@@ -205,10 +194,11 @@ class _LocalPool:
     gpus: tuple[int, ...]
     data_dir: Path | None
     fork: bool | None
+    warm: WarmPool | None = None
 
     def run(self, tasks: list[GradeTask], done: Callable[[TaskOutcome], None]) -> list[Notice]:
         template = _template(self.assignment, self.data_dir, self.fork, self.gpus)
-        outcomes = run_pool(tasks, on_done=done, options=_pool_options(
+        outcomes = run_pool(tasks, on_done=done, warm=self.warm, options=_pool_options(
             self.assignment, self.jobs, self.gpus, template))
         crashed = sum(1 for o in outcomes if o.status is Status.CRASHED)
         if not crashed:

@@ -15,5 +15,6 @@ from . import (  # noqa: F401, I001
     new_cmd,
     release_cmd,
     review_cmd,
+    serve_cmd,
     validate_cmd,
 )

@@ -34,7 +34,7 @@ OnDone = Callable[[TaskOutcome], None]
 OnStart = Callable[[int], None]
 
 if TYPE_CHECKING:
-    from ...grading.batch import GradeSummary
+    from ...grading.summary import GradeSummary
 
 
 def progress_line(outcome: TaskOutcome, done: int, total: int) -> str:
@@ -80,20 +80,25 @@ def _progress(counts: Counter[str]) -> Iterator[tuple[OnStart, OnDone]]:
 def _run(args: argparse.Namespace) -> int:
     from ...core.console import cell, console, notice_line, plain
     from ...core.i18n import default_lang
-    from ...grading.batch import grade
-    from ...grading.cluster.connect import parse_target
 
     counts: Counter[str] = Counter()
     with _progress(counts) as (on_start, on_done):
-        summary = grade(assignment_id=args.assignment, submissions=args.submissions,
-                        out=args.out, gradebook=args.gradebook, jobs=args.jobs,
-                        gpus=parse_gpus(args.gpus), regrade=args.regrade,
-                        keep_stale=args.keep_stale,
-                        params=parse_params(args.param), assignments_root=args.assignments,
-                        data_dir=args.data, team_submission=args.team,
-                        on_start=on_start, on_done=on_done,
-                        fork=False if args.no_fork else None,
-                        cluster=parse_target(args.cluster, args.scheduler))
+        if args.service is not None:
+            summary = _on_service(args, on_start, on_done)
+        else:
+            from ...grading.batch import grade
+            from ...grading.cluster.connect import parse_target
+
+            summary = grade(assignment_id=args.assignment, submissions=args.submissions,
+                            out=args.out, gradebook=args.gradebook, jobs=args.jobs,
+                            gpus=parse_gpus(args.gpus), regrade=args.regrade,
+                            keep_stale=args.keep_stale,
+                            params=parse_params(args.param),
+                            assignments_root=args.assignments,
+                            data_dir=args.data, team_submission=args.team,
+                            on_start=on_start, on_done=on_done,
+                            fork=False if args.no_fork else None,
+                            cluster=parse_target(args.cluster, args.scheduler))
     lang = default_lang()  # --lang is in the environment by now
     for message in summary.messages:  # they quote names from the zip: plain text only
         console.print(notice_line(message.text(lang)), highlight=False, soft_wrap=True)
@@ -111,6 +116,36 @@ def _run(args: argparse.Namespace) -> int:
         plain(tr(ja=f"手で採点する解答があります: autograder review {summary.assignment}",
                  en=f"some answers need a person: autograder review {summary.assignment}"))
     return 0
+
+
+def _on_service(args: argparse.Namespace, on_start: OnStart, on_done: OnDone
+                ) -> GradeSummary:
+    """The batch graded by the running service (``autograder serve``); what this process
+    would have passed to ``grade``, every path absolute and every default resolved
+    here, where the command was typed."""
+    from ...core.errors import ConfigError
+    from ...core.i18n import default_lang
+    from ...core.paths import assignments_dir, default_gradebook
+    from ...service.client import grade_via_service
+    from ...service.protocol import GradeRequest, absolute
+
+    if args.cluster or args.scheduler:
+        raise ConfigError(tr(ja="--service は --cluster / --scheduler と同時に使えません",
+                             en="--service excludes --cluster and --scheduler"),
+                          hint=tr(ja="サービスはそのマシンのワーカーで採点します",
+                                  en="the service grades with its own machine's workers"))
+    request = GradeRequest(
+        assignment_id=args.assignment, submissions=absolute(args.submissions),
+        out=str(args.out.absolute()),
+        gradebook=str((args.gradebook or default_gradebook()).absolute()),
+        assignments_root=str((args.assignments or assignments_dir()).absolute()),
+        lang=default_lang(), jobs=args.jobs, gpus=tuple(parse_gpus(args.gpus)),
+        regrade=args.regrade, keep_stale=args.keep_stale, params=parse_params(args.param),
+        data_dir=str(args.data.absolute()) if args.data else None,
+        team_submission=args.team, fork=False if args.no_fork else None)
+    socket_path = Path(args.service) if args.service else None
+    return grade_via_service(request=request, socket_path=socket_path,
+                             on_start=on_start, on_done=on_done)
 
 
 def _extra_rows(table: Table, summary: GradeSummary) -> None:
@@ -179,6 +214,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                               " --resources kernel=N で起動)",
                            en="grade on an existing Dask cluster (workers with --resources"
                               " kernel=N)"))
+    p.add_argument("--service", nargs="?", const="", default=None,
+                   metavar="SOCKET",
+                   help=tr(ja="起動中の採点サービス (autograder serve) に採点させます"
+                              "(既定のソケット: $AUTOGRADER_SERVICE か"
+                              " ~/.cache/autograder/service/grader.sock)",
+                           en="let the running grading service (autograder serve) grade"
+                              " (default socket: $AUTOGRADER_SERVICE or"
+                              " ~/.cache/autograder/service/grader.sock)"))
     p.set_defaults(handler=_run)
 
 
