@@ -236,13 +236,17 @@ def _start_replacing(sock: Path) -> subprocess.Popen[str]:
                              str(sock)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 60
-    while True:  # the new socket file may even get the old one's inode number
-        assert proc.poll() is None and time.monotonic() < deadline
-        try:
-            service_status(socket_path=sock)
-            return proc
-        except ServiceError:
-            time.sleep(0.05)
+    try:
+        while True:  # the new socket file may even get the old one's inode number
+            assert proc.poll() is None and time.monotonic() < deadline
+            try:
+                service_status(socket_path=sock)
+                return proc
+            except ServiceError:
+                time.sleep(0.05)
+    except BaseException:
+        proc.kill()
+        raise
 
 
 @pytest.mark.parametrize("mark", slow)
