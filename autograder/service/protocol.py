@@ -31,8 +31,10 @@ MAX_FRAME = 64 << 20  # a summary of 20,000 submissions is a few MB
 SOCKET_ENV = "AUTOGRADER_SERVICE"
 # what the server reads from its own environment while grading: a client whose values
 # differ would get another grader's result
+# (HOME and XDG_CACHE_HOME: where the dataset cache is when AUTOGRADER_DATA is unset)
 SETTINGS = ("AUTOGRADER_SANDBOX", "AUTOGRADER_FORK", "AUTOGRADER_KERNEL_LIMITS",
-            "AUTOGRADER_DATA", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            "AUTOGRADER_DATA", "HOME", "XDG_CACHE_HOME", "TMPDIR", "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS")
 
 
 class RemoteError(AutograderError):
