@@ -447,3 +447,24 @@ def test_a_submission_that_never_ran_says_why_once() -> None:
     assert text.count("JSON ではありません") == 1 and "test_3" not in text
     html = render_feedback(result, assignment_title="t", participant="p", lang="ja")
     assert html.count("JSON ではありません") == 1 and html.count("未実行") == 20
+
+
+@pytest.mark.parametrize(("lang", "review", "header"), [
+    ("ja", "手で採点する解答が採点待ちです (得点は暫定)", "(1 件は採点待ちの解答があり暫定)"),
+    ("en", "an answer waits for a person (the score is provisional)",
+     "(1 with answers waiting for a person: provisional)"),
+])
+def test_the_class_report_says_which_scores_are_provisional(lang: str, review: str,
+                                                             header: str) -> None:
+    waiting = _result()
+    waiting.checks.append(_Pending("manual:essay", 0.0, 3.0, False, "", "manual"))
+    assert waiting.provisional
+    rows = [Row("1", "A", waiting), Row("2", "B", _result())]
+    summary = summarise(rows)
+    said = summary.review(lang)  # type: ignore[arg-type]
+    assert ("A (1)", review) in said and ("B (2)", review) not in said
+    html = render_class_report(summary, assignment=_assignment(), lang=lang,  # type: ignore[arg-type]
+                               titles=TITLES)
+    assert header in html and review in html
+    assert "暫定" not in render_class_report(summarise(rows[1:]), assignment=_assignment(),
+                                           lang="ja", titles=TITLES).split("<h2>")[0]

@@ -56,6 +56,10 @@ class ClassSummary:
             for notice in res.notices:
                 if notice.code in REVIEW_NOTICES:
                     out.append((label, notice.text(lang)))
+            if res.provisional:  # its total still moves when a person grades the answer
+                out.append((label, tr(lang, ja="手で採点する解答が採点待ちです (得点は暫定)",
+                                      en="an answer waits for a person (the score is"
+                                         " provisional)")))
         names = {r.participant: (f"{r.name} ({r.participant})" if r.name else r.participant)
                  for r in self.rows}
         for group in similar_groups(self.similar):
@@ -263,7 +267,8 @@ def render_class_report(summary: ClassSummary, *, assignment: Assignment, lang: 
                                        threshold, chart))
                        for name, vals in metric_values(summary).items()],
         runtime_png=runtime_chart(summary, lang) if summary.rows else None,
-        review=summary.review(lang), t=_report_texts(lang))
+        review=summary.review(lang), t=_report_texts(lang),
+        provisional=sum(1 for r in summary.rows if r.result.provisional))
 
 
 def _report_texts(lang: Lang) -> dict[str, str]:
@@ -279,5 +284,7 @@ def _report_texts(lang: Lang) -> dict[str, str]:
         "none": ("ありません", "none"), "check": ("項目", "check"),
         "rate": ("合格率", "pass rate"), "partial": ("部分点", "partial"),
         "share": ("平均得点率", "mean share of points"),
+        "provisional": ("件は採点待ちの解答があり暫定", "with answers waiting for a person:"
+                        " provisional"),
     }
     return {k: (en if lang == "en" else ja) for k, (ja, en) in keys.items()}
