@@ -43,12 +43,16 @@ class Graded:
     result: SubmissionResult
 
 
-def _load(gb: Gradebook, assignment: Assignment) -> list[Graded]:
-    graded = []
+def _load(gb: Gradebook, assignment: Assignment) -> tuple[list[Graded], list[str]]:
+    """The latest submissions with their results, and the participants whose latest
+    submission has none yet (its grading failed or was interrupted)."""
+    graded, ungraded = [], []
     for stored in gb.latest_submissions(assignment.id):
         result = gb.result(stored.id)
         if result is not None:
             graded.append(Graded(stored, result))
+        else:
+            ungraded.append(stored.participant)
     if not graded:
         raise ExportError(tr(ja=f"採点記録に {assignment.id} の採点済みの提出がありません",
                              en=f"the gradebook has no graded submission of {assignment.id}"),
@@ -57,7 +61,29 @@ def _load(gb: Gradebook, assignment: Assignment) -> list[Graded]:
                                      " --gradebook で実行してください",
                                   en=f"run `autograder grade {assignment.id} ...` first, with"
                                      " the same --gradebook"))
-    return graded
+    return graded, ungraded
+
+
+def ungraded_guard(assignment_id: str, ungraded: list[str], *, missing_zero: bool,
+                   lang: Lang) -> list[Notice]:
+    """Submissions without a result are never exported as if nobody had submitted:
+    with ``missing_zero`` they would get 0, so that is refused; otherwise their rows are
+    left as they are, and said."""
+    if not ungraded:
+        return []
+    shown = ", ".join(clean(p) for p in ungraded[:5])
+    more = f" (+{len(ungraded) - 5})" if len(ungraded) > 5 else ""
+    ja = (f"{len(ungraded)} 件の提出にまだ採点結果がありません (採点が失敗したか中断されました):"
+          f" {shown}{more}")
+    en = (f"{len(ungraded)} submission(s) have no result yet (their grading failed or was"
+          f" interrupted): {shown}{more}")
+    again = tr(lang, ja=f"`autograder grade {assignment_id} ...` をもう一度実行すると採点されます",
+               en=f"run `autograder grade {assignment_id} ...` again to grade them")
+    if missing_zero:
+        raise ExportError(tr(lang, ja=ja + "。--missing-zero では 0 点になってしまいます", en=en +
+                             "; --missing-zero would give them 0"), hint=again)
+    return [Notice("ungraded", ja + "。その行は空欄のままです",
+                   en + "; their rows are left blank")]
 
 
 def comment_html(result: SubmissionResult, lang: Lang,
@@ -83,8 +109,10 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
     lang = lang or default_lang()
     assignment = load_assignment(assignment_id, assignments_root or assignments_dir())
     with Gradebook(gradebook or default_gradebook(), create=False) as gb:
-        graded = _load(gb, assignment)
-        warnings = export_guard(gb, assignment, [(g.stored.id, g.stored.participant)
+        graded, ungraded = _load(gb, assignment)
+        warnings = ungraded_guard(assignment.id, ungraded, missing_zero=missing_zero,
+                                  lang=lang)
+        warnings += export_guard(gb, assignment, [(g.stored.id, g.stored.participant)
                                                  for g in graded],
                                 allow_stale=allow_stale, lang=lang)
     pending = pending_export_notice(assignment.id, [g.result for g in graded])
