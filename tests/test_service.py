@@ -41,7 +41,7 @@ from autograder.service.protocol import (
     summary_json,
 )
 
-slow = [pytest.mark.slow, pytest.mark.skipif(not bwrap_available(), reason="needs bubblewrap")]
+needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="needs bubblewrap")
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -85,9 +85,10 @@ def _request(subs: Path, gb: Path, *, jobs: int = 2) -> GradeRequest:
                         assignments_root=str(ASSIGNMENTS), lang="en", jobs=jobs)
 
 
-@pytest.mark.parametrize("mark", slow)
+@pytest.mark.slow
+@needs_bwrap
 def test_the_service_grades_as_a_local_run_and_keeps_its_workers(
-        tmp_path: Path, service: Path, mark: object) -> None:
+        tmp_path: Path, service: Path) -> None:
     subs = _folder(tmp_path)
     local = tmp_path / "local" / "gb.sqlite"
     local.parent.mkdir()
@@ -117,9 +118,9 @@ def test_the_service_grades_as_a_local_run_and_keeps_its_workers(
     assert again["workers"] == first["workers"] and again["batches"] == 3
 
 
-@pytest.mark.parametrize("mark", slow)
-def test_a_kept_worker_that_died_is_replaced(tmp_path: Path, service: Path,
-                                             mark: object) -> None:
+@pytest.mark.slow
+@needs_bwrap
+def test_a_kept_worker_that_died_is_replaced(tmp_path: Path, service: Path) -> None:
     subs = _folder(tmp_path)
     gb = tmp_path / "gb.sqlite"
     grade_via_service(request=_request(subs, gb), socket_path=service)
@@ -133,10 +134,10 @@ def test_a_kept_worker_that_died_is_replaced(tmp_path: Path, service: Path,
     assert not set(service_status(socket_path=service)["workers"]) & set(workers)
 
 
-@pytest.mark.parametrize("mark", slow)
+@pytest.mark.slow
+@needs_bwrap
 def test_other_code_or_other_settings_are_refused_before_anything_is_graded(
-        tmp_path: Path, service: Path, mark: object, monkeypatch: pytest.MonkeyPatch
-        ) -> None:
+        tmp_path: Path, service: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     subs = _folder(tmp_path)
     gb = tmp_path / "gb.sqlite"
     with monkeypatch.context() as patch:
@@ -249,9 +250,10 @@ def _start_replacing(sock: Path) -> subprocess.Popen[str]:
         raise
 
 
-@pytest.mark.parametrize("mark", slow)
+@pytest.mark.slow
+@needs_bwrap
 def test_a_client_that_leaves_stops_its_batch_and_the_service_goes_on(
-        tmp_path: Path, service: Path, mark: object) -> None:
+        tmp_path: Path, service: Path) -> None:
     subs = _folder(tmp_path)
     gb = tmp_path / "gb.sqlite"
     from autograder.service.protocol import settings
