@@ -237,8 +237,7 @@ class WarmPool:
         """The kept workers' process ids (none before the first batch)."""
         if self._held is None:
             return []
-        processes = getattr(self._held[1].executor, "_processes", None) or {}
-        return sorted(int(pid) for pid in processes)
+        return sorted(int(proc.pid) for proc in _processes(self._held[1].executor))
 
     def close(self) -> None:
         """End the kept workers (their templates and kernels end with them)."""
@@ -300,12 +299,17 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     if terminate is not None:
         terminate()
         return
-    # Before 3.14 the executor's process table is the only handle on its workers.
-    workers = list((getattr(pool, "_processes", None) or {}).values())
+    workers = _processes(pool)
     for proc in workers:
         proc.terminate()
     for proc in workers:
         proc.join(timeout=10)
+
+
+def _processes(pool: ProcessPoolExecutor) -> list[Any]:
+    """The executor's worker processes (its process table is the only handle on them
+    before Python 3.14)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
 
 
 def _outcome_of(fut: Future[TaskOutcome], task: GradeTask) -> TaskOutcome:

@@ -71,12 +71,11 @@ def ungraded_guard(assignment_id: str, ungraded: list[str], *, missing_zero: boo
     left as they are, and said."""
     if not ungraded:
         return []
-    shown = ", ".join(clean(p) for p in ungraded[:5])
-    more = f" (+{len(ungraded) - 5})" if len(ungraded) > 5 else ""
+    named = _named(ungraded)
     ja = (f"{len(ungraded)} 件の提出にまだ採点結果がありません (採点が失敗したか中断されました):"
-          f" {shown}{more}")
+          f" {named}")
     en = (f"{len(ungraded)} submission(s) have no result yet (their grading failed or was"
-          f" interrupted): {shown}{more}")
+          f" interrupted): {named}")
     again = tr(lang, ja=f"`autograder grade {assignment_id} ...` をもう一度実行すると採点されます",
                en=f"run `autograder grade {assignment_id} ...` again to grade them")
     if missing_zero:
@@ -275,15 +274,19 @@ def _feedback_zip(entries: list[Any], path: Path, summary: ExportSummary) -> Non
     summary.notices.extend(result.skipped)
 
 
-def _loose_notice(participants: list[str]) -> Notice:
-    shown = ", ".join(clean(p) for p in participants[:5])
+def _named(participants: list[str]) -> str:
+    """The first five, cleaned, and how many more."""
     more = f" (+{len(participants) - 5})" if len(participants) > 5 else ""
+    return ", ".join(clean(p) for p in participants[:5]) + more
+
+
+def _loose_notice(participants: list[str]) -> Notice:
+    named = _named(participants)
     return Notice("feedback_not_in_zip",
                   f"Moodle の提出 zip 以外から採点した {len(participants)} 件のフィードバックは"
-                  f" feedback.zip に入れず、feedback/ フォルダーにだけ書きました: {shown}{more}",
+                  f" feedback.zip に入れず、feedback/ フォルダーにだけ書きました: {named}",
                   f"{len(participants)} submission(s) were not graded from a Moodle zip: their"
-                  f" feedback is in the feedback/ folder only, not in feedback.zip: "
-                  f"{shown}{more}")
+                  f" feedback is in the feedback/ folder only, not in feedback.zip: {named}")
 
 
 def _safe(name: str) -> str:

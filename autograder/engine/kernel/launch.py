@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -181,10 +182,12 @@ def await_kernel(client: BlockingKernelClient, process: KernelProcess,
         if reply is not None and now - asked > ASK_AGAIN_S:
             asked = _ask(client)
         ready = dict(poller.poll(int(1000 * min(0.05, deadline - now)) + 1))
-        if iopub.socket in ready:
-            heard = _drain(iopub) > 0 or heard
+        if iopub.socket in ready:  # any message, even a malformed one, got through
+            heard = sum(1 for _ in _received(iopub)) > 0 or heard
         if shell.socket in ready:
-            reply = _kernel_info_reply(shell) or reply
+            for msg in _received(shell):
+                if msg is not None and msg.get("msg_type") == "kernel_info_reply":
+                    reply = msg
     client._handle_kernel_info_reply(reply)
 
 
@@ -193,25 +196,13 @@ def _ask(client: BlockingKernelClient) -> float:
     return time.monotonic()
 
 
-def _drain(channel: Any) -> int:
-    count = 0
-    while channel.msg_ready():
-        with contextlib.suppress(Exception):  # a malformed message: counted, not kept
-            channel.get_msg(timeout=0)
-        count += 1
-    return count
-
-
-def _kernel_info_reply(channel: Any) -> dict[str, Any] | None:
-    found = None
+def _received(channel: Any) -> Iterator[dict[str, Any] | None]:
+    """Every message waiting on ``channel``; None for one that could not be read."""
     while channel.msg_ready():
         try:
-            msg = channel.get_msg(timeout=0)
-        except Exception:  # malformed: skip
-            continue
-        if msg.get("msg_type") == "kernel_info_reply":
-            found = msg
-    return found
+            yield channel.get_msg(timeout=0)
+        except Exception:  # malformed: said as None, never kept
+            yield None
 
 
 def _monitor(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
