@@ -144,8 +144,11 @@ def test_other_code_or_other_settings_are_refused_before_anything_is_graded(
         patch.setattr(client, "engine_version", lambda: "0.0.0+another")
         with pytest.raises(RemoteError) as code:
             grade_via_service(request=_request(subs, gb), socket_path=service)
-    assert code.value.exit_code == ServiceError.exit_code
-    assert "other code" in code.value.message and "restart" in code.value.message
+        assert code.value.exit_code == ServiceError.exit_code
+        assert "other code" in code.value.message and "restart" in code.value.message
+        japanese = GradeRequest(**{**_request(subs, gb).__dict__, "lang": "ja"})
+        with pytest.raises(RemoteError, match="違うコードで動いています"):  # the client's language
+            grade_via_service(request=japanese, socket_path=service)
     monkeypatch.setenv("AUTOGRADER_KERNEL_LIMITS", "off")
     with pytest.raises(RemoteError) as setting:
         grade_via_service(request=_request(subs, gb), socket_path=service)
@@ -168,18 +171,9 @@ def _as_nobody(sock: Path) -> str:
         try:
             os.setgid(65534)
             os.setuid(65534)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
-                try:
-                    peer.connect(str(sock))
-                except PermissionError:
-                    answer = b"denied"
-                else:
-                    data = json.dumps({"op": "status"}).encode()
-                    peer.sendall(struct.pack(">I", len(data)) + data)
-                    try:
-                        answer = b"answered" if peer.recv(4) else b"closed"
-                    except ConnectionResetError:  # closed with our request unread
-                        answer = b"closed"
+            answer = _knock(sock)
+        except BaseException as exc:  # named, for the assertion's message
+            answer = type(exc).__name__.encode()
         finally:
             os.write(write, answer)
             os._exit(0)
@@ -187,6 +181,20 @@ def _as_nobody(sock: Path) -> str:
     os.waitpid(pid, 0)
     with os.fdopen(read, "rb") as pipe:
         return pipe.read().decode()
+
+
+def _knock(sock: Path) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+        try:
+            peer.connect(str(sock))
+        except PermissionError:
+            return b"denied"
+        data = json.dumps({"op": "status"}).encode()
+        try:
+            peer.sendall(struct.pack(">I", len(data)) + data)
+            return b"answered" if peer.recv(4) else b"closed"
+        except (BrokenPipeError, ConnectionResetError):  # closed before or after our request
+            return b"closed"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switches to another uid")
@@ -219,7 +227,7 @@ def test_a_running_service_is_not_replaced_but_a_dead_ones_socket_is(
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
     assert service.is_socket()  # left behind by the killed service
-    with pytest.raises(ServiceError, match="no grading service"):
+    with pytest.raises(ServiceError, match="採点サービスが起動していません"):
         service_status(socket_path=service)
     proc = _start_replacing(service)
     try:
@@ -281,7 +289,7 @@ def test_frames_summaries_and_requests_round_trip() -> None:
         send(left, {"op": "status", "text": "課題 ✓"})
         assert receive(right) == {"op": "status", "text": "課題 ✓"}
         left.sendall(struct.pack(">I", MAX_FRAME + 1))
-        with pytest.raises(ServiceError, match="over the limit"):
+        with pytest.raises(ServiceError, match="上限を超えています"):
             receive(right)
         left.close()
         assert receive(right) is None
@@ -295,7 +303,7 @@ def test_frames_summaries_and_requests_round_trip() -> None:
 
 
 def test_no_service_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ServiceError, match="no grading service"):
+    with pytest.raises(ServiceError, match="採点サービスが起動していません"):
         service_status(socket_path=tmp_path / "grader.sock")
     proc = _cli("grade", "02_n", str(tmp_path), "--service", str(tmp_path / "x.sock"),
                 check=False)

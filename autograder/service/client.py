@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ServiceError
+from ..core.i18n import tr
 from ..engine.tasks import TaskOutcome
 from ..grading.summary import GradeSummary
 from ..store.fingerprint import engine_version
@@ -21,6 +22,7 @@ from .protocol import (
     GradeRequest,
     RemoteError,
     default_socket,
+    not_running,
     outcome_from,
     private_folder,
     receive,
@@ -73,8 +75,7 @@ def _connected(socket_path: Path | None) -> Iterator[socket.socket]:
         sock.connect(str(path))
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
-        raise ServiceError("no grading service is running here", where=str(path),
-                           hint="start one: autograder serve") from None
+        raise not_running(path) from None
     with sock:
         yield sock
 
@@ -82,6 +83,9 @@ def _connected(socket_path: Path | None) -> Iterator[socket.socket]:
 def _next(sock: socket.socket) -> dict[str, Any]:
     message = receive(sock)
     if message is None:
-        raise ServiceError("the grading service ended during the batch",
-                           hint="what it recorded is kept: run the same command again")
+        raise ServiceError(tr(ja="採点サービスが採点の途中で終了しました",
+                              en="the grading service ended during the batch"),
+                           hint=tr(ja="記録済みの結果は残っています。同じコマンドをもう一度"
+                                      "実行してください",
+                                   en="what it recorded is kept: run the same command again"))
     return message

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AutograderError, ServiceError
+from ..core.i18n import tr
 from ..core.results import Notice, Status
 from ..engine.tasks import TaskOutcome
 from ..grading.summary import GradeSummary
@@ -60,13 +61,24 @@ def private_folder(path: Path, *, create: bool) -> None:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        raise ServiceError("no grading service is running here",
-                           where=str(path), hint="start one: autograder serve") from None
+        raise not_running(path) from None
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() \
             or info.st_mode & 0o077:
-        raise ServiceError("the service's folder is not a private folder of this user",
-                           where=str(path),
-                           hint="remove it, or choose another socket (--socket)")
+        raise ServiceError(tr(ja="サービスのフォルダが、このユーザーだけのフォルダではありません",
+                              en="the service's folder is not a private folder of this user"),
+                           where=str(path), hint=other_socket())
+
+
+def not_running(path: Path) -> ServiceError:
+    return ServiceError(tr(ja="採点サービスが起動していません",
+                           en="no grading service is running here"), where=str(path),
+                        hint=tr(ja="起動してください: autograder serve",
+                                en="start one: autograder serve"))
+
+
+def other_socket() -> str:
+    return tr(ja="取り除くか、別のソケットを指定してください (--socket)",
+              en="remove it, or choose another socket (--socket)")
 
 
 def settings() -> dict[str, str]:
@@ -85,13 +97,16 @@ def receive(sock: socket.socket) -> dict[str, Any] | None:
         return None
     (size,) = struct.unpack(">I", head)
     if size > MAX_FRAME:
-        raise ServiceError(f"a frame of {size} bytes is over the limit")
+        raise ServiceError(tr(ja=f"{size} バイトのフレームは上限を超えています",
+                              en=f"a frame of {size} bytes is over the limit"))
     body = _exactly(sock, size)
     if body is None:
-        raise ServiceError("the connection ended in the middle of a frame")
+        raise ServiceError(tr(ja="フレームの途中で接続が切れました",
+                              en="the connection ended in the middle of a frame"))
     message = json.loads(body)
     if not isinstance(message, dict):
-        raise ServiceError("a frame is not a JSON object")
+        raise ServiceError(tr(ja="フレームが JSON オブジェクトではありません",
+                              en="a frame is not a JSON object"))
     return message
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AutograderError, ServiceError
+from ..core.i18n import Lang, tr
 from ..engine.pool import WarmPool
 from ..engine.tasks import TaskOutcome
 from ..grading.batch import grade
@@ -29,6 +30,7 @@ from ..store.fingerprint import engine_version
 from .protocol import (
     GradeRequest,
     default_socket,
+    other_socket,
     outcome_json,
     private_folder,
     receive,
@@ -61,7 +63,8 @@ def serve(*, socket_path: Path | None = None,
     private_folder(path.parent, create=True)
     listener = _listen(path)
     state = _State(engine_version(), settings())
-    log(f"listening on {path} (engine {state.version}, pid {os.getpid()})")
+    log(tr(ja=f"{path} で待ち受けています (エンジン {state.version}、pid {os.getpid()})",
+           en=f"listening on {path} (engine {state.version}, pid {os.getpid()})"))
     try:
         while True:
             conn, _ = listener.accept()
@@ -81,17 +84,22 @@ def _listen(path: Path) -> socket.socket:
     replaced, a running service is not."""
     if path.exists() or path.is_symlink():
         if not path.is_socket() or path.is_symlink():
-            raise ServiceError("something else than a socket is in the way", where=str(path),
-                               hint="remove it, or choose another socket (--socket)")
+            raise ServiceError(tr(ja="ソケットではないものがその場所にあります",
+                                  en="something else than a socket is in the way"),
+                               where=str(path), hint=other_socket())
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             try:
                 probe.connect(str(path))
             except OSError:
                 path.unlink()  # nobody listens: left by a service that was killed
             else:
-                raise ServiceError("a grading service already listens here", where=str(path),
-                                   hint="use it (grade --service), or stop it:"
-                                        " autograder serve --stop")
+                raise ServiceError(tr(ja="採点サービスがすでにここで動いています",
+                                      en="a grading service already listens here"),
+                                   where=str(path),
+                                   hint=tr(ja="それを使うか (grade --service)、止めてください:"
+                                              " autograder serve --stop",
+                                           en="use it (grade --service), or stop it:"
+                                              " autograder serve --stop"))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)  # the socket is never, not even for a moment, open to others
     try:
@@ -110,19 +118,20 @@ def peer_uid(conn: socket.socket) -> int:
 def _handle(conn: socket.socket, state: _State, log: Callable[[str], None]) -> bool:
     """Answer one connection; False when it asked the service to stop."""
     if peer_uid(conn) != os.geteuid():
-        log(f"refused a connection of uid {peer_uid(conn)}")
+        log(tr(ja=f"uid {peer_uid(conn)} からの接続を断りました",
+               en=f"refused a connection of uid {peer_uid(conn)}"))
         return True
     conn.settimeout(REQUEST_TIMEOUT_S)
     try:
         request = receive(conn)
     except (OSError, ValueError, ServiceError) as exc:
-        log(f"dropped a connection: {exc}")
+        log(tr(ja=f"接続を切りました: {exc}", en=f"dropped a connection: {exc}"))
         return True
     conn.settimeout(None)
     op = (request or {}).get("op")
     if op == "stop":
         _reply(conn, {"event": "stopping"})
-        log("stopped by a client")
+        log(tr(ja="クライアントの指示で止まります", en="stopped by a client"))
         return False
     if op == "status":
         _reply(conn, {"event": "status", **_status(state)})
@@ -146,7 +155,9 @@ def _grade(conn: socket.socket, request: dict[str, Any], state: _State,
                         on_start=lambda n: _send(conn, {"event": "start", "total": n}),
                         on_done=lambda o: _done(conn, o))
     except ClientGone:
-        log("the client left: its batch was stopped (what was recorded is kept)")
+        log(tr(ja="クライアントが切断したので、そのバッチを止めました"
+                  " (記録済みの結果は残っています)",
+               en="the client left: its batch was stopped (what was recorded is kept)"))
         return
     except AutograderError as exc:
         _reply(conn, {"event": "error", "exit_code": exc.exit_code, "message": exc.render()})
@@ -157,29 +168,44 @@ def _grade(conn: socket.socket, request: dict[str, Any], state: _State,
                       "message": f"{type(exc).__name__}: {exc}"})
         return
     state.batches += 1
-    log(f"{args.assignment_id}: {len(summary.graded_now)} graded,"
-        f" {summary.skipped} skipped ({args.out})")
+    log(tr(ja=f"{args.assignment_id}: {len(summary.graded_now)} 件採点、{summary.skipped} 件"
+              f"省略 ({args.out})",
+           en=f"{args.assignment_id}: {len(summary.graded_now)} graded,"
+              f" {summary.skipped} skipped ({args.out})"))
     _reply(conn, {"event": "summary", "summary": summary_json(summary)})
 
 
 def _checked(request: dict[str, Any], state: _State) -> GradeRequest:
-    """The request's arguments, once the service is sure to grade as the client would."""
+    """The request's arguments, once the service is sure to grade as the client would
+    (refusals in the client's language)."""
+    args = request.get("args")
+    lang: Lang = "en" if isinstance(args, dict) and args.get("lang") == "en" else "ja"
     if request.get("version") != state.version:
         raise ServiceError(
-            f"the service runs other code ({state.version}) than this client"
-            f" ({request.get('version')})",
-            hint="restart the service after an update: autograder serve --stop; "
-                 "autograder serve")
+            tr(lang, ja=f"サービスはこのコマンドと違うコードで動いています (サービス"
+                        f" {state.version}、ここ {request.get('version')})",
+               en=f"the service runs other code ({state.version}) than this client"
+                  f" ({request.get('version')})"),
+            hint=tr(lang, ja="更新の後はサービスを起動し直してください: autograder serve --stop;"
+                             " autograder serve",
+                    en="restart the service after an update: autograder serve --stop; "
+                       "autograder serve"))
     theirs = request.get("settings") or {}
     differ = sorted(k for k, v in state.settings.items() if theirs.get(k, "") != v)
     if differ:
-        raise ServiceError("the service was started with other settings: " + ", ".join(
-            f"{k}={state.settings[k]!r} (here {theirs.get(k, '')!r})" for k in differ),
-            hint="start the service with this environment, or grade without --service")
+        values = ", ".join(f"{k}={state.settings[k]!r} ({tr(lang, ja='ここ', en='here')}"
+                           f" {theirs.get(k, '')!r})" for k in differ)
+        raise ServiceError(
+            tr(lang, ja=f"サービスは違う設定で起動されています: {values}",
+               en=f"the service was started with other settings: {values}"),
+            hint=tr(lang, ja="この環境でサービスを起動するか、--service なしで採点してください",
+                    en="start the service with this environment, or grade without"
+                       " --service"))
     try:
         return GradeRequest.from_json(request["args"])
     except (KeyError, TypeError) as exc:
-        raise ServiceError(f"a malformed request ({exc})") from None
+        raise ServiceError(tr(lang, ja=f"要求の形が正しくありません ({exc})",
+                              en=f"a malformed request ({exc})")) from None
 
 
 def _done(conn: socket.socket, outcome: TaskOutcome) -> None:
