@@ -18,6 +18,12 @@ Usage::
     .venv/bin/python bench/moodle_200.py                       # forked kernels
     .venv/bin/python bench/moodle_200.py --paths fork,spawn    # both, results compared
     .venv/bin/python bench/moodle_200.py --n 40 --jobs 2
+    .venv/bin/python bench/moodle_200.py --paths fork,service  # and through `autograder serve`
+
+The ``service`` path hands the zip to a grading service (``autograder serve``) started
+before the run and warmed with one small batch of 13_n (untimed, as an instructor's
+service has graded before): the timed command is ``autograder grade ... --service``,
+from its start to its exit; the service's own start and warm-up are printed apart.
 
 Not part of the test suite (no timed tests). Results: ``bench/README.md``.
 """
@@ -53,6 +59,9 @@ with open(os.environ["AG_PEAK_FILE"], "w") as fh:
     fh.write(peak)
 sys.exit(code)
 """
+
+
+CLI = [sys.executable, "-c", "import sys; from autograder.cli import main; sys.exit(main())"]
 
 
 def expected_losses() -> dict[str, frozenset[str]]:
@@ -106,22 +115,64 @@ class Run:
     results: dict[str, tuple[str, float, tuple[str, ...]]] = field(default_factory=dict)
 
 
-def grade_once(path: str, zip_path: Path, work: Path, *, n: int, jobs: int) -> Run:
-    out, peak = work / "out", work / "peak"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "AG_PEAK_FILE": str(peak), "NO_COLOR": "1"}
+def _env(peak: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "AG_PEAK_FILE": str(peak), "NO_COLOR": "1"}
+
+
+def _grade(path: str, zip_path: Path, work: Path, *, jobs: int,
+           service: Path | None = None) -> float:
+    """Seconds of one ``autograder grade`` of the zip into ``work``, process start to exit."""
     argv = [sys.executable, "-c", RUNNER, "--lang", "en", "grade", "13_n", str(zip_path),
-            "--out", str(out), "--gradebook", str(work / "gb.sqlite"), "--jobs", str(jobs),
-            "--assignments", str(REPO / "assignments"),
-            *(["--no-fork"] if path == "spawn" else [])]
+            "--out", str(work / "out"), "--gradebook", str(work / "gb.sqlite"),
+            "--jobs", str(jobs), "--assignments", str(REPO / "assignments"),
+            *(["--no-fork"] if path == "spawn" else []),
+            *(["--service", str(service)] if service is not None else [])]
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=7200,
-                          check=False)
-    run = Run(path, n, jobs, wall=time.perf_counter() - t0)
+    done = subprocess.run(argv, capture_output=True, text=True, env=_env(work / "peak"),
+                          timeout=7200, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{path}: exit {done.returncode}\n{done.stderr[-3000:]}")
-    run.peak_mb = int(peak.read_text()) / 1024
+    return time.perf_counter() - t0
+
+
+def stop_service(proc: subprocess.Popen[bytes], sock: Path) -> None:
+    subprocess.run([*CLI, "serve", "--socket", str(sock), "--stop"],
+                   env=_env(sock.parent / "peak"), capture_output=True, timeout=120, check=False)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def grade_once(path: str, zip_path: Path, work: Path, *, n: int, jobs: int,
+               service: Path | None = None) -> Run:
+    run = Run(path, n, jobs, wall=_grade(path, zip_path, work, jobs=jobs, service=service))
+    run.peak_mb = int((work / "peak").read_text()) / 1024
     read_gradebook(run, work / "gb.sqlite")
     return run
+
+
+def start_service(work: Path, *, jobs: int) -> tuple[subprocess.Popen[bytes], Path, str]:
+    """``autograder serve`` in ``work``, warmed with one 2-student batch of 13_n (untimed);
+    the process, its socket and a line saying what its start and warm-up took."""
+    folder = work / "serve"
+    folder.mkdir(mode=0o700)
+    sock = folder / "grader.sock"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*CLI, "serve", "--socket", str(sock)], env=_env(folder / "peak"),
+                            stdout=subprocess.DEVNULL, stderr=(folder / "serve.log").open("wb"))
+    while not sock.exists():
+        if proc.poll() is not None or time.perf_counter() - t0 > 120:
+            raise SystemExit(f"autograder serve did not start: see {folder}/serve.log")
+        time.sleep(0.01)
+    listening = time.perf_counter() - t0
+    warm = folder / "warm-up"
+    warm.mkdir()
+    build_zip(warm / "warm-up.zip", 2)
+    seconds = _grade("service", warm / "warm-up.zip", warm, jobs=jobs, service=sock)
+    return proc, sock, (f"service: listening {listening:.1f} s after its start; its first"
+                        f" batch (2 submissions, the warm-up, not counted) {seconds:.1f} s")
 
 
 def read_gradebook(run: Run, gradebook: Path) -> None:
@@ -183,30 +234,42 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--n", type=int, default=200, help="students (default 200)")
     p.add_argument("--jobs", type=int, default=2, help="worker slots (default 2)")
-    p.add_argument("--paths", default="fork", help="fork, spawn or fork,spawn")
+    p.add_argument("--paths", default="fork",
+                   help="comma-separated: fork, spawn, service (default fork)")
     p.add_argument("--workdir", type=Path, help="keep the zip, outputs and gradebooks here")
     ns = p.parse_args(argv)
     paths = [x.strip() for x in ns.paths.split(",") if x.strip()]
-    if not paths or set(paths) - {"fork", "spawn"}:
-        p.error("--paths: fork, spawn or both")
+    if not paths or set(paths) - {"fork", "spawn", "service"}:
+        p.error("--paths: fork, spawn, service, comma-separated")
     work = ns.workdir or Path(tempfile.mkdtemp(prefix="ag-moodle200-"))
     work.mkdir(parents=True, exist_ok=True)
     zip_path = work / "moodle-download.zip"
     variant_of = build_zip(zip_path, ns.n)
     before = machine_line()
-    runs = []
-    for path in paths:
-        folder = work / path
-        folder.mkdir()
-        print(f"grading {ns.n} submissions, {path} ...", file=sys.stderr, flush=True)
-        run = grade_once(path, zip_path, folder, n=ns.n, jobs=ns.jobs)
-        check(run, variant_of)
-        runs.append(run)
-    same = len(runs) < 2 or runs[0].results == runs[1].results
+    runs, notes = [], []
+    service: tuple[subprocess.Popen[bytes], Path, str] | None = None
+    try:
+        for path in paths:
+            if path == "service":
+                service = start_service(work, jobs=ns.jobs)
+                notes.append(service[2])
+            folder = work / path
+            folder.mkdir()
+            print(f"grading {ns.n} submissions, {path} ...", file=sys.stderr, flush=True)
+            run = grade_once(path, zip_path, folder, n=ns.n, jobs=ns.jobs,
+                             service=service[1] if path == "service" else None)
+            check(run, variant_of)
+            runs.append(run)
+    finally:
+        if service is not None:
+            stop_service(*service[:2])
+    same = all(r.results == runs[0].results for r in runs)
     print(f"machine (before): {before}\nmachine (after):  {machine_line()}\n")
     print(table(runs))
-    if len(runs) == 2:
-        print(f"\nresults identical on both paths: {'yes' if same else 'NO'}")
+    for line in notes:
+        print(f"\n{line}")
+    if len(runs) > 1:
+        print(f"\nresults identical on every path: {'yes' if same else 'NO'}")
     return 0 if same else 1
 
 

@@ -59,20 +59,19 @@ class SubmissionInput:
     content: bytes
 
 
-def read_input(gradebook: Path, submission_id: int) -> SubmissionInput:
+def read_input(gradebook: Gradebook, submission_id: int) -> SubmissionInput:
     """The stored row and bytes of one submission (the gradebook's reader side)."""
-    with Gradebook(gradebook) as gb:
-        stored = gb.submission(submission_id)
-        content = gb.content(submission_id)
+    stored = gradebook.submission(submission_id)
     return SubmissionInput(participant=stored.participant, file=stored.file,
-                           sha256=stored.sha256, intake=stored.intake, content=content)
+                           sha256=stored.sha256, intake=stored.intake,
+                           content=gradebook.content(submission_id))
 
 
 def grade_task(task: GradeTask, *, slot: int = 0, gpu: int | None = None) -> SubmissionResult:
-    """Local pool entry point: grade one stored submission and record the result."""
-    result = grade_input(task, read_input(Path(task.gradebook), task.submission_id),
-                         slot=slot, gpu=gpu)
+    """Local pool entry point: grade one stored submission and record the result. One
+    connection reads and writes (opening one costs ~5 ms; it holds no lock meanwhile)."""
     with Gradebook(Path(task.gradebook)) as gb:
+        result = grade_input(task, read_input(gb, task.submission_id), slot=slot, gpu=gpu)
         gb.save_result(task.submission_id, result, run_id=task.run_id,
                        fingerprint=Fingerprint.from_json(task.fingerprint))
     return result

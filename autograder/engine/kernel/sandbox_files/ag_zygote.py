@@ -42,7 +42,10 @@ import ag_confine
 MAX_MESSAGE = 1 << 16
 MAX_FDS = 32
 STAGING = "/run/ag-data"         # datasets, read-only, as the template sees them
-KERNEL_ARGS = ["--IPKernelApp.extensions=ag_startup", "--HistoryManager.hist_file=:memory:"]
+# As launch.py's spawned kernels: ``_execute_sleep`` is ipykernel's 0.5 ms pause before each
+# reply, for clients that stop at the reply; the grader waits for the idle status after it.
+KERNEL_ARGS = ["--IPKernelApp.extensions=ag_startup", "--HistoryManager.hist_file=:memory:",
+               "--IPythonKernel._execute_sleep=0"]
 # What every kernel imports while it starts (IPKernelApp, its shell, its debugger: 0.6 s
 # of debugpy alone), and the grader's own kernel-side modules.
 ALWAYS = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
