@@ -4,7 +4,7 @@ from a kernel template (``zygote.py``, ``forked.ForkLauncher``).
 A test module that must hold on both paths takes a module-scoped fixture made with
 ``launcher_fixture``: its tests run once with each launcher (pytest groups them, so each
 module starts one template). ``needs_fork`` skips where forking is unavailable (no root,
-no bubblewrap).
+no bubblewrap, a Python under /tmp: ``zygote.unavailable_reason``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ LAUNCHERS = ("spawn", "fork")
 PRELOAD = ("numpy", "torch")
 
 needs_fork = pytest.mark.skipif(not zygote.available(),
-                                reason="forked kernels need root and bubblewrap")
+                                reason=f"no forked kernels: {zygote.unavailable_reason()}")
 
 
 @contextmanager
@@ -33,7 +33,7 @@ def template(datasets: Sequence[tuple[str, Path]] = (),
              preload: Sequence[str] = PRELOAD) -> Iterator[Template]:
     """A started kernel template (closed, with every child, on the way out)."""
     if not zygote.available():
-        pytest.skip("forked kernels need root and bubblewrap")
+        pytest.skip(f"no forked kernels: {zygote.unavailable_reason()}")
     spec = TemplateSpec(preload=tuple(preload),
                         datasets=tuple((n, Path(p).resolve()) for n, p in datasets))
     made = Template(spec)

@@ -116,7 +116,7 @@ def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
           ) -> Iterator[dict[str, Any]]:
     fork = request.param == "fork"
     if fork and not zygote.available():
-        pytest.skip("forked kernels need root and bubblewrap")
+        pytest.skip(f"no forked kernels: {zygote.unavailable_reason()}")
     tmp = tmp_path_factory.mktemp("hostile")
     assignments = _short_13n(tmp / "assignments")
     subs = tmp / "subs"

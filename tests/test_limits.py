@@ -92,7 +92,7 @@ def kernels(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield launch_kernel
         return
     if not zygote.available():
-        pytest.skip("forked kernels need root and bubblewrap")
+        pytest.skip(f"no forked kernels: {zygote.unavailable_reason()}")
     made = worker_template.start(template_spec(_context().assignment, None))
     assert made is not None
     try:

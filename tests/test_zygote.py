@@ -29,6 +29,7 @@ from forking import needs_fork, template
 from slots import worker_slot
 
 from autograder.core.config import Limits
+from autograder.core.errors import SandboxError
 from autograder.engine.kernel import template as worker_template
 from autograder.engine.kernel import zygote
 from autograder.engine.kernel.forked import ForkLauncher
@@ -209,6 +210,32 @@ def test_no_template_where_forking_is_switched_off(monkeypatch: pytest.MonkeyPat
     assert not zygote.available()
     assert worker_template.start(TemplateSpec()) is None
     assert worker_template.with_launcher(SandboxedKernel, {"slot": 1}) == {"slot": 1}
+
+
+@pytest.mark.parametrize(("env", "prefix", "said"), [
+    ({"AUTOGRADER_FORK": "0"}, None, "AUTOGRADER_FORK=0"),
+    ({"AUTOGRADER_FORK": "off"}, None, "AUTOGRADER_FORK=off"),
+    ({"AUTOGRADER_SANDBOX": "none"}, None, "AUTOGRADER_SANDBOX=none"),
+    ({}, "/tmp/venv", "/tmp"),
+    ({}, "/dev/shm/x/venv", "/tmp or /dev/shm"),
+], ids=["fork-0", "fork-off", "no-sandbox", "python-in-tmp", "python-in-shm"])
+def test_why_kernels_are_not_forked_is_said(monkeypatch: pytest.MonkeyPatch,
+                                            env: dict[str, str], prefix: str | None,
+                                            said: str) -> None:
+    for name, text in env.items():
+        monkeypatch.setenv(name, text)
+    if prefix is not None:
+        monkeypatch.setattr(zygote.os, "geteuid", lambda: 0)
+        monkeypatch.setattr(zygote, "bwrap_available", lambda: True)
+        monkeypatch.setattr(zygote.sys, "prefix", prefix)
+    assert said in zygote.unavailable_reason()
+    assert not zygote.available()
+
+
+def test_a_misspelt_fork_switch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOGRADER_FORK", "maybe")
+    with pytest.raises(SandboxError, match="AUTOGRADER_FORK"):
+        zygote.unavailable_reason()
 
 
 def test_a_broken_template_means_spawned_kernels(tmp_path: Path) -> None:

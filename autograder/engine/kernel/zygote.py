@@ -83,16 +83,29 @@ class ZygoteError(SandboxError):
 
 
 def available() -> bool:
-    """Can this grader fork kernels at all (root, working bubblewrap, not switched off
-    with ``AUTOGRADER_FORK=0``)?"""
+    """Can this grader fork kernels at all (root, working bubblewrap, Python outside the
+    kernels' scratch folders, not switched off with ``AUTOGRADER_FORK=0``)?"""
+    return not unavailable_reason()
+
+
+def unavailable_reason() -> str:
+    """Why this grader cannot fork kernels ('' where it can): it then spawns them."""
     wanted = os.environ.get("AUTOGRADER_FORK", "auto").strip().lower() or "auto"
     if wanted not in ("auto", "0", "1", "no", "yes", "off", "on"):
         raise SandboxError(f"AUTOGRADER_FORK={wanted!r} is not understood",
                            where="environment", hint="use auto, 0 or 1")
-    if wanted in ("0", "no", "off") or os.environ.get("AUTOGRADER_SANDBOX") == "none":
-        return False
-    return os.geteuid() == 0 and sys.platform == "linux" and bwrap_available() \
-        and not _python_in_scratch()
+    if wanted in ("0", "no", "off"):
+        return f"switched off (AUTOGRADER_FORK={wanted})"
+    if os.environ.get("AUTOGRADER_SANDBOX") == "none":
+        return "no sandbox (AUTOGRADER_SANDBOX=none)"
+    if os.geteuid() != 0 or sys.platform != "linux":
+        return "the grader is not root on Linux"
+    if not bwrap_available():
+        return "bubblewrap is missing or cannot make namespaces here"
+    if _python_in_scratch():
+        return (f"Python is under /tmp or /dev/shm ({sys.prefix}), which a forked kernel"
+                " replaces with its own scratch folders")
+    return ""
 
 
 def _python_in_scratch() -> bool:
