@@ -198,16 +198,34 @@ class _LocalPool:
 
     def run(self, tasks: list[GradeTask], done: Callable[[TaskOutcome], None]) -> list[Notice]:
         template = _template(self.assignment, self.data_dir, self.fork, self.gpus)
+        notices = [] if template is not None or self.fork is False else self._spawned()
         outcomes = run_pool(tasks, on_done=done, warm=self.warm, options=_pool_options(
             self.assignment, self.jobs, self.gpus, template))
         crashed = sum(1 for o in outcomes if o.status is Status.CRASHED)
         if not crashed:
-            return []
-        return [Notice("pool_crashed",
+            return notices
+        return [*notices, Notice("pool_crashed",
                        f"採点プロセスが単独でも 2 回停止した {crashed} 件を crashed として"
                        "記録しました (内容を確認してください)",
                        f"{crashed} submission(s) whose grading process died twice, the "
                        "second time alone, recorded as crashed (look at them)")]
+
+
+    def _spawned(self) -> list[Notice]:
+        """Why kernels were spawned where forking was wanted, when this machine is the
+        cause (slower: each kernel imports torch anew); not for GPU batches (by design)
+        nor where a person switched it off."""
+        from ..engine.kernel.zygote import switched_off, unavailable_reason
+
+        if (self.assignment.device == "cuda" and self.gpus) or switched_off():
+            return []
+        ja, en = unavailable_reason("ja"), unavailable_reason("en")
+        if not en:
+            return []
+        return [Notice("kernels_spawned",
+                       f"カーネルを fork できないため 1 件ごとに起動しました（遅くなります）: {ja}",
+                       f"kernels were started afresh for each submission, not forked"
+                       f" (slower): {en}")]
 
 
 def _cluster_plan(target: ClusterTarget | None, jobs: int, gpus: Sequence[int],

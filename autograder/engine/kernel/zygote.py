@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import SandboxError
+from ...core.i18n import Lang, tr
 from .private_dirs import PrivateDir
 from .proctree import children_of, comm, kill_kernel_processes
 from .quota import DiskQuota
@@ -88,23 +89,39 @@ def available() -> bool:
     return not unavailable_reason()
 
 
-def unavailable_reason() -> str:
-    """Why this grader cannot fork kernels ('' where it can): it then spawns them."""
+def switched_off() -> bool:
+    """Has a person turned forking off (``AUTOGRADER_FORK=0``, ``AUTOGRADER_SANDBOX=none``)?"""
+    return _fork_setting() in ("0", "no", "off") or os.environ.get("AUTOGRADER_SANDBOX") == "none"
+
+
+def _fork_setting() -> str:
     wanted = os.environ.get("AUTOGRADER_FORK", "auto").strip().lower() or "auto"
     if wanted not in ("auto", "0", "1", "no", "yes", "off", "on"):
         raise SandboxError(f"AUTOGRADER_FORK={wanted!r} is not understood",
                            where="environment", hint="use auto, 0 or 1")
+    return wanted
+
+
+def unavailable_reason(lang: Lang = "en") -> str:
+    """Why this grader cannot fork kernels ('' where it can): it then spawns them."""
+    wanted = _fork_setting()
     if wanted in ("0", "no", "off"):
-        return f"switched off (AUTOGRADER_FORK={wanted})"
+        return tr(lang, ja=f"AUTOGRADER_FORK={wanted} で無効",
+                  en=f"switched off (AUTOGRADER_FORK={wanted})")
     if os.environ.get("AUTOGRADER_SANDBOX") == "none":
-        return "no sandbox (AUTOGRADER_SANDBOX=none)"
+        return tr(lang, ja="サンドボックスなし (AUTOGRADER_SANDBOX=none)",
+                  en="no sandbox (AUTOGRADER_SANDBOX=none)")
     if os.geteuid() != 0 or sys.platform != "linux":
-        return "the grader is not root on Linux"
+        return tr(lang, ja="採点プロセスが Linux の root ではありません",
+                  en="the grader is not root on Linux")
     if not bwrap_available():
-        return "bubblewrap is missing or cannot make namespaces here"
+        return tr(lang, ja="bubblewrap がないか、ここでは名前空間を作れません",
+                  en="bubblewrap is missing or cannot make namespaces here")
     if _python_in_scratch():
-        return (f"Python is under /tmp or /dev/shm ({sys.prefix}), which a forked kernel"
-                " replaces with its own scratch folders")
+        return tr(lang, ja=f"Python が /tmp か /dev/shm の下にあります ({sys.prefix})。"
+                           "fork したカーネルではそこが専用の作業フォルダに置き換わります",
+                  en=f"Python is under /tmp or /dev/shm ({sys.prefix}), which a forked"
+                     " kernel replaces with its own scratch folders")
     return ""
 
 
