@@ -58,6 +58,9 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "13_n_alt_numpy": frozenset(),
         "13_n_alt_loops": frozenset(),
         "13_n_alt_float64": frozenset(),
+        "13_n_alt_classes": frozenset(),
+        "13_n_alt_partial": frozenset(),
+        "13_n_bug_gates_table": frozenset({"test_gates_use_perceptron"}),
         # a table of the deck's printed numbers earns nothing for those examples
         "13_n_deck_values": frozenset({
             "test_softmax_deck_example", "test_softmax_rows", "test_softmax_stable",

@@ -425,6 +425,65 @@ N13_ALT_FLOAT64 = (
     Rewrite("sol_cross_entropy", N13_F64_CROSS_ENTROPY),
 )
 
+# -- 13_n: gates and XOR as instances of classes with __call__; gates by functools.partial
+
+N13_CLASS_GATES = '''\
+class Gate:
+    """2 入力のパーセプトロン（重みと閾値を覚えておく）"""
+
+    def __init__(self, w, threshold):
+        self.w = w
+        self.threshold = threshold
+
+    def __call__(self, a, b):
+        y = perceptron([a, b], self.w, self.threshold)
+        return y
+
+
+AND = Gate([5, 5], 9)
+OR = Gate([5, 5], 4)
+NAND = Gate([-5, -5], -9)
+'''
+
+N13_CLASS_XOR = '''\
+class TwoLayer:
+    def __call__(self, a, b):
+        h1 = NAND(a, b)   # 隠れ層
+        h2 = OR(a, b)
+        return AND(h1, h2)
+
+
+XOR = TwoLayer()
+'''
+
+N13_PARTIAL_GATES = '''\
+from functools import partial
+
+
+def gate(a, b, w, threshold):
+    return perceptron([a, b], w, threshold)
+
+
+AND = partial(gate, w=(5, 5), threshold=9)
+OR = partial(gate, w=(5, 5), threshold=4)
+NAND = partial(gate, w=(-5, -5), threshold=-9)
+'''
+
+# a gate class that looks its answer up: the truth tables are right, no perceptron
+N13_TABLE_GATES = '''\
+class Gate:
+    def __init__(self, table):
+        self.table = table
+
+    def __call__(self, a, b):
+        return self.table[2 * int(a) + int(b)]
+
+
+AND = Gate([0, 0, 0, 1])
+OR = Gate([0, 1, 1, 1])
+NAND = Gate([1, 1, 1, 0])
+'''
+
 # -- 13_n: the deck's printed numbers as a table (everything else as in the alt)
 
 N13_DECK_SOFTMAX = '''\
@@ -470,6 +529,9 @@ PLAN_13_N = Plan(
         "alt_numpy": N13_ALT_NUMPY,
         "alt_loops": N13_ALT_LOOPS,
         "alt_float64": N13_ALT_FLOAT64,
+        "alt_classes": (Rewrite("sol_gates", N13_CLASS_GATES), Rewrite("sol_xor", N13_CLASS_XOR)),
+        "alt_partial": (Rewrite("sol_gates", N13_PARTIAL_GATES),),
+        "bug_gates_table": (Rewrite("sol_gates", N13_TABLE_GATES),),
         # softmax and cross_entropy answer the deck's examples from a table
         "deck_values": (Rewrite("sol_softmax", N13_DECK_SOFTMAX),
                         Rewrite("sol_cross_entropy", N13_DECK_CROSS_ENTROPY)),

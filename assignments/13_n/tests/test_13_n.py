@@ -76,9 +76,11 @@ def _truth_table(submission: Any, name: str) -> list[int]:
 #
 # ``submission.source(name)`` is untrusted text: it is parsed, never run. A function is a
 # ``def``, a lambda bound to the name, or (``AND = make_gate(...)``) a call of a factory
-# whose returned function is read instead. Helpers it calls by a bare name are read the
-# same way (at most _MAX_FUNCTIONS per check); what cannot be read counts as unknown,
-# which never satisfies a structure requirement.
+# whose returned function is read instead: a function the factory returns, the
+# ``__call__`` of a class (``AND = Gate(...)``), or what ``functools.partial`` makes.
+# Helpers it calls by a bare name are read the same way (at most _MAX_FUNCTIONS per
+# check); what cannot be read counts as unknown, which never satisfies a structure
+# requirement.
 
 _MAX_FUNCTIONS = source.MAX_FUNCTIONS
 _BUILTINS = source.BUILTINS
@@ -103,6 +105,8 @@ class _Function:
     returns: list[ast.expr] = field(default_factory=list)
     local: dict[str, _Function] = field(default_factory=dict)
     factory: ast.expr | None = None       # ``AND = make_gate(...)``: the call
+    method: bool = False                  # a method: its first parameter is the instance
+    instance_call: _Function | None = None  # a class: what calling an instance runs
 
 
 def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
@@ -126,8 +130,8 @@ def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]
     return pairs
 
 
-def _function_of(name: str, node: ast.AST) -> _Function:
-    fn = _Function(name=name, node=node)
+def _function_of(name: str, node: ast.AST, *, method: bool = False) -> _Function:
+    fn = _Function(name=name, node=node, method=method)
     args = node.args if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
                                           ast.Lambda)) else None
     if args is not None:
@@ -200,6 +204,13 @@ def _definition(name: str, text: str) -> _Function | None:
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if defs:
         return _function_of(name, min(defs, key=lambda n: n.name != name))
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    if classes:   # ``AND = Gate(...)``: an instance is called through ``__call__``
+        cls = min(classes, key=lambda n: n.name != name)
+        calls = [n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and n.name == "__call__"]
+        return _Function(name=name, node=cls, instance_call=_function_of(
+            f"{cls.name}.__call__", calls[-1], method=True) if calls else None)
     bound = [(target, value) for stmt in tree.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
              for target, value in _target_pairs(stmt)]
     for _, value in sorted(bound, key=lambda pair: pair[0] != name):
@@ -259,7 +270,7 @@ def _bind(fn: _Function, call: ast.Call | None, caller: _Scope | None) -> _Scope
             ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         return _Scope(fn)
     args = fn.node.args
-    names = [a.arg for a in [*args.posonlyargs, *args.args]]
+    names = [a.arg for a in [*args.posonlyargs, *args.args]][1 if fn.method else 0:]
     pairs = [(n, a, caller) for n, a in zip(names, call.args, strict=False)
              if not isinstance(a, ast.Starred)]
     pairs += [(k.arg, k.value, caller) for k in call.keywords if k.arg in fn.params]
@@ -331,9 +342,13 @@ class _Flow:
         """The function a factory call returns (``def gate...: ...; return gate``)."""
         if not isinstance(call, ast.Call):
             return None
+        if _is_partial(call):
+            return _Scope(_function_of("<partial>", _partial_lambda(call)), scope.bindings)
         _, target = self._callee(call.func, scope)
         if target is None:
             return None
+        if target.fn.instance_call is not None:   # a class: its instances' ``__call__``
+            return _Scope(target.fn.instance_call)
         factory = _bind(target.fn, call, scope)
         for expr in target.fn.returns:
             if isinstance(expr, ast.Lambda):
@@ -424,6 +439,26 @@ class _Flow:
             return {g for r in fn.local[name].returns
                     for g in self.origins(r, _Scope(fn.local[name]), depth + 1)}
         return {name} if name in self.gates and name not in fn.params else set()
+
+
+def _is_partial(call: ast.Call) -> bool:
+    """``partial(f, ...)`` or ``functools.partial(f, ...)`` with ``f`` given plainly."""
+    func = call.func
+    named = (isinstance(func, ast.Name) and func.id == "partial") or (
+        isinstance(func, ast.Attribute) and func.attr == "partial")
+    return named and bool(call.args) and not isinstance(call.args[0], ast.Starred)
+
+
+def _partial_lambda(call: ast.Call) -> ast.Lambda:
+    """``partial(f, *given, **fixed)`` as the function it makes:
+    ``lambda *args, **kwargs: f(*given, *args, **fixed, **kwargs)``."""
+    rest = ast.Name(id="args", ctx=ast.Load())
+    more = ast.keyword(arg=None, value=ast.Name(id="kwargs", ctx=ast.Load()))
+    given = [*call.args[1:], ast.Starred(value=rest, ctx=ast.Load())]
+    body = ast.Call(func=call.args[0], args=given, keywords=[*call.keywords, more])
+    arguments = ast.arguments(posonlyargs=[], args=[], vararg=ast.arg(arg="args"), kwonlyargs=[],
+                              kw_defaults=[], kwarg=ast.arg(arg="kwargs"), defaults=[])
+    return ast.Lambda(args=arguments, body=body)
 
 
 def _returns_of(flow: _Flow, fn: _Function) -> tuple[_Scope, list[ast.expr]]:
