@@ -212,3 +212,6 @@ def test_14h_offline_data_is_the_reference_generator() -> None:
     for i in range(40):
         pixels, label = notebook.pixels(i)
         assert np.array_equal(pixels, reference.data[i]) and label == reference.targets[i], i
+    # a Subset may hold numpy or torch integers (``Subset(data, perm[:n])``)
+    for index in (np.int64(3), torch.tensor(3)):
+        assert np.array_equal(np.asarray(notebook[index][0]), np.asarray(notebook[3][0]))

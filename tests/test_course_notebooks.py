@@ -99,7 +99,8 @@ def test_14_n_offline_generator_is_the_reference_one() -> None:
 
     cell = next(c for c in _notebook("14_n").cells
                 if c.metadata.get("nbgrader", {}).get("grade_id") == "load_cifar")
-    classes = [n for n in parse_code(cell.source).body if isinstance(n, ast.ClassDef)]
+    classes = [n for n in parse_code(cell.source).body
+               if isinstance(n, (ast.ClassDef, ast.Import))]
     namespace = {"torch": torch, "F": F}
     exec(compile(ast.Module(body=classes, type_ignores=[]), "14_n", "exec"), namespace)
     for seed in (cifar.FAKE_TRAIN_SEED, cifar.FAKE_TEST_SEED, 1414):
@@ -110,3 +111,9 @@ def test_14_n_offline_generator_is_the_reference_one() -> None:
             assert label == int(labels[i]) and torch.equal(image, images[i])
         with pytest.raises(IndexError):
             dataset[50]
+    # a split's Subset may hold numpy or torch integers (``Subset(data, perm[:n])``)
+    import numpy as np
+
+    dataset = namespace["FakeCIFAR10"](50, seed=cifar.FAKE_TRAIN_SEED)
+    for index in (np.int64(7), torch.tensor(7)):
+        assert torch.equal(dataset[index][0], dataset[7][0])

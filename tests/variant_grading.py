@@ -142,6 +142,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
             "test_pooling_deck_example", "test_pooling_random", "cell:test_pooling"}),
         "14_n_alt_loops": frozenset(),
         "14_n_alt_numpy": frozenset(),
+        "14_n_alt_lists": frozenset(),
         "14_n_alt_unfold": frozenset(),
         # a table of the deck's printed maps earns nothing for those examples
         "14_n_deck_values": frozenset({

@@ -1486,6 +1486,78 @@ class Net(nn.Module):
         return self.scores(F.relu(self.hidden(torch.flatten(x, 1))))
 '''
 
+# -- 14_n: nested Python lists in and out, a strided view in numpy, conv2d_multi from the
+# student's own conv2d, parameters counted by nn.Conv2d, the split's indices a tensor
+
+N14_LISTS_PAD = '''\
+def zero_pad(x, p):
+    """x as nested lists of floats, surrounded by p rows and columns of zeros."""
+    rows = [[float(v) for v in row] for row in torch.as_tensor(x).tolist()]
+    width = len(rows[0]) + 2 * p
+    padded = [[0.0] * p + row + [0.0] * p for row in rows]
+    return [[0.0] * width for _ in range(p)] + padded + [[0.0] * width for _ in range(p)]
+'''
+
+N14_LISTS_CONV2D = '''\
+def conv2d(x, k, stride=1, padding=0):
+    x = zero_pad(x, padding)
+    k = torch.as_tensor(k).tolist()
+    kh, kw = len(k), len(k[0])
+    out = []
+    for i in range(0, len(x) - kh + 1, stride):
+        row = []
+        for j in range(0, len(x[0]) - kw + 1, stride):
+            row.append(sum(x[i + a][j + b] * k[a][b] for a in range(kh) for b in range(kw)))
+        out.append(row)
+    return out
+'''
+
+N14_LISTS_CONV2D_MULTI = '''\
+def conv2d_multi(x, w, b):
+    maps = []
+    for out_channel in range(w.shape[0]):
+        total = sum(torch.tensor(conv2d(x[c], w[out_channel, c]), dtype=torch.float64)
+                    for c in range(x.shape[0]))
+        maps.append(total + b[out_channel])
+    return torch.stack(maps)
+'''
+
+N14_LISTS_POOLING = '''\
+def pool(x, size, reduce):
+    x = torch.as_tensor(x).tolist()
+    rows, cols = len(x) // size, len(x[0]) // size
+    return [[reduce([x[i * size + a][j * size + b] for a in range(size) for b in range(size)])
+             for j in range(cols)] for i in range(rows)]
+
+
+def max_pool2d(x, size=2):
+    return pool(x, size, max)
+
+
+def avg_pool2d(x, size=2):
+    return pool(x, size, lambda window: sum(window) / len(window))
+'''
+
+N14_LISTS_CONV_PARAMS = '''\
+def conv_params(c_in, c_out, k):
+    layer = nn.Conv2d(c_in, c_out, k)   # 数える：重みとバイアス
+    return sum(p.numel() for p in layer.parameters())
+'''
+
+N14_LISTS_SPLIT = '''\
+def split_dataset(dataset, seed=0):
+    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    n_train = int(len(dataset) * 0.8)
+    return Subset(dataset, perm[:n_train]), Subset(dataset, perm[n_train:])
+'''
+
+N14_ALT_LISTS = (
+    Rewrite("zero-pad", N14_LISTS_PAD), Rewrite("sol_conv2d", N14_LISTS_CONV2D),
+    Rewrite("sol_conv2d_multi", N14_LISTS_CONV2D_MULTI),
+    Rewrite("sol_pooling", N14_LISTS_POOLING), Rewrite("sol_conv_params", N14_LISTS_CONV_PARAMS),
+    Rewrite("sol_split_dataset", N14_LISTS_SPLIT),
+)
+
 N14_ALT_LOOPS = (
     Rewrite("sol_output_size", N14_LOOPS_OUTPUT_SIZE), Rewrite("zero-pad", N14_LOOPS_PAD),
     Rewrite("sol_conv2d", N14_LOOPS_CONV2D), Rewrite("sol_conv2d_multi", N14_LOOPS_CONV2D_MULTI),
@@ -1664,6 +1736,7 @@ PLAN_14_N = Plan(
         "alt_loops": N14_ALT_LOOPS,
         "alt_numpy": N14_ALT_NUMPY,
         "alt_unfold": N14_ALT_UNFOLD,
+        "alt_lists": N14_ALT_LISTS,
         # conv2d and the poolings answer the deck's examples from a table
         "deck_values": (Rewrite("sol_conv2d", N14_DECK_CONV2D),
                         Rewrite("sol_pooling", N14_DECK_POOLING)),
