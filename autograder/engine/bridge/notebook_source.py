@@ -21,12 +21,22 @@ available. Cells that do not parse (even after IPython's own transformation of
 What this cannot see: a name rebound at run time through reflection (``globals()``,
 ``exec``...). The text then holds the decoy *and* the real code; the behaviour checks
 test the running object, the structure checks the text (docs/security.md).
+
+IPython's transformer rewrites one ``!``/``%``/``?`` line per pass over the whole cell
+(at most 500 passes): 400 shell lines in a 20,000-line cell cost it two minutes, here in
+the grader's own process. ``ipython_transform`` therefore runs it only where its
+estimated work (lines times escape lines) is small, and a ``TransformBudget`` caps what
+one notebook's cells may spend on it together; a cell beyond either counts as one
+that does not parse. An honest cell (a few ``!pip`` or ``%matplotlib`` lines) is far
+below both.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +44,16 @@ from typing import Any
 
 _ALIAS_HOPS = 8
 _MAX_CELL_CHARS = 1_000_000
+# lines IPython's token transforms may rewrite, one per pass (an upper bound): an escape
+# (``!ls``, ``%time``, ``?x``, ``/f``) opening a line, ``x = !ls`` / ``x = %who``, ``x?``
+_ESCAPE_LINE = re.compile(r"^[ \t]*[!%?/,;]|^[^\n]*=[ \t]*[!%]|\?[ \t]*(?:#[^\n]*)?$",
+                          re.MULTILINE)
+_TRANSFORM_PASSES = 500      # IPython's own limit (``TRANSFORM_LOOP_LIMIT``)
+TRANSFORM_WORK = 50_000      # lines x passes one cell may cost (under a second here)
+NOTEBOOK_TRANSFORM_SECONDS = 3.0
+# cell magics that run their body as the cell's Python in the user's namespace (IPython
+# makes the body a string argument: what it defines would be invisible)
+_PYTHON_CELL_MAGIC = re.compile(r"(?:[ \t]*\n)*%%(?:time|capture)(?:[ \t][^\n]*)?(?:\n|$)")
 _BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -51,8 +71,9 @@ class NotebookSource:
 
     def __init__(self, cells: Iterable[str]):
         self._bindings: dict[str, _Binding] = {}
+        budget = TransformBudget()
         for text in cells:
-            self._scan_cell(text)
+            self._scan_cell(text, budget)
 
     @classmethod
     def from_notebook(cls, nb: Any) -> NotebookSource:
@@ -88,8 +109,8 @@ class NotebookSource:
             binding = self._bindings.get(name)
         return None if binding is None or binding.alias is not None else binding
 
-    def _scan_cell(self, text: str) -> None:
-        tree = parse_cell(text)
+    def _scan_cell(self, text: str, budget: TransformBudget) -> None:
+        tree = parse_cell(text, budget)
         if tree is None:
             return
         for stmt in _top_level(tree.body):
@@ -101,11 +122,21 @@ class _Module(ast.Module):
     source: str
 
 
-def parse_cell(text: str) -> _Module | None:
+class TransformBudget:
+    """The seconds of IPython's transformer one notebook's cells may take together."""
+
+    def __init__(self, seconds: float = NOTEBOOK_TRANSFORM_SECONDS):
+        self.left = seconds
+
+    def spent(self) -> bool:
+        return self.left <= 0
+
+
+def parse_cell(text: str, budget: TransformBudget | None = None) -> _Module | None:
     """A code cell as Python (after IPython's transformation), or ``None``."""
     if not isinstance(text, str) or len(text) > _MAX_CELL_CHARS:
         return None
-    for candidate in _candidates(text):
+    for candidate in _candidates(text, budget):
         try:
             tree = ast.parse(candidate)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -116,19 +147,45 @@ def parse_cell(text: str) -> _Module | None:
     return None
 
 
-def _candidates(text: str) -> Iterator[str]:
+def _candidates(text: str, budget: TransformBudget | None) -> Iterator[str]:
     yield text
-    transformed = ipython_transform(text)
+    body = _magic_body(text)
+    if body is not None:   # ``%%time`` / ``%%capture``: the body is what runs
+        yield body
+        text = body
+    transformed = ipython_transform(text, budget)
     if transformed is not None and transformed != text:
         yield transformed
 
 
-def ipython_transform(code: str) -> str | None:
-    """``%magic`` / ``!shell`` lines turned into Python as IPython itself would."""
+def _magic_body(text: str) -> str | None:
+    """The Python under the ``%%time`` / ``%%capture`` lines that open ``text``, if any."""
+    end = 0
+    while (found := _PYTHON_CELL_MAGIC.match(text, end)) and found.end() > end:
+        end = found.end()
+    return text[end:] if end else None
+
+
+def ipython_transform(code: str, budget: TransformBudget | None = None) -> str | None:
+    """``%magic`` / ``!shell`` lines turned into Python as IPython itself would; ``None``
+    where it fails, would cost more than ``TRANSFORM_WORK`` or the budget is spent."""
+    if transform_work(code) > TRANSFORM_WORK or (budget is not None and budget.spent()):
+        return None
+    start = time.monotonic()
     try:
         return str(_transformer().transform_cell(code))
     except Exception:  # IPython's transformer raises assorted errors on garbage
         return None
+    finally:
+        if budget is not None:
+            budget.left -= time.monotonic() - start
+
+
+def transform_work(code: str) -> int:
+    """IPython's transformer's work on ``code``, about: its lines times its passes (one
+    per escape line, at least one)."""
+    passes = min(sum(1 for _ in _ESCAPE_LINE.finditer(code)), _TRANSFORM_PASSES)
+    return (code.count("\n") + 1) * max(passes, 1)
 
 
 @lru_cache(maxsize=1)

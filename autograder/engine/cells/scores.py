@@ -35,7 +35,7 @@ from nbformat import NotebookNode
 
 from ...core.i18n import Lang, tr
 from ...core.results import REVIEW_PENDING, CheckResult, Notice
-from ..bridge.notebook_source import ipython_transform
+from ..bridge.notebook_source import TransformBudget, parse_cell
 from ..restore import grade_id_of, index_source, normalized_text
 from .cell_tests import test_cell_name
 
@@ -147,10 +147,11 @@ def tampering_notices(nb: NotebookNode, source_nb: NotebookNode | None = None, *
     locked = ({sc.grade_id for sc in index_source(source_nb) if sc.locked}
               if source_nb is not None else set())
     findings: list[str] = []
+    budget = TransformBudget()
     for number, cell in enumerate(nb.get("cells", []), start=1):
         if cell.get("cell_type") != "code" or grade_id_of(cell) in locked:
             continue
-        names = find_tampering(cell.get("source", ""))
+        names = find_tampering(cell.get("source", ""), budget)
         if names:
             findings.append(f"{number}: {', '.join(names)}")
     if not findings:
@@ -164,25 +165,15 @@ def tampering_notices(nb: NotebookNode, source_nb: NotebookNode | None = None, *
                    " an instructor will review it")]
 
 
-def find_tampering(code: str) -> list[str]:
-    """Sorted descriptions of suspicious constructs in one cell's source (untrusted text)."""
+def find_tampering(code: str, budget: TransformBudget | None = None) -> list[str]:
+    """Sorted descriptions of suspicious constructs in one cell's source (untrusted text);
+    ``budget``: what IPython's transformer may still spend on this notebook."""
     if not isinstance(code, str) or not code.strip():
         return []
-    tree = _parse(code)
+    tree = parse_cell(code, budget)
     if tree is None:  # does not parse even after IPython's transforms: look at the words
         return sorted(set(_WORD.findall(code)))
     return sorted(_Scanner().scan(tree))
-
-
-def _parse(code: str) -> ast.Module | None:
-    for text in (code, ipython_transform(code)):
-        if text is None:
-            continue
-        try:
-            return ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-    return None
 
 
 class _Scanner(ast.NodeVisitor):

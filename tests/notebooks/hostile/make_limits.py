@@ -1,6 +1,7 @@
 """Generate the hostile notebooks that go after the limits: memory the watchdog of old did
 not count (memfd, shared mappings, tmpfs), disk and inode floods, functions that are slow
-only when the grader calls them, and display floods.
+only when the grader calls them, display floods, and a cell that costs IPython's
+transformer minutes (also in the grader, which parses the student's cells).
 
 Run ``PYTHONPATH=. python tests/notebooks/hostile/make_limits.py`` from the project root
 to rewrite them (the .ipynb files are committed too). Each attack is written twice:
@@ -169,6 +170,13 @@ def display_flood(s: Sizes) -> str:
             "print('done')")
 
 
+def transform_flood(s: Sizes) -> str:
+    # IPython's transformer rewrites one escape line per pass over the whole cell: in the
+    # kernel that is the cell's own time, but the grader parses the student's cells too
+    return ("# 400 shell escapes among 20,000 lines\n" + "!true\n" * 400
+            + "pass\n" * 20_000)
+
+
 @dataclass(frozen=True)
 class Attack:
     name: str
@@ -203,6 +211,9 @@ ATTACKS = (
            "interrupt", ("timeout",), slow_when_graded(True), last="GRADER_CALLS = True"),
     Attack("display_flood", "output", "2000 large displays with display ids, each cleared at "
            "once", ("graded",), display_flood),
+    Attack("transform_flood", "time", "a cell of 400 shell escapes among 20,000 lines, which "
+           "IPython's transformer rewrites one pass per escape (minutes of the grader's own "
+           "time when it parsed the cell)", ("timeout",), lambda s, names: transform_flood(s)),
 )
 
 
