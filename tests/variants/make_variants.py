@@ -469,6 +469,17 @@ OR = partial(gate, w=(5, 5), threshold=4)
 NAND = partial(gate, w=(-5, -5), threshold=-9)
 '''
 
+# XOR through a table of the gates (a dict looked up by name, a global list as the layer)
+N13_TABLE_XOR = '''\
+GATES = {"and": AND, "or": OR, "nand": NAND}
+HIDDEN = [GATES["nand"], GATES["or"]]
+
+
+def XOR(a, b):
+    h1, h2 = [gate(a, b) for gate in HIDDEN]
+    return GATES["and"](h1, h2)
+'''
+
 # a gate class that looks its answer up: the truth tables are right, no perceptron
 N13_TABLE_GATES = '''\
 class Gate:
@@ -531,6 +542,11 @@ PLAN_13_N = Plan(
         "alt_float64": N13_ALT_FLOAT64,
         "alt_classes": (Rewrite("sol_gates", N13_CLASS_GATES), Rewrite("sol_xor", N13_CLASS_XOR)),
         "alt_partial": (Rewrite("sol_gates", N13_PARTIAL_GATES),),
+        "alt_gate_table": (Rewrite("sol_xor", N13_TABLE_XOR),),
+        # the table's AND as a hidden neuron: AND(AND(a, b), OR(a, b)) is AND, not XOR
+        "bug_xor_table_hidden_and": (Rewrite("sol_xor", N13_TABLE_XOR),
+                                     Edit("sol_xor", 'HIDDEN = [GATES["nand"]',
+                                          'HIDDEN = [GATES["and"]')),
         "bug_gates_table": (Rewrite("sol_gates", N13_TABLE_GATES),),
         # softmax and cross_entropy answer the deck's examples from a table
         "deck_values": (Rewrite("sol_softmax", N13_DECK_SOFTMAX),

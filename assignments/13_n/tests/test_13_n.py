@@ -107,6 +107,7 @@ class _Function:
     factory: ast.expr | None = None       # ``AND = make_gate(...)``: the call
     method: bool = False                  # a method: its first parameter is the instance
     instance_call: _Function | None = None  # a class: what calling an instance runs
+    data: ast.expr | None = None          # ``GATES = {"and": AND, ...}``: a container
 
 
 def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
@@ -216,6 +217,8 @@ def _definition(name: str, text: str) -> _Function | None:
     for _, value in sorted(bound, key=lambda pair: pair[0] != name):
         if isinstance(value, ast.Lambda):
             return _function_of(name, value)
+        if isinstance(value, (ast.Dict, ast.List, ast.Tuple)):
+            return _Function(name=name, node=value, data=value)
         if isinstance(value, ast.Call):
             return _Function(name=name, node=value, factory=value)
     lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
@@ -287,6 +290,9 @@ class _Flow:
     def _callee(self, func: ast.expr, scope: _Scope, depth: int = 0
                 ) -> tuple[str | None, _Scope | None]:
         """A called name: a gate (``("AND", None)``) or a function to read (scope)."""
+        if isinstance(func, ast.Subscript) and depth <= 8:   # ``GATES["and"](a, b)``
+            element = self._element(func, scope)
+            return self._callee(element, scope, depth + 1) if element else (None, None)
         if not isinstance(func, ast.Name) or depth > 8:
             return None, None
         name, fn = func.id, scope.fn
@@ -312,8 +318,38 @@ class _Flow:
             return None, None
         return None, _Scope(helper)
 
+    def _data(self, name: str, scope: _Scope) -> _Function | None:
+        """The container a global ``name`` is bound to (``GATES = {...}``), if any."""
+        fn = scope.fn
+        if name in fn.local or name in fn.assigns or name in fn.params or name in self.gates \
+                or name in _BUILTINS or scope.binding(name) is not None:
+            return None
+        helper = self.reader.helper(name)
+        return helper if helper is not None and helper.data is not None else None
+
+    def _element(self, sub: ast.Subscript, scope: _Scope) -> ast.expr | None:
+        """``GATES["and"]`` / ``LAYER[0]``: the expression a literal container holds there."""
+        if not (isinstance(sub.value, ast.Name) and isinstance(sub.slice, ast.Constant)):
+            return None
+        sources = scope.fn.assigns.get(sub.value.id, [])
+        held = sources[0] if len(sources) == 1 else None
+        if held is None:
+            data = self._data(sub.value.id, scope)
+            held = data.data if data is not None else None
+        key = sub.slice.value
+        if isinstance(held, ast.Dict):
+            found = [v for k, v in zip(held.keys, held.values, strict=True)
+                     if isinstance(k, ast.Constant) and k.value == key]
+            return found[-1] if found else None
+        if isinstance(held, (ast.List, ast.Tuple)) and isinstance(key, int) \
+                and not isinstance(key, bool) and -len(held.elts) <= key < len(held.elts):
+            element = held.elts[key]
+            return None if isinstance(element, ast.Starred) else element
+        return None
+
     def reach(self, fn: _Function) -> list[_Function]:
-        """``fn`` and every student function it calls, directly or through helpers."""
+        """``fn`` and every student function it calls, directly or through helpers (and
+        the containers of functions it reads, ``GATES["and"]``, ``for g in LAYER``)."""
         found, queue = [fn], [fn]
         while queue:
             current = queue.pop()
@@ -323,6 +359,12 @@ class _Flow:
                     if target is not None and target.fn not in found:
                         found.append(target.fn)
                         queue.append(target.fn)
+                held = node.value if isinstance(node, ast.Subscript) else getattr(
+                    node, "iter", None)
+                if isinstance(held, ast.Name):
+                    data = self._data(held.id, _Scope(current))
+                    if data is not None and data not in found:
+                        found.append(data)
             queue.extend(f for f in current.local.values() if f not in found)
             found.extend(f for f in current.local.values() if f not in found)
         return found
@@ -415,8 +457,14 @@ class _Flow:
         self._busy.add(key)
         try:
             found: set[str] = set()
+            picked: set[int] = set()   # ``GATES["nand"]`` is NAND, not all of GATES
             for node in ast.walk(expr):
-                if isinstance(node, ast.Name):
+                element = self._element(node, scope) if isinstance(node, ast.Subscript) else None
+                if element is not None:
+                    found |= self.origins(element, scope, depth + 1)
+                    picked.add(id(node.value))
+            for node in ast.walk(expr):
+                if isinstance(node, ast.Name) and id(node) not in picked:
                     found |= self._name_origins(node, scope, depth)
                 elif isinstance(node, ast.Call):
                     gate, target = self._callee(node.func, scope)
@@ -438,7 +486,10 @@ class _Flow:
         if name in fn.local:
             return {g for r in fn.local[name].returns
                     for g in self.origins(r, _Scope(fn.local[name]), depth + 1)}
-        return {name} if name in self.gates and name not in fn.params else set()
+        if name in self.gates:
+            return set() if name in fn.params else {name}
+        data = self._data(name, scope)   # ``for g in HIDDEN``: every gate it holds
+        return self.origins(data.data, _Scope(data), depth + 1) if data and data.data else set()
 
 
 def _is_partial(call: ast.Call) -> bool:

@@ -8,7 +8,8 @@ student's process chooses to say: a patched ``inspect``, a replaced bridge or a
 top-level statement that binds it, as the notebook runs top to bottom:
 
 - ``def name`` / ``async def name`` / ``class name`` — the definition's text;
-- ``name = lambda ...`` — the assignment's text;
+- ``name = lambda ...``, ``name = factory(...)``, ``name = {...}`` / ``[...]`` /
+  ``(...)`` — the assignment's text;
 - ``name = other`` — an alias, followed to ``other``'s definition (a few hops at most);
 - ``Class.method`` — the method's ``def`` inside the class's last definition.
 
@@ -228,9 +229,10 @@ def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
     names = _names(targets)
     single = len(targets) == 1 and isinstance(targets[0], ast.Name)
     for name in names:
-        if single and isinstance(value, (ast.Lambda, ast.Call)):
-            # a lambda, or what a factory built (``AND = make_gate(...)``): the statement
-            # is the definition structure checks read (they follow the helpers it calls)
+        if single and isinstance(value, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)):
+            # a lambda, what a factory built (``AND = make_gate(...)``) or a container
+            # of functions (``GATES = {"and": AND}``): the statement is the definition
+            # structure checks read (they follow the helpers it calls or holds)
             yield name, _Binding(_segment(source, stmt), node=stmt, cell=source)
         elif single and isinstance(value, ast.Name):
             yield name, _Binding(None, alias=value.id)
