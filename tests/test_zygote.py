@@ -166,6 +166,18 @@ def test_the_template_is_untouched_by_what_a_child_does(made: Template) -> None:
     assert made.alive
 
 
+def test_a_child_collects_garbage_as_a_fresh_interpreter(made: Template) -> None:
+    # the template imports with the collector off and freezes what it imported: its
+    # children get the collector back, and a cycle they drop is freed
+    with child(made, 0) as kernel:
+        assert value(kernel, "__import__('gc').isenabled()") is True
+        assert value(kernel, "__import__('gc').get_threshold()") == (700, 10, 10)
+        code = ("import gc, weakref\nclass Node: pass\na = Node(); a.me = a\n"
+                "ref = weakref.ref(a)\ndel a\ngc.collect()\nprint(ref() is None)")
+        result = kernel.run_code(code, timeout=60)
+        assert result.ok and result.stdout.strip() == "True", result
+
+
 @pytest.mark.slow
 def test_the_templates_memory_does_not_change_across_50_children(made: Template) -> None:
     pid = made.host_pid

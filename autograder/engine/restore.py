@@ -57,6 +57,7 @@ from ..core.errors import NotebookError
 from ..core.i18n import Lang
 from ..core.nbapi import from_dict, random_cell_id
 from ..core.nbgrader import nbg
+from ..core.released_text import released_texts
 from ..core.results import Notice
 
 PARAMETERS_TAG = "parameters"
@@ -143,15 +144,10 @@ def _index_source(source_nb: NotebookNode) -> list[SourceCell]:
 
 def _released_sources(source_nb: NotebookNode) -> list[str]:
     """Each source cell's text after nbgrader's ClearSolutions and ClearHiddenTests."""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-
-    nb = copy.deepcopy(source_nb)
     try:
-        nb, resources = ClearSolutions().preprocess(nb, {})
-        nb, _ = ClearHiddenTests().preprocess(nb, resources)
+        return released_texts(source_nb)
     except (RuntimeError, ValueError) as exc:
         raise _source_error(str(exc)) from None
-    return [cell.source for cell in nb.cells]
 
 
 def _source_error(what: str) -> NotebookError:

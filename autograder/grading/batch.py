@@ -97,42 +97,44 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
     current = fingerprint(assignment, effective_params(assignment, params))
     out.mkdir(parents=True, exist_ok=True)
     gb_path = gradebook or default_gradebook()
-    with intake_session(submissions, assignment_id=assignment.id, workdir=out / ".intake",
-                        team_submission=team_submission, lang=lang,
-                        file_name=assignment.submission_file) as (items, messages), \
-            Gradebook(gb_path) as gb:
-        ids = _store(gb, assignment, items, lang)
-        todo, stale = (ids, Stale()) if regrade else _todo(gb, ids, current, keep_stale)
-        decided, to_grade = split_decided(gb, todo)
-        run_id = gb.start_run(assignment=assignment.id, command="grade")
-    summary = _summary(assignment.id, ids, todo, stale, keep_stale, messages)
-    tasks = [GradeTask(submission_id=i, gradebook=str(gb_path), assignment_id=assignment.id,
-                       assignments_root=str(root), run_id=run_id, lang=lang,
-                       overrides=tuple(sorted((params or {}).items())),
-                       kernel_factory=kernel_factory,
-                       fork=fork is not False and kernel_factory == _FACTORY,
-                       data_dir=str(data_dir) if data_dir else None,
-                       use_gpu=assignment.device == "cuda" and bool(gpus),
-                       cpu_threads=_threads(jobs), fingerprint=current.to_json())
-             for i in to_grade]
-    summary.messages += _sweep_notices()
-    if on_start:
-        on_start(len(todo))
-
-    def done(outcome: TaskOutcome) -> None:
-        summary.graded_now.append(outcome)
-        if on_done:
-            on_done(outcome)
-
-    plan = _cluster_plan(cluster, jobs, gpus, data_dir) if tasks else None
     local = _LocalPool(assignment, jobs, tuple(gpus), data_dir,
                        fork if kernel_factory == _FACTORY else False, warm)
-    with _batch_runner(plan, local, assignment, gb_path, lang) as run_tasks:
-        with Gradebook(gb_path) as gb:
-            settle_decided(gb, decided, assignment=assignment, assignments_root=root,
-                           lang=lang, run_id=run_id, on_done=done, fingerprint=current)
-        if tasks:
-            summary.messages += run_tasks(tasks, done)
+    with _started_early(local, cluster) as local:
+        with intake_session(submissions, assignment_id=assignment.id,
+                            workdir=out / ".intake", team_submission=team_submission,
+                            lang=lang, file_name=assignment.submission_file
+                            ) as (items, messages), Gradebook(gb_path) as gb:
+            ids = _store(gb, assignment, items, lang)
+            todo, stale = (ids, Stale()) if regrade else _todo(gb, ids, current, keep_stale)
+            decided, to_grade = split_decided(gb, todo)
+            run_id = gb.start_run(assignment=assignment.id, command="grade")
+        summary = _summary(assignment.id, ids, todo, stale, keep_stale, messages)
+        tasks = [GradeTask(submission_id=i, gradebook=str(gb_path),
+                           assignment_id=assignment.id, assignments_root=str(root),
+                           run_id=run_id, lang=lang,
+                           overrides=tuple(sorted((params or {}).items())),
+                           kernel_factory=kernel_factory,
+                           fork=fork is not False and kernel_factory == _FACTORY,
+                           data_dir=str(data_dir) if data_dir else None,
+                           use_gpu=assignment.device == "cuda" and bool(gpus),
+                           cpu_threads=_threads(jobs), fingerprint=current.to_json())
+                 for i in to_grade]
+        summary.messages += _sweep_notices()
+        if on_start:
+            on_start(len(todo))
+
+        def done(outcome: TaskOutcome) -> None:
+            summary.graded_now.append(outcome)
+            if on_done:
+                on_done(outcome)
+
+        plan = _cluster_plan(cluster, jobs, gpus, data_dir) if tasks else None
+        with _batch_runner(plan, local, assignment, gb_path, lang) as run_tasks:
+            with Gradebook(gb_path) as gb:
+                settle_decided(gb, decided, assignment=assignment, assignments_root=root,
+                               lang=lang, run_id=run_id, on_done=done, fingerprint=current)
+            if tasks:
+                summary.messages += run_tasks(tasks, done)
     _finish(gb_path, run_id, out, summary)
     return summary
 
@@ -195,12 +197,19 @@ class _LocalPool:
     data_dir: Path | None
     fork: bool | None
     warm: WarmPool | None = None
+    options: PoolOptions | None = None  # worked out once, where the workers start early
+
+    def pool_options(self) -> PoolOptions:
+        if self.options is not None:
+            return self.options
+        template = _template(self.assignment, self.data_dir, self.fork, self.gpus)
+        return _pool_options(self.assignment, self.jobs, self.gpus, template)
 
     def run(self, tasks: list[GradeTask], done: Callable[[TaskOutcome], None]) -> list[Notice]:
-        template = _template(self.assignment, self.data_dir, self.fork, self.gpus)
-        notices = [] if template is not None or self.fork is False else self._spawned()
-        outcomes = run_pool(tasks, on_done=done, warm=self.warm, options=_pool_options(
-            self.assignment, self.jobs, self.gpus, template))
+        options = self.pool_options()
+        notices = [] if options.template is not None or self.fork is False \
+            else self._spawned()
+        outcomes = run_pool(tasks, on_done=done, warm=self.warm, options=options)
         crashed = sum(1 for o in outcomes if o.status is Status.CRASHED)
         if not crashed:
             return notices
@@ -226,6 +235,25 @@ class _LocalPool:
                        f"カーネルを fork できないため 1 件ごとに起動しました（遅くなります）: {ja}",
                        f"kernels were started afresh for each submission, not forked"
                        f" (slower): {en}")]
+
+
+@contextmanager
+def _started_early(local: _LocalPool, cluster: ClusterTarget | None) -> Iterator[_LocalPool]:
+    """The local pool with its workers started now, before the intake: their imports,
+    kernel templates and first kernels (seconds of CPU) run on the cores this process
+    leaves idle while it reads the submissions. They end with the batch; a batch that
+    had nothing for them stops them where they are. Not for a cluster, nor where a
+    grading service lends its kept workers."""
+    if cluster is not None or local.warm is not None:
+        yield local
+        return
+    options = local.pool_options()
+    early = WarmPool()
+    early.start(options)
+    try:
+        yield replace(local, warm=early, options=options)
+    finally:
+        early.close(now=early.batches == 0)
 
 
 def _cluster_plan(target: ClusterTarget | None, jobs: int, gpus: Sequence[int],

@@ -322,11 +322,13 @@ def main():
     os.set_inheritable(ctl.fileno(), False)
     try:
         ag_confine.limit_bounding_set(ag_confine.TEMPLATE_CAPS)
+        gc.disable()  # the imports make few cycles, and full collections of a growing heap
         loaded, skipped = preload(json.loads(os.environ.pop("AG_ZYGOTE_PRELOAD", "[]")))
-        warm_matplotlib(loaded)
+        warm_matplotlib(loaded)   # cost them 10 % more time (one collection below)
         pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         gc.collect()
         gc.freeze()   # children do not touch (and so copy) the template's objects to collect
+        gc.enable()   # kernels collect as any interpreter does
         unsafe = _fork_safe()
     except BaseException as exc:
         send(ctl, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})

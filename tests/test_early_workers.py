@@ -1,0 +1,52 @@
+"""A local batch starts its grading workers before it reads the submissions
+(``batch._started_early``): their imports and templates overlap the intake. Where the
+batch then has nothing for them they are stopped where they are; otherwise they end
+with the batch as before. A grading service's kept workers and a cluster are left alone."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+from autograder.core.config import load_assignment
+from autograder.engine.pool import PoolOptions, WarmPool
+from autograder.grading.batch import _LocalPool, _started_early
+
+ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"
+
+
+def _local(warm: WarmPool | None = None) -> _LocalPool:
+    return _LocalPool(load_assignment("02_n", ASSIGNMENTS), 2, (), None, False, warm)
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if os.path.exists(f"/proc/{pid}")
+            and "Z" not in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1][:3]]
+
+
+def test_the_workers_are_running_before_any_task_and_stop_when_none_comes() -> None:
+    with _started_early(_local(), None) as local:
+        assert isinstance(local.warm, WarmPool) and local.options == PoolOptions(jobs=2)
+        pids = local.warm.worker_pids()
+        assert len(pids) == 2 and _alive(pids) == pids
+    assert _alive(pids) == [] and mp.active_children() == []
+
+
+def test_workers_that_graded_end_with_the_batch() -> None:
+    with _started_early(_local(), None) as local:
+        assert local.warm is not None
+        with local.warm.lend(local.pool_options()) as pool:   # what run_pool does
+            pids = local.warm.worker_pids()
+            assert pool.executor.submit(abs, -3).result(timeout=120) == 3
+        assert local.warm.worker_pids() == pids, "the same workers, started early"
+    assert _alive(pids) == [] and mp.active_children() == []
+
+
+def test_a_services_workers_and_a_cluster_are_left_alone() -> None:
+    service = WarmPool()
+    with _started_early(_local(service), None) as local:
+        assert local.warm is service and service.worker_pids() == []
+    with _started_early(_local(), object()) as local:  # type: ignore[arg-type]
+        assert local.warm is None and local.options is None
+    assert mp.active_children() == []
