@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from autograder.core.config import load_assignment
+from autograder.core.errors import SandboxError
 from autograder.engine.pool import PoolOptions, WarmPool
 from autograder.grading.batch import _LocalPool, _started_early
 
@@ -50,3 +54,15 @@ def test_a_services_workers_and_a_cluster_are_left_alone() -> None:
     with _started_early(_local(), object()) as local:  # type: ignore[arg-type]
         assert local.warm is None and local.options is None
     assert mp.active_children() == []
+
+
+def test_settings_that_fail_leave_their_error_to_the_batchs_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a misspelt AUTOGRADER_FORK is reported where it always was (when tasks run), not
+    # before the intake: a batch with nothing to grade never meets it
+    monkeypatch.setenv("AUTOGRADER_FORK", "perhaps")
+    local = replace(_local(), fork=None)
+    with _started_early(local, None) as early:
+        assert early is local and mp.active_children() == []
+    with pytest.raises(SandboxError, match="AUTOGRADER_FORK"):
+        local.pool_options()

@@ -135,3 +135,12 @@ def test_generated_cells_as_nbgrader(seed: int) -> None:
     for one in [[cell] for cell in cells] + [cells]:
         source = notebook(one, language)
         assert ours(source) == nbgrader_texts(source), one
+
+
+def test_a_kernelspec_that_is_no_mapping_reads_as_python() -> None:
+    # nbgrader fails on it (AttributeError); release refuses such a source, and grading
+    # reads it as the default language rather than crash
+    source = notebook([("code", BODY, SOLUTION)], None)
+    source.metadata["kernelspec"] = None
+    assert released_texts(source) == ["def f(x):\n    # YOUR CODE HERE\n    "
+                                      "raise NotImplementedError()\n"]

@@ -18,7 +18,7 @@ these notebooks with a clearer one first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .nbgrader import nbg
@@ -45,7 +45,8 @@ def released_texts(source: Any) -> list[str]:
     """Each cell's released text, in order. Raises ``ValueError`` for a kernel language
     nbgrader has no stub for, ``RuntimeError`` for a region it would refuse."""
     kernelspec = source.metadata.get("kernelspec", {})
-    language = kernelspec.get("language", "python")
+    language = kernelspec.get("language", "python") if isinstance(kernelspec, Mapping) \
+        else "python"  # nbgrader would fail on it; release refuses such a source first
     if language not in CODE_STUBS:
         raise ValueError(f"language '{language}' has not been specified in "
                          "ClearSolutions.code_stub")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.config import Assignment, Scalar, load_assignment
+from ..core.errors import AutograderError
 from ..core.i18n import Lang, default_lang, tr
 from ..core.paths import assignments_dir, default_gradebook
 from ..core.results import Notice, Status, SubmissionResult
@@ -247,7 +248,11 @@ def _started_early(local: _LocalPool, cluster: ClusterTarget | None) -> Iterator
     if cluster is not None or local.warm is not None:
         yield local
         return
-    options = local.pool_options()
+    try:
+        options = local.pool_options()
+    except AutograderError:  # said where it always was: when there are tasks to run
+        yield local
+        return
     early = WarmPool()
     early.start(options)
     try:
