@@ -15,13 +15,13 @@ import pytest
 from autograder.core.config import load_assignment
 from autograder.core.errors import SandboxError
 from autograder.engine.pool import PoolOptions, WarmPool
-from autograder.grading.batch import _LocalPool, _started_early
+from autograder.grading.batch import EARLY_WORKERS, _LocalPool, _started_early
 
 ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"
 
 
-def _local(warm: WarmPool | None = None) -> _LocalPool:
-    return _LocalPool(load_assignment("02_n", ASSIGNMENTS), 2, (), None, False, warm)
+def _local(warm: WarmPool | None = None, jobs: int = 2) -> _LocalPool:
+    return _LocalPool(load_assignment("02_n", ASSIGNMENTS), jobs, (), None, False, warm)
 
 
 def _alive(pids: list[int]) -> list[int]:
@@ -45,6 +45,21 @@ def test_workers_that_graded_end_with_the_batch() -> None:
             assert pool.executor.submit(abs, -3).result(timeout=120) == 3
         assert local.warm.worker_pids() == pids, "the same workers, started early"
     assert _alive(pids) == [] and mp.active_children() == []
+
+
+def test_only_the_first_workers_start_early_and_a_small_batch_starts_no_more() -> None:
+    # --jobs 8 for one late submission: two workers before the intake, and the task goes
+    # to one of them (it waits for their start) instead of starting a third
+    with _started_early(_local(jobs=8), None) as local:
+        assert local.warm is not None
+        assert len(local.warm.worker_pids()) == EARLY_WORKERS == 2
+        with local.warm.lend(local.pool_options()) as pool:
+            assert pool.executor.submit(abs, -1).result(timeout=120) == 1
+            assert len(local.warm.worker_pids()) == 2
+        with local.warm.lend(local.pool_options()) as pool:   # a big batch: up to jobs
+            assert sorted(pool.executor.map(abs, range(-40, 0))) == list(range(1, 41))
+            assert 2 <= len(local.warm.worker_pids()) <= 8
+    assert mp.active_children() == []
 
 
 def test_a_services_workers_and_a_cluster_are_left_alone() -> None:

@@ -235,16 +235,18 @@ class WarmPool:
 
     def __init__(self) -> None:
         self._held: tuple[PoolOptions, _Pool] | None = None
+        self._starting: list[Future[None]] = []  # the tasks of start(), until a lend
         self.batches = 0  # pools lent so far
 
-    def start(self, options: PoolOptions) -> None:
-        """Start the workers for ``options`` now (their imports, templates and first
-        kernels), before any task is known: each takes a task that does nothing."""
+    def start(self, options: PoolOptions, *, workers: int) -> None:
+        """Start ``workers`` of the pool for ``options`` now (their imports, templates),
+        before any task is known: each takes a task that does nothing. The pool starts
+        the others as tasks come, as it always does."""
         self.close()
         pool = _new_pool(options)
         self._held = (options, pool)
-        for _ in range(options.jobs):
-            pool.executor.submit(_started)
+        self._starting = [pool.executor.submit(_started)
+                          for _ in range(max(1, min(workers, options.jobs)))]
 
     @contextmanager
     def lend(self, options: PoolOptions) -> Iterator[_Pool]:
@@ -253,6 +255,11 @@ class WarmPool:
         if held is None or held[0] != options or held[1].broken:
             self.close()
             held = self._held = (options, _new_pool(options))
+        # The workers start() made count as idle once their empty task is done: tasks
+        # given before that would each start one more worker (up to jobs). Waiting costs
+        # nothing: a task cannot run before its worker has started anyway.
+        starting, self._starting = self._starting, []
+        wait(starting)
         try:
             yield held[1]
         finally:
@@ -274,6 +281,7 @@ class WarmPool:
         stop them where they are (workers started for a batch that had nothing to grade)
         rather than wait for their start to finish."""
         held, self._held = self._held, None
+        self._starting = []
         if held is None:
             return
         if now:

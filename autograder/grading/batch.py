@@ -238,12 +238,19 @@ class _LocalPool:
                        f" (slower): {en}")]
 
 
+# Workers a local batch starts before its intake: a class on a 2-core machine uses both;
+# a rerun for one late submission starts one worker more than it needs (a few CPU-seconds
+# on a core that would idle) rather than leave the second core idle for every class.
+# The pool starts the rest as the tasks come, up to ``jobs``.
+EARLY_WORKERS = 2
+
+
 @contextmanager
 def _started_early(local: _LocalPool, cluster: ClusterTarget | None) -> Iterator[_LocalPool]:
-    """The local pool with its workers started now, before the intake: their imports,
-    kernel templates and first kernels (seconds of CPU) run on the cores this process
-    leaves idle while it reads the submissions. They end with the batch; a batch that
-    had nothing for them stops them where they are. Not for a cluster, nor where a
+    """The local pool with its first workers (``EARLY_WORKERS``) started now, before the
+    intake: their imports and kernel templates (seconds of CPU) run on the cores this
+    process leaves idle while it reads the submissions. They end with the batch; a batch
+    that had nothing for them stops them where they are. Not for a cluster, nor where a
     grading service lends its kept workers."""
     if cluster is not None or local.warm is not None:
         yield local
@@ -254,7 +261,7 @@ def _started_early(local: _LocalPool, cluster: ClusterTarget | None) -> Iterator
         yield local
         return
     early = WarmPool()
-    early.start(options)
+    early.start(options, workers=EARLY_WORKERS)
     try:
         yield replace(local, warm=early, options=options)
     finally:
