@@ -26,10 +26,10 @@ from nbformat import NotebookNode
 from ..core.config import Assignment
 from ..core.errors import ConfigError, NotebookError
 from ..core.i18n import tr
+from ..core.released_text import HIDDEN_MARKERS as HIDDEN
+from ..core.released_text import SOLUTION_MARKERS as SOLUTION
 from ..engine.labels import check_named_cells
 
-SOLUTION = ("BEGIN SOLUTION", "END SOLUTION")
-HIDDEN = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 MARK_SCHEME = ("BEGIN MARK SCHEME", "END MARK SCHEME")
 PARAMETERS_TAG = "parameters"
 # What a Colab runtime has without installing anything, as far as this course relies on.

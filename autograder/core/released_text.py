@@ -33,11 +33,13 @@ CODE_STUBS = {
     "java": "// YOUR CODE HERE",
 }
 TEXT_STUB = "YOUR ANSWER HERE"
-# (opening marker, closing marker, nbgrader's words for a nested and an open region)
-_SOLUTION = ("BEGIN SOLUTION", "END SOLUTION", "encountered nested begin solution statements",
+# nbgrader's default markers (source_check.py checks the regions with them too)
+SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
+HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+# (the markers, nbgrader's words for a nested and an open region)
+_SOLUTION = (*SOLUTION_MARKERS, "encountered nested begin solution statements",
              "no end solution statement found")
-_HIDDEN = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-           "Encountered nested begin hidden tests statements",
+_HIDDEN = (*HIDDEN_MARKERS, "Encountered nested begin hidden tests statements",
            "No end hidden tests statement found")
 
 
