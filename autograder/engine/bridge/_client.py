@@ -4,7 +4,8 @@
 the operations, ``submission.py`` the public face). A request goes over the kernel's
 bridge channel where it has one, else as ``__import__('ag_bridge').serve({...})`` run in
 a cell; either way the answer is ``<rid>.json`` (plus ``.npy`` files) in the exchange
-folder, read here without following links, size-checked, parsed with ``json`` (duplicate
+folder, read here without following links, or, where small, carried in the channel's
+reply frame (``CodeResult.answer``); it is size-checked, parsed with ``json`` (duplicate
 keys refused) and checked against the request; its value is decoded by the caller
 (``then``, with ``_wire._Incoming``). A failed, forged or malformed answer is a ``BridgeError``; an
 error the kernel reports becomes the matching student-facing error (``_errors.py``).
@@ -76,6 +77,7 @@ class BridgeClient:
         """Run one request in the kernel; return its raw value, or ``then(raw, rid)``
         (which may read the answer's array files before they are removed)."""
         rid = rid or "r" + secrets.token_hex(12)
+        answer_file = True  # whether <rid>.json may be in the exchange folder
         try:
             if self._broken is not None:
                 raise self._broken
@@ -83,6 +85,7 @@ class BridgeClient:
             request = {"v": 1, "rid": rid, "op": op, "dir": self.kernel.kernel_exchange_dir,
                        "limits": self.limits.for_kernel(), "release": released, **fields}
             result = self._run(request, what=what)
+            answer_file = result.answer is None
             answer = self._read_answer(rid, result, what=what)
             raw = _raise_for(answer, what=what, context=context)
             return then(raw, rid) if then else raw
@@ -90,7 +93,7 @@ class BridgeClient:
             self._missing[exc.what] = None
             raise
         finally:
-            self._cleanup(rid)
+            self._cleanup(rid, answer_file=answer_file)
 
     def _run(self, request: dict[str, Any], *, what: str) -> CodeResult:
         timeout = self._timeout(what)
@@ -141,8 +144,13 @@ class BridgeClient:
             raise BridgeError("the kernel-side bridge failed", where=what,
                               hint="the notebook may have replaced or broken the kernel-side "
                                    "bridge (or its disk quota is full)")
-        path = Path(self.kernel.exchange_dir) / f"{rid}.json"
-        data = read_regular_file(path, self.limits.max_answer_bytes)
+        data = result.answer
+        if data is None:
+            path = Path(self.kernel.exchange_dir) / f"{rid}.json"
+            data = read_regular_file(path, self.limits.max_answer_bytes)
+        elif len(data) > self.limits.max_answer_bytes:
+            raise BridgeError(f"answer is larger than {self.limits.max_answer_bytes} bytes",
+                              where=what)
         try:
             answer = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_pairs)
         except (ValueError, RecursionError):
@@ -156,13 +164,18 @@ class BridgeClient:
         """Remember a file of request ``rid`` in the exchange folder, to remove it after."""
         self._touched.setdefault(rid, []).append(name)
 
-    def _cleanup(self, rid: str) -> None:
+    def _cleanup(self, rid: str, *, answer_file: bool = True) -> None:
         """Remove this request's files by name: never list the folder, which the kernel
-        may have filled with any number of files."""
-        folder = Path(self.kernel.exchange_dir)
-        for name in [f"{rid}.json", *self._touched.pop(rid, [])]:
+        may have filled with any number of files. (An answer the channel carried left no
+        ``<rid>.json``; whatever else the kernel writes goes with its folder.)"""
+        names = [f"{rid}.json"] if answer_file else []
+        names += self._touched.pop(rid, [])
+        if not names:
+            return
+        folder = str(self.kernel.exchange_dir)
+        for name in names:
             with suppress(OSError):
-                os.unlink(folder / name)
+                os.unlink(os.path.join(folder, name))
 
 
 _ERRORS: dict[str, type[StudentError]] = {

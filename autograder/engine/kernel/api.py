@@ -21,6 +21,7 @@ class CodeResult:
     error_value: str = ""
     timed_out: bool = False
     kernel_died: bool = False
+    answer: bytes | None = None  # a bridge answer the kernel's channel carried (bytes)
 
 
 class KernelLike(Protocol):

@@ -1,15 +1,17 @@
 """The grader's end of a kernel's bridge channel (kernel side: ``sandbox_files/ag_channel``).
 
 Every kernel inherits one end of a unix socket pair (``AG_BRIDGE_FD``); a bridge request
-goes down it as one frame and the kernel answers with a "done" frame once the answer is in
-the exchange folder, about a hundred times faster than an ``execute_request``. The answer
-itself is read and validated exactly as before (``engine/bridge/``): the frame says only
-*when* to look.
+goes down it as one frame and the kernel answers with a "done" frame, about a hundred
+times faster than an ``execute_request``. A small answer rides in that frame, after its
+JSON header and a newline (``Reply.answer``); a larger one is in the exchange folder.
+Either way the answer's bytes are validated exactly as before (``engine/bridge/``): the
+frame is as untrusted as the file.
 
 The kernel's end is in the student's process, so what comes up the channel is treated as
-hostile: frames are bounded (``MAX_REPLY``), matched to the request id, a bounded number
-of stray frames is skipped, and nothing is ever read without a deadline. A channel that
-misbehaves is closed for good (``broken``); the kernel is then treated as unreachable.
+hostile: frames are bounded (``MAX_REPLY``, headers ``MAX_HEADER``), matched to the request
+id, a bounded number of stray frames is skipped, and nothing is ever read without a
+deadline. A channel that misbehaves is closed for good (``broken``); the kernel is then
+treated as unreachable.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _HEADER = struct.Struct(">I")
-MAX_REPLY = 4096            # a reply is {"rid": ..., "ok": ...}
+MAX_HEADER = 4096           # a reply's header is {"rid": ..., "ok": ..., "inline": ...}
+MAX_REPLY = 64 << 10        # the header, a newline and an inline answer (kernel: 60 KiB)
 MAX_STRAY = 1 << 20         # bytes of frames for other requests skipped per request
 _POLL_S = 0.1               # how often a wait looks whether the kernel is still alive
 
@@ -32,6 +35,7 @@ _POLL_S = 0.1               # how often a wait looks whether the kernel is still
 @dataclass(frozen=True)
 class Reply:
     ok: bool
+    answer: bytes | None = None   # the answer, where the frame carried it (untrusted)
 
 
 class ChannelBroken(Exception):
@@ -72,9 +76,10 @@ class BridgeChannel:
         while True:
             frame = self._frame()
             if frame is not None:
-                if frame.get("rid") == rid:
-                    return Reply(ok=frame.get("ok") is True)
-                stray += len(json.dumps(frame))
+                header, answer = frame
+                if header.get("rid") == rid:
+                    return Reply(ok=header.get("ok") is True, answer=answer)
+                stray += len(json.dumps(header)) + len(answer or b"")
                 if stray > MAX_STRAY:
                     raise self._broken("too many frames that answer nothing")
                 continue
@@ -90,7 +95,8 @@ class BridgeChannel:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _frame(self) -> dict[str, Any] | None:
+    def _frame(self) -> tuple[dict[str, Any], bytes | None] | None:
+        """The next whole frame: its header and, where it says ``inline``, the answer."""
         if len(self._buffer) < _HEADER.size:
             return None
         (size,) = _HEADER.unpack_from(self._buffer)
@@ -100,19 +106,25 @@ class BridgeChannel:
         if len(self._buffer) < end:
             return None
         body, self._buffer = self._buffer[_HEADER.size:end], self._buffer[end:]
+        head, newline, answer = body.partition(b"\n")
+        if len(head) > MAX_HEADER:
+            raise self._broken("a reply frame's header is too large")
         try:
-            frame = json.loads(body.decode("utf-8"))
+            header = json.loads(head.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise self._broken("a reply frame is not JSON") from None
-        if not isinstance(frame, dict):
+        if not isinstance(header, dict):
             raise self._broken("a reply frame is not an object")
-        return frame
+        inline = header.get("inline") is True and header.get("ok") is True
+        if bool(newline) != inline:
+            raise self._broken("a reply frame's answer does not match its header")
+        return header, answer if inline else None
 
     def _fill(self, until: float) -> None:
         if not self._ready(select.POLLIN, until):
             return
         try:
-            data = self._sock.recv(MAX_REPLY + _HEADER.size)
+            data = self._sock.recv(MAX_REPLY + _HEADER.size)  # at most one whole frame
         except BlockingIOError:
             return
         except OSError as exc:

@@ -318,7 +318,7 @@ class SandboxedKernel(NotebookExecution):
             return CodeResult(ok=False, kernel_died=True)
         if reply is None:
             return CodeResult(ok=False, kernel_died=True)
-        return CodeResult(ok=reply.ok)
+        return CodeResult(ok=reply.ok, answer=reply.answer)
 
     def interrupt(self) -> None:
         """SIGINT to the kernel process (like Jupyter's interrupt button)."""

@@ -227,6 +227,36 @@ def _serve(request):
 sys.modules['ag_bridge'].serve = _serve
 """
 
+# The bridge channel's handler (``ag_channel._Channel``), found among the kernel's objects:
+# every request answered inline by the student's code, or with a frame over the limit.
+CHANNEL_FORGERY = """\
+import gc, json
+def _value(request):
+    op = request.get('op')
+    if op == 'probe':   # as the real bridge answers a probe: every name is a function
+        return {'defined': True, 'callable': True, 'type': 'function'}
+    if op == 'call':
+        return 1
+    return {'t': 'tuple', 'v': [0, 1]}
+def _forge(request):
+    answer = {'v': 1, 'rid': request['rid'], 'ok': True, 'value': _value(request)}
+    return json.dumps(answer).encode()
+for _obj in gc.get_objects():
+    if type(_obj).__name__ == '_Channel':
+        _obj.answer = _forge
+"""
+CHANNEL_FLOOD = """\
+import gc, json, struct
+def _flood(reply, inline, sock):
+    head = json.dumps({'rid': reply.get('rid'), 'ok': True, 'inline': True}).encode()
+    body = head + b'\\n{"v": 1, "rid": "' + str(reply.get('rid')).encode() + b'", "value": "'
+    body += b'x' * (8 << 20) + b'"}'
+    sock.sendall(struct.pack('>I', len(body)) + body)
+for _obj in gc.get_objects():
+    if type(_obj).__name__ == '_Channel':
+        _obj._write = lambda reply, inline, sock=_obj.sock: _flood(reply, inline, sock)
+"""
+
 
 def bridge_notebooks() -> dict[str, object]:
     cases = {
@@ -238,6 +268,10 @@ def bridge_notebooks() -> dict[str, object]:
         "bridge_encoder_patch": ("patches the kernel-side encoder: any object becomes 1",
                                  ENCODER_PATCH),
         "bridge_huge_answer": ("answers with 40 MB of JSON", HUGE_ANSWER),
+        "bridge_channel_forgery": ("the bridge channel's handler answers every request "
+                                   "inline: defined, callable, 1", CHANNEL_FORGERY),
+        "bridge_channel_flood": ("the bridge channel's handler replies with an 8 MB frame",
+                                 CHANNEL_FLOOD),
     }
     return {name: student(category="forged answers", what=f"{what}; nothing implemented",
                           expect=NOTHING, after=(code,))

@@ -5,7 +5,8 @@ The grader (``autograder/engine/bridge/submission.py``) runs
 kernel with a request written as a Python literal (or sends the request over the
 bridge channel, ``ag_channel``, which calls the same ``serve``). ``serve`` looks names up
 in the user namespace, calls student code on arguments rebuilt from plain data and writes
-its answer to ``<exchange>/<rid>.json`` (plus ``<rid>-<n>.npy`` for arrays). Values that
+its answer to ``<exchange>/<rid>.json`` (plus ``<rid>-<n>.npy`` for arrays; the channel
+carries a small answer in its reply instead of the JSON file). Values that
 are not plain data stay here in a handle table and travel as ``{"t": "remote", "id": n}``.
 
 Three files, all on the kernel's ``PYTHONPATH`` (``/opt/autograder``, read-only):
@@ -82,10 +83,20 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
 
 def serve(request: dict[str, Any]) -> None:
     """Answer one grader request; the answer lands in ``<dir>/<rid>.json``."""
+    write_answer(request, answer_bytes(request))
+
+
+def answer_bytes(request: dict[str, Any]) -> bytes:
+    """The JSON answer to one grader request (the bridge channel may carry it inline)."""
     answer = _answer(request)
     answer["rid"] = request["rid"]
     out: list[str] = []
     _json(answer, out)
+    return "".join(out).encode("ascii")
+
+
+def write_answer(request: dict[str, Any], data: bytes) -> None:
+    """Put an answer where the grader reads it: ``<dir>/<rid>.json``."""
     fd = _os_open(request["dir"] + "/" + request["rid"] + ".json", _O_NEW, 0o644)
     with _open(fd, "wb") as fh:
-        fh.write("".join(out).encode("ascii"))
+        fh.write(data)
