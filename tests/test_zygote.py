@@ -11,7 +11,9 @@ test_sandbox.py, test_kernel.py and test_limits.py.
 from __future__ import annotations
 
 import ast
+import ctypes
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -19,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -178,6 +181,43 @@ def test_a_child_collects_garbage_as_a_fresh_interpreter(made: Template) -> None
         assert result.ok and result.stdout.strip() == "True", result
 
 
+def compacted(made: Template, timeout: float = 60.0) -> None:
+    """Ask the template to move its memory into huge pages; wait until it has."""
+    deadline = time.monotonic() + timeout
+    while made.compact() > 0:
+        assert time.monotonic() < deadline, "the template did not finish compacting"
+        time.sleep(0.05)
+
+
+def huge_pages_usable() -> bool:
+    try:
+        enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return False
+    release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
+    return "[never]" not in enabled and release >= (6, 1)   # MADV_COLLAPSE: Linux 6.1
+
+
+def test_compaction_keeps_every_child_on_its_own_pages(made: Template) -> None:
+    # after the template's memory is in huge pages, a child that writes into one still
+    # writes only its own copy: the next child sees the template as it was
+    compacted(made)
+    pid = made.host_pid
+    assert pid is not None
+    if huge_pages_usable():
+        assert rollup(pid)["AnonHugePages"] >= 64 << 10, rollup(pid)
+    vandal = ("import ctypes, torch, numpy\n"
+              "ctypes.memset(id(torch.nn.Module), 0xAB, 64)\n"     # in a shared huge page
+              "ctypes.memset(numpy.zeros(1).ctypes.data - 4096, 0, 64)\n")
+    with child(made, 0) as first:
+        first.run_code(vandal)
+    with child(made, 1) as second:
+        assert value(second, "__import__('torch').nn.Module.__name__") == "Module"
+        assert value(second, "int(__import__('numpy').ones(3).sum())") == 3
+    assert made.alive
+    assert made.compact() == 0   # asked again: nothing more to do
+
+
 @pytest.mark.slow
 def test_the_templates_memory_does_not_change_across_50_children(made: Template) -> None:
     pid = made.host_pid
@@ -185,6 +225,7 @@ def test_the_templates_memory_does_not_change_across_50_children(made: Template)
     for n in range(3):  # the template's first requests settle its own allocations
         with child(made, n % 2):
             pass
+    compacted(made)   # as it does after its first forks (zygote.COMPACT_AFTER)
     before = rollup(pid)
     for n in range(50):
         with child(made, n % 2) as kernel:
@@ -198,12 +239,62 @@ def test_the_templates_memory_does_not_change_across_50_children(made: Template)
         assert "Threads:\t1\n" in fh.read()
 
 
-def test_a_template_with_a_thread_does_not_fork() -> None:
+def kernel_side_zygote() -> Any:
     sys.path.insert(0, str(SANDBOX_FILES))
     try:
         import ag_zygote
     finally:
         sys.path.remove(str(SANDBOX_FILES))
+    return ag_zygote
+
+
+MAPS = """\
+55d5c0000000-55d5c0a00000 rw-p 00000000 00:00 0                          [heap]
+7f0000100000-7f0000a00000 rw-p 00000000 00:00 0
+7f0001000000-7f0001100000 rw-p 00000000 00:00 0
+7f0002000000-7f0002600000 rw-p 00001000 08:01 1234                       /usr/lib/libx.so
+7f0003000000-7f0003600000 r--p 00000000 00:00 0
+7f0004000000-7f0004600000 rw-s 00000000 00:01 99                         /dev/zero (deleted)
+7ffc00000000-7ffc00600000 rw-p 00000000 00:00 0                          [stack]
+"""
+
+
+def test_compaction_takes_aligned_private_anonymous_memory_in_steps(tmp_path: Path) -> None:
+    ag_zygote = kernel_side_zygote()
+    maps = tmp_path / "maps"
+    maps.write_text(MAPS)
+    mib = 1 << 20
+    # the heap (10 MiB: 4 + 4 + 2), the aligned 8 MiB of 0x7f0000100000-0x7f0000a00000;
+    # not the 1 MiB mapping, a file, read-only, shared memory or the stack
+    assert ag_zygote.Compaction(str(maps)).chunks == [
+        (0x55d5c0000000, 4 * mib), (0x55d5c0400000, 4 * mib), (0x55d5c0800000, 2 * mib),
+        (0x7f0000200000, 4 * mib), (0x7f0000600000, 4 * mib)]
+
+
+@pytest.mark.parametrize(("code", "left"), [(0, 1), (errno.EAGAIN, 1), (errno.EINVAL, 0)],
+                         ids=["collapsed", "busy-page", "unsupported"])
+def test_a_compaction_step_gives_up_only_where_it_cannot_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, left: int) -> None:
+    ag_zygote = kernel_side_zygote()
+    maps = tmp_path / "maps"
+    maps.write_text(MAPS)
+    work = ag_zygote.Compaction(str(maps))
+    work.chunks = work.chunks[:2]
+    calls: list[tuple[int, int, int]] = []
+
+    def madvise(start: int, size: int, advice: int) -> int:
+        calls.append((start, size, advice))
+        ctypes.set_errno(code)
+        return -1 if code else 0
+
+    monkeypatch.setattr(ag_zygote, "_madvise", madvise)
+    work.step()
+    assert work.left() == left
+    assert calls[0] == (0x55d5c0000000, 4 << 20, ag_zygote.MADV_HUGEPAGE)
+
+
+def test_a_template_with_a_thread_does_not_fork() -> None:
+    ag_zygote = kernel_side_zygote()
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()

@@ -22,9 +22,19 @@ folders as detached mounts, its cgroups' ``cgroup.procs``, its log, its bridge s
 
 Forking needs a single-threaded template with no ZMQ context (``_fork_safe``): a child
 of a multi-threaded process inherits locks held by threads that do not exist in it.
+
+"compact" (the grader sends it once the template has forked a few kernels) moves the
+template's anonymous memory (torch's: about 300 MB) into transparent huge pages, a few
+MiB whenever no request is waiting (``Compaction``). A fork copies one page-table entry
+per 2 MiB instead of 512, and the two exits of a child's processes unmap as few:
+24 -> 8 ms of system time per fork and exit here. A child that writes into such a page
+still copies only the 4 KiB it writes (the kernel splits its mapping, never the
+template's page), so copy-on-write isolates it as before.
 """
 
 import contextlib
+import ctypes
+import errno
 import gc
 import importlib
 import importlib.util
@@ -84,12 +94,16 @@ class Template:
         self.ctl, self.pidns = ctl, pidns
         self.children = {}      # request id -> pid
         self.status = {}        # request id -> returncode (once reaped)
+        self.compaction = None  # once the grader asked for it
 
     def serve(self):
         while True:
-            ready, _, _ = select.select([self.ctl], [], [], 0.5)
+            work = self.compaction if self.compaction and self.compaction.left() else None
+            ready, _, _ = select.select([self.ctl], [], [], 0.5 if work is None else 0)
             self.reap()
             if not ready:
+                if work is not None:
+                    work.step()   # only while no request waits
                 continue
             request, fds = receive(self.ctl)
             if request is None:
@@ -107,6 +121,10 @@ class Template:
         elif op == "status":
             self.reap()
             send(self.ctl, {"ok": True, "status": self.status.get(request["id"])})
+        elif op == "compact":
+            if self.compaction is None:
+                self.compaction = Compaction()
+            send(self.ctl, {"ok": True, "left": self.compaction.left()})
         else:
             send(self.ctl, {"ok": False, "error": f"unknown request {op!r}"})
 
@@ -143,6 +161,58 @@ class Template:
                     self.status[ident] = _returncode(status)
             while len(self.status) > _STATUS_KEPT:
                 self.status.pop(next(iter(self.status)))
+
+
+MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
+HUGE_PAGE = 2 << 20
+COMPACT_STEP = 4 << 20   # collapsed per idle moment (a few ms): a fork waits at most that
+
+
+class Compaction:
+    """The template's private anonymous memory (and its heap), 2 MiB-aligned, collapsed
+    into transparent huge pages one ``COMPACT_STEP`` at a time. Where the running kernel
+    has no ``MADV_COLLAPSE`` (before Linux 6.1) or transparent huge pages are off, it
+    stops at the first refusal: only ever a speed-up."""
+
+    def __init__(self, maps="/proc/self/maps"):
+        self.chunks = list(_anonymous_chunks(maps))
+
+    def left(self):
+        return len(self.chunks)
+
+    def step(self):
+        start, size = self.chunks.pop(0)
+        for advice in (MADV_HUGEPAGE, MADV_COLLAPSE):
+            if _madvise(start, size, advice) != 0:
+                if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EPERM):
+                    self.chunks.clear()   # not supported here: nothing more to try
+                return   # EAGAIN, ENOMEM, ...: this chunk stays as it is
+
+
+def _anonymous_chunks(maps):
+    """(start, size) of the 2 MiB-aligned parts of every private writable anonymous
+    mapping and of the heap, in ``COMPACT_STEP`` pieces."""
+    with open(maps, encoding="ascii") as fh:
+        lines = fh.read().splitlines()
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 5 or fields[1] != "rw-p" or (fields[5:] not in ([], ["[heap]"])):
+            continue
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        start = (low + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
+        end = high & ~(HUGE_PAGE - 1)
+        while start < end:
+            size = min(COMPACT_STEP, end - start)
+            yield start, size
+            start += size
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def _madvise(start, size, advice):
+    return _LIBC.madvise(start, size, advice)
 
 
 def _returncode(status):
