@@ -34,7 +34,6 @@ template's page), so copy-on-write isolates it as before.
 
 import contextlib
 import ctypes
-import errno
 import gc
 import importlib
 import importlib.util
@@ -163,16 +162,17 @@ class Template:
                 self.status.pop(next(iter(self.status)))
 
 
-MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
+MADV_COLLAPSE = 25
 HUGE_PAGE = 2 << 20
 COMPACT_STEP = 4 << 20   # collapsed per idle moment (a few ms): a fork waits at most that
 
 
 class Compaction:
     """The template's private anonymous memory (and its heap), 2 MiB-aligned, collapsed
-    into transparent huge pages one ``COMPACT_STEP`` at a time. Where the running kernel
-    has no ``MADV_COLLAPSE`` (before Linux 6.1) or transparent huge pages are off, it
-    stops at the first refusal: only ever a speed-up."""
+    into transparent huge pages one ``COMPACT_STEP`` at a time (``MADV_COLLAPSE`` only:
+    the mappings keep their flags, so a child's own new memory faults in as before). A
+    step the kernel refuses (no ``MADV_COLLAPSE`` before Linux 6.1, huge pages off, a
+    mapping that cannot have them) leaves that piece as it was: only ever a speed-up."""
 
     def __init__(self, maps="/proc/self/maps"):
         self.chunks = list(_anonymous_chunks(maps))
@@ -182,11 +182,7 @@ class Compaction:
 
     def step(self):
         start, size = self.chunks.pop(0)
-        for advice in (MADV_HUGEPAGE, MADV_COLLAPSE):
-            if _madvise(start, size, advice) != 0:
-                if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EPERM):
-                    self.chunks.clear()   # not supported here: nothing more to try
-                return   # EAGAIN, ENOMEM, ...: this chunk stays as it is
+        _madvise(start, size, MADV_COLLAPSE)
 
 
 def _anonymous_chunks(maps):
