@@ -9,7 +9,7 @@ thread, where the kernel runs cells: the request is answered exactly as ``ag_bri
 would answer it from a cell, interruptible by SIGINT as a cell is. The reply frame says
 the request is done; an answer of at most ``INLINE_MAX`` bytes travels in it, after the
 frame's header and a newline, instead of the exchange folder (a file costs both sides
-an open, a write or read, and an unlink: a fifth of a request's time). A larger answer
+an open, a write or read, and an unlink: half of a request's time). A larger answer
 lands in the exchange folder as before.
 
 Like all of ``ag_bridge``, this is a convenience inside the student's process, not a
