@@ -257,28 +257,29 @@ MAPS = """\
 7f0004000000-7f0004600000 rw-s 00000000 00:01 99                         /dev/zero (deleted)
 7ffc00000000-7ffc00600000 rw-p 00000000 00:00 0                          [stack]
 """
+# the heap (10 MiB: 4 + 4 + 2), the aligned 8 MiB of 0x7f0000100000-0x7f0000a00000;
+# not the 1 MiB mapping, a file, read-only, shared memory or the stack
+CHUNKS = [(0x55d5c0000000, 4 << 20), (0x55d5c0400000, 4 << 20), (0x55d5c0800000, 2 << 20),
+          (0x7f0000200000, 4 << 20), (0x7f0000600000, 4 << 20)]
 
 
-def test_compaction_takes_aligned_private_anonymous_memory_in_steps(tmp_path: Path) -> None:
-    ag_zygote = kernel_side_zygote()
-    maps = tmp_path / "maps"
-    maps.write_text(MAPS)
-    mib = 1 << 20
-    # the heap (10 MiB: 4 + 4 + 2), the aligned 8 MiB of 0x7f0000100000-0x7f0000a00000;
-    # not the 1 MiB mapping, a file, read-only, shared memory or the stack
-    assert ag_zygote.Compaction(str(maps)).chunks == [
-        (0x55d5c0000000, 4 * mib), (0x55d5c0400000, 4 * mib), (0x55d5c0800000, 2 * mib),
-        (0x7f0000200000, 4 * mib), (0x7f0000600000, 4 * mib)]
+@pytest.fixture
+def maps(tmp_path: Path) -> str:
+    path = tmp_path / "maps"
+    path.write_text(MAPS)
+    return str(path)
+
+
+def test_compaction_takes_aligned_private_anonymous_memory_in_steps(maps: str) -> None:
+    assert kernel_side_zygote().Compaction(maps).chunks == CHUNKS
 
 
 @pytest.mark.parametrize("code", [0, errno.EAGAIN, errno.EINVAL],
                          ids=["collapsed", "busy-page", "refused"])
 def test_a_compaction_step_takes_one_piece_whatever_the_kernel_says(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+        maps: str, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
     ag_zygote = kernel_side_zygote()
-    maps = tmp_path / "maps"
-    maps.write_text(MAPS)
-    work = ag_zygote.Compaction(str(maps))
+    work = ag_zygote.Compaction(maps)
     calls: list[tuple[int, int, int]] = []
 
     def madvise(start: int, size: int, advice: int) -> int:
@@ -289,9 +290,7 @@ def test_a_compaction_step_takes_one_piece_whatever_the_kernel_says(
     monkeypatch.setattr(ag_zygote, "_madvise", madvise)
     while work.left():
         work.step()
-    assert calls == [(start, size, ag_zygote.MADV_COLLAPSE) for start, size in [
-        (0x55d5c0000000, 4 << 20), (0x55d5c0400000, 4 << 20), (0x55d5c0800000, 2 << 20),
-        (0x7f0000200000, 4 << 20), (0x7f0000600000, 4 << 20)]]
+    assert calls == [(start, size, ag_zygote.MADV_COLLAPSE) for start, size in CHUNKS]
 
 
 def test_a_template_with_a_thread_does_not_fork() -> None:

@@ -64,8 +64,9 @@ BASE_PRELOAD = ("numpy", "torch")
 READY_TIMEOUT_S = 300.0             # importing torch on a loaded machine
 REQUEST_TIMEOUT_S = 30.0
 # Forks after which the template moves its memory into huge pages ("compact"): that costs
-# it about 0.6 s of CPU once and saves each later fork and exit about 30 ms, so a worker
-# that grades a handful of submissions never pays it, and a long batch or a service does.
+# it about 0.6 s of CPU once and saves each later kernel (two forks and exits) about 30 ms,
+# so a worker that grades a handful of submissions never pays it, and a long batch or a
+# service does.
 COMPACT_AFTER = 8
 _MAX_MESSAGE = 1 << 16
 _TEMPLATE_QUOTA = DiskQuota(64, 4096)
@@ -300,8 +301,7 @@ class Template:
         with self._lock:
             self._send({"op": "compact"}, ())
             answer, _ = self._receive(REQUEST_TIMEOUT_S, "compact")
-        left = answer.get("left")
-        return left if isinstance(left, int) and not isinstance(left, bool) else 0
+        return _int(answer.get("left")) or 0
 
     def status(self, ident: int) -> int | None:
         """How child ``ident`` ended (``Popen.returncode``); None while unknown."""
@@ -311,8 +311,7 @@ class Template:
                 answer, _ = self._receive(REQUEST_TIMEOUT_S, "status")
             except ZygoteError:
                 return None
-        value = answer.get("status")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return _int(answer.get("status"))
 
     def _send(self, message: dict[str, Any], fds: Sequence[int]) -> None:
         if self._sock is None or not self.alive:
@@ -345,6 +344,11 @@ class Template:
         tail = log.read_bytes()[-2000:].decode("utf-8", "replace") if log and log.exists() \
             else ""
         return ZygoteError(message, where="kernel template", hint=f"template log: {tail!r}")
+
+
+def _int(value: Any) -> int | None:
+    """``value`` where the template's answer holds a real int there (not a bool)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _decode(data: bytes) -> dict[str, Any]:
