@@ -53,7 +53,8 @@ MAX_FDS = 32
 STAGING = "/run/ag-data"         # datasets, read-only, as the template sees them
 # As launch.py's spawned kernels: ``_execute_sleep`` is ipykernel's 0.5 ms pause before each
 # reply, for clients that stop at the reply; the grader waits for the idle status after it.
-KERNEL_ARGS = ["--IPKernelApp.extensions=ag_startup", "--HistoryManager.hist_file=:memory:",
+# No history database (a sqlite insert and a thread's wake-up after every cell).
+KERNEL_ARGS = ["--IPKernelApp.extensions=ag_startup", "--HistoryManager.enabled=False",
                "--IPythonKernel._execute_sleep=0"]
 # What every kernel imports while it starts (IPKernelApp, its shell, its debugger: 0.6 s
 # of debugpy alone), what IPython imports for the first traceback a cell shows (stack_data
