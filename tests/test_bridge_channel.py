@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import struct
 import threading
@@ -147,3 +148,61 @@ def test_a_closed_end_breaks_the_channel(ends: tuple[BridgeChannel, socket.socke
     theirs.close()
     with pytest.raises(ChannelBroken):
         reply_of(ours)
+
+
+# -- polling (a notebook's cells: the caller polls the channel with IOPub) ------------------
+
+
+def test_poll_reply_does_not_wait(ends: tuple[BridgeChannel, socket.socket]) -> None:
+    ours, _theirs = ends
+    start = time.monotonic()
+    assert ours.poll_reply("r1") is None
+    assert time.monotonic() - start < 0.5
+    assert not ours.broken
+
+
+def test_poll_reply_puts_a_frame_together_from_its_pieces(
+        ends: tuple[BridgeChannel, socket.socket]) -> None:
+    ours, theirs = ends
+    whole = frame(b'{"rid": "r1", "ok": true, "inline": true}\n{"status": "ok"}')
+    theirs.sendall(whole[:7])
+    time.sleep(0.05)
+    assert ours.poll_reply("r1") is None
+    theirs.sendall(whole[7:])
+    time.sleep(0.05)
+    assert ours.poll_reply("r1") == Reply(ok=True, answer=b'{"status": "ok"}')
+
+
+def _poll_strays(ours: BridgeChannel, theirs: socket.socket, rid: str, count: int) -> None:
+    """The kernel's end writes ``count`` stray frames while the grader's end polls."""
+    head = b'{"rid": "other", "ok": true, "inline": true}\n'
+    stray = frame(head + b"x" * (MAX_REPLY - len(head)))
+    def flood() -> None:
+        with contextlib.suppress(OSError):
+            for _ in range(count):
+                theirs.sendall(stray)
+
+    writer = threading.Thread(target=flood)
+    writer.start()
+    try:
+        while writer.is_alive() or ours._buffer or select.select([ours], [], [], 0.05)[0]:
+            assert ours.poll_reply(rid) is None
+            time.sleep(0.001)
+    except ChannelBroken:
+        theirs.shutdown(socket.SHUT_RDWR)
+        raise
+    finally:
+        writer.join()
+
+
+def test_stray_bytes_add_up_over_polls_until_the_next_request(
+        ends: tuple[BridgeChannel, socket.socket]) -> None:
+    ours, theirs = ends
+    below = MAX_STRAY // MAX_REPLY - 1
+    ours.send({"rid": "r1"}, time.monotonic() + 2)
+    _poll_strays(ours, theirs, "r1", below)
+    ours.send({"rid": "r2"}, time.monotonic() + 2)   # a new request: a new allowance
+    _poll_strays(ours, theirs, "r2", below)
+    assert not ours.broken
+    with pytest.raises(ChannelBroken, match="too many frames"):
+        _poll_strays(ours, theirs, "r2", below)

@@ -49,6 +49,7 @@ class BridgeChannel:
         self._sock = sock
         self._sock.setblocking(False)
         self._buffer = b""
+        self._stray = 0
         self.broken = False
 
     @classmethod
@@ -61,6 +62,7 @@ class BridgeChannel:
         """Write one request frame; ``TimeoutError`` if the kernel does not take it."""
         body = json.dumps(request, allow_nan=True).encode("utf-8")
         data = memoryview(_HEADER.pack(len(body)) + body)
+        self._stray = 0
         while data:
             self._wait(select.POLLOUT, deadline)
             try:
@@ -72,17 +74,10 @@ class BridgeChannel:
 
     def reply(self, rid: str, deadline: float, alive: Callable[[], bool]) -> Reply | None:
         """The reply to ``rid``; None at the deadline or once ``alive()`` is False."""
-        stray = 0
         while True:
-            frame = self._frame()
-            if frame is not None:
-                header, answer = frame
-                if header.get("rid") == rid:
-                    return Reply(ok=header.get("ok") is True, answer=answer)
-                stray += len(json.dumps(header)) + len(answer or b"")
-                if stray > MAX_STRAY:
-                    raise self._broken("too many frames that answer nothing")
-                continue
+            reply = self._take(rid)
+            if reply is not None:
+                return reply
             if not alive():
                 return None
             now = time.monotonic()
@@ -90,10 +85,33 @@ class BridgeChannel:
                 return None
             self._fill(min(deadline, now + _POLL_S))
 
+    def poll_reply(self, rid: str) -> Reply | None:
+        """The reply to ``rid`` if it has arrived, without waiting (for a caller that
+        polls ``fileno()`` among other sockets)."""
+        reply = self._take(rid)
+        if reply is None and self._receive():
+            reply = self._take(rid)
+        return reply
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
     def close(self) -> None:
         self._sock.close()
 
     # -- reading ----------------------------------------------------------------------
+
+    def _take(self, rid: str) -> Reply | None:
+        """The reply to ``rid`` among the whole frames read so far; the frames before it
+        that answer nothing are skipped, ``MAX_STRAY`` bytes of them per request."""
+        while (frame := self._frame()) is not None:
+            header, answer = frame
+            if header.get("rid") == rid:
+                return Reply(ok=header.get("ok") is True, answer=answer)
+            self._stray += len(json.dumps(header)) + len(answer or b"")
+            if self._stray > MAX_STRAY:
+                raise self._broken("too many frames that answer nothing")
+        return None
 
     def _frame(self) -> tuple[dict[str, Any], bytes | None] | None:
         """The next whole frame: its header and, where it says ``inline``, the answer."""
@@ -121,17 +139,21 @@ class BridgeChannel:
         return header, answer if inline else None
 
     def _fill(self, until: float) -> None:
-        if not self._ready(select.POLLIN, until):
-            return
+        if self._ready(select.POLLIN, until):
+            self._receive()
+
+    def _receive(self) -> bool:
+        """Read what has arrived (at most one whole frame); False if nothing had."""
         try:
-            data = self._sock.recv(MAX_REPLY + _HEADER.size)  # at most one whole frame
+            data = self._sock.recv(MAX_REPLY + _HEADER.size)
         except BlockingIOError:
-            return
+            return False
         except OSError as exc:
             raise self._broken(f"the kernel's end is gone ({exc.strerror})") from None
         if not data:
             raise self._broken("the kernel closed its end")
         self._buffer += data
+        return True
 
     def _wait(self, event: int, deadline: float) -> None:
         if not self._ready(event, deadline):

@@ -1,6 +1,13 @@
 """Executing a notebook in a started kernel: cells in order, outputs capped while they
-stream, each cell's record taken from its ``execute_reply``, time limits enforced with an
-interrupt and then a kill.
+stream, each cell's record taken from its reply, time limits enforced with an interrupt
+and then a kill.
+
+A notebook's cells go down the kernel's bridge channel (``channel.py``; kernel side
+``sandbox_files/ag_cells``), which runs each through ipykernel's own ``do_execute`` and
+answers with what its ``execute_reply`` would have said: half the messaging of an
+``execute_request`` on both sides. Snippets, and every cell of a kernel without a working
+channel, go as ``execute_request``s. Either way the outputs come over IOPub, parented to
+the request's id, and the reply is as untrusted as the outputs.
 
 ``NotebookExecution`` is the part of ``SandboxedKernel`` (``sandboxed.py``) that talks
 to a running kernel over its shell and IOPub channels; the kernel object supplies the
@@ -10,7 +17,9 @@ connection (``_require``), its limits and how it stops (``interrupt``, ``kill``)
 from __future__ import annotations
 
 import errno
+import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -18,6 +27,7 @@ from typing import Any, Literal
 import zmq
 
 from ...core.config import Limits
+from .channel import BridgeChannel, ChannelBroken
 from .launch import LaunchedKernel, reconnect_iopub
 from .outputs import NotebookOutputs
 from .watchdog import LimitHit
@@ -45,6 +55,18 @@ class ExecutionReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A request on its way: its id (its outputs' parent), how its reply's content is
+    taken once it has come, and where that reply arrives (the bridge channel, or the
+    shell channel where ``channel`` is None): only that socket is polled with IOPub, so
+    what a kernel writes on the other one cannot make the wait spin."""
+
+    msg_id: str
+    take: Callable[[], dict[str, Any] | None]
+    channel: BridgeChannel | None = None
 
 
 @dataclass
@@ -169,19 +191,62 @@ class NotebookExecution:
     def _execute(self, code: str, *, timeout: float,
                  sink: Callable[[str, dict[str, Any]], None],
                  store_history: bool = True) -> _Reply:
+        """Run ``code``: a notebook's cell (``store_history``) over the bridge channel
+        where the kernel has a working one, anything else as an ``execute_request``."""
         launched = self._require()
         t0 = time.monotonic()
         if launched.process.poll() is not None:
             return _Reply("killed")
-        msg_id = launched.client.execute(code, silent=False, store_history=store_history,
-                                         allow_stdin=False, stop_on_error=False)
-        reply = self._wait(msg_id, t0 + timeout, sink)
+        pending = self._send_cell(code, t0 + timeout) if store_history else None
+        if pending is None:
+            msg_id = launched.client.execute(code, silent=False, store_history=store_history,
+                                             allow_stdin=False, stop_on_error=False)
+            pending = _Pending(msg_id, lambda: self._drain_shell(msg_id))
+        reply = self._wait(pending, t0 + timeout, sink)
         if reply is None:
-            reply = self._after_timeout(msg_id, sink)
+            reply = self._after_timeout(pending, sink)
         reply.seconds = time.monotonic() - t0
         return reply
 
-    def _wait(self, msg_id: str, deadline: float,
+    def _send_cell(self, code: str, deadline: float) -> _Pending | None:
+        """Send a cell down the bridge channel (``sandbox_files/ag_cells``); None where
+        the kernel has no working channel (then it goes as an ``execute_request``). A
+        kernel that does not take the request in time gets no reply: its cell times
+        out."""
+        channel = self._require().channel
+        if channel is None or channel.broken:
+            return None
+        msg_id = uuid.uuid4().hex
+        try:
+            channel.send({"rid": msg_id, "cell": code, "msg_id": msg_id}, deadline)
+        except ChannelBroken:
+            return None
+        except TimeoutError:
+            return _Pending(msg_id, lambda: None, channel)
+        return _Pending(msg_id, lambda: self._channel_reply(channel, msg_id), channel)
+
+    def _channel_reply(self, channel: BridgeChannel, rid: str) -> dict[str, Any] | None:
+        """The cell's reply content from its reply frame, if it has come (untrusted, as an
+        ``execute_reply`` is: ``_reply_from`` keeps only what it expects, capped). A
+        channel that breaks during a cell ends the cell with an error unless the kernel
+        died (then None: the caller sees it dead); the next cells go as
+        ``execute_request``s."""
+        try:
+            reply = channel.poll_reply(rid)
+        except ChannelBroken:
+            if not self._still_running(IOPUB_GRACE_S / 4):
+                return None
+            return {"status": "error", "ename": "KernelChannelBroken",
+                    "evalue": "the kernel broke its channel to the grader"}
+        if reply is None:
+            return None
+        try:
+            content = json.loads(reply.answer or b"") if reply.ok else None
+        except (UnicodeDecodeError, ValueError):
+            content = None
+        return content if isinstance(content, dict) else {"status": "error"}
+
+    def _wait(self, pending: _Pending, deadline: float,
               sink: Callable[[str, dict[str, Any]], None]) -> _Reply | None:
         """The cell's reply (after its outputs), ``killed``, or None at the deadline."""
         launched = self._require()
@@ -193,17 +258,18 @@ class NotebookExecution:
                 return None
             if reply is not None and now >= idle_by:
                 break
-            self._poll(min(0.1, (idle_by if reply else deadline) - now))
-            idle = self._drain_iopub(msg_id, sink) or idle
+            self._poll(min(0.1, (idle_by if reply else deadline) - now),
+                       None if reply is not None else pending)
+            idle = self._drain_iopub(pending.msg_id, sink) or idle
             if self._iopub_dropped() and self._still_running(IOPUB_GRACE_S / 4):
                 sink("ag_dropped", {})
                 reconnect_iopub(launched)
             if reply is None:
-                reply = self._drain_shell(msg_id)
+                reply = pending.take()
                 if reply is not None:
                     idle_by = time.monotonic() + IOPUB_GRACE_S
                 elif launched.process.poll() is not None:
-                    self._drain_iopub(msg_id, sink)
+                    self._drain_iopub(pending.msg_id, sink)
                     return _Reply("killed")
         assert reply is not None
         return _reply_from(reply)
@@ -220,12 +286,18 @@ class NotebookExecution:
             time.sleep(0.02)
         return False
 
-    def _poll(self, seconds: float) -> None:
+    def _poll(self, seconds: float, awaiting: _Pending | None) -> None:
+        """Wait for IOPub and, while a reply is ``awaiting``, the socket it comes on (a
+        socket nobody drains would wake every poll at once)."""
         client = self._require().client
         poller = zmq.Poller()
-        for channel in (client.iopub_channel, client.shell_channel):
-            if channel.socket is not None:
-                poller.register(channel.socket, zmq.POLLIN)
+        if client.iopub_channel.socket is not None:
+            poller.register(client.iopub_channel.socket, zmq.POLLIN)
+        channel = awaiting.channel if awaiting is not None else None
+        if channel is not None and not channel.broken:
+            poller.register(channel.fileno(), zmq.POLLIN)
+        elif awaiting is not None and channel is None and client.shell_channel.socket:
+            poller.register(client.shell_channel.socket, zmq.POLLIN)
         poller.poll(int(1000 * max(0.0, seconds)))
 
     def _drain_iopub(self, msg_id: str, sink: Callable[[str, dict[str, Any]], None],
@@ -263,11 +335,11 @@ class NotebookExecution:
                 return content if isinstance(content, dict) else {"status": "error"}
         return None
 
-    def _after_timeout(self, msg_id: str, sink: Callable[[str, dict[str, Any]], None]
-                       ) -> _Reply:
+    def _after_timeout(self, pending: _Pending,
+                       sink: Callable[[str, dict[str, Any]], None]) -> _Reply:
         """Interrupt the cell; a kernel that does not stop within the grace is killed."""
         self.interrupt()
-        late = self._wait(msg_id, time.monotonic() + INTERRUPT_GRACE_S, sink)
+        late = self._wait(pending, time.monotonic() + INTERRUPT_GRACE_S, sink)
         if late is None:
             self._stop = self._stop or LimitHit("interrupt", int(INTERRUPT_GRACE_S))
             self.kill()

@@ -7,8 +7,9 @@ runtime dir bind-mounted into the sandbox; unix sockets work across network name
 
 Everything that comes out of the kernel is untrusted:
 
-- the execution record of a cell comes from its ``execute_reply`` (not from the outputs,
-  which student code can suppress or fake) and its text is length-capped;
+- the execution record of a cell comes from its reply (the bridge channel's reply frame
+  or an ``execute_reply``; not from the outputs, which student code can suppress or
+  fake) and its text is length-capped; it is a record for the feedback, never points;
 - outputs are capped per notebook (``Limits.output_kb``) while streaming, display
   updates included (``outputs.py``). Each ZMQ message is capped too
   (``MAXMSGSIZE``: libzmq refuses a bigger frame before allocating it), so printing

@@ -96,6 +96,11 @@ async def _fake(code, silent, *args, **kwargs):
     return await _real(code, silent, *args, **kwargs)
 kernel.do_execute = _fake
 """
+CELL_REPLY = """\
+import sys
+_cells = sys.modules['ag_cells']
+_cells._reply = lambda content: b'{"status": "ok", "execution_count": 1}'
+"""
 RIGGED_EQ = """\
 class Anything(int):
     def __eq__(self, other): return True
@@ -124,7 +129,7 @@ def record_notebooks() -> dict[str, object]:
               "record_input_transformer": INPUT_TRANSFORMER,
               "record_session_send": SESSION_SEND, "record_settrace": SETTRACE,
               "record_custom_exc": CUSTOM_EXC, "record_showtraceback": SHOWTRACEBACK,
-              "record_do_execute": DO_EXECUTE}
+              "record_do_execute": DO_EXECUTE, "record_cell_reply": CELL_REPLY}
     # A trace hook on every line traces the kernel's own code too (IPython, ipykernel,
     # tornado; torch's import in a spawned kernel): the next cell runs past its limit,
     # the kernel is too slow to stop within the interrupt's grace and the grader kills

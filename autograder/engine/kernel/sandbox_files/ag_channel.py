@@ -10,7 +10,9 @@ would answer it from a cell, interruptible by SIGINT as a cell is. The reply fra
 the request is done; an answer of at most ``INLINE_MAX`` bytes travels in it, after the
 frame's header and a newline, instead of the exchange folder (a file costs both sides
 an open, a write or read, and an unlink: half of a request's time). A larger answer
-lands in the exchange folder as before.
+lands in the exchange folder as before. A request with a ``"cell"`` is a notebook cell:
+``ag_cells.execute`` runs it as a task of the event loop (as ipykernel runs an
+``execute_request``), and nothing more is read until its reply is written.
 
 Like all of ``ag_bridge``, this is a convenience inside the student's process, not a
 boundary: student code can read the requests and write frames. The grader bounds what
@@ -35,8 +37,9 @@ INLINE_MAX = 60 << 10    # the grader reads reply frames of up to 64 KiB
 
 
 class _Channel:
-    def __init__(self, sock, answer, write, loop):
+    def __init__(self, sock, answer, write, loop, execute=None):
         self.sock, self.answer, self.write, self.loop = sock, answer, write, loop
+        self.execute, self.cell = execute, None
 
     def on_readable(self, fd, events):
         # Runs in the kernel's main thread, between messages: nothing may escape, or the
@@ -48,6 +51,9 @@ class _Channel:
         if request is None:
             self.loop.remove_handler(fd)
             return
+        if "cell" in request and self.execute is not None:
+            self._start_cell(fd, request)
+            return
         try:
             inline = self._answer(request)
             ok = True
@@ -55,6 +61,28 @@ class _Channel:
             inline, ok = None, False
         with _contextlib.suppress(BaseException):  # the grader went away: nothing to do
             self._write({"rid": request.get("rid"), "ok": ok}, inline)
+
+    def _start_cell(self, fd, request):
+        """Run a notebook cell (``ag_cells``) as a task of the event loop, as ipykernel
+        runs an ``execute_request`` (a cell may ``await``); the channel reads nothing
+        more until the cell is done and its reply written."""
+        import asyncio
+
+        self.loop.remove_handler(fd)
+        self.cell = asyncio.ensure_future(self._run_cell(fd, request))
+
+    async def _run_cell(self, fd, request):
+        try:
+            try:
+                inline, ok = await self.execute(request), True
+            except BaseException:
+                inline, ok = None, False
+            with _contextlib.suppress(BaseException):
+                self._write({"rid": request.get("rid"), "ok": ok}, inline)
+        finally:
+            self.cell = None
+            with _contextlib.suppress(BaseException):
+                self.loop.add_handler(fd, self.on_readable, self.loop.READ)
 
     def _answer(self, request):
         """The answer's bytes to send inline, or None once it is in the exchange folder."""
@@ -100,10 +128,11 @@ class _Channel:
         self.sock.sendall(_HEADER.pack(len(body)) + body)
 
 
-def listen(answer, write):
+def listen(answer, write, execute=None):
     """Serve requests from ``$AG_BRIDGE_FD`` on the kernel's event loop (``answer``: a
-    request's answer as bytes; ``write``: put it in the exchange folder); False if the
-    grader gave no channel (then requests come as code in cells)."""
+    request's answer as bytes; ``write``: put it in the exchange folder; ``execute``: a
+    coroutine running a notebook cell, ``ag_cells.execute``); False if the grader gave
+    no channel (then requests come as code in cells)."""
     raw = _os.environ.get("AG_BRIDGE_FD", "")
     if not raw.isdigit():
         return False
@@ -113,6 +142,6 @@ def listen(answer, write):
     sock.setblocking(True)
     _os.set_inheritable(sock.fileno(), False)  # not into the student's subprocesses
     loop = IOLoop.current()
-    channel = _Channel(sock, answer, write, loop)
+    channel = _Channel(sock, answer, write, loop, execute)
     loop.add_handler(sock.fileno(), channel.on_readable, IOLoop.READ)
     return True
