@@ -94,13 +94,13 @@ def grade(*, assignment_id: str, submissions: Sequence[Path], out: Path,
     root = assignments_root or assignments_dir()
     assignment = load_assignment(assignment_id, root)
     lang = lang or default_lang()
-    check_completion_ids(assignment)
-    current = fingerprint(assignment, effective_params(assignment, params))
-    out.mkdir(parents=True, exist_ok=True)
-    gb_path = gradebook or default_gradebook()
     local = _LocalPool(assignment, jobs, tuple(gpus), data_dir,
                        fork if kernel_factory == _FACTORY else False, warm)
-    with _started_early(local, cluster) as local:
+    with _started_early(local, cluster) as local:  # first: the rest runs beside their start
+        check_completion_ids(assignment)
+        current = fingerprint(assignment, effective_params(assignment, params))
+        out.mkdir(parents=True, exist_ok=True)
+        gb_path = gradebook or default_gradebook()
         with intake_session(submissions, assignment_id=assignment.id,
                             workdir=out / ".intake", team_submission=team_submission,
                             lang=lang, file_name=assignment.submission_file
