@@ -9,8 +9,9 @@ notebook's cells down the bridge channel (``ag_channel``) as ``{"rid", "cell",
 cell runs exactly as an ``execute_request`` would have run it (IPython's transforms and
 magics, top-level ``await``, ``input()`` refused, the inline backend's figures, the
 reply's status, error name and value, execution count). Its outputs go to IOPub as ever,
-under a parent header whose ``msg_id`` is the grader's, between a busy and an idle status;
-the channel's reply frame carries what the ``execute_reply`` would have said.
+under a parent header whose ``msg_id`` is the grader's, followed by an idle status (the
+grader's sign that the cell's outputs are all in; nobody reads a busy one, so none is
+sent); the channel's reply frame carries what the ``execute_reply`` would have said.
 
 Nothing here is a boundary: it runs inside the student's process, which can forge any of
 it, as it could forge an ``execute_reply``. The grader caps what it reads and grades
@@ -30,7 +31,6 @@ async def execute(kernel, request):
     content (status, execution_count, ename, evalue) as JSON bytes."""
     parent = _parent(kernel, str(request.get("msg_id", "")))
     kernel.set_parent([], parent, "shell")
-    kernel._publish_status("busy", "shell", parent)
     previous = _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     try:
         content = await kernel.do_execute(str(request.get("cell", "")), False,
