@@ -374,3 +374,19 @@ def test_missing_dataset_is_a_clear_error(spec: SandboxSpec, tmp_path: Path) -> 
     broken = replace(spec, datasets=(("MNIST", tmp_path / "nowhere"),))
     with pytest.raises(SandboxError, match="does not exist"):
         wrap_command(["python"], broken, mode="bwrap")
+
+
+def test_the_font_cache_is_found_without_importing_matplotlib(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The newest ``fontlist-*.json`` of matplotlib's cache folder (an older matplotlib's
+    cache beside it is not the one to seed), found before matplotlib is imported."""
+    folder = tmp_path / "mpl"
+    folder.mkdir()
+    old, new = folder / "fontlist-v390.json", folder / "fontlist-v3.11.0.json"
+    old.write_text("{}")
+    new.write_text("{}")
+    os.utime(old, (1_000_000, 1_000_000))
+    monkeypatch.setenv("MPLCONFIGDIR", str(folder))
+    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+    assert sandbox._matplotlib_font_cache() == new
+    assert "matplotlib" not in sys.modules
