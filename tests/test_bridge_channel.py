@@ -27,6 +27,7 @@ from autograder.engine.kernel.channel import (
     BridgeChannel,
     ChannelBroken,
     Reply,
+    RequestTooLarge,
 )
 
 HEADER = struct.Struct(">I")
@@ -206,3 +207,17 @@ def test_stray_bytes_add_up_over_polls_until_the_next_request(
     assert not ours.broken
     with pytest.raises(ChannelBroken, match="too many frames"):
         _poll_strays(ours, theirs, "r2", below)
+
+
+def test_a_request_larger_than_the_kernel_reads_is_not_sent(
+        ends: tuple[BridgeChannel, socket.socket], monkeypatch: pytest.MonkeyPatch) -> None:
+    from autograder.engine.kernel import channel
+
+    ours, theirs = ends
+    monkeypatch.setattr(channel, "MAX_REQUEST", 64)
+    with pytest.raises(RequestTooLarge):
+        ours.send({"rid": "r1", "cell": "x" * 100}, time.monotonic() + 2)
+    assert not ours.broken
+    theirs.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        theirs.recv(1)

@@ -99,3 +99,37 @@ def test_a_stolen_cell_times_out(launcher: Any) -> None:
     stolen = statuses.index("timeout")
     assert statuses == ["ok"] * stolen + ["timeout"] + ["not_run"] * (6 - stolen)
     assert cells[stolen][2] == []
+
+
+def test_a_cell_too_large_for_the_channel_goes_as_a_request(
+        launcher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (the kernel's end reads frames of up to 64 MiB: a 50 MB notebook of Japanese text
+    # can hold a cell larger than that once JSON-escaped)
+    from autograder.engine.kernel import channel
+
+    monkeypatch.setattr(channel, "MAX_REQUEST", 4096)
+    replies: list[str] = []
+    original = execution.NotebookExecution._channel_reply
+
+    def spy(self: execution.NotebookExecution, ch: Any, rid: str) -> Any:
+        reply = original(self, ch, rid)
+        if reply is not None:
+            replies.append(rid)
+        return reply
+
+    monkeypatch.setattr(execution.NotebookExecution, "_channel_reply", spy)
+    nb = notebook("s = '" + "あ" * 1000 + "'\nlen(s)", "print(len(s))")
+    report, cells = run(nb, launcher, 4)
+    assert report.status == "ok" and len(replies) == 1   # the small cell only
+    assert '"text/plain": "1000"' in cells[0][2][0] and '"text": "1000\\n"' in cells[1][2][0]
+
+
+def test_a_bridge_request_too_large_for_the_channel_is_left_to_a_cell(
+        launcher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autograder.engine.kernel import channel
+
+    monkeypatch.setattr(channel, "MAX_REQUEST", 4096)
+    with SandboxedKernel(limits=LIMITS, slot=worker_slot(110, 5), lang="en",
+                         launcher=launcher) as kernel:
+        assert kernel.serve_bridge({"rid": "r1", "op": "probe", "name": "x" * 5000}) is None
+        assert kernel.serve_bridge({"rid": "r2", "op": "probe", "name": "x"}) is not None

@@ -29,6 +29,7 @@ _HEADER = struct.Struct(">I")
 MAX_HEADER = 4096           # a reply's header is {"rid": ..., "ok": ..., "inline": ...}
 MAX_REPLY = 64 << 10        # the header, a newline and an inline answer (kernel: 60 KiB)
 MAX_STRAY = 1 << 20         # bytes of frames for other requests skipped per request
+MAX_REQUEST = 64 << 20      # the largest request frame the kernel reads (ag_channel.MAX_FRAME)
 _POLL_S = 0.1               # how often a wait looks whether the kernel is still alive
 
 
@@ -40,6 +41,11 @@ class Reply:
 
 class ChannelBroken(Exception):
     """The kernel's end wrote something that is not a reply, or went away."""
+
+
+class RequestTooLarge(ValueError):
+    """A request larger than the kernel's end reads (``MAX_REQUEST``): nothing was sent,
+    and the channel is as it was (the request goes another way)."""
 
 
 class BridgeChannel:
@@ -59,8 +65,11 @@ class BridgeChannel:
         return cls(ours), theirs
 
     def send(self, request: dict[str, Any], deadline: float) -> None:
-        """Write one request frame; ``TimeoutError`` if the kernel does not take it."""
+        """Write one request frame; ``TimeoutError`` if the kernel does not take it,
+        ``RequestTooLarge`` (before sending anything) if it would not read it."""
         body = json.dumps(request, allow_nan=True).encode("utf-8")
+        if len(body) > MAX_REQUEST:
+            raise RequestTooLarge(f"a request of {len(body)} bytes")
         data = memoryview(_HEADER.pack(len(body)) + body)
         self._stray = 0
         while data:
@@ -170,4 +179,4 @@ class BridgeChannel:
         return ChannelBroken(why)
 
 
-__all__ = ["BridgeChannel", "ChannelBroken", "Reply"]
+__all__ = ["BridgeChannel", "ChannelBroken", "Reply", "RequestTooLarge"]

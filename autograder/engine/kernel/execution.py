@@ -27,7 +27,7 @@ from typing import Any, Literal
 import zmq
 
 from ...core.config import Limits
-from .channel import BridgeChannel, ChannelBroken
+from .channel import BridgeChannel, ChannelBroken, RequestTooLarge
 from .launch import LaunchedKernel, reconnect_iopub
 from .outputs import NotebookOutputs
 from .watchdog import LimitHit
@@ -210,16 +210,16 @@ class NotebookExecution:
 
     def _send_cell(self, code: str, deadline: float) -> _Pending | None:
         """Send a cell down the bridge channel (``sandbox_files/ag_cells``); None where
-        the kernel has no working channel (then it goes as an ``execute_request``). A
-        kernel that does not take the request in time gets no reply: its cell times
-        out."""
+        the kernel has no working channel, or the cell is larger than the kernel's end
+        reads (then it goes as an ``execute_request``). A kernel that does not take the
+        request in time gets no reply: its cell times out."""
         channel = self._require().channel
         if channel is None or channel.broken:
             return None
         msg_id = uuid.uuid4().hex
         try:
             channel.send({"rid": msg_id, "cell": code, "msg_id": msg_id}, deadline)
-        except ChannelBroken:
+        except (ChannelBroken, RequestTooLarge):
             return None
         except TimeoutError:
             return _Pending(msg_id, lambda: None, channel)

@@ -50,7 +50,7 @@ from ...core.errors import SandboxError
 from ...core.i18n import Lang, tr
 from . import cgroup
 from .api import CodeResult
-from .channel import ChannelBroken
+from .channel import ChannelBroken, RequestTooLarge
 from .execution import (
     INTERRUPT_GRACE_S,
     ExecutionReport,
@@ -292,7 +292,8 @@ class SandboxedKernel(NotebookExecution):
     def serve_bridge(self, request: dict[str, Any], *, timeout: float = 60.0
                      ) -> CodeResult | None:
         """Run one bridge request over the kernel's bridge channel (``bridge_channel``);
-        None when this kernel has none (the bridge then sends the request as code).
+        None when this kernel has none, or the request is larger than its end reads
+        (the bridge then sends the request as code).
         Time limits work as for ``run_code``: interrupt at ``timeout``, kill after
         ``INTERRUPT_GRACE_S`` if the kernel ignores it."""
         launched = self._require()
@@ -313,6 +314,8 @@ class SandboxedKernel(NotebookExecution):
                     self._stop = self._stop or LimitHit("interrupt", int(INTERRUPT_GRACE_S))
                     self.kill()
                 return CodeResult(ok=False, timed_out=True)
+        except RequestTooLarge:
+            return None   # more than the kernel's end reads: as code in a cell
         except TimeoutError:
             return CodeResult(ok=False, timed_out=True)
         except ChannelBroken:
