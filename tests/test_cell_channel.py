@@ -85,6 +85,7 @@ def test_a_cell_that_breaks_the_channel_fails_and_the_rest_run(launcher: Any) ->
     report, cells = run(nb, launcher, 2)
     assert [c[1]["status"] for c in cells] == ["ok", "error", "ok"]
     assert cells[1][1]["ename"] == "KernelChannelBroken"
+    assert cells[1][1]["evalue"] == "The kernel broke its channel to the grader."
     assert report.status == "error" and report.cells_run == 3
     assert '"text": "2\\n"' in cells[2][2][0]        # as an execute_request, same kernel
 

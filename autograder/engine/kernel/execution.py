@@ -27,6 +27,7 @@ from typing import Any, Literal
 import zmq
 
 from ...core.config import Limits
+from ...core.i18n import Lang, tr
 from .channel import BridgeChannel, ChannelBroken, RequestTooLarge
 from .launch import LaunchedKernel, reconnect_iopub
 from .outputs import NotebookOutputs
@@ -116,6 +117,7 @@ class NotebookExecution:
     ``SandboxedKernel``, which provides what is declared here)."""
 
     limits: Limits
+    lang: Lang | None
     _stop: LimitHit | None
 
     def _require(self) -> LaunchedKernel:
@@ -222,7 +224,7 @@ class NotebookExecution:
         except (ChannelBroken, RequestTooLarge):
             return None
         except TimeoutError:
-            return _Pending(msg_id, lambda: None, channel)
+            pass  # no reply will come; what the kernel writes is still read (and bounded)
         return _Pending(msg_id, lambda: self._channel_reply(channel, msg_id), channel)
 
     def _channel_reply(self, channel: BridgeChannel, rid: str) -> dict[str, Any] | None:
@@ -237,7 +239,8 @@ class NotebookExecution:
             if not self._still_running(IOPUB_GRACE_S / 4):
                 return None
             return {"status": "error", "ename": "KernelChannelBroken",
-                    "evalue": "the kernel broke its channel to the grader"}
+                    "evalue": tr(self.lang, ja="カーネルが採点側との通信路を壊しました。",
+                                 en="The kernel broke its channel to the grader.")}
         if reply is None:
             return None
         try:

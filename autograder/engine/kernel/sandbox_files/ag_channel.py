@@ -39,7 +39,8 @@ INLINE_MAX = 60 << 10    # the grader reads reply frames of up to 64 KiB
 class _Channel:
     def __init__(self, sock, answer, write, loop, execute=None):
         self.sock, self.answer, self.write, self.loop = sock, answer, write, loop
-        self.execute, self.cell = execute, None
+        self.execute, self.cell = execute, None   # the running cell's task: held, as the
+        # event loop keeps only a weak reference to a task
 
     def on_readable(self, fd, events):
         # Runs in the kernel's main thread, between messages: nothing may escape, or the
