@@ -58,6 +58,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "13_n_alt_numpy": frozenset(),
         "13_n_alt_loops": frozenset(),
         "13_n_alt_float64": frozenset(),
+        "13_n_alt_logsumexp": frozenset(),
         "13_n_alt_classes": frozenset(),
         "13_n_alt_partial": frozenset(),
         "13_n_alt_gate_table": frozenset(),
