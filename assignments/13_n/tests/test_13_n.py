@@ -832,9 +832,12 @@ def test_softmax_stable(submission):
     if got.isnan().any() or rows.isnan().any() or rows.isinf().any():
         fail(ja="大きな入力で nan になります。最大値を引いてから exp を計算しましょう",
              en="large inputs give nan: subtract the maximum before exp")
+    # 1e-4, not 1e-6: near 1000 a float32 is exact to 6e-5 only, so a softmax through
+    # log-sum-exp (exp(a - logsumexp(a))) is that far off in float32 and still right;
+    # what is wrong (uniform, by columns, overflowed) is off by far more
     if not (torch.allclose(got, torch.softmax(torch.tensor([1000.0, 1001.0]).double(), 0),
-                           atol=1e-6)
-            and torch.allclose(rows, torch.softmax(big.double(), dim=1), atol=1e-6)):
+                           atol=1e-4)
+            and torch.allclose(rows, torch.softmax(big.double(), dim=1), atol=1e-4)):
         fail(ja="大きな入力でのソフトマックスの値が正しくありません",
              en="softmax of large inputs gives wrong values")
 
