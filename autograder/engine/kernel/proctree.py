@@ -91,8 +91,25 @@ def kill_kernel_processes(root: int, uid: int | None, *, rounds: int = 20) -> in
                 killed += 1
             except (ProcessLookupError, PermissionError):
                 pass
-        time.sleep(0.02)
+        _await_deaths(victims, _ROUND_S)
     return killed
+
+
+_ROUND_S = 0.02  # at most this long between two rounds of kill_kernel_processes
+
+
+def _await_deaths(pids: Sequence[int], timeout: float) -> None:
+    """Return once every one of ``pids`` is dead, or after ``timeout`` s. A killed kernel
+    ends in a few ms (its exit unmaps its memory); a fixed pause of the whole round made
+    every submission wait 20 ms for its kernel's end, on a core with nothing else to do."""
+    deadline = time.monotonic() + timeout
+    pause = 0.0005
+    while any(_alive(pid) for pid in pids):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(pause, left))
+        pause = min(2 * pause, 0.004)
 
 
 def uid_in_use(uid: int) -> bool:
