@@ -59,14 +59,15 @@ KERNEL_ARGS = ["--IPKernelApp.extensions=ag_startup", "--HistoryManager.enabled=
 # What every kernel imports while it starts (IPKernelApp, its shell, its debugger: 0.6 s
 # of debugpy alone), what IPython imports for the first traceback a cell shows (stack_data
 # and pygments' terminal formatter: 14 ms in every kernel whose notebook has an error),
-# and the grader's own kernel-side modules.
-ALWAYS = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
+# psutil (jupyter_client imports it to list the kernel's addresses while it reads the
+# connection file: 12 ms of every kernel's start) and the grader's own kernel-side modules.
+ALWAYS = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "psutil",
           "ipykernel.debugger", "IPython.core.completerlib", "IPython.core.debugger",
           "IPython.core.oinspect", "IPython.extensions.storemagic", "IPython.core.logger",
           "stack_data", "pygments.formatters.terminal256", "faulthandler", "sqlite3", "pdb",
           "pydoc", "mimetypes", "tornado.platform.asyncio", "tornado.queues", "tornado.locks",
           "tornado.gen", "ag_wire", "ag_requests", "ag_bridge", "ag_channel", "ag_cells",
-          "ag_startup"]
+          "ag_figures", "ag_startup"]
 _STATUS_KEPT = 4096
 IMPORT_ENV: dict[str, str] = {}  # environment variables the preloaded modules set
 
