@@ -187,6 +187,28 @@ def test_one_drawing_gives_matplotlibs_tight_png(make: Callable[[], Any], figure
     assert abs(drawn.mean() - expected.mean()) < 1.5
 
 
+@pytest.mark.parametrize("make", [activations, see_through])
+def test_the_png_holds_the_very_pixels_drawn_and_matplotlibs_notes(make: Callable[[], Any],
+                                                                   figures: Any) -> None:
+    """Opaque figures lose their alpha channel (every pixel 255) and are written with
+    zlib's fastest level: lossless all the same, with the dpi and the "Software" note
+    of matplotlib's own PNG; a see-through figure keeps its alpha channel."""
+    fig = make()
+    try:
+        fig.canvas.draw()
+        drawn = np.asarray(fig.canvas.get_renderer().buffer_rgba()).copy()
+        png = figures._encode(drawn, fig.dpi)
+        theirs = STANDARD(fig, bbox_inches=None)
+    finally:
+        plt.close(fig)
+    image, reference = Image.open(io.BytesIO(png)), Image.open(io.BytesIO(theirs))
+    assert image.mode == ("RGB" if (drawn[..., 3] == 255).all() else "RGBA")
+    assert (np.asarray(image.convert("RGBA")) == drawn).all()
+    assert image.info["Software"] == reference.info["Software"]
+    assert image.info["dpi"] == pytest.approx(reference.info["dpi"])
+    assert len(png) < 1.25 * len(theirs)
+
+
 @pytest.mark.parametrize("make", [legend_outside, title_above, label_past_the_edge,
                                   note_beyond_the_right_edge, annotation_beyond_the_top,
                                   axes_beyond_the_figure])

