@@ -81,7 +81,7 @@ def grade_input(task: GradeTask, sub: SubmissionInput, *, slot: int = 0,
                 gpu: int | None = None) -> SubmissionResult:
     """Grade one submission given as plain data; never opens the gradebook (a cluster
     worker's client is the gradebook's one writer)."""
-    assignment = load_assignment(task.assignment_id, Path(task.assignments_root))
+    assignment = _assignment(task)
     params = {**assignment.grading, **dict(task.overrides)}
     ctx = GradeContext(assignment=assignment, params=params, lang=_lang(task.lang), slot=slot,
                        gpu=gpu, data_dir=Path(task.data_dir) if task.data_dir else None,
@@ -93,6 +93,25 @@ def grade_input(task: GradeTask, sub: SubmissionInput, *, slot: int = 0,
                            reason=sub.intake.reason)
     return grade_submission(ctx, participant=sub.participant, file=sub.file,
                             content=sub.content, sha256=sub.sha256)
+
+
+_ASSIGNMENTS: dict[tuple[str, str], tuple[tuple[int, int], Assignment]] = {}
+
+
+def _assignment(task: GradeTask) -> Assignment:
+    """The task's assignment, read once per worker while its manifest is unchanged (a
+    worker grades many submissions of one assignment: 4 ms each to read it again)."""
+    root = Path(task.assignments_root)
+    try:
+        info = (root / task.assignment_id / "assignment.toml").stat()
+    except (OSError, ValueError):
+        return load_assignment(task.assignment_id, root)  # its error says what is wrong
+    stamp, key = (info.st_mtime_ns, info.st_size), (task.assignments_root, task.assignment_id)
+    known = _ASSIGNMENTS.get(key)
+    if known is None or known[0] != stamp:
+        _ASSIGNMENTS.clear()
+        known = _ASSIGNMENTS[key] = (stamp, load_assignment(task.assignment_id, root))
+    return known[1]
 
 
 def _lang(text: str) -> Lang:

@@ -126,15 +126,22 @@ def instructor_preamble(source_nb: NotebookNode) -> str:
     cannot be replaced by the student.
     """
     locked = {sc.position for sc in index_source(source_nb) if sc.locked and not sc.is_test}
+    return _preamble(tuple((cell.source, position in locked)
+                           for position, cell in enumerate(source_nb.cells)
+                           if cell.get("cell_type") == "code"))
+
+
+@functools.lru_cache(maxsize=16)
+def _preamble(cells: tuple[tuple[str, bool], ...]) -> str:
+    """``instructor_preamble`` of the code cells given as (source, locked and not a test);
+    every submission of an assignment has the same, so a worker makes it once."""
     parts: list[str] = []
-    for position, cell in enumerate(source_nb.cells):
-        if cell.get("cell_type") != "code":
-            continue
-        tree = parse_cell(cell.source)
+    for source, locked in cells:
+        tree = parse_cell(source)
         if tree is None:
             continue
         kinds: tuple[type, ...] = (ast.Import, ast.ImportFrom)
-        if position in locked:
+        if locked:
             kinds += (ast.FunctionDef, ast.AsyncFunctionDef)
         parts += [ast.unparse(s) for s in tree.body if isinstance(s, kinds)
                   and not (isinstance(s, ast.ImportFrom) and s.module == "__future__")]
