@@ -80,6 +80,42 @@ def test_cells_run_as_execute_requests_would(launcher: Any,
         assert got == want, f"code cell {number}"
 
 
+TRANSFORMERS = (
+    """calls = []
+def loud(lines):
+    calls.append(1)
+    return [line.replace("quiet", "LOUD") for line in lines]
+get_ipython().input_transformers_post.append(loud)""",
+    'word = "quiet"\nprint(word)',
+    "n = len(calls)",
+    "print(len(calls) - n)",
+    """ip, code = get_ipython(), "x = '" + "qu" + "iet'"   # not rewritten in this cell
+print("transform_cell" in vars(ip), "should_run_async" in vars(ip))
+print(len(ip.events.callbacks["pre_execute"]), ip.transform_cell(code))
+ip.input_transformers_post.remove(loud)
+print(ip.transform_cell(code), ip.should_run_async("await f()", transformed_cell="await f()"))""",
+    "import asyncio\nawait asyncio.sleep(0)\nprint('awaited', word)",
+)
+
+
+def test_the_input_transformers_run_once_per_cell_and_as_ipython_has_them(
+        launcher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ipykernel asks IPython's input transformers twice for each cell; over the channel
+    the second answer is the first (``ag_cells._IPythonOnce``). A cell's code sees the
+    shell as IPython made it and gets IPython's answers, as it does as a request."""
+    report, cells = run(notebook(*TRANSFORMERS), launcher, 4)
+    monkeypatch.setattr(execution.NotebookExecution, "_send_cell",
+                        lambda self, code, deadline: None)
+    as_requests, expected = run(notebook(*TRANSFORMERS), launcher, 5)
+    assert report.status == as_requests.status == "ok"
+    assert '"text": "LOUD\\n"' in cells[1][2][0]
+    assert '"text": "1\\n"' in cells[3][2][0]          # once, not twice
+    assert '"text": "2\\n"' in expected[3][2][0]      # ipykernel's own double asking
+    assert '"text": "False False\\n' in cells[4][2][0]
+    for number in (0, 1, 2, 4, 5):
+        assert cells[number] == expected[number], f"code cell {number + 1}"
+
+
 def test_a_cell_that_breaks_the_channel_fails_and_the_rest_run(launcher: Any) -> None:
     nb = notebook("x = 1", BREAK, "print(x + 1)")
     report, cells = run(nb, launcher, 2)
