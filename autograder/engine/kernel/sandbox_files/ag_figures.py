@@ -79,10 +79,12 @@ def _ink_box(fig, renderer):
         return None
     drawn = np.asarray(renderer.buffer_rgba())
     height, width = drawn.shape[:2]
-    corners = drawn[[0, 0, -1, -1], [0, -1, 0, -1]]
+    # one 32-bit word a pixel: a pixel differs from the corner where its word does
+    words = np.ascontiguousarray(drawn).view(np.uint32).reshape(height, width)
+    corners = words[[0, 0, -1, -1], [0, -1, 0, -1]]
     if height < 3 or width < 3 or not (corners == corners[0]).all():
         return None
-    ink = (drawn != corners[0]).any(axis=2)
+    ink = words != corners[0]
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0 or rows[0] == 0 or cols[0] == 0 or rows[-1] == height - 1 \
             or cols[-1] == width - 1:
@@ -135,6 +137,9 @@ def _crop(fig, renderer, box):
     left = int(np.rint(padded.x0 * dpi))
     top = int(np.rint(fig.bbox.height - padded.y1 * dpi))
     drawn = np.asarray(renderer.buffer_rgba())
+    if top >= 0 and left >= 0 and top + height <= drawn.shape[0] \
+            and left + width <= drawn.shape[1]:
+        return np.ascontiguousarray(drawn[top:top + height, left:left + width])
     out = np.empty((height, width, 4), dtype=np.uint8)
     out[...] = _background(fig)
     src_top, src_left = max(top, 0), max(left, 0)
