@@ -98,7 +98,8 @@ def run_once(case: Case, zip_path: Path, work: Path) -> Timing:
             "--out", str(out), "--gradebook", str(work / "gb.sqlite"),
             "--assignments", str(REPO / "tests" / "assignments")]
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600,
+                          cwd=REPO)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{case.name}: exit {done.returncode}\n{done.stderr[-2000:]}")

@@ -116,6 +116,8 @@ class Run:
 
 
 def _env(peak: Path) -> dict[str, str]:
+    # With cwd=REPO as well: ``python -c`` puts its working folder first on sys.path, so
+    # a run started from another checkout would grade with that checkout's code.
     return {**os.environ, "PYTHONPATH": str(REPO), "AG_PEAK_FILE": str(peak), "NO_COLOR": "1"}
 
 
@@ -129,7 +131,7 @@ def _grade(path: str, zip_path: Path, work: Path, *, jobs: int,
             *(["--service", str(service)] if service is not None else [])]
     t0 = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env=_env(work / "peak"),
-                          timeout=7200, check=False)
+                          timeout=7200, check=False, cwd=REPO)
     if done.returncode != 0:
         raise SystemExit(f"{path}: exit {done.returncode}\n{done.stderr[-3000:]}")
     return time.perf_counter() - t0
@@ -137,7 +139,8 @@ def _grade(path: str, zip_path: Path, work: Path, *, jobs: int,
 
 def stop_service(proc: subprocess.Popen[bytes], sock: Path) -> None:
     subprocess.run([*CLI, "serve", "--socket", str(sock), "--stop"],
-                   env=_env(sock.parent / "peak"), capture_output=True, timeout=120, check=False)
+                   env=_env(sock.parent / "peak"), capture_output=True, timeout=120, check=False,
+                   cwd=REPO)
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -161,7 +164,8 @@ def start_service(work: Path, *, jobs: int) -> tuple[subprocess.Popen[bytes], Pa
     sock = folder / "grader.sock"
     t0 = time.perf_counter()
     proc = subprocess.Popen([*CLI, "serve", "--socket", str(sock)], env=_env(folder / "peak"),
-                            stdout=subprocess.DEVNULL, stderr=(folder / "serve.log").open("wb"))
+                            cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=(folder / "serve.log").open("wb"))
     while not sock.exists():
         if proc.poll() is not None or time.perf_counter() - t0 > 120:
             raise SystemExit(f"autograder serve did not start: see {folder}/serve.log")

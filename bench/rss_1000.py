@@ -243,7 +243,7 @@ def grade_and_sample(subs: Path, work: Path, *, n: int, jobs: int, fork: bool,
     run = Run(n, jobs, fork)
     log = (work / "grade.log").open("wb")
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     try:
         while proc.poll() is None:
             got = sample(proc.pid, gradebook, t0, run)
