@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.config import Assignment, Scalar, load_assignment
 from ..core.errors import AutograderError, InvalidNotebook
@@ -26,6 +26,8 @@ from ..store.gradebook import Gradebook
 from .kernel.api import GradingKernel
 from .tasks import GradeTask
 from .zero_catalog import collect_catalog
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def grade_input(task: GradeTask, sub: SubmissionInput, *, slot: int = 0,
                             content=sub.content, sha256=sub.sha256)
 
 
-_ASSIGNMENTS: dict[tuple[str, str], tuple[tuple[int, int], Assignment]] = {}
+_ASSIGNMENTS: dict[Path, tuple[tuple[int, int], Assignment]] = {}
 
 
 def _assignment(task: GradeTask) -> Assignment:
@@ -103,14 +105,22 @@ def _assignment(task: GradeTask) -> Assignment:
     worker grades many submissions of one assignment: 4 ms each to read it again)."""
     root = Path(task.assignments_root)
     try:
-        info = (root / task.assignment_id / "assignment.toml").stat()
+        return _kept(_ASSIGNMENTS, root / task.assignment_id / "assignment.toml",
+                     lambda: load_assignment(task.assignment_id, root))
     except (OSError, ValueError):
-        return load_assignment(task.assignment_id, root)  # its error says what is wrong
-    stamp, key = (info.st_mtime_ns, info.st_size), (task.assignments_root, task.assignment_id)
-    known = _ASSIGNMENTS.get(key)
+        return load_assignment(task.assignment_id, root)  # no manifest: its error says why
+
+
+def _kept(store: dict[Path, tuple[tuple[int, int], _T]], path: Path,
+          load: Callable[[], _T]) -> _T:
+    """``load()``'s result, kept in ``store`` while the file at ``path`` is unchanged (its
+    modification time and size); one entry: a worker grades one assignment at a time."""
+    info = path.stat()
+    stamp = (info.st_mtime_ns, info.st_size)
+    known = store.get(path)
     if known is None or known[0] != stamp:
-        _ASSIGNMENTS.clear()
-        known = _ASSIGNMENTS[key] = (stamp, load_assignment(task.assignment_id, root))
+        store.clear()
+        known = store[path] = (stamp, load())
     return known[1]
 
 
@@ -153,13 +163,7 @@ def source_notebook(path: Path) -> Any:
     (every submission needs it; its users only read it)."""
     from ..core.notebooks import read_notebook
 
-    info = path.stat()
-    stamp = (info.st_mtime_ns, info.st_size)
-    known = _SOURCES.get(path)
-    if known is None or known[0] != stamp:
-        _SOURCES.clear()
-        known = _SOURCES[path] = (stamp, read_notebook(path).nb)
-    return known[1]
+    return _kept(_SOURCES, path, lambda: read_notebook(path).nb)
 
 
 def _execute_and_check(ctx: GradeContext, nb: Any, notices: list[Notice],
