@@ -426,3 +426,40 @@ def test_a_killed_grader_takes_its_template_along(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not psutil.pid_exists(pid)
     assert sweep_stale(tmp_path) == 1 and not list(tmp_path.glob("agk-*"))
+
+
+# ---------------------------------------------------------------- validate's kernels
+
+
+def test_validate_forks_its_kernels_and_closes_the_template_it_started(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``autograder validate`` grades on the path ``grade`` takes: both notebooks in
+    kernels forked from the assignment's template, which is gone after; a template already
+    running for the assignment is used and left running."""
+    from autograder.authoring.validate import validate
+    from autograder.core.config import load_assignment
+    from autograder.engine.grade_one import template_spec
+
+    forked_by: list[Template] = []
+    fork = Template.fork
+
+    def counted(self: Template, request: dict[str, Any], fds: Any) -> tuple[int, int]:
+        forked_by.append(self)
+        return fork(self, request, fds)
+
+    monkeypatch.setattr(Template, "fork", counted)
+    assert worker_template.current() is None
+    assert validate(assignment_id="13_n", assignments_root=ROOT / "assignments",
+                    cpu_threads=1).ok
+    assert len(forked_by) == 2 and forked_by[0] is forked_by[1]
+    assert not forked_by[0].alive and worker_template.current() is None
+
+    running = worker_template.start(template_spec(load_assignment("13_n", ROOT / "assignments"),
+                                               None))
+    try:
+        assert validate(assignment_id="13_n", assignments_root=ROOT / "assignments",
+                        cpu_threads=1).ok
+        assert forked_by[2:] == [running, running] and running is not None and running.alive
+        assert worker_template.current() is running
+    finally:
+        worker_template.stop()

@@ -9,7 +9,8 @@ student notebook, answered by hand): ``<id>_alt`` is a correct solution written 
 from the reference, ``<id>_alt_<what>`` another correct form (another dtype, numpy inside,
 loops, other module names, ...), ``<id>_bug_<what>`` one of them with one realistic
 mistake, ``<id>_deck_values`` the deck's examples answered from a table. Each is graded
-in-process by the real engine (sandboxed kernel, restore, the manifest's grading
+in-process by the real engine (sandboxed kernel, forked from a template where this
+machine can fork, as a grading worker's are; restore, the manifest's grading
 parameters, the assignment's pytest checks, in-notebook test cells) and must lose exactly
 the checks listed in ``EXPECTED``: every other check scores its full points, the listed
 ones score zero, so the score is the total minus their points. One fixture per
@@ -37,7 +38,7 @@ import pytest
 
 from autograder.core.config import Assignment, Scalar, load_assignment
 from autograder.core.results import Status, SubmissionResult
-from autograder.engine.grade_one import GradeContext, grade_submission
+from autograder.engine.grade_one import GradeContext, forked_kernels, grade_submission
 from autograder.engine.kernel.sandbox import bwrap_available
 
 REPO = Path(__file__).resolve().parent.parent
@@ -220,10 +221,11 @@ def _grade_all(request: pytest.FixtureRequest, assignment_id: str) -> Graded:
     ctx = GradeContext(assignment=assignment, params=params, data_dir=data_dir, cpu_threads=1)
     results: dict[str, SubmissionResult] = {}
     seconds: dict[str, float] = {}
-    for name in EXPECTED[assignment_id]:
-        t0 = time.monotonic()
-        results[name] = _grade(ctx, VARIANTS / f"{name}.ipynb")
-        seconds[name] = time.monotonic() - t0
+    with forked_kernels(assignment, data_dir):   # as a grading worker starts them
+        for name in EXPECTED[assignment_id]:
+            t0 = time.monotonic()
+            results[name] = _grade(ctx, VARIANTS / f"{name}.ipynb")
+            seconds[name] = time.monotonic() - t0
     return Graded(assignment, results, seconds)
 
 

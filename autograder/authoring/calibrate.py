@@ -20,7 +20,7 @@ from ..core.errors import ConfigError
 from ..core.i18n import Lang, default_lang, tr
 from ..core.paths import assignments_dir
 from ..core.results import Status, SubmissionResult
-from ..engine.grade_one import GradeContext, grade_submission
+from ..engine.grade_one import GradeContext, forked_kernels, grade_submission
 
 SEED_CELL = """# Seed set by autograder calibrate (run {seed})
 import random as _ag_random
@@ -98,15 +98,16 @@ def calibrate(*, assignment_id: str, runs: int = 3, margin: float = 0.02, write:
                              en=f"--runs must be at least 1, got {runs}"))
     assignment = load_assignment(assignment_id, assignments_root or assignments_dir())
     result = Calibration(assignment, margin=margin)
-    for seed in range(runs):
-        ctx = GradeContext(assignment=assignment,
-                           params={**assignment.grading, **(params or {}), "SEED": seed},
-                           lang=lang or default_lang(), data_dir=data_dir,
-                           kernel_factory=kernel_factory, cpu_threads=os.cpu_count() or 1)
-        result.runs.append(grade_submission(ctx, participant=f"seed-{seed}",
-                                            file=assignment.source_notebook.name,
-                                            content=seeded_source(assignment, seed),
-                                            sha256=f"seed-{seed}"))
+    with forked_kernels(assignment, data_dir, kernel_factory):
+        for seed in range(runs):
+            ctx = GradeContext(assignment=assignment,
+                               params={**assignment.grading, **(params or {}), "SEED": seed},
+                               lang=lang or default_lang(), data_dir=data_dir,
+                               kernel_factory=kernel_factory, cpu_threads=os.cpu_count() or 1)
+            result.runs.append(grade_submission(ctx, participant=f"seed-{seed}",
+                                                file=assignment.source_notebook.name,
+                                                content=seeded_source(assignment, seed),
+                                                sha256=f"seed-{seed}"))
     if write:
         write_thresholds(assignment, result.suggestions())
     return result

@@ -2,7 +2,8 @@
 
 The source notebook (with solutions) must get full marks; the untouched released notebook
 must score zero on every graded item, and both must be graded cleanly (no crash, no hang).
-Both go through the real grading path: sandboxed kernel, restore, parameters, checks.
+Both go through the real grading path: sandboxed kernel (forked from a template where
+the machine can fork, as in ``grade``), restore, parameters, checks.
 
 Some items pass on the blank release by design (a test of code the notebook gives, an
 import check). The manifest's ``[validate]`` says so, per item (``release_may_pass``) or
@@ -27,7 +28,7 @@ from ..core.config import Assignment, ReleaseRule, Scalar, load_assignment
 from ..core.i18n import Lang, default_lang, tr
 from ..core.paths import assignments_dir
 from ..core.results import Status, SubmissionResult
-from ..engine.grade_one import GradeContext, grade_submission
+from ..engine.grade_one import GradeContext, forked_kernels, grade_submission
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,11 @@ def _grade_both(assignment: Assignment, root: Path, *, params: Mapping[str, Scal
         released = release(assignment_id=assignment.id, out=Path(tmp),
                            assignments_root=root)
         release_bytes = released.read_bytes()
-    source = grade_submission(ctx, participant="source", file=name, content=source_bytes,
-                              sha256="source")
-    fresh = grade_submission(ctx, participant="release", file=name, content=release_bytes,
-                             sha256="release")
+    with forked_kernels(assignment, data_dir, kernel_factory):
+        source = grade_submission(ctx, participant="source", file=name, content=source_bytes,
+                                  sha256="source")
+        fresh = grade_submission(ctx, participant="release", file=name, content=release_bytes,
+                                 sha256="release")
     return source, fresh
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +30,8 @@ from .zero_catalog import collect_catalog
 
 _T = TypeVar("_T")
 
+DEFAULT_FACTORY = "autograder.engine.kernel.sandboxed:SandboxedKernel"
+
 
 @dataclass(frozen=True)
 class GradeContext:
@@ -40,7 +43,7 @@ class GradeContext:
     slot: int = 0
     gpu: int | None = None
     data_dir: Path | None = None
-    kernel_factory: str = "autograder.engine.kernel.sandboxed:SandboxedKernel"
+    kernel_factory: str = DEFAULT_FACTORY
     cpu_threads: int = 1
     extra_notices: tuple[Notice, ...] = field(default=())
 
@@ -229,6 +232,29 @@ def template_spec(assignment: Assignment, data_dir: Path | None) -> Any:
     source = read_notebook(assignment.source_notebook).nb
     datasets = tuple((name, path.resolve()) for name, path in _datasets(assignment, data_dir))
     return TemplateSpec(preload=preload_for(source), datasets=datasets)
+
+
+@contextmanager
+def forked_kernels(assignment: Assignment, data_dir: Path | None,
+                   kernel_factory: str = DEFAULT_FACTORY) -> Iterator[None]:
+    """The kernels ``grade_submission`` starts in this block are forked from a template
+    made for ``assignment``, as a grading worker's are (spawned where this machine cannot
+    fork, or the factory cannot be forked). A template already running for the same
+    assignment is used and left running; one started here is closed at the end."""
+    from .kernel import template
+
+    if not getattr(load_factory(kernel_factory), "forkable", False):
+        yield
+        return
+    spec = template_spec(assignment, data_dir)
+    running = template.current()
+    ours = running is None or running.spec != spec or not running.alive
+    template.start(spec)
+    try:
+        yield
+    finally:
+        if ours:
+            template.stop()
 
 
 def _run_checks(ctx: GradeContext, kernel: GradingKernel, status: Status, nb: Any, source: Any
