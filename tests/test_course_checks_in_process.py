@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from autograder.checks import CheckFailed, MissingName, models, source
+from autograder.engine.bridge.notebook_source import NotebookSource
+from autograder.engine.bridge.submission import SourceUnavailable
 
 ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
 # the checks' own marks (points, time_limit) are registered by the check runner only
@@ -42,24 +44,21 @@ def _checks(assignment_id: str) -> ModuleType:
 
 
 class Texts:
-    """``source(name)``: the top-level definition of ``name`` in ``code``."""
+    """``source(name)`` and ``origin(name)`` as the engine answers them: from the
+    notebook's text (``NotebookSource``), here one cell of ``code``."""
 
     def __init__(self, code: str):
-        import ast
-
         self.code = textwrap.dedent(code)
-        self.defs: dict[str, str] = {}
-        for node in ast.parse(self.code).body:
-            names = [node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else [
-                t.id for n in getattr(node, "targets", []) for t in ast.walk(n)
-                if isinstance(t, ast.Name)]
-            for name in names:
-                self.defs[name] = ast.get_source_segment(self.code, node) or ""
+        self.notebook = NotebookSource([self.code])
 
     def source(self, name: str) -> str:
-        if name not in self.defs:
-            raise MissingName(what=name)
-        return self.defs[name]
+        found = self.notebook.definition(name)
+        if found is None:
+            raise SourceUnavailable("no definition in the notebook's text", what=name)
+        return found
+
+    def origin(self, name: str) -> str | None:
+        return self.notebook.origin(name)
 
 
 def _passes(check: Any, code: str) -> bool:
@@ -119,6 +118,40 @@ GATE_FORMS = {
         "def AND(a, b):\n    perceptron([a, b], [5, 5], 9)\n    return a * b"), False),
     "a table": (GATES.replace("def OR(a, b): return perceptron([a, b], [5, 5], 2)",
                               "def OR(a, b): return [0, 1, 1, 1][2 * b + a]"), False),
+    "factories bound in one line": ("""
+        def make_gate(w, t):
+            return lambda a, b: perceptron([a, b], w, t)
+        AND, OR, NAND = make_gate([5, 5], 9), make_gate([5, 5], 2), make_gate([-5, -5], -9)
+        """, True),
+    "1 if perceptron(...) else 0": (GATES.replace(
+        "def AND(a, b): return perceptron([a, b], [5, 5], 9)",
+        "def AND(a, b): return 1 if perceptron([a, b], [5, 5], 9) == 1 else 0"), True),
+    "0 if perceptron(...) else 1": (GATES.replace(
+        "def NAND(a, b): return perceptron([a, b], [-5, -5], -9)",
+        "def NAND(a, b): return 0 if perceptron([a, b], [5, 5], 9) else 1"), False),
+    "a class whose __call__ returns self.forward(...)": ("""
+        class Gate:
+            def __init__(self, w, t):
+                self.w, self.t = w, t
+            def forward(self, a, b):
+                return perceptron([a, b], self.w, self.t)
+            def __call__(self, a, b):
+                return self.forward(a, b)
+        AND = Gate([5, 5], 9)
+        OR = Gate([5, 5], 2)
+        NAND = Gate([-5, -5], -9)
+        """, True),
+    "a class whose forward computes by formula": ("""
+        class Gate:
+            def forward(self, a, b):
+                return int(a + b >= 1)
+            def __call__(self, a, b):
+                perceptron([a, b], [1, 1], 1)
+                return self.forward(a, b)
+        AND = Gate()
+        OR = Gate()
+        NAND = Gate()
+        """, False),
 }
 
 
@@ -205,6 +238,49 @@ XOR_FORMS = {
             AND = lambda x, y: x * y
             return AND(NAND(a, b), OR(a, b))
         """, False),
+    "1 if AND(...) else 0": ("def XOR(a, b): return 1 if AND(NAND(a, b), OR(a, b)) else 0",
+                             True),
+    "a two-layer class": ("""
+        class TwoLayerNet:
+            def __init__(self, hidden, output):
+                self.hidden = hidden
+                self.output = output
+            def __call__(self, a, b):
+                h = [gate(a, b) for gate in self.hidden]
+                return self.output(*h)
+        XOR = TwoLayerNet(hidden=[NAND, OR], output=AND)
+        """, True),
+    "a two-layer class with OR as its output": ("""
+        class TwoLayerNet:
+            def __init__(self, hidden, output):
+                self.hidden, self.output = hidden, output
+            def __call__(self, a, b):
+                return self.output(*[gate(a, b) for gate in self.hidden])
+        XOR = TwoLayerNet([NAND, AND], OR)
+        """, False),
+    "a two-layer class that does not feed its hidden layer": ("""
+        class TwoLayerNet:
+            def __init__(self, hidden, output):
+                self.hidden, self.output = hidden, output
+            def __call__(self, a, b):
+                [gate(a, b) for gate in self.hidden]
+                return self.output(a, b)
+        XOR = TwoLayerNet([NAND, OR], AND)
+        """, False),
+    "operator.ne through a top-level alias": ("""
+        _differ = operator.ne
+        def XOR(a, b):
+            return AND(int(_differ(a, b)), OR(a, b) + 0 * NAND(a, b))
+        """, False),
+    "a computed getattr": ("""
+        def XOR(a, b):
+            return AND(getattr(operator, "n" + "e")(a, b), OR(a, b) + 0 * NAND(a, b))
+        """, False),
+    "1 if OR(...) else 0": ("""
+        def XOR(a, b):
+            AND(NAND(a, b), OR(a, b))
+            return 1 if OR(a, b) and NAND(a, b) else 0
+        """, False),
 }
 
 
@@ -243,6 +319,28 @@ LIBRARY_FORMS = {
         def helper(v): return torch.nn.functional.softmax(v, dim=-1)
         def softmax(a): return helper(torch.as_tensor(a))
         """, ["softmax"]),
+    "a top-level alias": ("sigmoid", "_sig = torch.sigmoid\ndef sigmoid(u): return _sig(u)",
+                          ["sigmoid"]),
+    "a top-level import alias": ("sigmoid", """
+        from torch import sigmoid as _s
+        def sigmoid(u): return _s(u)
+        """, ["sigmoid"]),
+    "an alias through an alias": ("relu", "_r = torch.relu\n_q = _r\ndef relu(u): return _q(u)",
+                                  ["relu"]),
+    "picked from a list": ("sigmoid", "_sm = [torch.sigmoid][0]\ndef sigmoid(u): return _sm(u)",
+                           [source.RUN_TIME]),
+    "a computed getattr": ("sigmoid",
+                           "def sigmoid(u): return getattr(torch, 'sig' + 'moid')(u)",
+                           [source.RUN_TIME]),
+    "a constant getattr": ("tanh", "def tanh(u): return getattr(torch, 'tanh')(u)", ["tanh"]),
+    "exp imported at top level": ("sigmoid", """
+        from math import exp
+        def sigmoid(u): return 1 / (1 + exp(-u))
+        """, []),
+    "exp aliased at top level": ("sigmoid", """
+        exp = np.exp
+        def sigmoid(u): return 1 / (1 + exp(-np.asarray(u)))
+        """, []),
 }
 
 
@@ -274,10 +372,83 @@ CONV_FORMS = {
 }
 
 
+CONV_FORMS.update({
+    "a nested helper named correlate": ("""
+        def conv2d(x, k, stride=1, padding=0):
+            def correlate(i, j):
+                return (x[i:i + 3, j:j + 3] * k).sum()
+            return torch.tensor([[correlate(i, j) for j in range(2)] for i in range(2)])
+        """, []),
+    "under torch.no_grad()": ("""
+        import torch
+        @torch.no_grad()
+        def conv2d(x, k, stride=1, padding=0):
+            return (x.unfold(0, 3, stride).unfold(1, 3, stride) * k).sum((-2, -1))
+        """, []),
+    "a top-level alias of the library's": ("""
+        corr = scipy.signal.correlate2d
+        def conv2d(x, k, stride=1, padding=0):
+            return corr(x, k, mode="valid")
+        """, ["correlate2d"]),
+    "a function picked at run time": ("""
+        corr = [scipy.signal.correlate2d][0]
+        def conv2d(x, k, stride=1, padding=0):
+            return corr(x, k, mode="valid")
+        """, [source.RUN_TIME]),
+    "a nested helper's name, called from elsewhere": ("""
+        def helper(x):
+            def correlate(a):
+                return a
+            return correlate(x)
+        def conv2d(x, k, stride=1, padding=0):
+            return correlate(helper(x), k)
+        """, ["correlate"]),
+})
+
+
 @pytest.mark.parametrize(("code", "found"), list(CONV_FORMS.values()), ids=list(CONV_FORMS))
 def test_library_names_14_n(code: str, found: list[str]) -> None:
-    trees = source.read_functions(Texts(code), "conv2d")
-    assert sorted(source.library_names(trees) & _checks("14_n")._CONV_LIBRARY) == found
+    texts = Texts(code)
+    trees = source.read_functions(texts, "conv2d")
+    used = source.library_names(trees) | source.outside_names(texts, trees)
+    assert sorted(used & {*_checks("14_n")._CONV_LIBRARY, source.RUN_TIME}) == found
+
+
+POOL = """
+def pool2d(x, size, mode):
+    rows = [x[i:i + size] for i in range(0, len(x), size)]
+    return torch.stack([r.max() if mode == "max" else r.mean() for r in rows])
+"""
+POOL_FORMS = {   # how max_pool2d is bound: what it uses (None: its code cannot be read)
+    "def": ("def max_pool2d(x, size=2): return pool2d(x, size, 'max')", []),
+    "partial": ("max_pool2d = partial(pool2d, mode='max')", []),
+    "functools.partial, one part of two": (
+        "max_pool2d, avg_pool2d = functools.partial(pool2d, mode='max'), None", []),
+    "an instance of the student's class": ("""
+        class Pool2d:
+            def __init__(self, reduce):
+                self.reduce = reduce
+            def __call__(self, x, size=2):
+                return pool2d(x, size, "max")
+        max_pool2d = Pool2d(lambda w: w.max())
+        """, []),
+    "partial of the library's": ("max_pool2d = partial(F.max_pool2d, kernel_size=2)",
+                                 ["max_pool2d"]),
+    "the library's module": ("max_pool2d = torch.nn.MaxPool2d(2)", None),
+    "an alias of the library's": ("max_pool2d = F.max_pool2d", None),
+    "a library factory": ("max_pool2d = np.vectorize(pool2d)", None),
+}
+
+
+@pytest.mark.parametrize(("code", "found"), list(POOL_FORMS.values()), ids=list(POOL_FORMS))
+def test_pooling_functions_read_14_n(code: str, found: list[str] | None) -> None:
+    texts = Texts(POOL + textwrap.dedent(code))
+    if found is None:   # the check fails (the bridge's error is a failure too)
+        with pytest.raises((CheckFailed, SourceUnavailable)):
+            source.read_functions(texts, "max_pool2d")
+        return
+    trees = source.read_functions(texts, "max_pool2d")
+    assert sorted(source.library_names(trees) & _checks("14_n")._POOL_LIBRARY) == found
 
 
 TRAIN_FORMS = {
@@ -311,6 +482,16 @@ TRAIN_FORMS = {
             return sgd_step(p, grads_of(X, T, p), lr), []
         """, False),
 }
+
+
+TRAIN_FORMS["autograd through a top-level alias"] = ("""
+    grad_of = torch.autograd.grad
+    def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+        p = init_params(3, n_hidden, 2)
+        backward
+        L = loss(forward(X, p)[0], T)
+        return sgd_step(p, dict(zip(p, grad_of(L, list(p.values())))), lr), []
+    """, False)
 
 
 @pytest.mark.parametrize(("code", "ok"), list(TRAIN_FORMS.values()), ids=list(TRAIN_FORMS))

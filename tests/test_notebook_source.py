@@ -4,16 +4,22 @@ IPython's transformer rewrites one escape line per pass over the whole cell, so 
 hundreds of ``!`` lines among thousands of others kept the grader's own process busy for
 minutes (found: 400 shell lines in a 20,000-line cell, two minutes, twice per
 submission). These tests count calls of the transformer instead of timing it.
+
+What a name is bound to: each part of ``a, b = x, y``; and no text at all where the text
+is a decoy of what runs (a definition that never ran, or that something else rebound or
+changed in place afterwards), while honest notebooks keep theirs.
 """
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import pytest
 
 from autograder.engine.bridge import notebook_source
 from autograder.engine.bridge.notebook_source import (
+    RUN_TIME,
     TRANSFORM_WORK,
     NotebookSource,
     TransformBudget,
@@ -142,3 +148,152 @@ def test_one_notebook_spends_at_most_its_budget(transformer: CountingTransformer
     assert source.definition("f") is None          # its cell came after the budget
     tampering_notices(_notebook(cells))
     assert transformer.calls == 2 * spent          # the scan has a budget of its own
+
+
+# the text each name gets from one cell (None: no textual definition)
+BINDINGS = {
+    "factory calls unpacked": (
+        "AND, OR = make(1, 2), make(1, 1)",
+        {"AND": "AND, OR = make(1, 2), make(1, 1)", "OR": "AND, OR = make(1, 2), make(1, 1)"}),
+    "lambdas unpacked, nested": (
+        "(f, g), h = (lambda x: x, lambda x: 2 * x), [1]",
+        {"f": "(f, g), h = (lambda x: x, lambda x: 2 * x), [1]",
+         "g": "(f, g), h = (lambda x: x, lambda x: 2 * x), [1]",
+         "h": "(f, g), h = (lambda x: x, lambda x: 2 * x), [1]"}),
+    "a number beside a lambda": ("n, f = 3, lambda x: x",
+                                 {"n": None, "f": "n, f = 3, lambda x: x"}),
+    "aliases unpacked": ("def f(x):\n    return x\ng, h = f, 2",
+                         {"g": "def f(x):\n    return x", "h": None}),
+    "a pair from a call": ("a, b = make_pair()", {"a": None, "b": None}),
+    "starred": ("a, *b = lambda: 1, lambda: 2, 3", {"a": None, "b": None}),
+    "chained": ("a = b = lambda: 1", {"a": None, "b": None}),
+    "one name, a tuple of functions": ("GATES = (f, g)", {"GATES": "GATES = (f, g)"}),
+}
+
+
+@pytest.mark.parametrize(("cell", "texts"), list(BINDINGS.values()), ids=list(BINDINGS))
+def test_what_each_name_of_an_assignment_is_bound_to(cell: str, texts: dict[str, str | None]
+                                                     ) -> None:
+    source = NotebookSource([cell])
+    assert {name: source.definition(name) for name in texts} == texts
+
+
+# Decoys: a definition in the text that is not what the name runs. Each must leave the
+# name without text (the structure checks then fail), never with the decoy's.
+DECOY = "def sigmoid(u):\n    return 1 / (1 + torch.exp(-u))"
+REAL = "real = torch.sigmoid"
+DECOYS = {
+    "inside if False": [f"if False:\n{textwrap.indent(DECOY, '    ')}"],
+    "inside try, after a raise": [f"try:\n    raise ValueError\n{textwrap.indent(DECOY, '    ')}"
+                                  "\nexcept ValueError:\n    pass"],
+    "inside with": [f"with ctx:\n{textwrap.indent(DECOY, '    ')}"],
+    "inside a loop": [f"for _ in range(0):\n{textwrap.indent(DECOY, '    ')}"],
+    "rebound by a for target": [DECOY, REAL, "for sigmoid in [real]:\n    pass"],
+    "rebound by a walrus": [DECOY, REAL, "(sigmoid := real)"],
+    "rebound by a walrus in a comprehension": [DECOY, REAL, "[(sigmoid := r) for r in [real]]"],
+    "rebound by with ... as": [DECOY, REAL, "with nullcontext(real) as sigmoid:\n    pass"],
+    "rebound by a match capture": [DECOY, REAL, "match real:\n    case sigmoid:\n        pass"],
+    "rebound by global in a function": [
+        DECOY, REAL, "def finish():\n    global sigmoid\n    sigmoid = real\nfinish()"],
+    "rebound by a star import": [DECOY, "from torch import *"],
+    "rebound in an except clause": [DECOY,
+                                    "try:\n    1 / 0\nexcept Exception as sigmoid:\n    pass"],
+    "decorated": [f"@swap\n{DECOY}"],
+    "decorated by a replaced no_grad": ["import torch", "torch.no_grad = swap",
+                                        f"@torch.no_grad()\n{DECOY}"],
+    "decorated by no_grad set by setattr": ["import torch", "setattr(torch, name, swap)",
+                                            f"@torch.no_grad()\n{DECOY}"],
+    "decorated by a no_grad of its own": ["def no_grad():\n    return swap",
+                                          f"@no_grad()\n{DECOY}"],
+    "code swapped": [DECOY, REAL, "sigmoid.__code__ = (lambda u: real(u)).__code__"],
+    "code swapped by setattr": [DECOY, "setattr(sigmoid, '__code__', other.__code__)"],
+    "code swapped through an alias": [DECOY, "s = sigmoid", "s.__code__ = other.__code__"],
+    "after the error that ended its cell": ["raise KeyboardInterrupt\n" + DECOY],
+}
+
+
+@pytest.mark.parametrize("cells", list(DECOYS.values()), ids=list(DECOYS))
+def test_a_decoy_definition_leaves_the_name_without_text(cells: list[str]) -> None:
+    assert _as_run(cells).definition("sigmoid") is None
+
+
+def _as_run(cells: list[str]) -> NotebookSource:
+    """From a notebook as the grader records its run: only a cell that raised failed."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    for cell in nb.cells:
+        failed = cell.source.startswith("raise ")
+        cell.metadata["autograder"] = {"status": "error" if failed else "ok"}
+    return NotebookSource.from_notebook(nb)
+
+
+GATE_CLASS = ("class Gate:\n    def __call__(self, a, b):\n"
+              "        return perceptron([a, b], self.w, 1)")
+CLASSES = {
+    "plain": ([GATE_CLASS], True),
+    "an nn.Module": (["class Gate(nn.Module):\n    def forward(self, a, b):\n        return a"],
+                     True),
+    "a plain base of the notebook": ([GATE_CLASS, "class And(Gate):\n    w = [1, 1]"], True),
+    "decorated": (["@dataclass\n" + GATE_CLASS], False),
+    "a metaclass": ([GATE_CLASS.replace("class Gate:", "class Gate(metaclass=M):")], False),
+    "__new__": ([GATE_CLASS + "\n    def __new__(cls):\n        return real"], False),
+    "a decorated method": ([GATE_CLASS.replace("    def __call__", "    @swap\n    def __call__")],
+                           False),
+    "__call__ rebound in the body": ([GATE_CLASS + "\n    __call__ = real"], False),
+    "a base changed later": (["class Base:\n    pass", "class Gate(Base):\n    pass",
+                              "Base.__new__ = lambda cls: real"], False),
+    "a base that is not plain": (["class Base:\n    def __new__(cls):\n        return real",
+                                  "class Gate(Base):\n    pass"], False),
+    "a base from an import": (["from mine import Base", "class Gate(Base):\n    pass"], False),
+    "its method replaced later": ([GATE_CLASS, "Gate.__call__ = real"], False),
+}
+
+
+@pytest.mark.parametrize(("cells", "readable"), list(CLASSES.values()), ids=list(CLASSES))
+def test_a_class_has_text_only_where_its_text_says_what_it_does(cells: list[str],
+                                                                readable: bool) -> None:
+    name = "And" if any(c.startswith("class And") for c in cells) else "Gate"
+    assert (NotebookSource(cells).definition(name) is not None) is readable
+
+
+HONEST = {
+    "a gate's name set": ["def make(w):\n    def gate(a, b):\n        return w\n    return gate",
+                          "AND = make(1)", "AND.__name__ = 'AND'"],
+    "imports and a loop before": ["import torch\nfrom torch import nn",
+                                  "for i in range(3):\n    print(i)",
+                                  "def AND(a, b):\n    return a"],
+    "a star import before": ["from math import *", "def AND(a, b):\n    return a"],
+    "a comprehension's variable": ["def AND(a, b):\n    return a",
+                                   "table = [AND(a, b) for a, b in [(0, 1)]]"],
+    "a later cell that errors": ["def AND(a, b):\n    return a", "raise ValueError"],
+    "under torch.no_grad()": ["import torch\ntorch.backends.cudnn.benchmark = True",
+                              "@torch.no_grad()\ndef AND(a, b):\n    return a"],
+    "under lru_cache": ["from functools import lru_cache",
+                        "@lru_cache(maxsize=None)\ndef AND(a, b):\n    return a"],
+}
+
+
+@pytest.mark.parametrize("cells", list(HONEST.values()), ids=list(HONEST))
+def test_honest_notebooks_keep_their_text(cells: list[str]) -> None:
+    assert _as_run(cells).definition("AND") is not None
+
+
+ORIGINS = {   # name, cell, where the name comes from by the text
+    "from-import alias": ("s", "from torch import sigmoid as s", "torch.sigmoid"),
+    "module alias": ("F", "import torch.nn.functional as F", "torch.nn.functional"),
+    "dotted import": ("torch", "import torch.nn", "torch"),
+    "attribute alias": ("s", "s = torch.sigmoid", "torch.sigmoid"),
+    "alias of an alias": ("t", "s = torch.sigmoid\nt = s", "torch.sigmoid"),
+    "alias of a builtin": ("p", "p = print", "print"),
+    "picked from a list": ("s", "s = [torch.sigmoid][0]", RUN_TIME),
+    "a for target": ("s", "for s in [torch.sigmoid]:\n    pass", RUN_TIME),
+    "changed in place": ("s", "s = torch.sigmoid\ns.__call__ = g", RUN_TIME),
+    "a def": ("f", "def f():\n    return 1", None),
+    "never bound": ("f", "x = 1", None),
+}
+
+
+@pytest.mark.parametrize(("name", "cell", "origin"), list(ORIGINS.values()), ids=list(ORIGINS))
+def test_where_a_name_without_text_comes_from(name: str, cell: str, origin: str | None) -> None:
+    assert NotebookSource([cell]).origin(name) == origin

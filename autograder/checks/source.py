@@ -18,9 +18,10 @@ from __future__ import annotations
 import ast
 import builtins
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from ..engine.bridge.notebook_source import RUN_TIME
 from ..engine.bridge.submission import SourceUnavailable, StudentError
 from .outcomes import fail
 
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 
 BUILTINS = frozenset(dir(builtins))
 MAX_FUNCTIONS = 16
+# calls and attributes that reach a name computed at run time
+_REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
+                               "__import__", "import_module"})
+_REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__",
+                                    "import_module", "__builtins__"})
 
 
 def parse(text: str) -> ast.Module | None:
@@ -54,10 +60,14 @@ def read_functions(submission: Submission, name: str, *, skip: frozenset[str] = 
     """``name``'s text and its helpers', parsed, by function name (``name`` first, then in
     the order they are called, breadth first; at most ``limit`` of them).
 
-    A helper is a function called by a bare name that is not a builtin or in ``skip``
-    (functions judged by checks of their own); one whose text cannot be read is left out
-    (library code, not the student's). ``name`` itself must be readable: a missing
-    definition raises the bridge's error, a text that is not a function fails the check.
+    ``name`` may be a ``def``, a lambda, or what ``functools.partial`` or a call of the
+    student's own factory or class makes (``max_pool2d = partial(pool2d, mode="max")``,
+    ``max_pool2d = Pool(...)``; also one part of ``a, b = ..., ...``); a helper is a
+    function called by a bare name (or given to ``partial``) that is not a builtin or in
+    ``skip`` (functions judged by checks of their own), read the same way, or a class.
+    A helper whose text cannot be read is left out (library code, not the student's).
+    ``name`` itself must be readable: a missing definition raises the bridge's error, a
+    text that is none of these fails the check.
     """
     trees: dict[str, ast.Module] = {}
     queue, seen, lookups = [name], {name, *skip}, 0
@@ -70,19 +80,129 @@ def read_functions(submission: Submission, name: str, *, skip: frozenset[str] = 
             if current == name:
                 raise
             continue
-        tree = parse(text)
-        if tree is None or not is_function(tree):
+        tree = _readable(parse(text), current, helper=current != name)
+        if tree is None:
             if current == name:
                 fail(ja=f"{name} のコードを読み取れませんでした（def で定義してください）",
                      en=f"could not read {name}'s code (define it with def)")
             continue
         trees[current] = tree
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id not in seen and node.func.id not in BUILTINS:
-                seen.add(node.func.id)
-                queue.append(node.func.id)
+        for callee in _callees(tree):
+            if callee not in seen and callee not in BUILTINS:
+                seen.add(callee)
+                queue.append(callee)
+    if name not in trees or not _made_by_own_code(trees[name], trees):
+        fail(ja=f"{name} のコードを読み取れませんでした（def で定義してください）",
+             en=f"could not read {name}'s code (define it with def)")
     return trees
+
+
+def _readable(tree: ast.Module | None, name: str, *, helper: bool) -> ast.Module | None:
+    """The text to read for ``name``: a function, a class (a helper), or the expression
+    an assignment binds to ``name`` where it is a lambda or a call (``partial``, a
+    factory, a class)."""
+    if tree is None or not tree.body:
+        return None
+    first = tree.body[0]
+    if is_function(tree) and not isinstance(first, ast.Assign):
+        return tree
+    if isinstance(first, ast.ClassDef):
+        return tree if helper else None
+    part = _bound_part(first, name) if isinstance(first, (ast.Assign, ast.AnnAssign)) else None
+    if isinstance(part, ast.Lambda):
+        return ast.Module(body=[ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())],
+                                           value=part, lineno=1)], type_ignores=[])
+    if isinstance(part, ast.Call):
+        return ast.Module(body=[ast.Expr(value=part)], type_ignores=[])
+    return None
+
+
+def _bound_part(stmt: ast.Assign | ast.AnnAssign, name: str) -> ast.expr | None:
+    """The expression ``stmt`` binds to ``name`` (element-wise for ``a, b = x, y``)."""
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    pairs: list[tuple[ast.expr, ast.expr | None]] = [(t, stmt.value) for t in targets]
+    while pairs:
+        target, value = pairs.pop()
+        if isinstance(target, ast.Name) and target.id == name:
+            return value
+        if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
+                and len(target.elts) == len(value.elts):
+            pairs += list(zip(target.elts, value.elts, strict=True))
+    return None
+
+
+def _callees(tree: ast.Module) -> list[str]:
+    """Names ``tree`` calls barely, and functions it hands to ``partial``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            found.append(node.func.id)
+        if isinstance(node, ast.Call) and _is_partial(node) and isinstance(node.args[0], ast.Name):
+            found.append(node.args[0].id)
+    return found
+
+
+def _is_partial(call: ast.Call) -> bool:
+    func = call.func
+    named = (isinstance(func, ast.Name) and func.id == "partial") or (
+        isinstance(func, ast.Attribute) and func.attr == "partial")
+    return named and bool(call.args)
+
+
+def _made_by_own_code(tree: ast.Module, trees: Mapping[str, ast.Module]) -> bool:
+    """A function, or a call of ``partial`` or of a factory or class read among
+    ``trees`` (not a call of library code: ``max_pool2d = np.vectorize(...)``)."""
+    first = tree.body[0]
+    if not isinstance(first, ast.Expr) or not isinstance(first.value, ast.Call):
+        return True
+    call = first.value
+    return _is_partial(call) or (isinstance(call.func, ast.Name) and call.func.id in trees)
+
+
+def outside_names(submission: Submission, trees: Mapping[str, ast.AST]) -> set[str]:
+    """What these texts reach beyond the student's readable code, as far as the notebook's
+    text tells: for a bare call of a name the notebook binds without a text, the last
+    part of what it was imported as or assigned from (``sigmoid`` for ``s =
+    torch.sigmoid`` or ``from torch import sigmoid as s``); ``RUN_TIME`` where only
+    running the notebook decides it (``s = [torch.sigmoid][0]``), and for a name
+    computed in the text (``getattr(torch, "sig" + "moid")``, ``eval``, ``globals()``,
+    ``__dict__``). A constant ``getattr(m, "name")`` names ``name``."""
+    found: set[str] = set()
+    for name in _bare_calls_of(trees):
+        origin = submission.origin(name)
+        if origin is not None:
+            found.add(origin if origin == RUN_TIME else origin.rsplit(".", 1)[-1])
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            found |= _computed(node)
+    return found
+
+
+def listed(names: Iterable[str]) -> tuple[str, str]:
+    """``names`` for a message, Japanese and English (``RUN_TIME`` said in words)."""
+    ordered = sorted(names)
+    ja = [n if n != RUN_TIME else "実行時に決まる名前（getattr・eval など）" for n in ordered]
+    en = [n if n != RUN_TIME else "a name decided at run time (getattr, eval...)"
+          for n in ordered]
+    return "、".join(ja), ", ".join(en)
+
+
+def _bare_calls_of(trees: Mapping[str, ast.AST]) -> set[str]:
+    return {name for tree in trees.values() for name in _bare_calls(tree, own=set(trees))}
+
+
+def _computed(node: ast.AST) -> set[str]:
+    """What one node names by computing it: ``RUN_TIME``, a constant ``getattr``'s name."""
+    if isinstance(node, ast.Attribute) and node.attr in _REFLECTION_ATTRIBUTES:
+        return {RUN_TIME}
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        return set()
+    if node.func.id in ("getattr", "hasattr") and len(node.args) >= 2:
+        name = node.args[1]
+        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+            return {name.value}
+        return {RUN_TIME}
+    return {RUN_TIME} if node.func.id in _REFLECTION_CALLS else set()
 
 
 def names_read(trees: Mapping[str, ast.AST]) -> set[str]:
@@ -98,8 +218,8 @@ def attribute_names(trees: Mapping[str, ast.AST]) -> set[str]:
 def library_names(trees: Mapping[str, ast.AST]) -> set[str]:
     """What these texts may take from a library: every attribute named (``F.conv2d``,
     ``f = torch.conv2d``), the last part of every name imported inside them, and every
-    function called by a bare name that is not one of ``trees`` (its text could not be
-    read: not the student's own)."""
+    function called by a bare name that is not one of ``trees`` or defined inside them
+    (its text could not be read: not the student's own)."""
     used: set[str] = set()
     for tree in trees.values():
         for node in ast.walk(tree):
@@ -107,11 +227,53 @@ def library_names(trees: Mapping[str, ast.AST]) -> set[str]:
                 used.add(node.attr)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 used |= {alias.name.split(".")[-1] for alias in node.names}
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id not in trees:
-                used.add(node.func.id)
+        used |= _bare_calls(tree, own=set(trees))
     return used
 
 
-__all__ = ["BUILTINS", "MAX_FUNCTIONS", "attribute_names", "is_function", "library_names",
-           "names_read", "parse", "read_functions"]
+def _bare_calls(tree: ast.AST, *, own: set[str]) -> set[str]:
+    """Functions ``tree`` calls by a bare name that is neither in ``own`` nor defined
+    inside the function that calls it (a nested ``def correlate`` in ``conv2d`` is the
+    student's code, read as part of it, whatever its name)."""
+    found: set[str] = set()
+    stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
+    while stack:
+        node, local = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            local = local | _defined_in(node)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id not in own and node.func.id not in local:
+            found.add(node.func.id)
+        stack.extend((child, local) for child in ast.iter_child_nodes(node))
+    return found
+
+
+def _defined_in(function: ast.AST) -> frozenset[str]:
+    """The names a function binds in its own scope: its parameters, nested ``def``s, and
+    what it assigns (a bare call of one of them is no global: ``f(v)`` with ``f`` a
+    parameter; not what its own nested functions or classes bind)."""
+    found: set[str] = set()
+    args = getattr(function, "args", None)
+    if isinstance(args, ast.arguments):
+        found |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                  *(x for x in (args.vararg, args.kwarg) if x is not None)]}
+    stack = list(getattr(function, "body", []) if isinstance(function, (
+        ast.FunctionDef, ast.AsyncFunctionDef)) else [])
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        stack.extend(ast.iter_child_nodes(node))
+    return frozenset(found)
+
+
+__all__ = ["BUILTINS", "MAX_FUNCTIONS", "RUN_TIME", "attribute_names", "is_function",
+           "library_names", "listed", "names_read", "outside_names", "parse",
+           "read_functions"]

@@ -141,10 +141,12 @@ def test_loss(submission):
 
 def _refuse_autograd(submission: Any, name: str) -> None:
     trees = source.read_functions(submission, name, skip=_CONTRACT - {name})
-    used = sorted(source.attribute_names(trees) & _AUTOGRAD)
+    used = (source.attribute_names(trees) | source.outside_names(submission, trees)) \
+        & {*_AUTOGRAD, source.RUN_TIME}
     if used:
-        fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{', '.join(used)}）",
-             en=f"{name} must not use autograd or torch.optim ({', '.join(used)})")
+        ja, en = source.listed(used)
+        fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{ja}）",
+             en=f"{name} must not use autograd or torch.optim ({en})")
 
 
 @pytest.mark.points(3)

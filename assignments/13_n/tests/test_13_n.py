@@ -108,6 +108,7 @@ class _Function:
     method: bool = False                  # a method: its first parameter is the instance
     instance_call: _Function | None = None  # a class: what calling an instance runs
     data: ast.expr | None = None          # ``GATES = {"and": AND, ...}``: a container
+    siblings: dict[str, _Function] = field(default_factory=dict)  # a method's class's methods
 
 
 def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
@@ -208,10 +209,11 @@ def _definition(name: str, text: str) -> _Function | None:
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     if classes:   # ``AND = Gate(...)``: an instance is called through ``__call__``
         cls = min(classes, key=lambda n: n.name != name)
-        calls = [n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 and n.name == "__call__"]
-        return _Function(name=name, node=cls, instance_call=_function_of(
-            f"{cls.name}.__call__", calls[-1], method=True) if calls else None)
+        methods = {n.name: _function_of(f"{cls.name}.{n.name}", n, method=True)
+                   for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for method in methods.values():   # ``return self.forward(a, b)``
+            method.siblings = methods
+        return _Function(name=name, node=cls, instance_call=methods.get("__call__"))
     bound = [(target, value) for stmt in tree.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
              for target, value in _target_pairs(stmt)]
     for _, value in sorted(bound, key=lambda pair: pair[0] != name):
@@ -293,6 +295,12 @@ class _Flow:
         if isinstance(func, ast.Subscript) and depth <= 8:   # ``GATES["and"](a, b)``
             element = self._element(func, scope)
             return self._callee(element, scope, depth + 1) if element else (None, None)
+        sibling = _sibling(func, scope.fn)
+        if sibling is not None:
+            return None, _Scope(sibling)
+        held = _held(func, scope)   # ``self.output``: what ``__init__`` stored there
+        if held is not None and depth <= 8:
+            return self._callee(held[0], held[1], depth + 1)
         if not isinstance(func, ast.Name) or depth > 8:
             return None, None
         name, fn = func.id, scope.fn
@@ -390,7 +398,7 @@ class _Flow:
         if target is None:
             return None
         if target.fn.instance_call is not None:   # a class: its instances' ``__call__``
-            return _Scope(target.fn.instance_call)
+            return _instance_scope(target.fn.instance_call, call, scope)
         factory = _bind(target.fn, call, scope)
         for expr in target.fn.returns:
             if isinstance(expr, ast.Lambda):
@@ -422,7 +430,8 @@ class _Flow:
             if isinstance(func, ast.Name) and func.id in _NUMBER_WRAPPERS and len(expr.args) == 1 \
                     and func.id not in fn.params and func.id not in fn.assigns:
                 return self.tops(expr.args[0], scope, depth + 1)
-            if isinstance(func, ast.Attribute):
+            if isinstance(func, ast.Attribute) and _sibling(func, fn) is None \
+                    and _held(func, scope) is None:
                 if func.attr in _VALUE_METHODS:
                     return self.tops(func.value, scope, depth + 1)
                 if func.attr in _VALUE_FUNCTIONS and expr.args:
@@ -442,6 +451,10 @@ class _Flow:
             if bound is not None and bound[1] is not None:
                 return self.tops(bound[0], bound[1], depth + 1)
             return []
+        if isinstance(expr, ast.IfExp) and _same_bit(expr):   # ``1 if AND(a, b) else 0``
+            test = expr.test
+            return self.tops(test.left if isinstance(test, ast.Compare) else test, scope,
+                             depth + 1)
         if isinstance(expr, ast.IfExp):
             return [*self.tops(expr.body, scope, depth + 1),
                     *self.tops(expr.orelse, scope, depth + 1)]
@@ -464,6 +477,9 @@ class _Flow:
                     found |= self.origins(element, scope, depth + 1)
                     picked.add(id(node.value))
             for node in ast.walk(expr):
+                held = _held(node, scope) if isinstance(node, ast.Attribute) else None
+                if held is not None:   # ``for g in self.hidden``
+                    found |= self.origins(held[0], held[1], depth + 1)
                 if isinstance(node, ast.Name) and id(node) not in picked:
                     found |= self._name_origins(node, scope, depth)
                 elif isinstance(node, ast.Call):
@@ -490,6 +506,79 @@ class _Flow:
             return set() if name in fn.params else {name}
         data = self._data(name, scope)   # ``for g in HIDDEN``: every gate it holds
         return self.origins(data.data, _Scope(data), depth + 1) if data and data.data else set()
+
+
+def _sibling(func: ast.expr, fn: _Function) -> _Function | None:
+    """``self.forward`` called in a method: the class's own ``forward``."""
+    node = fn.node
+    if not (fn.method and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.args.args):
+        return None
+    return fn.siblings.get(func.attr) if func.value.id == node.args.args[0].arg else None
+
+
+def _self_name(fn: _Function) -> str | None:
+    node = fn.node
+    if fn.method and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.args.args:
+        return node.args.args[0].arg
+    return None
+
+
+def _held(func: ast.expr, scope: _Scope) -> tuple[ast.expr, _Scope] | None:
+    """``self.output`` in a method of an instance whose ``__init__`` stored an argument
+    there: that argument, in the scope of the call that made the instance."""
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id == _self_name(scope.fn)):
+        return None
+    bound = scope.binding(f".{func.attr}")
+    return (bound[0], bound[1]) if bound is not None and bound[1] is not None else None
+
+
+def _instance_scope(call_fn: _Function, call: ast.Call, scope: _Scope) -> _Scope:
+    """``__call__`` of the instance ``call`` makes, knowing what its ``__init__`` stored in
+    ``self.<name>`` (``TwoLayerNet(hidden=[NAND, OR], output=AND)``)."""
+    init = call_fn.siblings.get("__init__")
+    self_name = _self_name(init) if init is not None else None
+    if init is None or self_name is None:
+        return _Scope(call_fn)
+    made = _bind(init, call, scope)
+    held = [(f".{target.attr}", value, made) for stmt in _own_statements(init.node.body)
+            if isinstance(stmt, ast.Assign) for target, value in _attribute_pairs(stmt)
+            if isinstance(target.value, ast.Name) and target.value.id == self_name]
+    return _Scope(call_fn, tuple(held))
+
+
+def _attribute_pairs(stmt: ast.Assign) -> list[tuple[ast.Attribute, ast.expr]]:
+    """``(self.x, value)`` for each attribute ``stmt`` sets (``self.a, self.b = a, b`` too)."""
+    pairs: list[tuple[ast.Attribute, ast.expr]] = []
+    for target in stmt.targets:
+        if isinstance(target, ast.Attribute):
+            pairs.append((target, stmt.value))
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(
+                stmt.value, (ast.Tuple, ast.List)) and len(target.elts) == len(stmt.value.elts):
+            pairs += [(t, v) for t, v in zip(target.elts, stmt.value.elts, strict=True)
+                      if isinstance(t, ast.Attribute)]
+    return pairs
+
+
+def _constant(node: ast.expr, value: int) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, bool, float) \
+        and node.value == value
+
+
+def _same_bit(expr: ast.IfExp) -> bool:
+    """``1 if x else 0`` (also ``x == 1``, ``x != 0``, ``x > 0``, ``x >= 1``): the bit
+    ``x`` is, for a gate's 0 or 1."""
+    test = expr.test
+    if isinstance(test, ast.Compare):
+        if len(test.ops) != 1:
+            return False
+        op, right = test.ops[0], test.comparators[0]
+        if not ((isinstance(op, ast.Eq) and _constant(right, 1)) or (isinstance(op, ast.GtE)
+                and _constant(right, 1)) or (isinstance(op, (ast.NotEq, ast.Gt))
+                and _constant(right, 0))):
+            return False
+    return _constant(expr.body, 1) and _constant(expr.orelse, 0)
 
 
 def _is_partial(call: ast.Call) -> bool:
@@ -665,7 +754,8 @@ def _library_calls(reader: _Reader, fns: list[_Function]) -> set[str]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id not in local and reader.cache.get(node.func.id) is None:
             found.add(node.func.id)
-    return found
+    # ``differ = operator.ne`` at top level: what the name was assigned or imported from
+    return found | source.outside_names(reader.submission, {fn.name: fn.node for fn in fns})
 
 
 @pytest.mark.points(2)
@@ -682,7 +772,7 @@ def test_xor_built_from_gates(submission):
                 f"（{', '.join(missing)} を使っていません）",
              en=f"build XOR from NAND, OR and AND (it does not use {', '.join(missing)})")
     operators = any(isinstance(n, _NOT_GATES) for n in _all_nodes(read))
-    if operators or any("xor" in n.lower() or n in _NOT_GATE_NAMES
+    if operators or any("xor" in n.lower() or n in _NOT_GATE_NAMES or n == source.RUN_TIME
                         for n in _library_calls(reader, read)):
         fail(ja="XOR に != や ^ などの演算は使わず、ゲートの組み合わせだけで作ってください",
              en="build XOR from the gates only, without !=, ^ or xor functions")
@@ -723,8 +813,10 @@ def _library_names(submission: Any, name: str) -> list[str]:
     reader = _Reader(submission)
     flow = _Flow(reader, frozenset())
     queue, own, used = [reader.main(name)], {name}, set()
+    read: dict[str, ast.AST] = {}
     while queue:
         current = queue.pop()
+        read[current.name] = current.node
         imported = {alias.asname or alias.name: alias.name
                     for node in ast.walk(current.node)
                     if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
@@ -743,7 +835,8 @@ def _library_names(submission: Any, name: str) -> list[str]:
                 used.add(node.attr)
             elif isinstance(node, ast.Name) and (node.id not in own or node.id in imported):
                 used.add(node.id)
-    return sorted(used & _FORBIDDEN[name])
+    used |= source.outside_names(submission, read)   # ``s = torch.sigmoid`` at top level
+    return sorted(used & {*_FORBIDDEN[name], source.RUN_TIME})
 
 
 def _check_activation(submission: Any, name: str) -> None:
@@ -778,8 +871,9 @@ def test_activations_from_formulas(submission):
     for name in ("sigmoid", "relu", "tanh"):
         used = _library_names(submission, name)
         if used:
-            fail(ja=f"{name} は式から書いてください（{', '.join(used)} は使わないこと）",
-                 en=f"write {name} from its formula (do not use {', '.join(used)})")
+            ja, en = source.listed(used)
+            fail(ja=f"{name} は式から書いてください（{ja} は使わないこと）",
+                 en=f"write {name} from its formula (do not use {en})")
         # the formula must also be there: a stub that only raises earns nothing here
         got = _values(submission.function(name)(u), name, (3,))
         if not torch.allclose(got, _TORCH[name](u.double()), atol=1e-6):
@@ -819,8 +913,9 @@ def test_softmax_rows(submission):
              en="for a 2-D input, apply softmax to each row")
     used = _library_names(submission, "softmax")
     if used:
-        fail(ja=f"softmax は式から書いてください（{', '.join(used)} は使わないこと）",
-             en=f"write softmax from its formula (do not use {', '.join(used)})")
+        ja, en = source.listed(used)
+        fail(ja=f"softmax は式から書いてください（{ja} は使わないこと）",
+             en=f"write softmax from its formula (do not use {en})")
 
 
 @pytest.mark.points(1)

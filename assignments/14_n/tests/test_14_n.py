@@ -49,10 +49,13 @@ def _tensor(value: Any, what: str, shape: tuple[int, ...]) -> torch.Tensor:
 # a function whose text cannot be read) must not be one of the forbidden functions.
 
 def _no_library(submission: Any, name: str, forbidden: set[str]) -> None:
-    used = sorted(source.library_names(source.read_functions(submission, name)) & forbidden)
+    trees = source.read_functions(submission, name)
+    used = (source.library_names(trees) | source.outside_names(submission, trees)) \
+        & {*forbidden, source.RUN_TIME}
     if used:
-        fail(ja=f"{name} では {', '.join(used)} を使わず、自分で計算してください",
-             en=f"{name} must compute it itself, without {', '.join(used)}")
+        ja, en = source.listed(used)
+        fail(ja=f"{name} では {ja} を使わず、自分で計算してください",
+             en=f"{name} must compute it itself, without {en}")
 
 
 _CONV_LIBRARY = {"conv2d", "conv1d", "conv3d", "Conv2d", "convolution", "_convolution",

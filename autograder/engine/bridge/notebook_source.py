@@ -9,15 +9,23 @@ top-level statement that binds it, as the notebook runs top to bottom:
 
 - ``def name`` / ``async def name`` / ``class name`` — the definition's text;
 - ``name = lambda ...``, ``name = factory(...)``, ``name = {...}`` / ``[...]`` /
-  ``(...)`` — the assignment's text;
+  ``(...)`` — the assignment's text (also where the name is one part of
+  ``a, b = lambda ..., factory(...)``: the whole statement's text);
 - ``name = other`` — an alias, followed to ``other``'s definition (a few hops at most);
 - ``Class.method`` — the method's ``def`` inside the class's last definition.
 
-Statements nested in top-level ``if``/``try``/``with``/``for``/``while`` blocks count, in
-text order. Any other binding (an import, a call's result, a subscript...) has no
-textual definition: ``definition`` returns ``None`` and the check says the source is not
-available. Cells that do not parse (even after IPython's own transformation of
-``%magics`` and ``!shell`` lines) define nothing, as in the kernel.
+Only straight-line top-level statements give a text, and only where that text is what
+the name runs (docs/security.md, "Structure checks"): a binding inside an
+``if``/``try``/``with``/``for``/``while``/``match`` block, in a cell that did not end
+``ok``, by a loop or ``with`` target, a walrus, a capture, a ``global`` in a function or a
+later star import, a decorated ``def``/``class``, a class that is not plain, and a name
+changed in place anywhere (``f.__code__ = ...``, ``GATES["and"] = g``, also through an
+alias) has none. Any other binding (an import, a call's result, a subscript...) has no
+textual definition either: ``definition`` returns ``None`` and the check says the source
+is not available; ``origin`` says what an import or ``s = torch.sigmoid`` bound it to,
+for the checks that forbid library functions. Cells that do not parse (even after
+IPython's own transformation of ``%magics`` and ``!shell`` lines) define nothing, as in
+the kernel.
 
 What this cannot see: a name rebound at run time through reflection (``globals()``,
 ``exec``...). The text then holds the decoy *and* the real code; the behaviour checks
@@ -38,7 +46,7 @@ import ast
 import re
 import textwrap
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -55,8 +63,21 @@ NOTEBOOK_TRANSFORM_SECONDS = 3.0
 # cell magics that run their body as the cell's Python in the user's namespace (IPython
 # makes the body a string argument: what it defines would be invisible)
 _PYTHON_CELL_MAGIC = re.compile(r"(?:[ \t]*\n)*%%(?:time|capture)(?:[ \t][^\n]*)?(?:\n|$)")
-_BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# class members that change what calling the class or its instances does
+_CLASS_HOOKS = frozenset({"__new__", "__init_subclass__", "__getattribute__", "__getattr__",
+                          "__setattr__", "__class_getitem__", "__set_name__", "__get__",
+                          "__prepare__", "__instancecheck__"})
+# in-place changes of a container (``LAYERS.append(g)``, ``GATES.update(...)``)
+_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "reverse",
+                       "sort", "update", "setdefault", "popitem", "__setitem__",
+                       "__setattr__", "__delitem__", "__delattr__", "__init__"})
+# decorators whose wrapper runs the function as written
+_TRANSPARENT = frozenset({"torch.no_grad", "torch.inference_mode", "torch.enable_grad",
+                          "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
+                          "functools.lru_cache", "functools.cache"})
+# attributes whose change leaves what a function does as it was
+_HARMLESS_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
 
 
 @dataclass(frozen=True)
@@ -65,23 +86,36 @@ class _Binding:
     alias: str | None = None  # ``name = other``
     node: ast.AST | None = None
     cell: str = ""            # the (transformed) text of the cell that holds it
+    origin: str | None = None  # ``import torch.nn as nn``, ``s = torch.sigmoid``: dotted name
+
+
+_UNKNOWN = _Binding(None)
+RUN_TIME = "?"   # ``origin`` of a name whose value only running the notebook decides
 
 
 class NotebookSource:
     """The top-level bindings of a notebook's code cells, in execution order."""
 
-    def __init__(self, cells: Iterable[str]):
+    def __init__(self, cells: Iterable[str], *, unfinished: Container[int] = ()):
+        """``unfinished``: positions (in ``cells``) of cells that did not run to their end
+        (an error, a timeout): what they bind has no text, as they may have stopped
+        anywhere."""
         self._bindings: dict[str, _Binding] = {}
+        self._touched: set[str] = set()
+        self._paths: set[str] = set()       # ``torch.no_grad = ...``: dotted targets
+        self._reflected: set[str] = set()   # ``setattr(torch, ...)``, ``torch[...] = ...``
         budget = TransformBudget()
-        for text in cells:
-            self._scan_cell(text, budget)
+        for index, text in enumerate(cells):
+            self._scan_cell(text, budget, finished=index not in unfinished)
 
     @classmethod
     def from_notebook(cls, nb: Any) -> NotebookSource:
-        """From an nbformat notebook: its code cells, in order."""
-        cells = nb.get("cells", []) if isinstance(nb, dict) else []
-        return cls(_cell_text(c) for c in cells
-                   if isinstance(c, dict) and c.get("cell_type") == "code")
+        """From an nbformat notebook: its code cells, in order; where the grader ran it,
+        a cell that did not end ``ok`` defines nothing textual."""
+        cells = [c for c in (nb.get("cells", []) if isinstance(nb, dict) else [])
+                 if isinstance(c, dict) and c.get("cell_type") == "code"]
+        return cls((_cell_text(c) for c in cells),
+                   unfinished={i for i, c in enumerate(cells) if not _finished(c)})
 
     def definition(self, name: str) -> str | None:
         """Source text of ``name`` (``"f"`` or ``"Class.method"``), or ``None``."""
@@ -94,6 +128,25 @@ class NotebookSource:
         if "." in member or not isinstance(binding.node, ast.ClassDef):
             return None
         return _member(binding.node, binding.cell, member)
+
+    def origin(self, name: str) -> str | None:
+        """Where a name the notebook binds without a text comes from: the dotted name it
+        was imported as or assigned from (``"torch.sigmoid"`` for ``from torch import
+        sigmoid as s`` or ``s = torch.sigmoid``), ``RUN_TIME`` where that is decided at
+        run time (``s = [torch.sigmoid][0]``, a ``for`` target, a name changed in place);
+        None where it has a text, or the notebook's top level never binds it."""
+        seen, last, binding = {name}, name, self._bindings.get(name)
+        while binding is not None and binding.alias is not None and len(seen) <= _ALIAS_HOPS:
+            last = binding.alias
+            seen.add(last)
+            binding = self._bindings.get(last)
+        if binding is None:   # never bound, or an alias of a name the notebook never binds
+            return None if last == name else last
+        if seen & self._changed() or binding.alias is not None:
+            return RUN_TIME
+        if binding.text is not None:
+            return None
+        return binding.origin or RUN_TIME
 
     def names(self) -> list[str]:
         """Every name with a textual definition (sorted)."""
@@ -108,15 +161,67 @@ class NotebookSource:
             if name in seen:
                 return None
             binding = self._bindings.get(name)
-        return None if binding is None or binding.alias is not None else binding
+        if binding is None or binding.alias is not None \
+                or {name, *seen, *self._bases(binding)} & self._changed():
+            return None
+        decorators = getattr(binding.node, "decorator_list", [])
+        return binding if all(self._transparent(d) for d in decorators) else None
 
-    def _scan_cell(self, text: str, budget: TransformBudget) -> None:
+    def _transparent(self, decorator: ast.expr) -> bool:
+        """A decorator that returns a wrapper running the function as written
+        (``@torch.no_grad()``, ``@functools.lru_cache``), imported as such and never
+        replaced in the notebook (``torch.no_grad = ...``, ``setattr(torch, ...)``)."""
+        path = _dotted(_decorator(decorator))
+        root, _, rest = (path or "").partition(".")
+        binding = self._bindings.get(root)
+        if path is None or binding is None or binding.origin is None or binding.text \
+                or root in self._reflected:
+            return False
+        origin = f"{binding.origin}.{rest}" if rest else binding.origin
+        return origin in _TRANSPARENT and not any(
+            p == path or p.startswith(f"{path}.") or path.startswith(f"{p}.")
+            for p in self._paths)
+
+    def _changed(self) -> set[str]:
+        """The names changed in place, and the names they alias (``s = f`` then
+        ``s.__code__ = ...`` changes ``f``)."""
+        changed = set(self._touched)
+        for _ in range(_ALIAS_HOPS):
+            more = {b.alias for n, b in self._bindings.items()
+                    if n in changed and b.alias is not None} - changed
+            if not more:
+                break
+            changed |= more
+        return changed
+
+    def _bases(self, binding: _Binding) -> set[str]:
+        """The notebook's classes a class derives from, directly or not (a change to one
+        of them, ``Base.__call__ = g``, changes the class)."""
+        found: set[str] = set()
+        queue = [binding]
+        while queue and len(found) < _ALIAS_HOPS:
+            node = queue.pop().node
+            for base in node.bases if isinstance(node, ast.ClassDef) else []:
+                if isinstance(base, ast.Name) and base.id not in found:
+                    found.add(base.id)
+                    queue += [b for b in [self._bindings.get(base.id)] if b is not None]
+        return found
+
+    def _scan_cell(self, text: str, budget: TransformBudget, *, finished: bool) -> None:
         tree = parse_cell(text, budget)
         if tree is None:
             return
-        for stmt in _top_level(tree.body):
-            for name, binding in _bindings_of(stmt, tree.source):
-                self._bindings[name] = binding
+        self._touched |= _touched_names(tree)
+        paths, reflected = _stored_paths(tree)
+        self._paths |= paths
+        self._reflected |= reflected
+        for stmt in tree.body:
+            if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
+                # ``from m import *`` may rebind any name defined so far
+                self._bindings = dict.fromkeys(self._bindings, _UNKNOWN)
+                continue
+            for name, binding in _bindings_of(stmt, tree.source, self._bindings):
+                self._bindings[name] = binding if finished else _UNKNOWN
 
 
 class _Module(ast.Module):
@@ -196,48 +301,206 @@ def _transformer() -> Any:
     return TransformerManager()
 
 
-def _top_level(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
-    """Statements run at module level, including those inside top-level blocks."""
-    for stmt in body:
-        if isinstance(stmt, _BLOCKS):
-            for field in ("body", "orelse", "finalbody"):
-                yield from _top_level(getattr(stmt, field, []))
-            for handler in getattr(stmt, "handlers", []):
-                yield from _top_level(handler.body)
-        else:
-            yield stmt
-
-
-def _bindings_of(stmt: ast.stmt, source: str) -> Iterator[tuple[str, _Binding]]:
-    if isinstance(stmt, _DEFS):
-        yield stmt.name, _Binding(_segment(source, stmt), node=stmt, cell=source)
+def _bindings_of(stmt: ast.stmt, source: str, earlier: Mapping[str, _Binding]
+                 ) -> Iterator[tuple[str, _Binding]]:
+    """What one top-level statement binds: a text for the forms the checks read, no text
+    for every other name it binds (a ``for`` or ``with`` target, a walrus, a ``match``
+    capture, an import, anything inside an ``if``/``for``/``try``/``with``/``match``
+    block: whether and what those bind is decided at run time)."""
+    known: dict[str, _Binding] = {}
+    if isinstance(stmt, _DEFS) and _plain_definition(stmt, earlier):
+        known[stmt.name] = _Binding(_segment(source, stmt), node=stmt, cell=source)
     elif isinstance(stmt, ast.Assign):
-        yield from _assigned(stmt.targets, stmt.value, stmt, source)
+        known.update(_assigned(stmt.targets, stmt.value, stmt, source))
     elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-        yield from _assigned([stmt.target], stmt.value, stmt, source)
-    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
-        yield from ((n, _Binding(None)) for n in _names([stmt.target]))
+        known.update(_assigned([stmt.target], stmt.value, stmt, source))
     elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        for alias in stmt.names:
-            yield (alias.asname or alias.name).split(".")[0], _Binding(None)
-    elif isinstance(stmt, ast.Delete):
-        yield from ((n, _Binding(None)) for n in _names(stmt.targets))
+        known.update(_imported(stmt))
+    for name in sorted(_stored_names(stmt)):
+        yield name, known.get(name, _UNKNOWN)
+
+
+def _stored_names(node: ast.AST) -> set[str]:
+    """Every name ``node`` binds in the scope it runs in (not what nested functions,
+    lambdas and classes bind in their own scopes; comprehension targets are counted)."""
+    found: set[str] = set()
+    stack: list[ast.AST] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (*_DEFS, ast.Lambda)):
+            if not isinstance(current, ast.Lambda):
+                found.add(current.name)
+            stack.extend(_run_at_definition(current))
+            continue
+        if isinstance(current, ast.Name) and not isinstance(current.ctx, ast.Load):
+            found.add(current.id)
+        elif isinstance(current, (ast.Import, ast.ImportFrom)):
+            found |= {(a.asname or a.name).split(".")[0] for a in current.names if a.name != "*"}
+        elif isinstance(current, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+            found |= {current.name} if current.name else set()
+        elif isinstance(current, ast.MatchMapping) and current.rest:
+            found.add(current.rest)
+        stack.extend(ast.iter_child_nodes(current))
+    return found
+
+
+def _run_at_definition(node: ast.AST) -> list[ast.AST]:
+    """The parts of a ``def``/``class``/lambda evaluated where it is defined: decorators,
+    bases, keywords, default values (a walrus there binds in the enclosing scope)."""
+    parts: list[ast.AST] = list(getattr(node, "decorator_list", []))
+    if isinstance(node, ast.ClassDef):
+        return [*parts, *node.bases, *(k.value for k in node.keywords)]
+    args = getattr(node, "args", None)
+    if isinstance(args, ast.arguments):
+        parts += [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    return parts
+
+
+def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
+    """A ``def`` or ``class`` whose text is what its name runs: no decorator (it may
+    return anything), and for a class nothing that changes what calling it or its
+    instances does (a metaclass, ``__new__``, attribute hooks, a decorated method, a
+    class attribute rebinding a method, a base that is not plain)."""
+    if not isinstance(stmt, ast.ClassDef):   # decorators: checked when it is read
+        return all(_dotted(_decorator(d)) is not None
+                   for d in getattr(stmt, "decorator_list", []))
+    if stmt.decorator_list:
+        return False
+    if stmt.keywords or not all(_plain_base(b, earlier) for b in stmt.bases):
+        return False
+    methods = {n.name for n in stmt.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for item in stmt.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if item.decorator_list or item.name in _CLASS_HOOKS:
+                return False
+        elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+            if _stored_names(item) & (methods | _CLASS_HOOKS) or any(
+                    n.startswith("__") for n in _stored_names(item)):
+                return False
+        elif not isinstance(item, (ast.Expr, ast.Pass)):
+            return False
+    return True
+
+
+def _plain_base(base: ast.expr, earlier: Mapping[str, _Binding]) -> bool:
+    """``object``, a library class named by attribute (``nn.Module``), or a plain class
+    defined earlier in the notebook."""
+    if isinstance(base, ast.Attribute):
+        return True
+    if not isinstance(base, ast.Name):
+        return False
+    binding = earlier.get(base.id)
+    return base.id == "object" if binding is None else isinstance(binding.node, ast.ClassDef)
+
+
+def _touched_names(tree: ast.AST) -> set[str]:
+    """Names whose object is changed in place anywhere in a cell (``f.__code__ = g.__code__``,
+    ``GATES["and"] = g``, ``setattr(f, ...)``, ``LAYERS.append(g)``) or rebound from inside
+    a function (``global f``): their text no longer says what runs."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            found |= set(node.names)
+        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            if node.attr not in _HARMLESS_ATTRIBUTES:
+                found |= _root(node.value)
+        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
+            found |= _root(node.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("setattr", "delattr") and node.args:
+            found |= _root(node.args[0])
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in _MUTATORS:
+            found |= _root(node.func.value)
+    return found
+
+
+def _stored_paths(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """Dotted targets of attribute assignments (``torch.no_grad``), and the names whose
+    attributes are set or deleted some other way (``setattr(torch, ...)``)."""
+    paths: set[str] = set()
+    reflected: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            path = _dotted(node)
+            paths |= {path} if path is not None else set()
+            reflected |= _root(node) if path is None else set()
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("setattr", "delattr") and node.args:
+            reflected |= _root(node.args[0])
+    return paths, reflected
+
+
+def _decorator(node: ast.expr) -> ast.expr:
+    """``torch.no_grad`` of ``@torch.no_grad()``; the expression itself otherwise."""
+    return node.func if isinstance(node, ast.Call) else node
+
+
+def _root(node: ast.expr) -> set[str]:
+    """The name an attribute or item chain starts from (``GATES`` in ``GATES["a"].b``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return {node.id} if isinstance(node, ast.Name) else set()
+
+
+def _finished(cell: dict[str, Any]) -> bool:
+    """Did the grader run this cell to its end? (Cells it never ran count as written.)"""
+    metadata = cell.get("metadata")
+    record = metadata.get("autograder") if isinstance(metadata, dict) else None
+    return not isinstance(record, dict) or record.get("status") == "ok"
 
 
 def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
               source: str) -> Iterator[tuple[str, _Binding]]:
-    names = _names(targets)
-    single = len(targets) == 1 and isinstance(targets[0], ast.Name)
-    for name in names:
-        if single and isinstance(value, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)):
+    for name, part in _paired(targets, value):
+        if isinstance(part, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)):
             # a lambda, what a factory built (``AND = make_gate(...)``) or a container
             # of functions (``GATES = {"and": AND}``): the statement is the definition
-            # structure checks read (they follow the helpers it calls or holds)
+            # structure checks read (they follow the helpers it calls or holds; in
+            # ``AND, OR = make(...), make(...)`` they pick the part bound to the name)
             yield name, _Binding(_segment(source, stmt), node=stmt, cell=source)
-        elif single and isinstance(value, ast.Name):
-            yield name, _Binding(None, alias=value.id)
+        elif isinstance(part, ast.Name):
+            yield name, _Binding(None, alias=part.id)
         else:
-            yield name, _Binding(None)
+            yield name, _Binding(None, origin=_dotted(part) if part is not None else None)
+
+
+def _imported(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, _Binding]]:
+    """``import a.b as c`` binds ``c`` to ``a.b``; ``import a.b`` binds ``a`` to ``a``;
+    ``from a import b as c`` binds ``c`` to ``a.b``."""
+    for alias in stmt.names:
+        if isinstance(stmt, ast.Import):
+            name = alias.asname or alias.name.split(".")[0]
+            yield name, _Binding(None, origin=alias.name if alias.asname else name)
+        elif alias.name != "*":
+            module = "." * stmt.level + (stmt.module or "")
+            yield alias.asname or alias.name, _Binding(None, origin=f"{module}.{alias.name}")
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """``torch.nn.functional.relu`` as text; None for anything but names and attributes."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _paired(targets: list[ast.expr], value: ast.expr) -> list[tuple[str, ast.expr | None]]:
+    """Each name bound with the expression it takes: the whole value for ``name =
+    value``, part by part for ``a, b = x, y`` (same length, nothing starred); None
+    where the statement does not say (``a = b = x``, ``a, b = pair``, ``a, *b = ...``)."""
+    if len(targets) == 1 and isinstance(targets[0], ast.Name):
+        return [(targets[0].id, value)]
+    if len(targets) == 1 and isinstance(targets[0], (ast.Tuple, ast.List)) \
+            and isinstance(value, (ast.Tuple, ast.List)) \
+            and len(targets[0].elts) == len(value.elts) \
+            and not any(isinstance(e, ast.Starred) for e in (*targets[0].elts, *value.elts)):
+        return [pair for target, part in zip(targets[0].elts, value.elts, strict=True)
+                for pair in _paired([target], part)]
+    return [(name, None) for name in _names(targets)]
 
 
 def _names(targets: Iterable[ast.expr]) -> list[str]:

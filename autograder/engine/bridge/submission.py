@@ -120,6 +120,11 @@ class Submission(KernelOperations):
             raise SourceUnavailable("no definition in the notebook's text", what=name)
         return found
 
+    def origin(self, name: str) -> str | None:
+        """Where a name the notebook binds without a text comes from, by its text
+        (``NotebookSource.origin``: ``"torch.sigmoid"``, ``RUN_TIME``, or None)."""
+        return self.notebook.origin(_checked_name(name)) if self.notebook else None
+
     def evaluate(self, expr: str, *, remote_ok: bool = False, what: str | None = None) -> Any:
         """``expr`` evaluated in the kernel. Messages name ``what`` (default: a generic
         label), never the expression: it is the check's own text."""

@@ -310,9 +310,53 @@ XOR.__wrapped__ = _decoy
 """
 
 
+# The same wrong answers (XOR by !=, sigmoid by torch.sigmoid) behind a decoy text of the
+# lecture's versions that never runs, or that something rebinds or changes afterwards.
+DECOY_TEXT = """\
+def XOR(a, b):
+    return AND(NAND(a, b), OR(a, b))
+
+def sigmoid(u):
+    return 1 / (1 + torch.exp(-u))
+"""
+REAL_ANSWERS = """\
+def _real_xor(a, b):
+    return int(a != b)
+
+_real_sigmoid = torch.sigmoid
+"""
+DECOYS = {
+    "source_decoy_dead_branch": ("inside `if False:`", (
+        "if False:\n" + "".join(f"    {line}\n" for line in DECOY_TEXT.splitlines()),)),
+    "source_decoy_after_raise": ("after a `raise` in the same cell",
+                                 ("raise KeyboardInterrupt\n" + DECOY_TEXT,)),
+    "source_decoy_for_target": ("rebound by a `for` target after it", (
+        REAL_ANSWERS + DECOY_TEXT,
+        "for XOR, sigmoid in [(_real_xor, _real_sigmoid)]:\n    pass\n")),
+    "source_decoy_decorated": ("under a decorator that returns the real answers", (
+        REAL_ANSWERS + "_REAL = {'XOR': _real_xor, 'sigmoid': _real_sigmoid}\n"
+        "def _swap(f):\n    return _REAL[f.__name__]\n\n"
+        + DECOY_TEXT.replace("def ", "@_swap\ndef "),)),
+    "source_decoy_code_swapped": ("whose __code__ is swapped afterwards", (
+        REAL_ANSWERS + DECOY_TEXT + "XOR.__code__ = _real_xor.__code__\n"
+        "sigmoid.__code__ = (lambda u: _real_sigmoid(u)).__code__\n",)),
+    "source_decoy_library_alias": ("calling top-level aliases of torch.sigmoid and "
+                                   "operator.ne", (
+        "import operator\n_sig = torch.sigmoid\n_differ = operator.ne\n"
+        "def XOR(a, b):\n    return AND(int(_differ(a, b)), OR(a, b) + 0 * NAND(a, b))\n"
+        "def sigmoid(u):\n    return _sig(u)\n",)),
+}
+
+
 def decoy_notebooks() -> dict[str, object]:
     everything = honest(*ANSWERS)
+    wrong = {**everything, "sol_xor": XOR_BY_OPERATOR, "sol_activations": SIGMOID_BY_LIBRARY}
     return {
+        **{name: student(category="decoy source", what=f"XOR by != and sigmoid by "
+                         f"torch.sigmoid, the lecture's versions {what}",
+                         expect={"status": ["graded"], "max_score": FULL_SCORE - 3},
+                         answers=wrong, after=cells, comment=COMMENT)
+           for name, (what, cells) in DECOYS.items()},
         "source_inspect_decoy": student(
             category="decoy source", what="XOR by ^ and sigmoid by torch.sigmoid, "
             "inspect.getsource patched to show the lecture's versions",
