@@ -21,7 +21,7 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from ..engine.bridge.notebook_source import RUN_TIME
+from ..engine.bridge.notebook_source import RUN_TIME, assignment_pairs
 from ..engine.bridge.submission import SourceUnavailable, StudentError
 from .outcomes import fail
 
@@ -119,16 +119,12 @@ def _readable(tree: ast.Module | None, name: str, *, helper: bool) -> ast.Module
 
 def _bound_part(stmt: ast.Assign | ast.AnnAssign, name: str) -> ast.expr | None:
     """The expression ``stmt`` binds to ``name`` (element-wise for ``a, b = x, y``)."""
-    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-    pairs: list[tuple[ast.expr, ast.expr | None]] = [(t, stmt.value) for t in targets]
-    while pairs:
-        target, value = pairs.pop()
-        if isinstance(target, ast.Name) and target.id == name:
-            return value
-        if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
-                and len(target.elts) == len(value.elts):
-            pairs += list(zip(target.elts, value.elts, strict=True))
-    return None
+    targets: list[ast.expr] = list(stmt.targets) if isinstance(stmt, ast.Assign) \
+        else [stmt.target]
+    if stmt.value is None:
+        return None
+    return next((part for bound, part in assignment_pairs(targets, stmt.value)
+                 if bound == name), None)
 
 
 def _callees(tree: ast.Module) -> list[str]:

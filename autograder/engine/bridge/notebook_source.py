@@ -374,8 +374,8 @@ def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
             if item.decorator_list or item.name in _CLASS_HOOKS:
                 return False
         elif isinstance(item, (ast.Assign, ast.AnnAssign)):
-            if _stored_names(item) & (methods | _CLASS_HOOKS) or any(
-                    n.startswith("__") for n in _stored_names(item)):
+            names = _stored_names(item)
+            if names & (methods | _CLASS_HOOKS) or any(n.startswith("__") for n in names):
                 return False
         elif not isinstance(item, (ast.Expr, ast.Pass)):
             return False
@@ -452,7 +452,7 @@ def _finished(cell: dict[str, Any]) -> bool:
 
 def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
               source: str) -> Iterator[tuple[str, _Binding]]:
-    for name, part in _paired(targets, value):
+    for name, part in assignment_pairs(targets, value):
         if isinstance(part, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)):
             # a lambda, what a factory built (``AND = make_gate(...)``) or a container
             # of functions (``GATES = {"and": AND}``): the statement is the definition
@@ -488,7 +488,8 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join([node.id, *reversed(parts)])
 
 
-def _paired(targets: list[ast.expr], value: ast.expr) -> list[tuple[str, ast.expr | None]]:
+def assignment_pairs(targets: list[ast.expr], value: ast.expr
+                     ) -> list[tuple[str, ast.expr | None]]:
     """Each name bound with the expression it takes: the whole value for ``name =
     value``, part by part for ``a, b = x, y`` (same length, nothing starred); None
     where the statement does not say (``a = b = x``, ``a, b = pair``, ``a, *b = ...``)."""
@@ -499,7 +500,7 @@ def _paired(targets: list[ast.expr], value: ast.expr) -> list[tuple[str, ast.exp
             and len(targets[0].elts) == len(value.elts) \
             and not any(isinstance(e, ast.Starred) for e in (*targets[0].elts, *value.elts)):
         return [pair for target, part in zip(targets[0].elts, value.elts, strict=True)
-                for pair in _paired([target], part)]
+                for pair in assignment_pairs([target], part)]
     return [(name, None) for name in _names(targets)]
 
 
