@@ -115,7 +115,7 @@ def test_the_wheel_holds_templates_and_a_named_reference(installed: dict[str, An
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     assert "autograder/templates/feedback.html.j2" in names
     assert "autograder/templates/new_assignment/assignment.toml.j2" in names
-    for part in ("ag_bridge", "ag_requests", "ag_wire", "ag_channel", "ag_startup"):
+    for part in ("ag_bridge", "ag_requests", "ag_wire", "ag_code", "ag_channel", "ag_startup"):
         assert f"autograder/engine/kernel/sandbox_files/{part}.py" in names
     assert "autograder_reference/perceptron.py" in names
     assert not any(n.startswith(("reference/", "templates/", "tests/")) for n in names)

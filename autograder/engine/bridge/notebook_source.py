@@ -104,6 +104,7 @@ class NotebookSource:
         self._touched: set[str] = set()
         self._paths: set[str] = set()       # ``torch.no_grad = ...``: dotted targets
         self._reflected: set[str] = set()   # ``setattr(torch, ...)``, ``torch[...] = ...``
+        self._changed_names: set[str] | None = None
         budget = TransformBudget()
         for index, text in enumerate(cells):
             self._scan_cell(text, budget, finished=index not in unfinished)
@@ -128,6 +129,14 @@ class NotebookSource:
         if "." in member or not isinstance(binding.node, ast.ClassDef):
             return None
         return _member(binding.node, binding.cell, member)
+
+    def statement(self, name: str) -> ast.stmt | None:
+        """The top-level statement whose text ``definition(name)`` gives (a ``def``,
+        ``class`` or assignment; through aliases), or ``None``."""
+        binding = self._resolve(name)
+        if binding is None or binding.text is None or not isinstance(binding.node, ast.stmt):
+            return None
+        return binding.node
 
     def origin(self, name: str) -> str | None:
         """Where a name the notebook binds without a text comes from: the dotted name it
@@ -184,7 +193,12 @@ class NotebookSource:
 
     def _changed(self) -> set[str]:
         """The names changed in place, and the names they alias (``s = f`` then
-        ``s.__code__ = ...`` changes ``f``)."""
+        ``s.__code__ = ...`` changes ``f``); computed once, the cells being all read."""
+        if self._changed_names is None:
+            self._changed_names = self._aliased_changes()
+        return self._changed_names
+
+    def _aliased_changes(self) -> set[str]:
         changed = set(self._touched)
         for _ in range(_ALIAS_HOPS):
             more = {b.alias for n, b in self._bindings.items()

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.config import Assignment, Scalar
+from ...core.errors import AutograderError
 from ...core.i18n import Lang, tr
 from ..kernel.api import KernelLike
 from ._errors import (
@@ -69,7 +70,10 @@ from ._remote import (
     RemoteModel,
 )
 from ._wire import ALLOWED_DTYPES, read_regular_file
-from .notebook_source import NotebookSource
+from .code_identity import CodeIdentity, ag_code, parse_answer
+from .notebook_source import RUN_TIME, NotebookSource
+
+_MAX_NAMES = 500    # names whose live code one request asks for
 
 
 class Submission(KernelOperations):
@@ -83,6 +87,7 @@ class Submission(KernelOperations):
 
         super().__init__(kernel, call_timeout=call_timeout, limits=limits)
         self.notebook = notebook
+        self._identity: CodeIdentity | None = None
         self.assignment = assignment
         self.params: Mapping[str, Scalar] = dict(params or {})
         self.data_dir = data_dir or default_data_dir()
@@ -118,12 +123,42 @@ class Submission(KernelOperations):
         found = self.notebook.definition(_checked_name(name)) if self.notebook else None
         if found is None:
             raise SourceUnavailable("no definition in the notebook's text", what=name)
+        if not self._runs_text(name.partition(".")[0]):
+            raise SourceUnavailable("the name does not run its definition in the notebook's "
+                                    "text (changed while the notebook ran)", what=name)
         return found
+
+    def _runs_text(self, name: str) -> bool:
+        """Whether ``name`` holds what its text compiles to (``code_identity``); asked of
+        the kernel once, for every name with a text."""
+        if self.notebook is None:
+            return False
+        if self._identity is None:
+            names = self.notebook.names()[:_MAX_NAMES]
+            if name not in names:
+                names.append(name)
+            try:
+                python, live = parse_answer(
+                    self._send("codes", {"names": names}, what=name, context="value"), names)
+            except AutograderError:
+                python, live = ag_code().CACHE_TAG, {}
+            # another Python's bytecode is not comparable: then no text is taken away
+            self._identity = CodeIdentity(self.notebook,
+                                          live if python == ag_code().CACHE_TAG else None)
+        return self._identity.runs_text(name)
 
     def origin(self, name: str) -> str | None:
         """Where a name the notebook binds without a text comes from, by its text
-        (``NotebookSource.origin``: ``"torch.sigmoid"``, ``RUN_TIME``, or None)."""
-        return self.notebook.origin(_checked_name(name)) if self.notebook else None
+        (``NotebookSource.origin``: ``"torch.sigmoid"``, ``RUN_TIME``, or None);
+        ``RUN_TIME`` also for a name with a text that is not what it runs (a helper
+        rebound by ``exec``: what it calls is the run's secret)."""
+        if self.notebook is None:
+            return None
+        found = self.notebook.origin(_checked_name(name))
+        if found is None and self.notebook.definition(name) is not None \
+                and not self._runs_text(name):
+            return RUN_TIME
+        return found
 
     def evaluate(self, expr: str, *, remote_ok: bool = False, what: str | None = None) -> Any:
         """``expr`` evaluated in the kernel. Messages name ``what`` (default: a generic

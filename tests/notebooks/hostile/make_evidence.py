@@ -347,6 +347,33 @@ DECOYS = {
         "def sigmoid(u):\n    return _sig(u)\n",)),
 }
 
+# The lecture's text stays where the reader takes it (straight-line, top level, never
+# changed by any statement it can see); reflection rebinds or rewrites the names at run
+# time. The text is not what runs: ``code_identity`` takes it away.
+BIND_REAL = "XOR, sigmoid = _real_xor, _real_sigmoid"
+RUNTIME = {
+    "source_runtime_exec": ("rebound by exec() of a string", (
+        REAL_ANSWERS + DECOY_TEXT, f"exec({BIND_REAL!r})\n")),
+    "source_runtime_globals": ("rebound through globals()[...]", (
+        REAL_ANSWERS + DECOY_TEXT,
+        "globals()['XOR'] = _real_xor\nglobals()['sigmoid'] = _real_sigmoid\n")),
+    "source_runtime_user_ns": ("rebound through get_ipython().user_ns.update", (
+        REAL_ANSWERS + DECOY_TEXT,
+        "get_ipython().user_ns.update(XOR=_real_xor, sigmoid=_real_sigmoid)\n")),
+    "source_runtime_run_cell": ("rebound by get_ipython().run_cell of a string", (
+        REAL_ANSWERS + DECOY_TEXT, f"get_ipython().run_cell({BIND_REAL!r})\n")),
+    "source_runtime_code_param": ("whose __code__ a helper sets on its parameter", (
+        REAL_ANSWERS + DECOY_TEXT + "def _same(f, g):\n    f.__code__ = g.__code__\n\n"
+        "_same(XOR, _real_xor)\n_same(sigmoid, lambda u: _real_sigmoid(u))\n",)),
+    "source_runtime_input_transformer": ("rewritten by an input transformer registered "
+                                         "before", (
+        REAL_ANSWERS + "def _rewrite(lines):\n"
+        "    if lines[:1] == ['def XOR(a, b):\\n']:\n"
+        f"        return lines + ['\\n', {BIND_REAL + chr(10)!r}]\n"
+        "    return lines\n\nget_ipython().input_transformers_post.append(_rewrite)\n",
+        DECOY_TEXT)),
+}
+
 
 def decoy_notebooks() -> dict[str, object]:
     everything = honest(*ANSWERS)
@@ -356,7 +383,7 @@ def decoy_notebooks() -> dict[str, object]:
                          f"torch.sigmoid, the lecture's versions {what}",
                          expect={"status": ["graded"], "max_score": FULL_SCORE - 3},
                          answers=wrong, after=cells, comment=COMMENT)
-           for name, (what, cells) in DECOYS.items()},
+           for name, (what, cells) in {**DECOYS, **RUNTIME}.items()},
         "source_inspect_decoy": student(
             category="decoy source", what="XOR by ^ and sigmoid by torch.sigmoid, "
             "inspect.getsource patched to show the lecture's versions",

@@ -9,14 +9,15 @@ its answer to ``<exchange>/<rid>.json`` (plus ``<rid>-<n>.npy`` for arrays; the 
 carries a small answer in its reply instead of the JSON file). Values that
 are not plain data stay here in a handle table and travel as ``{"t": "remote", "id": n}``.
 
-Three files, all on the kernel's ``PYTHONPATH`` (``/opt/autograder``, read-only):
+Four files, all on the kernel's ``PYTHONPATH`` (``/opt/autograder``, read-only):
 
 - ``ag_wire``: the pristine references, the JSON writer, the encoder of answers and the
   handle table;
 - ``ag_requests``: name lookup, decoding a request's nodes, one handler per operation;
+- ``ag_code``: fingerprints of the code each name holds (the ``codes`` request);
 - ``ag_bridge`` (this file): ``serve``, the answer's envelope and its errors.
 
-Importing this module imports the other two, so ``ag_startup``'s ``import ag_bridge``
+Importing this module imports the other three, so ``ag_startup``'s ``import ag_bridge``
 (before any student code runs) takes every pristine reference of all three.
 
 Nothing here is trusted by the grader: it validates every answer. This code only tries

@@ -11,6 +11,7 @@ from ``ag_wire``, bound at import (before any student code runs).
 import sys as _sys
 from typing import Any
 
+from ag_code import CACHE_TAG, describe
 from ag_wire import (
     _bool,
     _callable,
@@ -252,7 +253,19 @@ def _op_release(request: dict[str, Any]) -> Any:
     return None
 
 
+def _op_codes(request: dict[str, Any]) -> Any:
+    """What each top-level name runs, as code fingerprints (``ag_code``); None for a name
+    the namespace does not hold."""
+    ns = _user_ns()
+    found: dict[str, Any] = {}
+    for name in request["names"]:
+        obj = ns.get(name, _MISSING)
+        found[name] = None if obj is _MISSING else describe(obj, ns)
+    return {"python": CACHE_TAG, "names": found}
+
+
 _OPS = {"probe": _op_probe, "value": _op_value, "evaluate": _op_evaluate, "call": _op_call,
         "attr": _op_attr, "item": _op_item, "len": _op_len, "iter": _op_iter,
         "next": _op_next, "model": _op_model,
-        "forward": _op_forward, "state_dict": _op_state_dict, "release": _op_release}
+        "forward": _op_forward, "state_dict": _op_state_dict, "release": _op_release,
+        "codes": _op_codes}

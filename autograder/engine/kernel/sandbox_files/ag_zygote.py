@@ -66,7 +66,7 @@ ALWAYS = ["ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ps
           "IPython.core.oinspect", "IPython.extensions.storemagic", "IPython.core.logger",
           "stack_data", "pygments.formatters.terminal256", "faulthandler", "sqlite3", "pdb",
           "pydoc", "mimetypes", "tornado.platform.asyncio", "tornado.queues", "tornado.locks",
-          "tornado.gen", "ag_wire", "ag_requests", "ag_bridge", "ag_channel", "ag_cells",
+          "tornado.gen", "ag_code", "ag_wire", "ag_requests", "ag_bridge", "ag_channel", "ag_cells",
           "ag_figures", "ag_startup"]
 _STATUS_KEPT = 4096
 IMPORT_ENV: dict[str, str] = {}  # environment variables the preloaded modules set

@@ -1,0 +1,200 @@
+"""What a name runs, as fingerprints of its code (the bridge's ``codes`` request).
+
+Structure checks read the notebook's *text* (``notebook_source``); behaviour checks run
+the kernel's *object*. Where the two differ (a name rebound through ``exec`` or
+``globals()``, a function's ``__code__`` or defaults replaced by reflection, an input
+transformer that rewrites later cells, a decoy after a statement that stopped the cell),
+the text describes something that does not run. The grader therefore also compiles the
+text itself and compares fingerprints of the code objects with the ones this module
+reports for the live objects; a text whose fingerprint is not the running one earns
+nothing (``autograder/engine/bridge/code_identity.py``).
+
+This is a restriction only: the kernel's answer can take a text away, never give one
+(a kernel that lies here can at most keep what its text already earned). The grader
+loads this very file by path to compute its own side, so both sides have one definition
+of a fingerprint. It imports only the standard library, and reads student objects
+without running their code: exact built-in types only, attributes of C types only.
+"""
+
+import functools as _functools
+import hashlib as _hashlib
+import sys as _sys
+from typing import Any
+
+_type: Any = (0).__class__.__class__
+_int: Any = (0).__class__
+_float: Any = (0.0).__class__
+_complex: Any = (0j).__class__
+_str: Any = "".__class__
+_bytes: Any = b"".__class__
+_bool: Any = True.__class__
+_none: Any = None.__class__
+_ellipsis: Any = (...).__class__
+_list: Any = [].__class__
+_tuple: Any = ().__class__
+_dict: Any = {}.__class__
+_frozenset: Any = frozenset().__class__
+_function: Any = (lambda: 0).__class__
+_code: Any = (lambda: 0).__code__.__class__
+_method: Any = (lambda: 0).__get__(0).__class__
+_staticmethod: Any = staticmethod
+_classmethod: Any = classmethod
+_property: Any = property
+_partial: Any = _functools.partial
+_lru_wrapper: Any = _functools.lru_cache(lambda: 0).__class__
+_getset: Any = _type.__dict__["__dict__"].__class__
+_sha256 = _hashlib.sha256
+_repr = repr
+_sorted = sorted
+_callable = callable
+_set = set
+_dict_get = _dict.get
+_proxy_get: Any = _type.__dict__.__class__.get   # a class's ``__dict__`` (mappingproxy)
+
+_LITERALS = (_int, _float, _complex, _str, _bytes, _bool, _none, _ellipsis)
+_FLAGS = 0xFFFF           # co_flags without the ``__future__`` bits a cell may inherit
+_MAX_DEPTH = 20           # nested code objects
+_MAX_SEEN = 300           # objects one description visits
+CACHE_TAG = _sys.implementation.cache_tag   # bytecode of another Python is not comparable
+
+
+def literal(value: Any) -> str:
+    """A constant as text, for exact built-in literal types only ("?" otherwise)."""
+    t = _type(value)
+    for known in _LITERALS:   # by identity: a metaclass's ``__eq__`` is student code
+        if t is known:
+            return t.__name__ + ":" + _repr(value)
+    if t is _tuple:
+        return "(" + ",".join([literal(v) for v in value]) + ")"
+    if t is _frozenset:
+        return "{" + ",".join(_sorted([literal(v) for v in value])) + "}"
+    return "?"
+
+
+def _form(code: Any, depth: int) -> str:
+    consts = [_form(c, depth + 1) if _type(c) is _code and depth < _MAX_DEPTH else literal(c)
+              for c in code.co_consts]
+    names = [literal(n) for n in (*code.co_names, "|", *code.co_varnames, "|",
+                                  *code.co_freevars, "|", *code.co_cellvars)]
+    return "<" + "/".join([
+        literal(code.co_name), literal(code.co_qualname), literal(code.co_argcount),
+        literal(code.co_posonlyargcount), literal(code.co_kwonlyargcount),
+        literal(code.co_flags & _FLAGS), code.co_code.hex(), ",".join(consts),
+        ",".join(names)]) + ">"
+
+
+def fingerprint(code: Any) -> str:
+    """A code object's fingerprint: its bytecode, constants (nested code included),
+    names and signature shape; not its file name, line numbers or ``__future__`` flags."""
+    return _sha256(_form(code, 0).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _defaults(fn: Any) -> list[str]:
+    found = [literal(v) for v in (fn.__defaults__ or ())]
+    kw = fn.__kwdefaults__
+    if _type(kw) is _dict:
+        pairs = [[k, v] for k, v in kw.items() if _type(k) is _str]
+        found += [k + "=" + literal(v) for k, v in _sorted(pairs)]   # keys are unique
+    return found
+
+
+class _Walk:
+    """The code reachable from one object, without running any of the student's code."""
+
+    def __init__(self, namespace: Any):
+        self.namespace = namespace
+        self.codes: list[str] = []
+        self.foreign_globals = False
+        self.seen = 0
+
+    def function(self, fn: Any) -> str:
+        self.foreign_globals |= fn.__globals__ is not self.namespace
+        digest = fingerprint(fn.__code__)
+        self.codes.append(digest)
+        return digest
+
+    def methods(self, cls: Any) -> list[list[str]]:
+        """``[name, fingerprint]`` of the functions a class's own dictionary holds."""
+        found = []
+        for name, value in cls.__dict__.items():
+            if _type(name) is not _str:
+                continue
+            t = _type(value)
+            if t is _staticmethod or t is _classmethod:
+                value, t = value.__func__, _type(value.__func__)
+            if t is _function:
+                found.append([name, self.function(value)])
+            elif t is _property:
+                found += [[name + "." + part, self.function(f)]
+                          for part, f in (("fget", value.fget), ("fset", value.fset),
+                                          ("fdel", value.fdel)) if _type(f) is _function]
+        return _sorted(found)
+
+    def user_class(self, cls: Any) -> bool:
+        """A class the notebook defined (its module is the notebook's namespace)."""
+        if _type(cls) is not _type:
+            return False
+        module, here = _proxy_get(cls.__dict__, "__module__"), _dict_get(self.namespace, "__name__")
+        return _type(module) is _str and _type(here) is _str and module == here
+
+    def inside(self, obj: Any, depth: int) -> bool:
+        """Record the code inside ``obj``; False for a callable with none (C code)."""
+        self.seen += 1
+        if depth > 4 or self.seen > _MAX_SEEN:
+            return True
+        t = _type(obj)
+        if t is _function:
+            self.function(obj)
+            return self.inside(_dict_get(obj.__dict__, "__wrapped__"), depth + 1) or True
+        if t is _lru_wrapper:
+            return self.inside(_dict_get(obj.__dict__, "__wrapped__"), depth + 1)
+        if t is _method:
+            return self.inside(obj.__func__, depth + 1)
+        if t is _partial:
+            for part in (*obj.args, *obj.keywords.values()):
+                self.inside(part, depth + 1)
+            return self.inside(obj.func, depth + 1)
+        if t is _list or t is _tuple:
+            for part in obj:
+                self.inside(part, depth + 1)
+            return True
+        if t is _dict:
+            for part in obj.values():
+                self.inside(part, depth + 1)
+            return True
+        if t is _type:
+            self.methods(obj)
+            return True
+        if self.user_class(t):
+            return self.instance(obj, t, depth)
+        return not _callable(obj)
+
+    def instance(self, obj: Any, cls: Any, depth: int) -> bool:
+        for base in cls.__mro__:
+            if self.user_class(base):
+                self.methods(base)
+        slot = _proxy_get(cls.__dict__, "__dict__")
+        if _type(slot) is _getset:
+            state = slot.__get__(obj)
+            if _type(state) is _dict:
+                for part in state.values():
+                    self.inside(part, depth + 1)
+        return True
+
+
+def describe(obj: Any, namespace: Any) -> dict[str, Any]:
+    """What the grader compares with the text: the object's kind, its own code (a
+    function), its methods (a class), the code reachable inside it, and whether all of
+    it runs over the notebook's own global names."""
+    walk = _Walk(namespace)
+    t = _type(obj)
+    out: dict[str, Any] = {"kind": "data"}
+    if t is _function:
+        out = {"kind": "function", "code": walk.function(obj), "defaults": _defaults(obj)}
+    elif t is _type:
+        out = {"kind": "class", "methods": walk.methods(obj)}
+    if not walk.inside(obj, 0):
+        out = {"kind": "native"}
+    out["codes"] = _sorted(_set(walk.codes))
+    out["own_globals"] = not walk.foreign_globals
+    return out

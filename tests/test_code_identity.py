@@ -1,0 +1,171 @@
+"""A text earns structure points only where its name runs it (``code_identity``).
+
+Each row plays a notebook in a real ipykernel (its cells run in order, on a namespace
+emptied before), then reads one name's text through ``Submission.source``: honest
+forms keep their text; every way of making the name run something else at run time —
+reflection the text does not show — takes it away, as a missing definition does."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+from local_kernel import LocalKernel
+
+from autograder.checks import source
+from autograder.checks.source import RUN_TIME
+from autograder.core.errors import BridgeError
+from autograder.engine.bridge import code_identity
+from autograder.engine.bridge.notebook_source import NotebookSource
+from autograder.engine.bridge.submission import SourceUnavailable, Submission
+
+PERCEPTRON = """
+def perceptron(x, w, threshold):
+    return 1 if sum(a * b for a, b in zip(x, w)) - threshold > 0 else 0
+"""
+GATE_CLASS = """
+class Gate:
+    def __init__(self, w, threshold):
+        self.w, self.threshold = w, threshold
+
+    def __call__(self, a, b):
+        return perceptron([a, b], self.w, self.threshold)
+"""
+FACTORY = """
+def make_gate(w1, w2, threshold):
+    def gate(a, b):
+        return perceptron([a, b], [w1, w2], threshold)
+    return gate
+"""
+CHEAT = "def _real(a, b):\n    return int(a and b)\n"
+SIGMOID = "def sigmoid(u, eps=0.0, *, scale=1):\n    return 1 / (1 + 2.718281828 ** (-u))\n"
+
+HONEST: list[tuple[str, list[str], str]] = [
+    ("def", [PERCEPTRON], "perceptron"),
+    ("literal and keyword defaults", [SIGMOID], "sigmoid"),
+    ("expression default", ["def f(x, eps=float('1e-7'), dim=-1, axis=(0, 1)):\n"
+                            "    return x\n"], "f"),
+    ("lambda", ["relu = lambda u, floor=0: max(u, floor)\n"], "relu"),
+    ("factory product", [PERCEPTRON, FACTORY, "AND = make_gate(5, 5, 9)\n"], "AND"),
+    ("tuple of products", [PERCEPTRON, FACTORY,
+                           "AND, OR = make_gate(5, 5, 9), make_gate(5, 5, 2)\n"], "OR"),
+    ("partial", [PERCEPTRON, "from functools import partial\n"
+                 "AND = partial(perceptron, w=[5, 5], threshold=9)\n"], "AND"),
+    ("class", [PERCEPTRON, GATE_CLASS], "Gate"),
+    ("instance", [PERCEPTRON, GATE_CLASS, "AND = Gate([5, 5], 9)\n"], "AND"),
+    ("subclass instance", [PERCEPTRON, GATE_CLASS,
+                           "class AndGate(Gate):\n    def __init__(self):\n"
+                           "        super().__init__([5, 5], 9)\n", "AND = AndGate()\n"], "AND"),
+    ("container", [PERCEPTRON, FACTORY, "GATES = {'and': make_gate(5, 5, 9), 'n': [abs, 1]}\n"],
+     "GATES"),
+    ("alias", [PERCEPTRON, "p = perceptron\n"], "p"),
+    ("lru_cache", ["import functools\n", "@functools.lru_cache\ndef fib(n):\n"
+                   "    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"], "fib"),
+    ("future annotations", ["from __future__ import annotations\n",
+                            "def outer(x: int) -> int:\n    def inner(y: int) -> int:\n"
+                            "        return y\n    return inner(x)\n"], "outer"),
+    ("%%time cell", ["%%time\ndef timed(x):\n    return x + 1\n"], "timed"),
+    ("redefined later", ["def g(x):\n    return 1\n", "def g(x):\n    return 2\n"], "g"),
+    ("data", ["TABLE = [(0, 0), (1, 1)]\n"], "TABLE"),
+]
+
+ATTACKS: list[tuple[str, list[str], str]] = [
+    ("exec to a builtin", [SIGMOID, "exec('sigmoid = abs')\n"], "sigmoid"),
+    ("exec to another function", [PERCEPTRON, CHEAT, "def AND(a, b):\n"
+                                  "    return perceptron([a, b], [5, 5], 9)\n",
+                                  "exec('AND = _real')\n"], "AND"),
+    ("globals subscript", [SIGMOID, "globals()['sigmoid'] = lambda u, eps=0.0, *, scale=1: u\n"],
+     "sigmoid"),
+    ("user_ns update", [SIGMOID, "get_ipython().user_ns.update(sigmoid=abs)\n"], "sigmoid"),
+    ("run_cell of a string", [SIGMOID, "get_ipython().run_cell('sigmoid = abs')\n"], "sigmoid"),
+    ("__code__ through a parameter", [PERCEPTRON, CHEAT, "def AND(a, b):\n"
+                                      "    return perceptron([a, b], [5, 5], 9)\n",
+                                      "def _same(f, g):\n    f.__code__ = g.__code__\n",
+                                      "_same(AND, _real)\n"], "AND"),
+    ("defaults through a parameter", [SIGMOID, "def _d(f):\n    f.__defaults__ = (5.0,)\n",
+                                      "_d(sigmoid)\n"], "sigmoid"),
+    ("foreign globals", [SIGMOID, "import types\n"
+                         "exec('sigmoid = types.FunctionType(sigmoid.__code__, {}, \"sigmoid\","
+                         " (0.0,))')\n"], "sigmoid"),
+    ("product replaced", [PERCEPTRON, FACTORY, "AND = make_gate(5, 5, 9)\n",
+                          "exec('AND = lambda a, b: int(a and b)')\n"], "AND"),
+    ("method replaced", [PERCEPTRON, GATE_CLASS, "AND = Gate([5, 5], 9)\n",
+                         "exec('Gate.__call__ = lambda self, a, b: int(a and b)')\n"], "AND"),
+    ("class method replaced", [PERCEPTRON, GATE_CLASS,
+                               "exec('Gate.__call__ = lambda self, a, b: int(a and b)')\n"],
+     "Gate"),
+    ("instance to native", [PERCEPTRON, GATE_CLASS, "AND = Gate([5, 5], 9)\n",
+                            "import operator\n", "exec('AND = operator.and_')\n"], "AND"),
+    ("input transformer", [
+        "def _swap(lines):\n"
+        "    first = 'def sigmoid(u, eps=0.0, *, scale=1):\\n'\n"
+        "    return ['sigmoid = abs\\n'] if lines[:1] == [first] else lines\n"
+        "get_ipython().input_transformers_post.append(_swap)\n", SIGMOID], "sigmoid"),
+]
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKernel]:
+    with LocalKernel(tmp_path_factory.mktemp("identity")) as k:
+        yield k
+
+
+def _played(kernel: LocalKernel, cells: list[str]) -> Submission:
+    kernel.run_code("get_ipython().input_transformers_post.clear()\n%reset -f\n")
+    cells = [textwrap.dedent(c) for c in cells]
+    for cell in cells:
+        kernel.execute(cell)
+    return Submission(kernel, call_timeout=30, notebook=NotebookSource(cells))
+
+
+@pytest.mark.parametrize(("cells", "name"), [pytest.param(c, n, id=i) for i, c, n in HONEST])
+def test_an_honest_form_keeps_its_text(kernel: LocalKernel, cells: list[str], name: str) -> None:
+    assert _played(kernel, cells).source(name)
+
+
+@pytest.mark.parametrize(("cells", "name"), [pytest.param(c, n, id=i) for i, c, n in ATTACKS])
+def test_a_name_changed_at_run_time_has_no_text(kernel: LocalKernel, cells: list[str],
+                                                name: str) -> None:
+    sub = _played(kernel, cells)
+    assert sub.notebook is not None and sub.notebook.definition(name) is not None
+    with pytest.raises(SourceUnavailable, match="does not run"):
+        sub.source(name)
+
+
+def test_no_answer_takes_every_text_and_another_python_none(kernel: LocalKernel) -> None:
+    sub = _played(kernel, [PERCEPTRON])
+    kernel.run_code("import ag_requests\nag_requests._OPS['codes'] = lambda r: 1\n")
+    try:
+        with pytest.raises(SourceUnavailable):
+            sub.source("perceptron")
+        kernel.run_code("ag_requests._OPS['codes'] = lambda r: "
+                        "{'python': 'cpython-27', 'names': {}}\n")
+        assert Submission(kernel, notebook=sub.notebook).source("perceptron")
+    finally:
+        kernel.run_code("ag_requests._OPS['codes'] = ag_requests._op_codes\n")
+
+
+@pytest.mark.parametrize("raw", [
+    None, [], {"python": "x"}, {"python": 1, "names": {}},
+    {"python": "x", "names": {"other": None}},
+    {"python": "x", "names": {"f": {"kind": "magic", "codes": [], "own_globals": True}}},
+    {"python": "x", "names": {"f": {"kind": "function", "codes": [1], "own_globals": True}}},
+    {"python": "x", "names": {"f": {"kind": "class", "codes": [], "own_globals": True,
+                                    "methods": [["a"]]}}},
+])
+def test_a_malformed_answer_is_a_bridge_error(raw: object) -> None:
+    with pytest.raises(BridgeError):
+        code_identity.parse_answer(raw, ["f"])
+
+
+def test_a_helper_rebound_at_run_time_is_decided_at_run_time(kernel: LocalKernel) -> None:
+    """``sigmoid``'s own text runs, but the helper it calls was rebound by ``exec``: the
+    prohibition checks see a name only the run decides (``RUN_TIME``), not its decoy."""
+    helper = "import math\ndef _helper(u):\n    return 1 / (1 + math.exp(-u))\n"
+    honest = [helper, "def sigmoid(u):\n    return _helper(u)\n"]
+    sub = _played(kernel, honest)
+    assert source.outside_names(sub, source.read_functions(sub, "sigmoid")) == set()
+    sub = _played(kernel, [*honest, "exec('_helper = math.tanh')\n"])
+    trees = source.read_functions(sub, "sigmoid")
+    assert set(trees) == {"sigmoid"} and RUN_TIME in source.outside_names(sub, trees)
