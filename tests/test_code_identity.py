@@ -38,6 +38,7 @@ def make_gate(w1, w2, threshold):
         return perceptron([a, b], [w1, w2], threshold)
     return gate
 """
+TORCH = "import torch\nfrom torch import nn\n"
 CHEAT = "def _real(a, b):\n    return int(a and b)\n"
 SIGMOID = "def sigmoid(u, eps=0.0, *, scale=1):\n    return 1 / (1 + 2.718281828 ** (-u))\n"
 
@@ -68,6 +69,19 @@ HONEST: list[tuple[str, list[str], str]] = [
     ("%%time cell", ["%%time\ndef timed(x):\n    return x + 1\n"], "timed"),
     ("redefined later", ["def g(x):\n    return 1\n", "def g(x):\n    return 2\n"], "g"),
     ("data", ["TABLE = [(0, 0), (1, 1)]\n"], "TABLE"),
+    ("class with a lambda attribute", [
+        PERCEPTRON, "class Gate:\n    w = (5, 5)\n"
+        "    fire = lambda self, a, b: perceptron([a, b], self.w, 9)\n"
+        "    def __call__(self, a, b):\n        return self.fire(a, b)\n"], "Gate"),
+    ("shell and magic lines", ["!echo hi\n%time x = 1\ndef h(u):\n    return u * 2\n"], "h"),
+    ("%%capture cell", ["%%capture\nprint('quiet')\ndef c(u):\n    return u\n"], "c"),
+    ("torch module class", [TORCH, "class Sig(nn.Module):\n    def forward(self, u):\n"
+                            "        return 1 / (1 + torch.exp(-u))\n"], "Sig"),
+    ("torch module instance", [TORCH, "class Sig(nn.Module):\n    def forward(self, u):\n"
+                               "        return 1 / (1 + torch.exp(-u))\n", "sigmoid = Sig()\n"],
+     "sigmoid"),
+    ("torch.no_grad", [TORCH, "@torch.no_grad()\ndef relu(u):\n"
+                       "    return torch.where(u > 0, u, torch.zeros_like(u))\n"], "relu"),
 ]
 
 ATTACKS: list[tuple[str, list[str], str]] = [

@@ -148,14 +148,20 @@ class CodeIdentity:
             and live.codes <= self._allowed(node)
 
     def _methods(self, node: ast.ClassDef) -> list[dict[str, str]]:
-        """The class's own methods by name, as compiled under each flag set."""
-        names = {i.name for i in node.body
-                 if isinstance(i, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        """The class's own methods by name (``def``s, and lambdas bound in its body),
+        as compiled under each flag set."""
+        defs = {i.name for i in node.body if isinstance(i, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        lambdas = [name for item in node.body if isinstance(item, ast.Assign)
+                   for name, part in assignment_pairs(list(item.targets), item.value)
+                   if isinstance(part, ast.Lambda)]
         variants = []
         for body in self._own(node, node.name):
             # the class body's consts in source order: the last ``def`` of a name wins
-            variants.append({c.co_name: fingerprint(c) for c in _consts(body)
-                             if c.co_name in names})
+            found = {c.co_name: fingerprint(c) for c in _consts(body) if c.co_name in defs}
+            made = [fingerprint(c) for c in _consts(body) if c.co_name == "<lambda>"]
+            if len(made) == len(lambdas):   # else a lambda elsewhere: not matched by name
+                found.update(zip(lambdas, made, strict=True))
+            variants.append(found)
         return variants
 
     def _allowed(self, node: ast.stmt) -> set[str]:
