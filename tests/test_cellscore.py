@@ -138,6 +138,11 @@ TAMPERING = [
     ("def all(x):\n    return True", ["builtin all"]),
     ("%matplotlib inline\nsys.settrace(tracer)", ["sys.settrace"]),
     ("def broken(:\n    get_ipython().showtraceback = 0", ["showtraceback"]),  # no parse
+    ("import ag_requests\nag_requests._OPS['codes'] = f", ["ag_requests"]),
+    ("from ag_code import describe", ["ag_code"]),
+    ("sys.modules['ag_wire']._json = j", ["'ag_wire'"]),
+    ("__import__('ag_bridge').serve = s", ["'ag_bridge'"]),
+    ("def broken(:\n    import ag_channel", ["ag_channel"]),  # no parse
 ]
 BENIGN = [
     "import torch\nmodel = torch.nn.Linear(2, 1)\nprint(model)",

@@ -137,8 +137,14 @@ COMPARISON_ATTRS = frozenset({
     "allclose", "isclose", "equal", "array_equal", "assert_allclose", "assert_close",
     "assert_array_equal", "assert_array_almost_equal", "assert_equal",
 })
+# The grader's own modules in the kernel (sandbox_files): a notebook has no business
+# naming them; patching one forges the bridge's answers (docs/security.md).
+GRADER_MODULES = frozenset({"ag_bridge", "ag_requests", "ag_wire", "ag_code", "ag_channel",
+                            "ag_cells", "ag_startup", "ag_confine", "ag_zygote",
+                            "ag_figures"})
 _BENIGN_SHELL_ATTRS = frozenset({"ast_node_interactivity", "instance", "initialized"})
-_WORD = re.compile(r"\b(" + "|".join(sorted(DANGEROUS_ATTRS | {"InteractiveShell"})) + r")\b")
+_WORD = re.compile(r"\b(" + "|".join(sorted(DANGEROUS_ATTRS | GRADER_MODULES
+                                            | {"InteractiveShell"})) + r")\b")
 
 
 def tampering_notices(nb: NotebookNode, source_nb: NotebookNode | None = None, *,
@@ -210,9 +216,21 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        # setattr(shell, "showtraceback", f), shell.__dict__["run_cell"] = ...
-        if isinstance(node.value, str) and node.value in DANGEROUS_ATTRS:
+        # setattr(shell, "showtraceback", f), shell.__dict__["run_cell"] = ...,
+        # sys.modules["ag_requests"]
+        if isinstance(node.value, str) and node.value in DANGEROUS_ATTRS | GRADER_MODULES:
             self.found.add(repr(node.value))
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in GRADER_MODULES:
+            self.found.add(node.id)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.found.update(a.name for a in node.names if a.name.split(".")[0] in GRADER_MODULES)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if (node.module or "").split(".")[0] in GRADER_MODULES:
+            self.found.add(str(node.module))
 
 
 def _bound_names(target: ast.expr) -> list[str]:
