@@ -38,6 +38,17 @@ def make_gate(w1, w2, threshold):
         return perceptron([a, b], [w1, w2], threshold)
     return gate
 """
+DATACLASS_GATE = """
+from dataclasses import dataclass
+
+@dataclass(frozen=True)
+class Gate:
+    w: tuple
+    threshold: float = 0.0
+
+    def __call__(self, a, b):
+        return perceptron([a, b], self.w, self.threshold)
+"""
 TORCH = "import torch\nfrom torch import nn\n"
 CHEAT = "def _real(a, b):\n    return int(a and b)\n"
 SIGMOID = "def sigmoid(u, eps=0.0, *, scale=1):\n    return 1 / (1 + 2.718281828 ** (-u))\n"
@@ -80,6 +91,8 @@ HONEST: list[tuple[str, list[str], str]] = [
     ("torch module instance", [TORCH, "class Sig(nn.Module):\n    def forward(self, u):\n"
                                "        return 1 / (1 + torch.exp(-u))\n", "sigmoid = Sig()\n"],
      "sigmoid"),
+    ("dataclass", [PERCEPTRON, DATACLASS_GATE], "Gate"),
+    ("dataclass instance", [PERCEPTRON, DATACLASS_GATE, "AND = Gate((5, 5), 9)\n"], "AND"),
     ("torch.no_grad", [TORCH, "@torch.no_grad()\ndef relu(u):\n"
                        "    return torch.where(u > 0, u, torch.zeros_like(u))\n"], "relu"),
 ]
@@ -109,8 +122,31 @@ ATTACKS: list[tuple[str, list[str], str]] = [
     ("class method replaced", [PERCEPTRON, GATE_CLASS,
                                "exec('Gate.__call__ = lambda self, a, b: int(a and b)')\n"],
      "Gate"),
+    ("dataclass method replaced", [PERCEPTRON, DATACLASS_GATE, "AND = Gate((5, 5), 9)\n",
+                                   "exec('Gate.__call__ = lambda self, a, b: int(a and b)')\n"],
+     "AND"),
     ("instance to native", [PERCEPTRON, GATE_CLASS, "AND = Gate([5, 5], 9)\n",
                             "import operator\n", "exec('AND = operator.and_')\n"], "AND"),
+    ("expression default replaced", [
+        "import math\ndef sigmoid(u, exp=math.exp):\n    return 1 / (1 + exp(-u))\n",
+        "def _fast(v):\n    return 1 / (1 / (1 + math.exp(v))) - 1\n",
+        "def _d(f, g):\n    f.__defaults__ = (g,)\n", "_d(sigmoid, _fast)\n"], "sigmoid"),
+    ("instance's class swapped", [PERCEPTRON, GATE_CLASS, "AND = Gate([5, 5], 9)\n",
+                                  "import operator\nclass _Cheat(Gate):\n"
+                                  "    __call__ = staticmethod(operator.and_)\n",
+                                  "def _become(o, c):\n    o.__class__ = c\n",
+                                  "_become(AND, _Cheat)\n"], "AND"),
+    ("transparent decorator replaced", [
+        "import functools\n", "def _deco(f):\n    g = lambda n: 0\n"
+        "    g.__wrapped__ = f\n    return g\n", "exec('functools.lru_cache = _deco')\n",
+        "@functools.lru_cache\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"],
+     "fib"),
+    ("closure swapped to exec'd code", [PERCEPTRON, FACTORY, "AND = make_gate(5, 5, 9)\n",
+                                        "exec('AND.__closure__[0].cell_contents = "
+                                        "lambda *a: 1')\n"], "AND"),
+    ("trace function left installed", [
+        SIGMOID, "import sys\ndef _t(frame, event, arg):\n    return _t\n",
+        "sys.settrace(_t)\n"], "sigmoid"),
     ("input transformer", [
         "def _swap(lines):\n"
         "    first = 'def sigmoid(u, eps=0.0, *, scale=1):\\n'\n"
@@ -126,7 +162,10 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKernel]:
 
 
 def _played(kernel: LocalKernel, cells: list[str]) -> Submission:
-    kernel.run_code("get_ipython().input_transformers_post.clear()\n%reset -f\n")
+    kernel.run_code("import builtins, sys\nsys.settrace(None)\n"
+                    "builtins.__dict__.setdefault('_kept', dict(builtins.__dict__))\n"
+                    "builtins.__dict__.update(builtins._kept)\n"
+                    "get_ipython().input_transformers_post.clear()\n%reset -f\n")
     cells = [textwrap.dedent(c) for c in cells]
     for cell in cells:
         kernel.execute(cell)
@@ -154,19 +193,26 @@ def test_no_answer_takes_every_text_and_another_python_none(kernel: LocalKernel)
         with pytest.raises(SourceUnavailable):
             sub.source("perceptron")
         kernel.run_code("ag_requests._OPS['codes'] = lambda r: "
-                        "{'python': 'cpython-27', 'names': {}}\n")
+                        "{'python': 'cpython-27', 'names': {}, 'shadowed': [], 'traced': False}\n")
         assert Submission(kernel, notebook=sub.notebook).source("perceptron")
     finally:
         kernel.run_code("ag_requests._OPS['codes'] = ag_requests._op_codes\n")
 
 
+_OK = {"shadowed": [], "traced": False}
+
+
 @pytest.mark.parametrize("raw", [
-    None, [], {"python": "x"}, {"python": 1, "names": {}},
-    {"python": "x", "names": {"other": None}},
-    {"python": "x", "names": {"f": {"kind": "magic", "codes": [], "own_globals": True}}},
-    {"python": "x", "names": {"f": {"kind": "function", "codes": [1], "own_globals": True}}},
-    {"python": "x", "names": {"f": {"kind": "class", "codes": [], "own_globals": True,
-                                    "methods": [["a"]]}}},
+    None, [], {"python": "x"}, {"python": 1, "names": {}, **_OK},
+    {"python": "x", "names": {}},
+    {"python": "x", "names": {}, "shadowed": [1], "traced": False},
+    {"python": "x", "names": {}, "shadowed": [], "traced": 0},
+    {"python": "x", "names": {"other": None}, **_OK},
+    {"python": "x", "names": {"f": {"kind": "magic", "codes": [], "foreign": []}}, **_OK},
+    {"python": "x", "names": {"f": {"kind": "function", "codes": [1], "foreign": []}},
+     **_OK},
+    {"python": "x", "names": {"f": {"kind": "class", "codes": [], "foreign": [],
+                                    "methods": [["a"]]}}, **_OK},
 ])
 def test_a_malformed_answer_is_a_bridge_error(raw: object) -> None:
     with pytest.raises(BridgeError):
@@ -183,3 +229,38 @@ def test_a_helper_rebound_at_run_time_is_decided_at_run_time(kernel: LocalKernel
     sub = _played(kernel, [*honest, "exec('_helper = math.tanh')\n"])
     trees = source.read_functions(sub, "sigmoid")
     assert set(trees) == {"sigmoid"} and RUN_TIME in source.outside_names(sub, trees)
+
+
+ORIGINS: list[tuple[str, list[str], str, set[str]]] = [
+    ("helper bound by exec only", [
+        "import math\ndef sigmoid(u):\n    return _s(u)\n", "exec('_s = math.tanh')\n"],
+     "sigmoid", {RUN_TIME}),
+    ("builtin shadowed in the text", [
+        "def _pick(v):\n    return 0\nint = _pick\n",
+        "def XOR(a, b):\n    return int(a + b)\n"], "XOR", {RUN_TIME}),
+    ("builtin shadowed by exec", [
+        "def XOR(a, b):\n    return int(a + b)\n", "exec('int = lambda v: 0')\n"],
+     "XOR", {RUN_TIME}),
+    ("builtin replaced in builtins", [
+        "def XOR(a, b):\n    return pow(a - b, 2)\n",
+        "exec('import builtins; builtins.pow = lambda v, e: 0')\n"], "XOR", {RUN_TIME}),
+    ("builtins and the kernel's own names", [
+        "def s(u):\n    print(len([u]), abs(u))\n    display(u)\n    return u\n"],
+     "s", set()),
+    ("a module imported under another name, in the same cell", [
+        "import numpy as np\ndef s(u):\n    return 1 / (1 + np.exp(-np.asarray(u)))\n"],
+     "s", set()),
+    ("star import", ["from math import *\n", "def s(u):\n    return 1 / (1 + exp(-u))\n"],
+     "s", {"exp"}),
+    ("alias of an exec-bound name", [
+        "import math\n", "def sigmoid(u):\n    return s2(u)\n",
+        "exec('_hidden = math.tanh')\n", "s2 = _hidden\n"], "sigmoid", {RUN_TIME}),
+]
+
+
+@pytest.mark.parametrize(("cells", "name", "expected"),
+                         [pytest.param(c, n, e, id=i) for i, c, n, e in ORIGINS])
+def test_what_a_function_calls_is_read_from_the_run_where_the_text_does_not_say(
+        kernel: LocalKernel, cells: list[str], name: str, expected: set[str]) -> None:
+    sub = _played(kernel, cells)
+    assert source.outside_names(sub, source.read_functions(sub, name)) == expected

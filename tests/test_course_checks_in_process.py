@@ -152,6 +152,16 @@ GATE_FORMS = {
         OR = Gate()
         NAND = Gate()
         """, False),
+    "the gate's logic done before the perceptron": ("""
+        AND = lambda a, b: perceptron([a and b], [1], 0.5)
+        OR = lambda a, b: perceptron([a or b], [1], 0.5)
+        NAND = lambda a, b: perceptron([not (a and b)], [1], 0.5)
+        """, False),
+    "inputs as a tensor": ("""
+        AND = lambda a, b: perceptron(torch.tensor([a, b]), torch.tensor([5, 5]), 9)
+        OR = lambda a, b: perceptron(torch.tensor([a, b]), torch.tensor([5, 5]), 2)
+        NAND = lambda a, b: perceptron(torch.tensor([a, b]), -torch.tensor([5, 5]), -9)
+        """, True),
 }
 
 
@@ -171,6 +181,21 @@ XOR_FORMS = {
             y = AND(s2, s1)
             return y
         """, True),
+    "factory composing its parameters, names reused by a test loop": ("""
+        def compose(f, g, h):
+            def composed(a, b):
+                return f(g(a, b), h(a, b))
+            return composed
+        XOR = compose(AND, NAND, OR)
+        for f, g in [(XOR, None)]:
+            pass
+        """, True),
+    "one input computed, the gates multiplied away": (
+        "def XOR(a, b): return AND((a + b) % 2, OR(a, b) + 0 * NAND(a, b))", False),
+    "operator.is_not": ("""
+        import operator
+        def XOR(a, b): return AND(int(operator.is_not(a, b)), OR(a, b) + 0 * NAND(a, b))
+        """, False),
     "tuple unpacking, int()": ("""
         def XOR(a, b):
             h1, h2 = NAND(a, b), OR(a, b)
@@ -333,6 +358,24 @@ LIBRARY_FORMS = {
                            "def sigmoid(u): return getattr(torch, 'sig' + 'moid')(u)",
                            [source.RUN_TIME]),
     "a constant getattr": ("tanh", "def tanh(u): return getattr(torch, 'tanh')(u)", ["tanh"]),
+    "logsigmoid": ("sigmoid", "def sigmoid(u): return F.logsigmoid(u).exp()", ["logsigmoid"]),
+    "leaky_relu with slope 0": ("relu", "def relu(u): return F.leaky_relu(u, 0.0)",
+                                ["leaky_relu"]),
+    "tanh from torch's sigmoid": ("tanh", "def tanh(u): return 2 * torch.sigmoid(2 * u) - 1",
+                                  ["sigmoid"]),
+    "softmax from a distribution": ("softmax", """
+        def softmax(a): return torch.distributions.Categorical(logits=a).probs
+        """, ["Categorical"]),
+    "through an object built at top level": ("sigmoid", """
+        import types
+        lib = types.SimpleNamespace(s=torch.sigmoid)
+        def sigmoid(u): return lib.s(u)
+        """, ["sigmoid"]),
+    "a constant from an object built at top level": ("sigmoid", """
+        import math, types
+        K = types.SimpleNamespace(e=math.e)
+        def sigmoid(u): return 1 / (1 + K.e ** (-u))
+        """, []),
     "exp imported at top level": ("sigmoid", """
         from math import exp
         def sigmoid(u): return 1 / (1 + exp(-u))

@@ -155,19 +155,24 @@ def _made_by_own_code(tree: ast.Module, trees: Mapping[str, ast.Module]) -> bool
     return _is_partial(call) or (isinstance(call.func, ast.Name) and call.func.id in trees)
 
 
-def outside_names(submission: Submission, trees: Mapping[str, ast.AST]) -> set[str]:
+def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
+                  local: Iterable[str] = ()) -> set[str]:
     """What these texts reach beyond the student's readable code, as far as the notebook's
     text tells: for a bare call of a name the notebook binds without a text, the last
     part of what it was imported as or assigned from (``sigmoid`` for ``s =
     torch.sigmoid`` or ``from torch import sigmoid as s``); ``RUN_TIME`` where only
     running the notebook decides it (``s = [torch.sigmoid][0]``), and for a name
     computed in the text (``getattr(torch, "sig" + "moid")``, ``eval``, ``globals()``,
-    ``__dict__``). A constant ``getattr(m, "name")`` names ``name``."""
+    ``__dict__``). A constant ``getattr(m, "name")`` names ``name``. ``local``: names the
+    caller knows to be bound by the texts' own scopes (a factory's parameters, which its
+    inner function, read as a text of its own, calls)."""
     found: set[str] = set()
-    for name in _bare_calls_of(trees):
+    for name in _bare_calls_of(trees) - set(local):
         origin = submission.origin(name)
         if origin is not None:
             found.add(origin if origin == RUN_TIME else origin.rsplit(".", 1)[-1])
+    for root in _attribute_roots_of(trees) - set(local):
+        found |= _held_names(submission, root)
     for tree in trees.values():
         for node in ast.walk(tree):
             found |= _computed(node)
@@ -185,6 +190,57 @@ def listed(names: Iterable[str]) -> tuple[str, str]:
 
 def _bare_calls_of(trees: Mapping[str, ast.AST]) -> set[str]:
     return {name for tree in trees.values() for name in _bare_calls(tree, own=set(trees))}
+
+
+def _attribute_roots_of(trees: Mapping[str, ast.AST]) -> set[str]:
+    """Global names these texts call a method or attribute of (``lib`` in
+    ``lib.s(u)``), not their own bindings."""
+    found: set[str] = set()
+    for tree in trees.values():
+        stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
+        while stack:
+            node, local = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                local = local | _defined_in(node)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                root = _root_name(node.func)
+                if root is not None and root not in local and root not in trees:
+                    found.add(root)
+            stack.extend((child, local) for child in ast.iter_child_nodes(node))
+    return found
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _held_names(submission: Submission, root: str) -> set[str]:
+    """What calling through a global object may reach, by its text: ``RUN_TIME`` where
+    the run decides what it is; for an object the notebook builds (``lib =
+    SimpleNamespace(s=torch.sigmoid)``), the attributes its statement names and what the
+    names it uses were imported as (``sigmoid``). A module (``torch.exp``) or a
+    ``def``/``class`` adds nothing here."""
+    origin = submission.origin(root)
+    if origin is not None:
+        return {RUN_TIME} if origin == RUN_TIME else set()
+    try:
+        tree = parse(submission.source(root))
+    except (StudentError, SourceUnavailable):
+        return set()
+    statement = tree.body[0] if tree is not None and tree.body else None
+    if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or statement.value is None:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(statement.value):
+        if isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id != root:
+            origin = submission.origin(node.id)   # an import or alias: what it names
+            found |= {origin if origin == RUN_TIME else origin.rsplit(".", 1)[-1]} \
+                if origin is not None else set()
+    return found
 
 
 def _computed(node: ast.AST) -> set[str]:

@@ -719,15 +719,26 @@ def test_nand(submission):
     _check_gate(submission, "NAND")
 
 
+# the gate's logic done before the perceptron (``perceptron([a and b], [1], 0.5)``)
+_LOGIC = (ast.BoolOp, ast.Compare, ast.BitAnd, ast.BitOr, ast.BitXor, ast.Not)
+
+
 @pytest.mark.points(1)
 def test_gates_use_perceptron(submission):
     reader = _Reader(submission)
     for name in ("AND", "OR", "NAND"):
         flow = _Flow(reader, frozenset({"perceptron"}))
-        outputs = {gate for gate, _, _ in _output_layer(flow, reader.main(name))}
-        if outputs != {"perceptron"}:
-            fail(ja=f"{name} は perceptron を 1 回呼び、その結果を返すように作ってください",
-                 en=f"{name} should return the result of one call of perceptron")
+        gate = reader.main(name)
+        outputs = _output_layer(flow, gate)
+        logic = any(isinstance(node, _LOGIC) for _, call, _ in outputs if call is not None
+                    for arg in [*call.args, *(k.value for k in call.keywords)]
+                    for node in ast.walk(arg))
+        run_time = source.RUN_TIME in _library_calls(reader, flow.reach(gate))
+        if {g for g, _, _ in outputs} != {"perceptron"} or logic or run_time:
+            fail(ja=f"{name} は perceptron を 1 回呼び、その結果を返すように作ってください"
+                    + ("（実行時に決まる名前を使っています）" if run_time else ""),
+                 en=f"{name} should return the result of one call of perceptron"
+                    + (" (it uses a name decided at run time)" if run_time else ""))
 
 
 @pytest.mark.points(1)
@@ -739,7 +750,7 @@ def test_xor_truth_table(submission):
 
 
 _NOT_GATES = (ast.BitXor, ast.NotEq, ast.IsNot)
-_NOT_GATE_NAMES = frozenset({"ne", "not_equal", "__ne__", "__xor__"})
+_NOT_GATE_NAMES = frozenset({"ne", "not_equal", "__ne__", "__xor__", "is_not"})
 
 
 def _library_calls(reader: _Reader, fns: list[_Function]) -> set[str]:
@@ -755,7 +766,8 @@ def _library_calls(reader: _Reader, fns: list[_Function]) -> set[str]:
                 and node.func.id not in local and reader.cache.get(node.func.id) is None:
             found.add(node.func.id)
     # ``differ = operator.ne`` at top level: what the name was assigned or imported from
-    return found | source.outside_names(reader.submission, {fn.name: fn.node for fn in fns})
+    return found | source.outside_names(reader.submission, {fn.name: fn.node for fn in fns},
+                                        local=local)
 
 
 @pytest.mark.points(2)
@@ -780,10 +792,13 @@ def test_xor_built_from_gates(submission):
         fail(ja="XOR の出力は AND の結果にしてください（出力層は AND です）",
              en="XOR should return AND's result (the output layer is AND)")
     for _, call, scope in outputs:
-        inputs = set()
+        inputs, each = set(), []
         for arg in [*call.args, *(k.value for k in call.keywords)] if call else []:
-            inputs |= flow.origins(arg.value if isinstance(arg, ast.Starred) else arg, scope)
-        if not {"NAND", "OR"} <= inputs:
+            found = flow.origins(arg.value if isinstance(arg, ast.Starred) else arg, scope)
+            inputs |= found
+            each.append(bool(found & {"NAND", "OR"}))
+        # every input of the output AND comes from the hidden layer (not ``(a + b) % 2``)
+        if not {"NAND", "OR"} <= inputs or not all(each):
             fail(ja="出力層の AND には、隠れ層の NAND(a, b) と OR(a, b) の結果を入れてください",
                  en="the output AND should take the hidden layer's NAND(a, b) and OR(a, b)")
 
@@ -794,11 +809,15 @@ _TORCH = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh}
 # What the notebook forbids, and the same function under its other names; never a
 # building block the notebook leaves allowed (torch.logsumexp is no softmax: a
 # softmax written as exp(a - logsumexp(a)) is one from its formula).
+_SIGMOIDS = {"sigmoid", "sigmoid_", "expit", "Sigmoid", "logistic", "silu", "logsigmoid",
+             "LogSigmoid"}
 _FORBIDDEN = {
-    "sigmoid": {"sigmoid", "sigmoid_", "expit", "Sigmoid", "logistic", "silu"},
-    "relu": {"relu", "relu_", "ReLU", "relu6", "threshold", "hardtanh"},
-    "tanh": {"tanh", "tanh_", "Tanh"},
-    "softmax": {"softmax", "log_softmax", "Softmax", "LogSoftmax", "softmin"},
+    "sigmoid": _SIGMOIDS,
+    "relu": {"relu", "relu_", "ReLU", "relu6", "threshold", "hardtanh", "leaky_relu",
+             "leaky_relu_", "LeakyReLU", "prelu", "PReLU", "rrelu", "RReLU"},
+    "tanh": {"tanh", "tanh_", "Tanh", *_SIGMOIDS},   # tanh(u) = 2 sigmoid(2u) - 1
+    "softmax": {"softmax", "log_softmax", "Softmax", "LogSoftmax", "softmin",
+                "Categorical", "gumbel_softmax"},
 }
 
 

@@ -33,7 +33,7 @@ import __future__ as future_statements
 import ast
 import importlib.util
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +50,10 @@ _MAX_TEXTS = 200
 _MAX_CODES = 5_000
 _FLAG_SETS = (0, future_statements.annotations.compiler_flag)   # a cell may inherit the future
 _AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+# the methods ``dataclasses.dataclass`` may add to a class (generated code, no text)
+DATACLASS_MADE = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "__setattr__",
+                            "__delattr__", "__lt__", "__le__", "__gt__", "__ge__",
+                            "__getstate__", "__setstate__", "__replace__"})
 _KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")   # ``name=literal``; literals start ``int:``
 
 
@@ -67,33 +71,51 @@ def ag_code() -> ModuleType:
 class LiveCode:
     """What the kernel says one name holds (``ag_code.describe``), checked for form."""
 
+    @property
+    def own_globals(self) -> bool:
+        return not self.foreign
+
     kind: str
     codes: frozenset[str]
-    own_globals: bool
+    foreign: frozenset[str]   # codes whose function runs over another module's globals
     code: str | None = None
     defaults: tuple[str, ...] = ()
     methods: tuple[tuple[str, str], ...] = ()
 
 
-def parse_answer(raw: Any, names: list[str]) -> tuple[str, dict[str, LiveCode | None]]:
-    """The ``codes`` answer as ``(python cache tag, {name: LiveCode or None})``;
-    ``BridgeError`` for anything not of that form."""
-    if not (isinstance(raw, dict) and set(raw) == {"python", "names"}
+@dataclass(frozen=True)
+class LiveAnswer:
+    """The kernel's ``codes`` answer: the Python that compiled its code, each name's
+    code, the built-in names the run shadowed or replaced, and whether a trace function
+    (which may rewrite any running function's locals) was left installed."""
+
+    python: str
+    names: Mapping[str, LiveCode | None]
+    shadowed: frozenset[str] = frozenset()
+    traced: bool = False
+
+
+def parse_answer(raw: Any, names: list[str]) -> LiveAnswer:
+    """The ``codes`` answer, checked for form (``BridgeError`` otherwise)."""
+    if not (isinstance(raw, dict) and set(raw) == {"python", "names", "shadowed", "traced"}
             and isinstance(raw["python"], str) and isinstance(raw["names"], dict)
-            and set(raw["names"]) <= set(names)):
+            and set(raw["names"]) <= set(names) and _strings(raw["shadowed"])
+            and isinstance(raw["traced"], bool)):
         raise BridgeError("malformed codes answer from the kernel")
-    return raw["python"], {n: None if v is None else _live(v) for n, v in raw["names"].items()}
+    return LiveAnswer(raw["python"],
+                      {n: None if v is None else _live(v) for n, v in raw["names"].items()},
+                      frozenset(raw["shadowed"]), raw["traced"])
 
 
 def _live(node: Any) -> LiveCode:
     if not (isinstance(node, dict) and node.get("kind") in _KINDS
-            and _strings(node.get("codes")) and isinstance(node.get("own_globals"), bool)
+            and _strings(node.get("codes")) and _strings(node.get("foreign"))
             and _strings(node.get("defaults", [])) and isinstance(node.get("code", ""), str)
             and isinstance(node.get("methods", []), list)
             and all(isinstance(m, list) and len(m) == 2 and _strings(m)
                     for m in node.get("methods", []))):
         raise BridgeError("malformed code description from the kernel")
-    return LiveCode(node["kind"], frozenset(node["codes"]), node["own_globals"],
+    return LiveCode(node["kind"], frozenset(node["codes"]), frozenset(node["foreign"]),
                     node.get("code"), tuple(node.get("defaults", [])),
                     tuple((m[0], m[1]) for m in node.get("methods", [])))
 
@@ -106,14 +128,21 @@ def _strings(value: Any) -> bool:
 class CodeIdentity:
     """The notebook's texts compiled here, compared with the kernel's live objects."""
 
-    def __init__(self, notebook: NotebookSource, live: Mapping[str, LiveCode | None] | None):
+    def __init__(self, notebook: NotebookSource, live: Mapping[str, LiveCode | None] | None,
+                 *, traced: bool = False, shadowed: frozenset[str] = frozenset()):
         """``live``: the kernel's answer; None where it cannot be compared (another
-        Python's bytecode), and then every text stands."""
+        Python's bytecode), and then every text stands. ``traced``: a trace function
+        was left installed, and no text is what runs. ``shadowed``: built-in names the
+        run shadowed or replaced (``Submission.origin``)."""
         self.notebook = notebook
         self.live = live
+        self.traced = traced
+        self.shadowed = shadowed
         self._compiled: dict[int, list[CodeType]] = {}
 
     def runs_text(self, name: str) -> bool:
+        if self.traced:
+            return False
         if self.live is None:
             return True
         node = self.notebook.statement(name)
@@ -123,16 +152,30 @@ class CodeIdentity:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return self._function(node, live)
         if isinstance(node, ast.ClassDef):
-            return live.kind == "class" and live.own_globals \
-                and dict(live.methods) in self._methods(node)
+            return live.kind == "class" and self._class_matches(node, dict(live.methods),
+                                                                live.foreign)
         return self._assignment(node, name, live)
+
+    def _class_matches(self, node: ast.ClassDef, live: dict[str, str],
+                       foreign: frozenset[str]) -> bool:
+        """The live class's own methods are the text's, over the notebook's globals; a
+        ``@dataclass`` also made the methods it generates (``__init__``, ``__repr__``
+        ...) where the text has none."""
+        made = DATACLASS_MADE if node.decorator_list else frozenset()
+        generated = {d for n, d in live.items() if n in made}
+        return not (foreign - generated) and any(
+            all(live.get(n) == d for n, d in text.items()) and set(live) - set(text) <= made
+            for text in self._methods(node))
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, live: LiveCode) -> bool:
         own = {fingerprint(c) for c in self._own(node, node.name)}
-        if node.decorator_list:      # a transparent wrapper: the text's code is inside
-            return bool(own & live.codes)
+        if node.decorator_list:
+            # a transparent wrapper (the library's: not a function of the notebook's
+            # own) with the text's code inside
+            return bool(own & live.codes) and not (live.kind == "function"
+                                                   and live.own_globals)
         return live.kind == "function" and live.code in own and live.own_globals \
-            and _defaults_match(node.args, live.defaults)
+            and _defaults_match(node.args, live.defaults, lambda: self._allowed(node))
 
     def _assignment(self, node: ast.stmt, name: str, live: LiveCode) -> bool:
         targets: list[ast.expr] = list(node.targets) if isinstance(node, ast.Assign) else \
@@ -143,9 +186,17 @@ class CodeIdentity:
         if isinstance(part, ast.Lambda):
             lambdas = {fingerprint(c) for c in self._own(node, "<lambda>")}
             return live.kind == "function" and live.code in lambdas and live.own_globals \
-                and _defaults_match(part.args, live.defaults)
-        return live.kind != "native" and live.own_globals \
-            and live.codes <= self._allowed(node)
+                and _defaults_match(part.args, live.defaults, lambda: self._allowed(node))
+        # what a ``@dataclass`` among the texts used generated is no text of anyone's
+        generated = {d for n, d in live.methods if n in DATACLASS_MADE} \
+            if self._uses_dataclass(node) else set()
+        return live.kind != "native" and not (live.foreign - generated) \
+            and live.codes - generated <= self._allowed(node)
+
+    def _uses_dataclass(self, node: ast.stmt) -> bool:
+        return any(isinstance(text, ast.ClassDef) and text.decorator_list
+                   for used in _names_used(node)
+                   for text in [self.notebook.statement(used)])
 
     def _methods(self, node: ast.ClassDef) -> list[dict[str, str]]:
         """The class's own methods by name (``def``s, and lambdas bound in its body),
@@ -224,19 +275,24 @@ def fingerprint(code: CodeType) -> str:
     return str(ag_code().fingerprint(code))
 
 
-def _defaults_match(args: ast.arguments, live: tuple[str, ...]) -> bool:
-    """The text's literal defaults are the live function's ("?" where the text's default
-    is an expression the grader does not evaluate: any value matches it)."""
+def _defaults_match(args: ast.arguments, live: tuple[str, ...],
+                    allowed: Callable[[], set[str]]) -> bool:
+    """The text's literal defaults are the live function's. Where the text's default is
+    an expression the grader does not evaluate ("?"), any value matches except a
+    function that is not the text's: its code must come from the statement or the texts
+    it uses (``allowed``), as for a factory's product."""
     positional = [d for d in live if not _KEYWORD.match(d)]
-    keywords = [d for d in live if _KEYWORD.match(d)]
+    keywords = [d.partition("=") for d in live if _KEYWORD.match(d)]
     wanted = [_literal(d) for d in args.defaults]
     wanted_kw = sorted((a.arg, _literal(d)) for a, d in
                        zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None)
-    if len(positional) != len(wanted) or len(keywords) != len(wanted_kw):
+    if len(positional) != len(wanted) or [k for k, _, _ in keywords] != [k for k, _ in wanted_kw]:
         return False
-    return all(w in ("?", got) for w, got in zip(wanted, positional, strict=True)) and all(
-        got == f"{name}={w}" or (w == "?" and got.startswith(f"{name}="))
-        for (name, w), got in zip(wanted_kw, keywords, strict=True))
+    pairs = [*zip(wanted, positional, strict=True),
+             *zip([w for _, w in wanted_kw], [v for _, _, v in keywords], strict=True)]
+    return all(w == got or (w == "?" and (not got.startswith("code:")
+                                          or got[len("code:"):] in allowed()))
+               for w, got in pairs)
 
 
 def _literal(node: ast.expr) -> str:

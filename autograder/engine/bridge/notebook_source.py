@@ -18,7 +18,8 @@ Only straight-line top-level statements give a text, and only where that text is
 the name runs (docs/security.md, "Structure checks"): a binding inside an
 ``if``/``try``/``with``/``for``/``while``/``match`` block, in a cell that did not end
 ``ok``, by a loop or ``with`` target, a walrus, a capture, a ``global`` in a function or a
-later star import, a decorated ``def``/``class``, a class that is not plain, and a name
+later star import, a decorated ``def``/``class`` (but ``@torch.no_grad()``,
+``@functools.lru_cache``, ``@dataclass``), a class that is not plain, and a name
 changed in place anywhere (``f.__code__ = ...``, ``GATES["and"] = g``, also through an
 alias) has none. Any other binding (an import, a call's result, a subscript...) has no
 textual definition either: ``definition`` returns ``None`` and the check says the source
@@ -76,6 +77,8 @@ _MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "
 _TRANSPARENT = frozenset({"torch.no_grad", "torch.inference_mode", "torch.enable_grad",
                           "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad",
                           "functools.lru_cache", "functools.cache"})
+# class decorators that add generated methods and leave the class's own as written
+CLASS_TRANSPARENT = frozenset({"dataclasses.dataclass"})
 # attributes whose change leaves what a function does as it was
 _HARMLESS_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
 
@@ -105,6 +108,7 @@ class NotebookSource:
         self._paths: set[str] = set()       # ``torch.no_grad = ...``: dotted targets
         self._reflected: set[str] = set()   # ``setattr(torch, ...)``, ``torch[...] = ...``
         self._changed_names: set[str] | None = None
+        self._star = False
         budget = TransformBudget()
         for index, text in enumerate(cells):
             self._scan_cell(text, budget, finished=index not in unfinished)
@@ -157,6 +161,21 @@ class NotebookSource:
             return None
         return binding.origin or RUN_TIME
 
+    def aliased(self, name: str) -> bool:
+        """Whether ``name``'s last binding is ``name = other`` (an alias)."""
+        binding = self._bindings.get(name)
+        return binding is not None and binding.alias is not None
+
+    def binds(self, name: str) -> bool:
+        """Whether any top-level statement binds ``name`` (with a text or not), or any
+        statement changes it in place or rebinds it from a function (``global``)."""
+        return name in self._bindings or name in self._touched
+
+    @property
+    def star_imported(self) -> bool:
+        """Whether a ``from m import *`` ran: it binds names no text shows."""
+        return self._star
+
     def names(self) -> list[str]:
         """Every name with a textual definition (sorted)."""
         return sorted(n for n in self._bindings if self.definition(n) is not None)
@@ -174,9 +193,11 @@ class NotebookSource:
                 or {name, *seen, *self._bases(binding)} & self._changed():
             return None
         decorators = getattr(binding.node, "decorator_list", [])
-        return binding if all(self._transparent(d) for d in decorators) else None
+        allowed = CLASS_TRANSPARENT if isinstance(binding.node, ast.ClassDef) else _TRANSPARENT
+        return binding if all(self._transparent(d, allowed) for d in decorators) else None
 
-    def _transparent(self, decorator: ast.expr) -> bool:
+    def _transparent(self, decorator: ast.expr, allowed: frozenset[str] = _TRANSPARENT
+                     ) -> bool:
         """A decorator that returns a wrapper running the function as written
         (``@torch.no_grad()``, ``@functools.lru_cache``), imported as such and never
         replaced in the notebook (``torch.no_grad = ...``, ``setattr(torch, ...)``)."""
@@ -187,7 +208,7 @@ class NotebookSource:
                 or root in self._reflected:
             return False
         origin = f"{binding.origin}.{rest}" if rest else binding.origin
-        return origin in _TRANSPARENT and not any(
+        return origin in allowed and not any(
             p == path or p.startswith(f"{path}.") or path.startswith(f"{p}.")
             for p in self._paths)
 
@@ -233,6 +254,7 @@ class NotebookSource:
             if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
                 # ``from m import *`` may rebind any name defined so far
                 self._bindings = dict.fromkeys(self._bindings, _UNKNOWN)
+                self._star = True
                 continue
             for name, binding in _bindings_of(stmt, tree.source, self._bindings):
                 self._bindings[name] = binding if finished else _UNKNOWN
@@ -371,15 +393,16 @@ def _run_at_definition(node: ast.AST) -> list[ast.AST]:
 
 
 def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
-    """A ``def`` or ``class`` whose text is what its name runs: no decorator (it may
-    return anything), and for a class nothing that changes what calling it or its
-    instances does (a metaclass, ``__new__``, attribute hooks, a decorated method, a
-    class attribute rebinding a method, a base that is not plain)."""
+    """A ``def`` or ``class`` whose text is what its name runs: only decorators named by
+    a dotted name (whether each is transparent is decided when the name is read:
+    ``_TRANSPARENT``, ``CLASS_TRANSPARENT``), and for a class nothing that changes what
+    calling it or its instances does (a metaclass, ``__new__``, attribute hooks, a
+    decorated method, a class attribute rebinding a method, a base that is not plain)."""
     if not isinstance(stmt, ast.ClassDef):   # decorators: checked when it is read
         return all(_dotted(_decorator(d)) is not None
                    for d in getattr(stmt, "decorator_list", []))
-    if stmt.decorator_list:
-        return False
+    if not all(_dotted(_decorator(d)) is not None for d in stmt.decorator_list):
+        return False   # a ``@dataclass``: checked when it is read (``CLASS_TRANSPARENT``)
     if stmt.keywords or not all(_plain_base(b, earlier) for b in stmt.bases):
         return False
     methods = {n.name for n in stmt.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}

@@ -34,6 +34,7 @@ it on the grader's GPU.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -70,10 +71,13 @@ from ._remote import (
     RemoteModel,
 )
 from ._wire import ALLOWED_DTYPES, read_regular_file
-from .code_identity import CodeIdentity, ag_code, parse_answer
+from .code_identity import CodeIdentity, LiveAnswer, ag_code, parse_answer
 from .notebook_source import RUN_TIME, NotebookSource
 
 _MAX_NAMES = 500    # names whose live code one request asks for
+_BUILTIN_NAMES = frozenset(dir(builtins))
+# what IPython itself puts in a kernel's namespace (never the notebook's text)
+_KERNEL_NAMES = frozenset({"get_ipython", "display", "exit", "quit", "In", "Out"})
 
 
 class Submission(KernelOperations):
@@ -129,36 +133,50 @@ class Submission(KernelOperations):
         return found
 
     def _runs_text(self, name: str) -> bool:
-        """Whether ``name`` holds what its text compiles to (``code_identity``); asked of
-        the kernel once, for every name with a text."""
-        if self.notebook is None:
-            return False
+        """Whether ``name`` holds what its text compiles to (``code_identity``)."""
+        return self.notebook is not None and self._live_code(name).runs_text(name)
+
+    def _live_code(self, name: str) -> CodeIdentity:
+        """The kernel's one ``codes`` answer (for every name with a text), kept."""
+        assert self.notebook is not None
         if self._identity is None:
             names = self.notebook.names()[:_MAX_NAMES]
-            if name not in names:
+            if name not in names and self.notebook.definition(name) is not None:
                 names.append(name)
             try:
-                python, live = parse_answer(
+                answer = parse_answer(
                     self._send("codes", {"names": names}, what=name, context="value"), names)
-            except AutograderError:
-                python, live = ag_code().CACHE_TAG, {}
+            except AutograderError:   # no answer: no text is what runs
+                answer = LiveAnswer(ag_code().CACHE_TAG, {})
             # another Python's bytecode is not comparable: then no text is taken away
-            self._identity = CodeIdentity(self.notebook,
-                                          live if python == ag_code().CACHE_TAG else None)
-        return self._identity.runs_text(name)
+            comparable = answer.python == ag_code().CACHE_TAG
+            self._identity = CodeIdentity(self.notebook, answer.names if comparable else None,
+                                          traced=answer.traced, shadowed=answer.shadowed)
+        return self._identity
 
     def origin(self, name: str) -> str | None:
         """Where a name the notebook binds without a text comes from, by its text
-        (``NotebookSource.origin``: ``"torch.sigmoid"``, ``RUN_TIME``, or None);
-        ``RUN_TIME`` also for a name with a text that is not what it runs (a helper
-        rebound by ``exec``: what it calls is the run's secret)."""
+        (``NotebookSource.origin``: ``"torch.sigmoid"``, ``RUN_TIME``, or None).
+        ``RUN_TIME`` also where the run, not the text, decides what a name is: a name
+        with a text it does not run (a helper rebound by ``exec``), a built-in name the
+        notebook binds or the run shadowed or replaced (``int = pick``), and a name the
+        text never binds that is neither built in nor the kernel's own (``exec("_d =
+        operator.ne")``; after a star import, the name as that import gives it)."""
         if self.notebook is None:
             return None
-        found = self.notebook.origin(_checked_name(name))
-        if found is None and self.notebook.definition(name) is not None \
-                and not self._runs_text(name):
-            return RUN_TIME
-        return found
+        name = _checked_name(name)
+        found = self.notebook.origin(name)
+        if name in _KERNEL_NAMES:
+            return found
+        if name in _BUILTIN_NAMES:
+            shadowed = self.notebook.binds(name) or name in self._live_code(name).shadowed
+            return RUN_TIME if shadowed else None
+        if found is not None:   # an import, an assignment, or an alias of an unbound name
+            unbound = self.notebook.aliased(name) and found not in (RUN_TIME, name)
+            return RUN_TIME if unbound and self.origin(found) == RUN_TIME else found
+        if self.notebook.binds(name):   # with a text: is it what runs?
+            return None if self._runs_text(name) else RUN_TIME
+        return f"*.{name}" if self.notebook.star_imported else RUN_TIME
 
     def evaluate(self, expr: str, *, remote_ok: bool = False, what: str | None = None) -> Any:
         """``expr`` evaluated in the kernel. Messages name ``what`` (default: a generic

@@ -16,6 +16,7 @@ of a fingerprint. It imports only the standard library, and reads student object
 without running their code: exact built-in types only, attributes of C types only.
 """
 
+import builtins as _builtins_module
 import functools as _functools
 import hashlib as _hashlib
 import sys as _sys
@@ -50,6 +51,12 @@ _callable = callable
 _set = set
 _dict_get = _dict.get
 _proxy_get: Any = _type.__dict__.__class__.get   # a class's ``__dict__`` (mappingproxy)
+
+_gettrace = _sys.gettrace
+_BUILTINS = _builtins_module.__dict__
+_PRISTINE = dict(_BUILTINS)   # as the kernel started, before any student code
+_MISSING = object()
+_MAX_SHADOWED = 200
 
 _LITERALS = (_int, _float, _complex, _str, _bytes, _bool, _none, _ellipsis)
 _FLAGS = 0xFFFF           # co_flags without the ``__future__`` bits a cell may inherit
@@ -89,13 +96,35 @@ def fingerprint(code: Any) -> str:
     return _sha256(_form(code, 0).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _default(value: Any) -> str:
+    """A default value: a literal, or the fingerprint of a function's code."""
+    if _type(value) is _function:
+        return "code:" + fingerprint(value.__code__)
+    return literal(value)
+
+
 def _defaults(fn: Any) -> list[str]:
-    found = [literal(v) for v in (fn.__defaults__ or ())]
+    found = [_default(v) for v in (fn.__defaults__ or ())]
     kw = fn.__kwdefaults__
     if _type(kw) is _dict:
         pairs = [[k, v] for k, v in kw.items() if _type(k) is _str]
-        found += [k + "=" + literal(v) for k, v in _sorted(pairs)]   # keys are unique
+        found += [k + "=" + _default(v) for k, v in _sorted(pairs)]   # keys are unique
     return found
+
+
+def shadowed(namespace: Any) -> list[str]:
+    """Built-in names the notebook's namespace holds, or that ``builtins`` no longer
+    maps to what it did at start (``int = pick``; ``exec("builtins.int = ...")``)."""
+    found = [name for name in namespace if _type(name) is _str and name in _PRISTINE
+             and not (name.startswith("__") and name.endswith("__"))]
+    found += [name for name, value in _PRISTINE.items()
+              if _dict_get(_BUILTINS, name, _MISSING) is not value]
+    return _sorted(_set(found))[:_MAX_SHADOWED]
+
+
+def traced() -> bool:
+    """A trace function is installed: it may rewrite any function's locals as it runs."""
+    return _gettrace() is not None
 
 
 class _Walk:
@@ -104,13 +133,15 @@ class _Walk:
     def __init__(self, namespace: Any):
         self.namespace = namespace
         self.codes: list[str] = []
-        self.foreign_globals = False
+        self.instance_methods: list[list[str]] = []   # of the classes of instances met
+        self.foreign: list[str] = []   # functions over another module's globals
         self.seen = 0
 
     def function(self, fn: Any) -> str:
-        self.foreign_globals |= fn.__globals__ is not self.namespace
         digest = fingerprint(fn.__code__)
         self.codes.append(digest)
+        if fn.__globals__ is not self.namespace:
+            self.foreign.append(digest)
         return digest
 
     def methods(self, cls: Any) -> list[list[str]]:
@@ -128,6 +159,9 @@ class _Walk:
                 found += [[name + "." + part, self.function(f)]
                           for part, f in (("fget", value.fget), ("fset", value.fset),
                                           ("fdel", value.fdel)) if _type(f) is _function]
+            elif _callable(value):   # ``__call__ = staticmethod(operator.ne)``: C code
+                self.codes.append("native:" + name)
+                found.append([name, "native"])
         return _sorted(found)
 
     def user_class(self, cls: Any) -> bool:
@@ -145,6 +179,8 @@ class _Walk:
         t = _type(obj)
         if t is _function:
             self.function(obj)
+            for cell in obj.__closure__ or ():   # a factory's captured functions
+                self.inside(_contents(cell), depth + 1)
             return self.inside(_dict_get(obj.__dict__, "__wrapped__"), depth + 1) or True
         if t is _lru_wrapper:
             return self.inside(_dict_get(obj.__dict__, "__wrapped__"), depth + 1)
@@ -172,7 +208,7 @@ class _Walk:
     def instance(self, obj: Any, cls: Any, depth: int) -> bool:
         for base in cls.__mro__:
             if self.user_class(base):
-                self.methods(base)
+                self.instance_methods += self.methods(base)
         slot = _proxy_get(cls.__dict__, "__dict__")
         if _type(slot) is _getset:
             state = slot.__get__(obj)
@@ -182,10 +218,22 @@ class _Walk:
         return True
 
 
+def _contents(cell: Any) -> Any:
+    """A closure cell's value (None while it is empty)."""
+    try:
+        return _cell_contents.__get__(cell)
+    except ValueError:
+        return None
+
+
+_closure: Any = (lambda x: lambda: x)(0).__closure__
+_cell_contents: Any = _closure[0].__class__.__dict__["cell_contents"]
+
+
 def describe(obj: Any, namespace: Any) -> dict[str, Any]:
     """What the grader compares with the text: the object's kind, its own code (a
-    function), its methods (a class), the code reachable inside it, and whether all of
-    it runs over the notebook's own global names."""
+    function), its methods (a class), the code reachable inside it, and which of that
+    code runs over other global names than the notebook's."""
     walk = _Walk(namespace)
     t = _type(obj)
     out: dict[str, Any] = {"kind": "data"}
@@ -195,6 +243,8 @@ def describe(obj: Any, namespace: Any) -> dict[str, Any]:
         out = {"kind": "class", "methods": walk.methods(obj)}
     if not walk.inside(obj, 0):
         out = {"kind": "native"}
+    elif out["kind"] == "data" and walk.instance_methods:
+        out["methods"] = _sorted(walk.instance_methods)
     out["codes"] = _sorted(_set(walk.codes))
-    out["own_globals"] = not walk.foreign_globals
+    out["foreign"] = _sorted(_set(walk.foreign))
     return out

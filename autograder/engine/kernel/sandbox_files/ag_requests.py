@@ -11,7 +11,7 @@ from ``ag_wire``, bound at import (before any student code runs).
 import sys as _sys
 from typing import Any
 
-from ag_code import CACHE_TAG, describe
+from ag_code import CACHE_TAG, describe, shadowed, traced
 from ag_wire import (
     _bool,
     _callable,
@@ -261,7 +261,7 @@ def _op_codes(request: dict[str, Any]) -> Any:
     for name in request["names"]:
         obj = ns.get(name, _MISSING)
         found[name] = None if obj is _MISSING else describe(obj, ns)
-    return {"python": CACHE_TAG, "names": found}
+    return {"python": CACHE_TAG, "names": found, "shadowed": shadowed(ns), "traced": traced()}
 
 
 _OPS = {"probe": _op_probe, "value": _op_value, "evaluate": _op_evaluate, "call": _op_call,
