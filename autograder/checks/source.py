@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import builtins
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..engine.bridge.notebook_source import RUN_TIME, assignment_pairs
@@ -168,9 +168,7 @@ def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
     inner function, read as a text of its own, calls)."""
     found: set[str] = set()
     for name in _bare_calls_of(trees) - set(local):
-        origin = submission.origin(name)
-        if origin is not None:
-            found.add(origin if origin == RUN_TIME else origin.rsplit(".", 1)[-1])
+        found |= _origin_word(submission.origin(name))
     for root in _attribute_roots_of(trees) - set(local):
         found |= _held_names(submission, root)
     for tree in trees.values():
@@ -192,21 +190,23 @@ def _bare_calls_of(trees: Mapping[str, ast.AST]) -> set[str]:
     return {name for tree in trees.values() for name in _bare_calls(tree, own=set(trees))}
 
 
+def _origin_word(origin: str | None) -> set[str]:
+    """What an origin names for the prohibition lists: ``RUN_TIME``, or the last part
+    of a dotted name (``sigmoid`` of ``torch.sigmoid``)."""
+    if origin is None:
+        return set()
+    return {origin if origin == RUN_TIME else origin.rsplit(".", 1)[-1]}
+
+
 def _attribute_roots_of(trees: Mapping[str, ast.AST]) -> set[str]:
     """Global names these texts call a method or attribute of (``lib`` in
     ``lib.s(u)``), not their own bindings."""
     found: set[str] = set()
     for tree in trees.values():
-        stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
-        while stack:
-            node, local = stack.pop()
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                local = local | _defined_in(node)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                root = _root_name(node.func)
-                if root is not None and root not in local and root not in trees:
-                    found.add(root)
-            stack.extend((child, local) for child in ast.iter_child_nodes(node))
+        for call, local in _calls(tree):
+            root = _root_name(call.func) if isinstance(call.func, ast.Attribute) else None
+            if root is not None and root not in local and root not in trees:
+                found.add(root)
     return found
 
 
@@ -237,9 +237,7 @@ def _held_names(submission: Submission, root: str) -> set[str]:
         if isinstance(node, ast.Attribute):
             found.add(node.attr)
         elif isinstance(node, ast.Name) and node.id != root:
-            origin = submission.origin(node.id)   # an import or alias: what it names
-            found |= {origin if origin == RUN_TIME else origin.rsplit(".", 1)[-1]} \
-                if origin is not None else set()
+            found |= _origin_word(submission.origin(node.id))   # an import, an alias
     return found
 
 
@@ -287,17 +285,20 @@ def _bare_calls(tree: ast.AST, *, own: set[str]) -> set[str]:
     """Functions ``tree`` calls by a bare name that is neither in ``own`` nor defined
     inside the function that calls it (a nested ``def correlate`` in ``conv2d`` is the
     student's code, read as part of it, whatever its name)."""
-    found: set[str] = set()
+    return {call.func.id for call, local in _calls(tree) if isinstance(call.func, ast.Name)
+            and call.func.id not in own and call.func.id not in local}
+
+
+def _calls(tree: ast.AST) -> Iterator[tuple[ast.Call, frozenset[str]]]:
+    """Every call in ``tree``, with the names the functions around it bind themselves."""
     stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
     while stack:
         node, local = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             local = local | _defined_in(node)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id not in own and node.func.id not in local:
-            found.add(node.func.id)
+        if isinstance(node, ast.Call):
+            yield node, local
         stack.extend((child, local) for child in ast.iter_child_nodes(node))
-    return found
 
 
 def _defined_in(function: ast.AST) -> frozenset[str]:

@@ -36,14 +36,14 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
 from ...core.errors import BridgeError
+from ..kernel.sandbox import SANDBOX_FILES
 from .notebook_source import NotebookSource, assignment_pairs
 
-_AG_CODE = Path(__file__).resolve().parents[1] / "kernel" / "sandbox_files" / "ag_code.py"
+_AG_CODE = SANDBOX_FILES / "ag_code.py"
 _KINDS = frozenset({"function", "class", "native", "data"})
 _FOLLOW_STEPS = 6         # names followed from a statement to the texts it uses
 _MAX_TEXTS = 200
@@ -71,16 +71,16 @@ def ag_code() -> ModuleType:
 class LiveCode:
     """What the kernel says one name holds (``ag_code.describe``), checked for form."""
 
-    @property
-    def own_globals(self) -> bool:
-        return not self.foreign
-
     kind: str
     codes: frozenset[str]
     foreign: frozenset[str]   # codes whose function runs over another module's globals
     code: str | None = None
     defaults: tuple[str, ...] = ()
     methods: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def own_globals(self) -> bool:
+        return not self.foreign
 
 
 @dataclass(frozen=True)

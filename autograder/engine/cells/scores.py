@@ -36,6 +36,7 @@ from nbformat import NotebookNode
 from ...core.i18n import Lang, tr
 from ...core.results import REVIEW_PENDING, CheckResult, Notice
 from ..bridge.notebook_source import TransformBudget, parse_cell
+from ..kernel.sandbox import SANDBOX_FILES
 from ..restore import grade_id_of, index_source, normalized_text
 from .cell_tests import test_cell_name
 
@@ -139,9 +140,7 @@ COMPARISON_ATTRS = frozenset({
 })
 # The grader's own modules in the kernel (sandbox_files): a notebook has no business
 # naming them; patching one forges the bridge's answers (docs/security.md).
-GRADER_MODULES = frozenset({"ag_bridge", "ag_requests", "ag_wire", "ag_code", "ag_channel",
-                            "ag_cells", "ag_startup", "ag_confine", "ag_zygote",
-                            "ag_figures"})
+GRADER_MODULES = frozenset(p.stem for p in SANDBOX_FILES.glob("ag_*.py"))
 _BENIGN_SHELL_ATTRS = frozenset({"ast_node_interactivity", "instance", "initialized"})
 _WORD = re.compile(r"\b(" + "|".join(sorted(DANGEROUS_ATTRS | GRADER_MODULES
                                             | {"InteractiveShell"})) + r")\b")

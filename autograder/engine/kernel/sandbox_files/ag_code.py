@@ -181,7 +181,8 @@ class _Walk:
             self.function(obj)
             for cell in obj.__closure__ or ():   # a factory's captured functions
                 self.inside(_contents(cell), depth + 1)
-            return self.inside(_dict_get(obj.__dict__, "__wrapped__"), depth + 1) or True
+            self.inside(_dict_get(obj.__dict__, "__wrapped__"), depth + 1)
+            return True
         if t is _lru_wrapper:
             return self.inside(_dict_get(obj.__dict__, "__wrapped__"), depth + 1)
         if t is _method:
