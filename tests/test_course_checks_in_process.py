@@ -309,6 +309,50 @@ XOR_FORMS = {
 }
 
 
+# the output AND takes the hidden layer's values, and nothing of the inputs beside them
+XOR_FORMS.update({
+    "arithmetic beside the hidden NAND": (
+        "def XOR(a, b): return AND(NAND(a, b) * 0 + abs(a - b), OR(a, b))", False),
+    "a comparison of the inputs in a conditional": (
+        "def XOR(a, b): return AND(NAND(a, b) if a + b < 2 else 0, OR(a, b))", False),
+    "Python's and with the inputs' sum": (
+        "def XOR(a, b): return AND(NAND(a, b) and (a + b == 1), OR(a, b))", False),
+    "arithmetic in a hidden-layer helper": ("""
+        def hidden(x, y): return NAND(x, y) * 0 + abs(x - y), OR(x, y)
+        def XOR(a, b): return AND(*hidden(a, b))
+        """, False),
+    "arithmetic through a lambda over the gates": ("""
+        def XOR(a, b): return AND(next(map(lambda g: abs(a - b), (NAND,))), OR(a, b))
+        """, False),
+    "arithmetic stored into the hidden list": ("""
+        def XOR(a, b):
+            outs = [NAND(a, b)]
+            outs[0] = abs(a - b)
+            return AND(outs[0] + 0 * NAND(a, b), OR(a, b))
+        """, False),
+    "the hidden layer stored into a list": ("""
+        def XOR(a, b):
+            h = [0, 0]
+            h[0] = NAND(a, b)
+            h[1] = OR(a, b)
+            return AND(h[0], h[1])
+        """, True),
+    "map over the hidden gates": (
+        "def XOR(a, b): return AND(*map(lambda g: g(a, b), (NAND, OR)))", True),
+    "a hidden-layer helper": ("""
+        def hidden(x, y): return NAND(x, y), OR(x, y)
+        def XOR(a, b): return AND(*hidden(a, b))
+        """, True),
+    "the hidden NAND through a tensor's item()": (
+        "def XOR(a, b): return AND(torch.as_tensor(NAND(a, b)).item(), OR(a, b))", True),
+    "the inputs packed for the hidden gates": ("""
+        def XOR(a, b):
+            x = (a, b)
+            return AND(NAND(*x), OR(*x))
+        """, True),
+})
+
+
 @pytest.mark.parametrize(("code", "ok"), list(XOR_FORMS.values()), ids=list(XOR_FORMS))
 def test_xor_built_from_gates(code: str, ok: bool) -> None:
     assert _passes(_checks("13_n").test_xor_built_from_gates, GATES + textwrap.dedent(code)) is ok
@@ -365,7 +409,7 @@ LIBRARY_FORMS = {
                                   ["sigmoid"]),
     "softmax from a distribution": ("softmax", """
         def softmax(a): return torch.distributions.Categorical(logits=a).probs
-        """, ["Categorical"]),
+        """, ["Categorical", "distributions", "probs"]),
     "through an object built at top level": ("sigmoid", """
         import types
         lib = types.SimpleNamespace(s=torch.sigmoid)
@@ -385,6 +429,75 @@ LIBRARY_FORMS = {
         def sigmoid(u): return 1 / (1 + exp(-np.asarray(u)))
         """, []),
 }
+
+
+# the same function behind the library's other doors; and honest texts that only look alike
+LIBRARY_FORMS.update({
+    "sigmoid as a softmax over (u, 0)": ("sigmoid", """
+        def sigmoid(u): return torch.softmax(torch.stack([u, torch.zeros_like(u)]), 0)[0]
+        """, ["softmax"]),
+    "sigmoid as a gate of ones": ("sigmoid", """
+        def sigmoid(u): return F.glu(torch.stack([torch.ones_like(u), u]), 0)[0]
+        """, ["glu"]),
+    "sigmoid as a Bernoulli's mean": ("sigmoid", """
+        from torch.distributions import Bernoulli as B
+        def sigmoid(u): return B(logits=u).mean
+        """, ["Bernoulli"]),
+    "sigmoid as a transform": ("sigmoid", """
+        def sigmoid(u): return torch.distributions.transforms.SigmoidTransform()(u)
+        """, ["SigmoidTransform", "distributions"]),
+    "sigmoid from logits_to_probs imported at top level": ("sigmoid", """
+        from torch.distributions.utils import logits_to_probs
+        def sigmoid(u): return logits_to_probs(u, is_binary=True)
+        """, ["logits_to_probs"]),
+    "tanh from tanhshrink": ("tanh", "def tanh(u): return u - F.tanhshrink(u)",
+                             ["tanhshrink"]),
+    "relu as an elu with alpha 0": ("relu", "def relu(u): return F.elu(u, alpha=0.0) + 0.0",
+                                    ["elu"]),
+    "relu as a sharp softplus": ("relu", "def relu(u): return F.softplus(u, beta=1e9)",
+                                 ["softplus"]),
+    "softmax from a multinomial's mean": ("softmax", """
+        def softmax(a): return torch.distributions.Multinomial(1, logits=a).mean
+        """, ["Multinomial", "distributions"]),
+    "a library helper handed on as a value": ("sigmoid", """
+        def _s(v): return torch.sigmoid(v)
+        def sigmoid(u): return torch.vmap(_s)(u)
+        """, ["sigmoid"]),
+    "an alias of an import handed on": ("sigmoid", """
+        from scipy.special import expit as e1
+        def sigmoid(u):
+            f = e1
+            return torch.as_tensor(f(u.numpy()))
+        """, ["expit"]),
+    "more helpers than can be read": ("sigmoid", "\n".join(
+        [f"def h{i}(v): return v" for i in range(60)]
+        + ["def sigmoid(u):", *[f"    u = h{i}(u)" for i in range(60)],
+           "    return 1 / (1 + torch.exp(-u))"]), [source.TOO_MANY]),
+    "the library's through a class attribute": ("sigmoid", """
+        class K:
+            s = staticmethod(torch.sigmoid)
+        def sigmoid(u): return K.s(u)
+        """, ["sigmoid"]),
+    "tanh with a local named after sigmoid": ("tanh", """
+        def sigmoid(u): return 1 / (1 + torch.exp(-u))
+        def tanh(u):
+            sigmoid_2u = sigmoid(2 * u)
+            return 2 * sigmoid_2u - 1
+        """, []),
+    "tanh from sinh and cosh": ("tanh", "def tanh(u): return torch.sinh(u) / torch.cosh(u)",
+                                []),
+    "relu by clamp": ("relu", "def relu(u): return torch.clamp(u, min=0)", []),
+    "an own class with library-like method names": ("sigmoid", """
+        class Logistic:
+            def glu_free(self, u): return 1 / (1 + torch.exp(-u))
+        def sigmoid(u): return Logistic().glu_free(u)
+        """, []),
+    "softmax by logsumexp, rows in a comprehension": ("softmax", """
+        def softmax(a):
+            rows = [torch.exp(r - torch.logsumexp(r, 0)) for r in torch.atleast_2d(a)]
+            return torch.stack(rows) if a.dim() == 2 else rows[0]
+        """, []),
+})
 
 
 @pytest.mark.parametrize(("name", "code", "found"), list(LIBRARY_FORMS.values()),
@@ -494,6 +607,91 @@ def test_pooling_functions_read_14_n(code: str, found: list[str] | None) -> None
     assert sorted(source.library_names(trees) & _checks("14_n")._POOL_LIBRARY) == found
 
 
+# (function, code, passes): the library's other doors to a convolution or a pooling fail
+BY_HAND_14_N = {
+    "conv3d with a depth of one": ("conv2d", """
+        def conv2d(x, k, stride=1, padding=0):
+            return F.conv3d(x[None, None, None], k[None, None, None])[0, 0, 0]
+        """, False),
+    "the weight gradient of a convolution": ("conv2d", """
+        def conv2d(x, k, stride=1, padding=0):
+            return torch.nn.grad.conv2d_weight(x[None, None], (1, 1, 3, 3), k[None, None])
+        """, False),
+    "aten's mkldnn convolution": ("conv2d", """
+        def conv2d(x, k, stride=1, padding=0):
+            return torch.ops.aten.mkldnn_convolution(x, k, None, [0, 0], [1, 1], [1, 1], 1)
+        """, False),
+    "OpenCV's filter2D imported at top level": ("conv2d", """
+        from cv2 import filter2D as f2d
+        def conv2d(x, k, stride=1, padding=0):
+            return f2d(x.numpy(), -1, k.numpy())
+        """, False),
+    "a helper handed on as a value": ("conv2d", """
+        def _c(x, k): return F.conv2d(x[None, None], k[None, None])[0, 0]
+        def conv2d(x, k, stride=1, padding=0):
+            f = _c
+            return f(x, k)
+        """, False),
+    "a helper behind many others": ("conv2d", "\n".join(
+        [f"def h{i}(v): return v" for i in range(60)]
+        + ["def _c(x, k): return F.conv2d(x[None, None], k[None, None])[0, 0]",
+           "def conv2d(x, k, stride=1, padding=0):",
+           *[f"    x = h{i}(x)" for i in range(60)], "    return _c(x, k)"]), False),
+    "the library's through a class attribute": ("conv2d", """
+        class K:
+            f = staticmethod(F.conv2d)
+        def conv2d(x, k, stride=1, padding=0):
+            return K.f(x[None, None], k[None, None], stride=stride, padding=padding)[0, 0]
+        """, False),
+    "area interpolation": ("avg_pool2d", """
+        def avg_pool2d(x, size=2):
+            h, w = x.shape[0] // size, x.shape[1] // size
+            return F.interpolate(x[None, None], size=(h, w), mode="area")[0, 0]
+        """, False),
+    "max_pool3d with a depth of one": ("max_pool2d", """
+        def max_pool2d(x, size=2):
+            return F.max_pool3d(x[None, None, None], (1, size, size))[0, 0, 0]
+        """, False),
+    "scikit-image's block_reduce": ("max_pool2d", """
+        from skimage.measure import block_reduce
+        def max_pool2d(x, size=2):
+            return torch.as_tensor(block_reduce(x.numpy(), (size, size), np.max))
+        """, False),
+    "honest: unfold, a pool_size attribute, a converted dtype": ("max_pool2d", """
+        class Window:
+            def __init__(self, size):
+                self.pool_size = size
+            def convert(self, x):
+                return x.unfold(0, self.pool_size, self.pool_size).unfold(
+                    1, self.pool_size, self.pool_size)
+        def max_pool2d(x, size=2):
+            x = torch.as_tensor(x).to(torch.float64)
+            return Window(size).convert(x).amax(dim=(-2, -1))
+        """, True),
+    "honest: loops with an except clause and a comprehension": ("conv2d", """
+        def conv2d(x, k, stride=1, padding=0):
+            try:
+                x = torch.as_tensor(x, dtype=torch.float64)
+            except TypeError as err:
+                raise ValueError("x") from err
+            kh, kw = k.shape
+            return torch.tensor([[float((x[i:i + kh, j:j + kw] * k).sum())
+                                  for j in range(0, x.shape[1] - kw + 1, stride)]
+                                 for i in range(0, x.shape[0] - kh + 1, stride)])
+        """, True),
+}
+
+
+@pytest.mark.parametrize(("name", "code", "ok"), list(BY_HAND_14_N.values()),
+                         ids=list(BY_HAND_14_N))
+def test_by_hand_14_n(name: str, code: str, ok: bool) -> None:
+    checks = _checks("14_n")
+    library, families = ((checks._CONV_LIBRARY, checks._CONV_FAMILIES) if name == "conv2d"
+                         else (checks._POOL_LIBRARY, checks._POOL_FAMILIES))
+    assert _passes(lambda texts: checks._no_library(texts, name, library, families),
+                   code) is ok
+
+
 TRAIN_FORMS = {
     "direct": ("""
         def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
@@ -540,6 +738,59 @@ TRAIN_FORMS["autograd through a top-level alias"] = ("""
 @pytest.mark.parametrize(("code", "ok"), list(TRAIN_FORMS.values()), ids=list(TRAIN_FORMS))
 def test_train_uses_building_blocks(code: str, ok: bool) -> None:
     assert _passes(_checks("13_h").test_train_uses_building_blocks, code) is ok
+
+
+NET_13_H = """
+import torch
+def forward(X, params):
+    hidden = torch.sigmoid(X @ params["W1"] + params["b1"])
+    return torch.softmax(hidden @ params["W2"] + params["b2"], 1), (hidden,)
+def loss(Y, T):
+    return -(T * Y.log()).sum(1).mean()
+"""
+# (code, passes): gradients from torch.func's transforms or an import inside fail
+BACKWARD_13_H = {
+    "grad imported inside": ("""
+        def backward(X, T, params, cache):
+            from torch.func import grad as g
+            return g(lambda p: loss(forward(X, p)[0], T))(params)
+        """, False),
+    "jacrev": ("""
+        def backward(X, T, params, cache):
+            return torch.func.jacrev(lambda p: loss(forward(X, p)[0], T))(params)
+        """, False),
+    "jacrev imported at top level": ("""
+        from torch.func import jacrev as jr
+        def backward(X, T, params, cache):
+            return jr(lambda p: loss(forward(X, p)[0], T))(params)
+        """, False),
+    "grad_and_value": ("""
+        import torch.func as tf
+        def backward(X, T, params, cache):
+            return tf.grad_and_value(lambda p: loss(forward(X, p)[0], T))(params)[0]
+        """, False),
+    "an alias of grad handed on": ("""
+        from torch.func import grad as gg
+        def backward(X, T, params, cache):
+            h = gg
+            return h(lambda p: loss(forward(X, p)[0], T))(params)
+        """, False),
+    "honest, under no_grad": ("""
+        @torch.no_grad()
+        def backward(X, T, params, cache):
+            hidden, = cache
+            d = (forward(X, params)[0] - T) / len(X)
+            dh = d @ params["W2"].T * hidden * (1 - hidden)
+            return {"W2": hidden.T @ d, "b2": d.sum(0), "W1": X.T @ dh, "b1": dh.sum(0)}
+        """, True),
+}
+
+
+@pytest.mark.parametrize(("code", "ok"), list(BACKWARD_13_H.values()), ids=list(BACKWARD_13_H))
+def test_backward_by_hand_13_h(code: str, ok: bool) -> None:
+    checks = _checks("13_h")
+    assert _passes(lambda texts: checks._refuse_autograd(texts, "backward"),
+                   NET_13_H + textwrap.dedent(code)) is ok
 
 
 # ---------------------------------------------------------------- layers by shape

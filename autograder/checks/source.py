@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 import textwrap
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
@@ -29,10 +30,14 @@ if TYPE_CHECKING:
     from ..engine.bridge.submission import Submission
 
 BUILTINS = frozenset(dir(builtins))
-MAX_FUNCTIONS = 16
+MAX_FUNCTIONS = 48
+# what a check reports where it stopped reading before the end: a helper left unread
+# could hold anything, so a prohibition cannot be shown to hold
+TOO_MANY = "<too many functions>"
 # calls and attributes that reach a name computed at run time
 _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
                                "__import__", "import_module"})
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__",
                                     "import_module", "__builtins__"})
 
@@ -63,15 +68,20 @@ def read_functions(submission: Submission, name: str, *, skip: frozenset[str] = 
     ``name`` may be a ``def``, a lambda, or what ``functools.partial`` or a call of the
     student's own factory or class makes (``max_pool2d = partial(pool2d, mode="max")``,
     ``max_pool2d = Pool(...)``; also one part of ``a, b = ..., ...``); a helper is a
-    function called by a bare name (or given to ``partial``) that is not a builtin or in
-    ``skip`` (functions judged by checks of their own), read the same way, or a class.
-    A helper whose text cannot be read is left out (library code, not the student's).
-    ``name`` itself must be readable: a missing definition raises the bridge's error, a
-    text that is none of these fails the check.
+    function called by a bare name, given to ``partial``, or named as a value (``f =
+    helper``, ``torch.vmap(helper)``) that is not a builtin or in ``skip`` (functions
+    judged by checks of their own), read the same way, or a class. A helper whose text
+    cannot be read is left out (library code, not the student's). ``name`` itself must
+    be readable: a missing definition raises the bridge's error, a text that is none of
+    these fails the check, and so does a function with more helpers than ``limit`` (or
+    more names to look up than four times that): an unread helper could hold anything.
     """
     trees: dict[str, ast.Module] = {}
     queue, seen, lookups = [name], {name, *skip}, 0
-    while queue and lookups < 2 * limit and len(trees) < limit:
+    while queue:
+        if lookups >= 4 * limit or len(trees) >= limit:
+            fail(ja=f"{name} から呼ぶ関数が多すぎて読み切れません（{limit} 個まで）",
+                 en=f"{name} uses too many functions to read (at most {limit})")
         current = queue.pop(0)
         lookups += 1
         try:
@@ -128,14 +138,15 @@ def _bound_part(stmt: ast.Assign | ast.AnnAssign, name: str) -> ast.expr | None:
 
 
 def _callees(tree: ast.Module) -> list[str]:
-    """Names ``tree`` calls barely, and functions it hands to ``partial``."""
+    """Names ``tree`` calls barely, functions it hands to ``partial``, then every other
+    global name it reads (a helper handed on as a value: ``np.vectorize(cell)``)."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             found.append(node.func.id)
         if isinstance(node, ast.Call) and _is_partial(node) and isinstance(node.args[0], ast.Name):
             found.append(node.args[0].id)
-    return found
+    return found + free_names(tree)
 
 
 def _is_partial(call: ast.Call) -> bool:
@@ -158,18 +169,20 @@ def _made_by_own_code(tree: ast.Module, trees: Mapping[str, ast.Module]) -> bool
 def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
                   local: Iterable[str] = ()) -> set[str]:
     """What these texts reach beyond the student's readable code, as far as the notebook's
-    text tells: for a bare call of a name the notebook binds without a text, the last
-    part of what it was imported as or assigned from (``sigmoid`` for ``s =
-    torch.sigmoid`` or ``from torch import sigmoid as s``); ``RUN_TIME`` where only
+    text tells: for a global name they call or read (``s(u)``, ``f = s``) that the
+    notebook binds without a text, the last part of what it was imported as or assigned
+    from (``sigmoid`` for ``s = torch.sigmoid`` or ``from torch import sigmoid as s``);
+    for an object they reach into, what its statement names; ``RUN_TIME`` where only
     running the notebook decides it (``s = [torch.sigmoid][0]``), and for a name
     computed in the text (``getattr(torch, "sig" + "moid")``, ``eval``, ``globals()``,
     ``__dict__``). A constant ``getattr(m, "name")`` names ``name``. ``local``: names the
     caller knows to be bound by the texts' own scopes (a factory's parameters, which its
     inner function, read as a text of its own, calls)."""
     found: set[str] = set()
-    for name in _bare_calls_of(trees) - set(local):
+    own = {*trees, *local}
+    for name in {n for tree in trees.values() for n in free_names(tree)} - own:
         found |= _origin_word(submission.origin(name))
-    for root in _attribute_roots_of(trees) - set(local):
+    for root in _attribute_roots_of(trees) - own:
         found |= _held_names(submission, root)
     for tree in trees.values():
         for node in ast.walk(tree):
@@ -177,17 +190,77 @@ def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
     return found
 
 
+def prohibited(submission: Submission, trees: Mapping[str, ast.AST], names: Iterable[str],
+               families: Iterable[str] = (), *, used: Iterable[str] | None = None,
+               local: Iterable[str] = ()) -> set[str]:
+    """What of a prohibition these texts (``read_functions``) may use: each of ``names``
+    among what they take from a library (``used``, by default ``library_names``) and
+    what they reach beyond their own code (``outside_names``); a name of a library
+    function, or the whole dotted name a global was imported or assigned from, matching
+    one of ``families`` (regular expressions, searched in the lower-case name: ``conv(?!
+    er)`` is every convolution, ``mkldnn_convolution`` and ``conv_tbc`` included; not the
+    student's own methods and attributes); and ``RUN_TIME``. A list of names alone
+    misses the library's other doors to the same function (``F.elu(u, alpha=0)`` is a
+    ReLU)."""
+    taken = library_names(trees) if used is None else set(used)
+    outside = outside_names(submission, trees, local=local)
+    found = (taken | outside) & {*names, RUN_TIME}
+    candidates = (taken - own_attributes(trees)) | outside | imported_names(trees) | \
+        origin_paths(submission, trees, local=local)
+    patterns = [re.compile(f) for f in families]
+    matched = {n for n in candidates - {RUN_TIME} if any(p.search(n.lower()) for p in patterns)}
+    words = found | {n for n in matched if "." not in n}
+    # a dotted name only where its last part is not said already (``torch.sigmoid``)
+    return words | {n for n in matched - words if n.rsplit(".", 1)[-1] not in words}
+
+
+def imported_names(trees: Mapping[str, ast.AST]) -> set[str]:
+    """What the texts import inside themselves: each name's last part and its whole
+    dotted name (``grad`` and ``torch.func.grad`` for ``from torch.func import grad as
+    g``)."""
+    found: set[str] = set()
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                prefix = f"{node.module}." if isinstance(node, ast.ImportFrom) and node.module \
+                    else ""
+                for alias in node.names:
+                    found |= {alias.name.split(".")[-1], prefix + alias.name}
+    return found
+
+
+def origin_paths(submission: Submission, trees: Mapping[str, ast.AST], *,
+                 local: Iterable[str] = ()) -> set[str]:
+    """The whole dotted names the globals these texts read were imported or assigned
+    from (``torch.distributions.Bernoulli`` for ``Bernoulli``)."""
+    own = {*trees, *local}
+    names = {n for tree in trees.values() for n in free_names(tree)} - own
+    found = {submission.origin(name) for name in names}
+    return {origin for origin in found if origin is not None and origin != RUN_TIME}
+
+
+def own_attributes(trees: Mapping[str, ast.AST]) -> set[str]:
+    """Attribute names the texts themselves define: methods and class attributes of
+    their classes, and attributes they assign (``self.kernel = ...``)."""
+    found: set[str] = set()
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                found |= _stored(node.body)
+            elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+                found.add(node.attr)
+    return found
+
+
 def listed(names: Iterable[str]) -> tuple[str, str]:
     """``names`` for a message, Japanese and English (``RUN_TIME`` said in words)."""
     ordered = sorted(names)
-    ja = [n if n != RUN_TIME else "実行時に決まる名前（getattr・eval など）" for n in ordered]
-    en = [n if n != RUN_TIME else "a name decided at run time (getattr, eval...)"
-          for n in ordered]
+    words = {RUN_TIME: ("実行時に決まる名前（getattr・eval など）",
+                        "a name decided at run time (getattr, eval...)"),
+             TOO_MANY: ("読み切れないほど多くの関数", "more functions than can be read")}
+    ja = [words[n][0] if n in words else n for n in ordered]
+    en = [words[n][1] if n in words else n for n in ordered]
     return "、".join(ja), ", ".join(en)
-
-
-def _bare_calls_of(trees: Mapping[str, ast.AST]) -> set[str]:
-    return {name for tree in trees.values() for name in _bare_calls(tree, own=set(trees))}
 
 
 def _origin_word(origin: str | None) -> set[str]:
@@ -199,12 +272,12 @@ def _origin_word(origin: str | None) -> set[str]:
 
 
 def _attribute_roots_of(trees: Mapping[str, ast.AST]) -> set[str]:
-    """Global names these texts call a method or attribute of (``lib`` in
-    ``lib.s(u)``), not their own bindings."""
+    """Global names these texts reach an attribute of (``lib`` in ``lib.s(u)`` or ``f =
+    lib.s``), not their own bindings."""
     found: set[str] = set()
     for tree in trees.values():
-        for call, local in _calls(tree):
-            root = _root_name(call.func) if isinstance(call.func, ast.Attribute) else None
+        for node, local in _scoped(tree):
+            root = _root_name(node) if isinstance(node, ast.Attribute) else None
             if root is not None and root not in local and root not in trees:
                 found.add(root)
     return found
@@ -291,14 +364,64 @@ def _bare_calls(tree: ast.AST, *, own: set[str]) -> set[str]:
 
 def _calls(tree: ast.AST) -> Iterator[tuple[ast.Call, frozenset[str]]]:
     """Every call in ``tree``, with the names the functions around it bind themselves."""
+    return ((node, local) for node, local in _scoped(tree) if isinstance(node, ast.Call))
+
+
+def free_names(tree: ast.AST) -> list[str]:
+    """The global names ``tree`` reads (calls or uses as values), in the order of the
+    text: every name loaded that the functions around it do not bind themselves."""
+    found = [(getattr(node, "lineno", 0), getattr(node, "col_offset", 0), node.id)
+             for node, local in _scoped(tree)
+             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+             and node.id not in local]
+    return list(dict.fromkeys(name for *_, name in sorted(found)))
+
+
+def _scoped(tree: ast.AST) -> Iterator[tuple[ast.AST, frozenset[str]]]:
+    """Every node of ``tree``, with the names the scopes around it bind themselves
+    (functions, comprehensions, class bodies)."""
     stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
     while stack:
         node, local = stack.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             local = local | _defined_in(node)
-        if isinstance(node, ast.Call):
-            yield node, local
+        elif isinstance(node, _COMPREHENSIONS):
+            local = local | _stored(node.generators)
+        elif isinstance(node, ast.ClassDef):
+            local = local | _stored(node.body)
+        yield node, local
         stack.extend((child, local) for child in ast.iter_child_nodes(node))
+
+
+def _stored(nodes: Iterable[ast.AST]) -> frozenset[str]:
+    """Names bound by these nodes' own statements and targets (nested functions and
+    classes bind their names only)."""
+    found: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        found |= _binds(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return frozenset(found)
+
+
+def _binds(node: ast.AST) -> set[str]:
+    """The names one node binds: a stored name, an import, ``except ... as e``, a
+    ``match`` capture."""
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        return {node.id}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+        return {node.name}
+    if isinstance(node, ast.MatchMapping) and node.rest:
+        return {node.rest}
+    return set()
 
 
 def _defined_in(function: ast.AST) -> frozenset[str]:
@@ -310,23 +433,12 @@ def _defined_in(function: ast.AST) -> frozenset[str]:
     if isinstance(args, ast.arguments):
         found |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
                                   *(x for x in (args.vararg, args.kwarg) if x is not None)]}
-    stack = list(getattr(function, "body", []) if isinstance(function, (
-        ast.FunctionDef, ast.AsyncFunctionDef)) else [])
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.add(node.name)
-            continue
-        if isinstance(node, ast.Lambda):
-            continue
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            found.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        stack.extend(ast.iter_child_nodes(node))
-    return frozenset(found)
+    body = function.body if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+        else []
+    return frozenset(found) | _stored(body)
 
 
-__all__ = ["BUILTINS", "MAX_FUNCTIONS", "RUN_TIME", "attribute_names", "is_function",
-           "library_names", "listed", "names_read", "outside_names", "parse",
+__all__ = ["BUILTINS", "MAX_FUNCTIONS", "RUN_TIME", "TOO_MANY", "attribute_names",
+           "free_names", "imported_names", "is_function", "library_names", "listed", "names_read",
+           "origin_paths", "outside_names", "own_attributes", "parse", "prohibited",
            "read_functions"]

@@ -73,6 +73,11 @@ def _forward(submission: Any, X: torch.Tensor, params: dict[str, torch.Tensor]
 
 _AUTOGRAD = {"backward", "grad", "autograd", "requires_grad", "requires_grad_", "optim",
              "jacobian", "vjp", "enable_grad"}
+# searched in the lower-case names: torch.func's other transforms (``jacrev``,
+# ``grad_and_value``, ``jvp``...) and ``grad_fn`` compute gradients too; ``no_grad`` and
+# ``set_grad_enabled`` only turn autograd on or off
+_AUTOGRAD_FAMILIES = (r"(?<!no_)(?<!set_)grad", r"jac", r"hessian", r"vjp", r"jvp",
+                      r"linearize", r"functorch", r"autograd", r"optim", r"backward")
 # the contract's own functions: each is judged by its own check
 _CONTRACT = frozenset({"init_params", "forward", "loss", "backward", "numerical_gradient",
                        "sgd_step", "train"})
@@ -141,8 +146,9 @@ def test_loss(submission):
 
 def _refuse_autograd(submission: Any, name: str) -> None:
     trees = source.read_functions(submission, name, skip=_CONTRACT - {name})
-    used = (source.attribute_names(trees) | source.outside_names(submission, trees)) \
-        & {*_AUTOGRAD, source.RUN_TIME}
+    # attributes and imports, not bare calls: ``backward(...)`` in train is the contract's
+    used = source.prohibited(submission, trees, _AUTOGRAD, _AUTOGRAD_FAMILIES,
+                             used=source.attribute_names(trees) | source.imported_names(trees))
     if used:
         ja, en = source.listed(used)
         fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{ja}）",

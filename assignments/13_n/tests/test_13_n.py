@@ -176,10 +176,13 @@ def _record(fn: _Function, stmt: ast.stmt) -> None:
                 fn.local[name] = _function_of(name, value)
             else:
                 fn.assigns.setdefault(name, []).append(value)
+        _record_stored_into(fn, stmt)
     elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
         fn.assigns.setdefault(stmt.target.id, []).append(
             ast.BinOp(left=ast.Name(id=stmt.target.id, ctx=ast.Load()), op=stmt.op,
                       right=stmt.value))
+    elif isinstance(stmt, ast.AugAssign):
+        _record_stored_into(fn, stmt)
     elif isinstance(stmt, (ast.For, ast.AsyncFor)):
         for node in ast.walk(stmt.target):
             if isinstance(node, ast.Name):
@@ -195,6 +198,25 @@ def _record(fn: _Function, stmt: ast.stmt) -> None:
         if (isinstance(call.func, ast.Attribute) and call.func.attr in _APPENDERS
                 and isinstance(call.func.value, ast.Name)):
             fn.assigns.setdefault(call.func.value.id, []).extend(call.args)
+
+
+def _record_stored_into(fn: _Function, stmt: ast.Assign | ast.AnnAssign | ast.AugAssign
+                        ) -> None:
+    """``outs[0] = v`` or ``ns.v = v`` (not on the method's own instance): ``v`` is one
+    more value the container holds."""
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    for target in targets:
+        for node in ast.walk(target):
+            if isinstance(node, (ast.Subscript, ast.Attribute)) and stmt.value is not None:
+                root = _root_of(node)
+                if root is not None and root != _self_name(fn):
+                    fn.assigns.setdefault(root, []).append(stmt.value)
+
+
+def _root_of(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def _definition(name: str, text: str) -> _Function | None:
@@ -233,6 +255,7 @@ class _Reader:
     def __init__(self, submission: Any):
         self.submission = submission
         self.cache: dict[str, _Function | None] = {}
+        self.truncated = False   # a helper was left unread: it could hold anything
 
     def main(self, name: str) -> _Function:
         """The checked function itself: an unreadable one fails the check."""
@@ -245,6 +268,7 @@ class _Reader:
     def helper(self, name: str, *, required: bool = False) -> _Function | None:
         if name not in self.cache:
             if len(self.cache) >= _MAX_FUNCTIONS:
+                self.truncated = True
                 return None
             try:
                 text = self.submission.source(name)
@@ -288,6 +312,7 @@ class _Flow:
     def __init__(self, reader: _Reader, gates: frozenset[str]):
         self.reader, self.gates = reader, gates
         self._busy: set[tuple[int, int]] = set()
+        self._raw_busy: set[tuple[int, int, int]] = set()
 
     def _callee(self, func: ast.expr, scope: _Scope, depth: int = 0
                 ) -> tuple[str | None, _Scope | None]:
@@ -491,6 +516,71 @@ class _Flow:
             return found
         finally:
             self._busy.discard(key)
+
+    def raw(self, expr: ast.expr, scope: _Scope, depth: int = 0) -> bool:
+        """Whether the value of ``expr`` may take its function's inputs (parameters no
+        call binds) otherwise than through a gate's call: ``NAND(a, b) * 0 + abs(a - b)``
+        does (XOR by arithmetic, the gate only decoration), ``int(NAND(a, b))`` or a
+        hidden layer's list ``[g(a, b) for g in HIDDEN]`` does not."""
+        key = (id(expr), id(scope.fn), -1)
+        if depth > 24 or key in self._raw_busy:
+            return False
+        self._raw_busy.add(key)
+        try:
+            return any(self._raw_node(node, scope, depth)
+                       for node in self._outside_gates(expr, scope))
+        finally:
+            self._raw_busy.discard(key)
+
+    def _outside_gates(self, expr: ast.expr, scope: _Scope) -> list[ast.AST]:
+        """The nodes of ``expr`` outside the arguments of a call of a gate (by name, from
+        a container, or a comprehension's variable over gates) or of a student function
+        (whose returns ``_raw_node`` reads instead)."""
+        over_gates: set[str] = set()
+        found: list[ast.AST] = []
+        stack: list[ast.AST] = [expr]
+        while stack:
+            node = stack.pop()
+            found.append(node)
+            if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+                over_gates |= {n.id for gen in node.generators if self.origins(gen.iter, scope)
+                               for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+            if isinstance(node, ast.Call):
+                gate, target = self._callee(node.func, scope)
+                if gate is not None or target is not None or self.origins(node.func, scope) \
+                        or (isinstance(node.func, ast.Name) and node.func.id in over_gates):
+                    continue
+                if any(self._gate_references(arg, scope) for arg in node.args):
+                    # ``map(lambda g: g(a, b), (NAND, OR))``: the lambda's parameters are gates
+                    over_gates |= {a.arg for arg in node.args if isinstance(arg, ast.Lambda)
+                                   for a in arg.args.args}
+            stack.extend(ast.iter_child_nodes(node))
+        return found
+
+    def _gate_references(self, expr: ast.expr, scope: _Scope) -> bool:
+        """``expr`` names gates as functions (``(NAND, OR)``, ``HIDDEN``), calling none."""
+        return not any(isinstance(n, ast.Call) for n in ast.walk(expr)) \
+            and bool(self.origins(expr, scope))
+
+    def _raw_node(self, node: ast.AST, scope: _Scope, depth: int) -> bool:
+        fn = scope.fn
+        if isinstance(node, ast.Call):
+            gate, target = self._callee(node.func, scope)
+            if gate is not None or target is None:
+                return False
+            inner, returns = self._returns(target, node, scope)
+            return any(self.raw(r, inner, depth + 1) for r in returns)
+        held = _held(node, scope) if isinstance(node, ast.Attribute) else None
+        if held is not None:
+            return self.raw(held[0], held[1], depth + 1)
+        if not isinstance(node, ast.Name) or not isinstance(node.ctx, ast.Load):
+            return False
+        if node.id in fn.assigns:
+            return any(self.raw(v, scope, depth + 1) for v in fn.assigns[node.id])
+        bound = scope.binding(node.id)
+        if bound is not None:
+            return bound[1] is not None and self.raw(bound[0], bound[1], depth + 1)
+        return node.id in fn.params and node.id != _self_name(fn)
 
     def _name_origins(self, node: ast.Name, scope: _Scope, depth: int) -> set[str]:
         fn, name = scope.fn, node.id
@@ -797,8 +887,11 @@ def test_xor_built_from_gates(submission):
             found = flow.origins(arg.value if isinstance(arg, ast.Starred) else arg, scope)
             inputs |= found
             each.append(bool(found & {"NAND", "OR"}))
-        # every input of the output AND comes from the hidden layer (not ``(a + b) % 2``)
-        if not {"NAND", "OR"} <= inputs or not all(each):
+        # every input of the output AND comes from the hidden layer (not ``(a + b) % 2``),
+        # and only from it (not ``NAND(a, b) * 0 + abs(a - b)``)
+        raw = any(flow.raw(arg.value if isinstance(arg, ast.Starred) else arg, scope)
+                  for arg in [*call.args, *(k.value for k in call.keywords)]) if call else False
+        if not {"NAND", "OR"} <= inputs or not all(each) or raw:
             fail(ja="出力層の AND には、隠れ層の NAND(a, b) と OR(a, b) の結果を入れてください",
                  en="the output AND should take the hidden layer's NAND(a, b) and OR(a, b)")
 
@@ -819,19 +912,47 @@ _FORBIDDEN = {
     "softmax": {"softmax", "log_softmax", "Softmax", "LogSoftmax", "softmin",
                 "Categorical", "gumbel_softmax"},
 }
+# The same functions behind other doors, searched in the lower-case names of what the
+# library gives (``F.glu`` is a sigmoid gate, ``F.elu(u, alpha=0)`` a ReLU, ``u -
+# F.tanhshrink(u)`` a tanh, a distribution's ``probs`` or ``mean`` from logits a sigmoid
+# or softmax): never the student's own names, never an elementary function (``exp``,
+# ``clamp``, ``where``, ``logsumexp``).
+_DISTRIBUTIONS = (r"distributions", r"probs", r"bernoulli", r"binomial", r"categorical",
+                  r"multinomial", r"logits_to")
+_SIGMOID_FAMILY = (r"sigmoid", r"expit", r"logistic", r"silu", r"glu", r"softmax",
+                   r"softmin", *_DISTRIBUTIONS)
+_FAMILIES = {
+    "sigmoid": _SIGMOID_FAMILY,
+    "relu": (r"relu", r"elu", r"threshold", r"hardtanh", r"softplus", r"shrink"),
+    "tanh": (r"tanh", *_SIGMOID_FAMILY),
+    "softmax": (r"softmax", r"softmin", r"gumbel", *_DISTRIBUTIONS),
+}
 
 
 def _library_names(submission: Any, name: str) -> list[str]:
     """Forbidden library functions ``name`` uses, in its text or in a helper it calls.
 
     ``torch.sigmoid(u)``, ``F.sigmoid``, ``u.sigmoid()``, ``f = torch.sigmoid`` and
-    ``from torch import sigmoid`` (inside the function) all name ``sigmoid``. A bare
-    call of a function whose text can be read is the student's own (its text is read in
-    turn), as is a bare call of ``name`` itself (recursion) unless imported under it.
+    ``from torch import sigmoid`` (inside the function) all name ``sigmoid``; so does a
+    library function of the same family (``_FAMILIES``: ``F.tanhshrink``, a
+    distribution's ``probs``). A function whose text can be read, called or handed on
+    (``torch.vmap(helper)``), is the student's own (its text is read in turn), as is a
+    bare call of ``name`` itself (recursion) unless imported under it.
     """
     reader = _Reader(submission)
+    read, used, library = _read_own(reader, name)
+    library |= source.outside_names(submission, read)   # ``s = torch.sigmoid`` at top level
+    found = (used | library) & {*_FORBIDDEN[name], source.RUN_TIME}
+    found |= source.prohibited(submission, read, (), _FAMILIES[name],
+                               used=library - source.own_attributes(read))
+    return sorted(found | ({source.TOO_MANY} if reader.truncated else set()))
+
+
+def _read_own(reader: _Reader, name: str) -> tuple[dict[str, ast.AST], set[str], set[str]]:
+    """``name``'s text and its own helpers' (by name); every name they read or import,
+    and of those what a library gives (attributes, imports)."""
     flow = _Flow(reader, frozenset())
-    queue, own, used = [reader.main(name)], {name}, set()
+    queue, own, used, library = [reader.main(name)], {name}, set(), set()
     read: dict[str, ast.AST] = {}
     while queue:
         current = queue.pop()
@@ -839,23 +960,21 @@ def _library_names(submission: Any, name: str) -> list[str]:
         imported = {alias.asname or alias.name: alias.name
                     for node in ast.walk(current.node)
                     if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
-        used |= {n.split(".")[-1] for n in imported.values()}
+        library |= {n.split(".")[-1] for n in imported.values()}
         for node in ast.walk(current.node):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                callee = node.func.id
-                if callee in own or callee in imported or callee in _BUILTINS:
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                if node.id in own or node.id in imported or node.id in _BUILTINS:
                     continue
-                _, target = flow._callee(node.func, _Scope(current))
+                _, target = flow._callee(node, _Scope(current))
                 if target is not None and target.fn.factory is None:
-                    own.add(callee)
+                    own.add(node.id)
                     queue.append(target.fn)
         for node in ast.walk(current.node):
             if isinstance(node, ast.Attribute):
-                used.add(node.attr)
+                library.add(node.attr)
             elif isinstance(node, ast.Name) and (node.id not in own or node.id in imported):
                 used.add(node.id)
-    used |= source.outside_names(submission, read)   # ``s = torch.sigmoid`` at top level
-    return sorted(used & {*_FORBIDDEN[name], source.RUN_TIME})
+    return read, used, library
 
 
 def _check_activation(submission: Any, name: str) -> None:

@@ -46,12 +46,15 @@ def _tensor(value: Any, what: str, shape: tuple[int, ...]) -> torch.Tensor:
 # ``submission.source(name)`` is untrusted text: parsed, never run (``checks.source``).
 # A function and every helper it calls, transitively, are read; what they take from a
 # library (an attribute such as ``F.conv2d``, a name imported inside them, a bare call of
-# a function whose text cannot be read) must not be one of the forbidden functions.
+# a function whose text cannot be read) must not be one of the forbidden functions, nor
+# of their families (the library has many doors to one convolution: ``conv3d`` with a
+# depth of one, ``torch.nn.grad.conv2d_weight``, ``torch.ops.aten.mkldnn_convolution``;
+# to one pooling: ``max_pool3d``, ``F.interpolate(mode="area")``).
 
-def _no_library(submission: Any, name: str, forbidden: set[str]) -> None:
+def _no_library(submission: Any, name: str, forbidden: set[str], families: tuple[str, ...]
+                ) -> None:
     trees = source.read_functions(submission, name)
-    used = (source.library_names(trees) | source.outside_names(submission, trees)) \
-        & {*forbidden, source.RUN_TIME}
+    used = source.prohibited(submission, trees, forbidden, families)
     if used:
         ja, en = source.listed(used)
         fail(ja=f"{name} では {ja} を使わず、自分で計算してください",
@@ -62,6 +65,10 @@ _CONV_LIBRARY = {"conv2d", "conv1d", "conv3d", "Conv2d", "convolution", "_convol
                  "conv_transpose2d", "correlate", "correlate2d", "convolve2d", "convolve"}
 _POOL_LIBRARY = {"max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d", "adaptive_max_pool2d",
                  "adaptive_avg_pool2d", "max_pool2d_with_indices", "lp_pool2d"}
+# searched in the lower-case names (not ``convert``; ``filter2D`` is OpenCV's correlation)
+_CONV_FAMILIES = (r"conv(?!er)", r"correl", r"filter2d", r"xcorr")
+_POOL_FAMILIES = (r"pool", r"interpolate", r"upsampl", r"block_reduce", r"downscale",
+                  r"local_mean", r"reduce_window")
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -116,7 +123,7 @@ def test_conv2d_random(submission):
 
 @pytest.mark.points(1)
 def test_conv2d_by_hand(submission):
-    _no_library(submission, "conv2d", _CONV_LIBRARY)
+    _no_library(submission, "conv2d", _CONV_LIBRARY, _CONV_FAMILIES)
     conv2d = submission.function("conv2d")
     if _tensor(conv2d(DECK_X, DECK_K, stride=2), "conv2d", (2, 2)).tolist() != [[411, 501],
                                                                                [861, 951]]:
@@ -173,8 +180,8 @@ def test_pooling_deck_example(submission):
 
 @pytest.mark.points(1)
 def test_pooling_random(submission):
-    _no_library(submission, "max_pool2d", _POOL_LIBRARY)
-    _no_library(submission, "avg_pool2d", _POOL_LIBRARY)
+    _no_library(submission, "max_pool2d", _POOL_LIBRARY, _POOL_FAMILIES)
+    _no_library(submission, "avg_pool2d", _POOL_LIBRARY, _POOL_FAMILIES)
     _expect_pooling(submission, data.generator(1403), [(6, 8, 2), (7, 9, 3), (5, 4, 2)],
                     ("{name}(x, size={size}) の値が正しくない入力があります",
                      "{name}(x, size={size}) gives wrong values on some input"))
