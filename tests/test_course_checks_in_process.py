@@ -165,6 +165,39 @@ GATE_FORMS = {
 }
 
 
+_OR_NAND = """
+def OR(a, b): return perceptron([a, b], [5, 5], 2)
+def NAND(a, b): return perceptron([a, b], [-5, -5], -9)
+"""
+# the gate done by arithmetic on its inputs, the perceptron only a threshold; and honest
+# ways of packing the inputs
+GATE_FORMS.update({
+    "AND as a product": ("def AND(a, b): return perceptron([a * b, 0], [1, 0], 0.5)"
+                         + _OR_NAND, False),
+    "AND as a minimum, by keywords": (
+        "def AND(a, b): return perceptron(x=[min(a, b)], w=[1], threshold=0.5)" + _OR_NAND,
+        False),
+    "AND as a product in a variable": (textwrap.dedent("""
+        def AND(a, b):
+            v = a * b
+            return perceptron([v], [1], 0.5)
+        """) + _OR_NAND, False),
+    "AND as a product in a helper": (textwrap.dedent("""
+        def both(x, y): return [x * y]
+        def AND(a, b): return perceptron(both(a, b), [1], 0.5)
+        """) + _OR_NAND, False),
+    "inputs packed by a helper": (textwrap.dedent("""
+        def pack(x, y): return torch.tensor([x, y], dtype=torch.float64)
+        def AND(a, b): return perceptron(pack(a, b), [5, 5], 9)
+        """) + _OR_NAND, True),
+    "inputs stacked and converted": (textwrap.dedent("""
+        def AND(a, b):
+            x = torch.stack([torch.as_tensor(a), torch.as_tensor(b)]).float()
+            return perceptron(x, [5.0, 5.0], 9.0)
+        """) + _OR_NAND, True),
+})
+
+
 @pytest.mark.parametrize(("code", "ok"), list(GATE_FORMS.values()), ids=list(GATE_FORMS))
 def test_gates_use_perceptron(code: str, ok: bool) -> None:
     assert _passes(_checks("13_n").test_gates_use_perceptron,

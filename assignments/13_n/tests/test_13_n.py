@@ -811,6 +811,48 @@ def test_nand(submission):
 
 # the gate's logic done before the perceptron (``perceptron([a and b], [1], 0.5)``)
 _LOGIC = (ast.BoolOp, ast.Compare, ast.BitAnd, ast.BitOr, ast.BitXor, ast.Not)
+# what packs a gate's inputs for the perceptron without computing on them
+_WIRING = frozenset({"tensor", "as_tensor", "asarray", "array", "stack", "hstack", "vstack",
+                     "column_stack", "row_stack", "cat", "concatenate", "Tensor",
+                     "FloatTensor", "DoubleTensor", "LongTensor", "atleast_1d", "atleast_2d",
+                     "list", "tuple", "unsqueeze", "transpose", "t", "T", "tolist",
+                     *_NUMBER_WRAPPERS, *_VALUE_METHODS, *_VALUE_FUNCTIONS})
+
+
+def _computes_on_inputs(flow: _Flow, expr: ast.expr, scope: _Scope, depth: int = 0) -> bool:
+    """Whether ``expr`` (an argument of the gate's perceptron call) computes on the gate's
+    inputs, itself or through its variables and helpers: ``[a * b, 0]``, ``[max(a, b)]``,
+    ``v = 1 - a * b`` (the gate done by arithmetic, the perceptron only a threshold);
+    not ``[a, b]``, ``torch.tensor([a, b]).float()`` or ``[-5, -5]``."""
+    if depth > 12:
+        return False
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            gate, target = flow._callee(node.func, scope)
+            if gate is None and target is not None:   # the student's helper: its returns
+                inner, returns = flow._returns(target, node, scope)
+                if any(_computes_on_inputs(flow, r, inner, depth + 1) for r in returns):
+                    return True
+                continue
+        if isinstance(node, ast.expr) and _operation(node) and flow.raw(node, scope):
+            return True
+        if isinstance(node, ast.Name) and node.id in scope.fn.assigns and any(
+                _computes_on_inputs(flow, v, scope, depth + 1)
+                for v in scope.fn.assigns[node.id] if v is not expr):
+            return True
+    return False
+
+
+def _operation(node: ast.AST) -> bool:
+    if isinstance(node, (ast.BinOp, ast.IfExp, ast.BoolOp, ast.Compare)):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return not isinstance(node.operand, ast.Constant)
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        return name not in _WIRING
+    return False
 
 
 @pytest.mark.points(1)
@@ -820,9 +862,10 @@ def test_gates_use_perceptron(submission):
         flow = _Flow(reader, frozenset({"perceptron"}))
         gate = reader.main(name)
         outputs = _output_layer(flow, gate)
-        logic = any(isinstance(node, _LOGIC) for _, call, _ in outputs if call is not None
-                    for arg in [*call.args, *(k.value for k in call.keywords)]
-                    for node in ast.walk(arg))
+        arguments = [(arg, scope) for _, call, scope in outputs if call is not None
+                     for arg in [*call.args, *(k.value for k in call.keywords)]]
+        logic = any(isinstance(node, _LOGIC) for arg, _ in arguments for node in ast.walk(arg)) \
+            or any(_computes_on_inputs(flow, arg, scope) for arg, scope in arguments)
         run_time = source.RUN_TIME in _library_calls(reader, flow.reach(gate))
         if {g for g, _, _ in outputs} != {"perceptron"} or logic or run_time:
             fail(ja=f"{name} は perceptron を 1 回呼び、その結果を返すように作ってください"
