@@ -1047,3 +1047,49 @@ def test_one_bug_14_h_dropout() -> None:
             assert not ok
         else:
             assert ok
+
+
+NUMERICAL_GRADIENTS_13_H = {   # (code, passes)
+    "central differences": ("""
+        def numerical_gradient(f, x, eps=1e-6):
+            out = torch.zeros_like(x)
+            for i in range(x.numel()):
+                e = torch.zeros_like(x).view(-1)
+                e[i] = eps
+                e = e.view_as(x)
+                out.view(-1)[i] = (f(x + e) - f(x - e)) / (2 * eps)
+            return out
+        """, True),
+    "central differences, the step under another name": ("""
+        def numerical_gradient(f, x, h=1e-6):
+            out = torch.zeros_like(x)
+            for i in range(x.numel()):
+                e = torch.zeros_like(x).view(-1)
+                e[i] = h
+                out.view(-1)[i] = (f(x + e.view_as(x)) - f(x - e.view_as(x))) / (2 * h)
+            return out
+        """, True),
+    "autograd's exact derivative": ("""
+        def numerical_gradient(f, x, eps=1e-6):
+            v = x.detach().clone().requires_grad_()
+            return torch.autograd.grad(f(v), v)[0]
+        """, False),
+    "central differences with a step of its own": ("""
+        def numerical_gradient(f, x, eps=1e-6):
+            out = torch.zeros_like(x)
+            for i in range(x.numel()):
+                e = torch.zeros_like(x).view(-1)
+                e[i] = 1e-5
+                out.view(-1)[i] = (f(x + e.view_as(x)) - f(x - e.view_as(x))) / 2e-5
+            return out
+        """, False),
+}
+
+
+@pytest.mark.parametrize(("code", "ok"), list(NUMERICAL_GRADIENTS_13_H.values()),
+                         ids=list(NUMERICAL_GRADIENTS_13_H))
+def test_numerical_gradient_13_h(code: str, ok: bool) -> None:
+    """A numerical gradient is central differences with the ε it is given (ε = 0.25
+    shows it: 3x² + ε² for v³), not autograd's exact derivative."""
+    code = "import torch\n" + textwrap.dedent(code)
+    assert _check_passes(_checks("13_h").test_numerical_gradient, code) is ok

@@ -174,24 +174,36 @@ def test_backward_without_autograd(submission):
 def test_numerical_gradient(submission):
     g = data.generator(51)
     x = torch.randn(3, 2, generator=g, dtype=torch.float64)
+    # central differences are off by ~1e-9 with the default ε, one-sided ones by ~1e-6
+    # (ε·f''/2): the default rtol would hide the latter behind the size of 3x². With
+    # ε = 0.25 central differences of v³ give 3x² + ε² exactly: an exact derivative
+    # (autograd) or an ε of its own is no central difference.
+    for eps, bias, atol in [(None, 0.0, 1e-7), (0.25, 0.0625, 1e-9)]:
+        got = _numerical_gradient(submission, x, eps)
+        want = 3 * x ** 2 + bias + x.flip(dims=[1])
+        if got.shape != x.shape:
+            fail(ja="numerical_gradient は x と同じ形のテンソルを返してください",
+                 en="numerical_gradient should return a tensor of x's shape")
+        if not torch.allclose(got, want, rtol=0.0, atol=atol):
+            fail(ja="numerical_gradient の値が中心差分 (f(x+ε) − f(x−ε)) / 2ε と一致しません"
+                    + ("" if eps is None else f"（ε = {eps} のとき）"),
+                 en="numerical_gradient differs from central differences (f(x+ε) − f(x−ε)) / 2ε"
+                    + ("" if eps is None else f" (with ε = {eps})"))
+
+
+def _numerical_gradient(submission: Any, x: torch.Tensor, eps: float | None) -> torch.Tensor:
+    """``numerical_gradient`` of a cubic at ``x``, run in the kernel (ε, when given, as
+    the third argument: its name is the student's)."""
     literal = repr(x.tolist())
     expr = ("numerical_gradient(lambda v: (v ** 3).sum() + (v[:, 0] * v[:, 1]).sum(), "
-            f"__import__('torch').tensor({literal}, dtype=__import__('torch').float64))")
+            f"__import__('torch').tensor({literal}, dtype=__import__('torch').float64)"
+            + ("" if eps is None else f", {eps!r}") + ")")
     try:
         got = submission.evaluate(expr)
     except StudentError as exc:  # the expression would show the hidden input: say less
         fail(ja=f"関数 numerical_gradient の実行中にエラー: {exc.detail()}",
              en=f"error while running function numerical_gradient: {exc.detail()}")
-    want = 3 * x ** 2 + x.flip(dims=[1])
-    got = values.as_tensor(got, what="numerical_gradient の結果", dtype=torch.float64)
-    if got.shape != x.shape:
-        fail(ja="numerical_gradient は x と同じ形のテンソルを返してください",
-             en="numerical_gradient should return a tensor of x's shape")
-    # central differences are off by ~1e-9 here, one-sided ones by ~1e-6 (ε·f''/2): the
-    # default rtol would hide the latter behind the size of 3x²
-    if not torch.allclose(got, want, rtol=0.0, atol=1e-7):
-        fail(ja="numerical_gradient の値が中心差分 (f(x+ε) − f(x−ε)) / 2ε と一致しません",
-             en="numerical_gradient differs from central differences (f(x+ε) − f(x−ε)) / 2ε")
+    return values.as_tensor(got, what="numerical_gradient の結果", dtype=torch.float64)
 
 
 @pytest.mark.points(1)
