@@ -690,6 +690,13 @@ BY_HAND_14_N = {
         def max_pool2d(x, size=2):
             return torch.as_tensor(block_reduce(x.numpy(), (size, size), np.max))
         """, False),
+    "the library's stored under its own name": ("max_pool2d", """
+        class Pooler:
+            def __init__(self):
+                self.max_pool3d = F.max_pool3d
+        def max_pool2d(x, size=2):
+            return Pooler().max_pool3d(x[None, None, None], (1, size, size))[0, 0, 0]
+        """, False),
     "honest: unfold, a pool_size attribute, a converted dtype": ("max_pool2d", """
         class Window:
             def __init__(self, size):

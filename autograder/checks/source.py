@@ -241,15 +241,21 @@ def origin_paths(submission: Submission, trees: Mapping[str, ast.AST], *,
 
 def own_attributes(trees: Mapping[str, ast.AST]) -> set[str]:
     """Attribute names the texts themselves define: methods and class attributes of
-    their classes, and attributes they assign (``self.kernel = ...``)."""
+    their classes, and attributes they assign (``self.kernel = ...``); not a name they
+    also take from a global that is not theirs (``self.max_pool3d = F.max_pool3d``)."""
     found: set[str] = set()
+    foreign: set[str] = set()
     for tree in trees.values():
-        for node in ast.walk(tree):
+        for node, local in _scoped(tree):
             if isinstance(node, ast.ClassDef):
                 found |= _stored(node.body)
             elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
                 found.add(node.attr)
-    return found
+            elif isinstance(node, ast.Attribute):
+                root = _root_name(node)
+                if root is not None and root not in local and root not in trees:
+                    foreign.add(node.attr)
+    return found - foreign
 
 
 def listed(names: Iterable[str]) -> tuple[str, str]:
