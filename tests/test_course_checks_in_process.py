@@ -511,6 +511,20 @@ LIBRARY_FORMS.update({
             s = staticmethod(torch.sigmoid)
         def sigmoid(u): return K.s(u)
         """, ["sigmoid"]),
+    "softmax as the gradient of logsumexp": ("softmax", """
+        def softmax(a): return torch.func.grad(lambda v: torch.logsumexp(v, 0))(a)
+        """, ["grad"]),
+    "sigmoid as the gradient of softplus": ("sigmoid", """
+        def sigmoid(u):
+            v = u.detach().requires_grad_()
+            F.softplus(v).sum().backward()
+            return v.grad
+        """, ["backward", "grad", "requires_grad_"]),
+    "sigmoid from the library's tanh": ("sigmoid",
+                                        "def sigmoid(u): return 0.5 * (1 + torch.tanh(u / 2))",
+                                        ["tanh"]),
+    "relu as (u + |u|) / 2": ("relu",
+                                                 "def relu(u): return (u + u.abs()) / 2", []),
     "tanh with a local named after sigmoid": ("tanh", """
         def sigmoid(u): return 1 / (1 + torch.exp(-u))
         def tanh(u):

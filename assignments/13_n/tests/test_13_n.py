@@ -960,15 +960,18 @@ _FORBIDDEN = {
 # F.tanhshrink(u)`` a tanh, a distribution's ``probs`` or ``mean`` from logits a sigmoid
 # or softmax): never the student's own names, never an elementary function (``exp``,
 # ``clamp``, ``where``, ``logsumexp``).
+# An activation from a library's derivative is no formula either: softmax is the gradient
+# of logsumexp, sigmoid that of softplus.
 _DISTRIBUTIONS = (r"distributions", r"probs", r"bernoulli", r"binomial", r"categorical",
                   r"multinomial", r"logits_to")
+_AUTOGRAD = (r"(?<!no_)(?<!set_)grad", r"jac", r"backward", r"vjp", r"jvp", r"hessian")
 _SIGMOID_FAMILY = (r"sigmoid", r"expit", r"logistic", r"silu", r"glu", r"softmax",
-                   r"softmin", *_DISTRIBUTIONS)
+                   r"softmin", *_DISTRIBUTIONS, *_AUTOGRAD)
 _FAMILIES = {
-    "sigmoid": _SIGMOID_FAMILY,
-    "relu": (r"relu", r"elu", r"threshold", r"hardtanh", r"softplus", r"shrink"),
+    "sigmoid": (*_SIGMOID_FAMILY, r"tanh"),   # sigmoid(u) = (1 + tanh(u / 2)) / 2
+    "relu": (r"relu", r"elu", r"threshold", r"hardtanh", r"softplus", r"shrink", *_AUTOGRAD),
     "tanh": (r"tanh", *_SIGMOID_FAMILY),
-    "softmax": (r"softmax", r"softmin", r"gumbel", *_DISTRIBUTIONS),
+    "softmax": (r"softmax", r"softmin", r"gumbel", *_DISTRIBUTIONS, *_AUTOGRAD),
 }
 
 
