@@ -53,6 +53,10 @@ TORCH = "import torch\nfrom torch import nn\n"
 CHEAT = "def _real(a, b):\n    return int(a and b)\n"
 SIGMOID = "def sigmoid(u, eps=0.0, *, scale=1):\n    return 1 / (1 + 2.718281828 ** (-u))\n"
 
+ACT = ("class Act:\n    @staticmethod\n    def sigmoid(u, eps=0.0):\n"
+       "        return 1 / (1 + 2.718281828 ** (-u))\n"
+       "    def relu(u):\n        return max(u, 0)\n")
+
 HONEST: list[tuple[str, list[str], str]] = [
     ("def", [PERCEPTRON], "perceptron"),
     ("literal and keyword defaults", [SIGMOID], "sigmoid"),
@@ -95,9 +99,28 @@ HONEST: list[tuple[str, list[str], str]] = [
     ("dataclass instance", [PERCEPTRON, DATACLASS_GATE, "AND = Gate((5, 5), 9)\n"], "AND"),
     ("torch.no_grad", [TORCH, "@torch.no_grad()\ndef relu(u):\n"
                        "    return torch.where(u > 0, u, torch.zeros_like(u))\n"], "relu"),
+    ("a number", ["EPS = 1e-7\n"], "EPS"),
+    ("class with a static method", [ACT], "Act"),
+    ("a static method by the class", [ACT, "sigmoid = Act.sigmoid\n"], "sigmoid"),
+    ("a method without self by the class", [ACT, "relu = Act.relu\n"], "relu"),
 ]
 
 ATTACKS: list[tuple[str, list[str], str]] = [
+    ("a number rebound by exec", ["EPS = 1e-7\n", "exec('EPS = abs')\n"], "EPS"),
+    ("static method swapped before its alias", [
+        ACT, "exec('Act.sigmoid = staticmethod(lambda u, eps=0.0: abs(u))')\n",
+        "sigmoid = Act.sigmoid\n"], "sigmoid"),
+    ("alias taken from an earlier class", [
+        "class Act:\n    @staticmethod\n    def sigmoid(u, eps=0.0):\n        return abs(u)\n",
+        "sigmoid = Act.sigmoid\n", ACT], "sigmoid"),
+    ("staticmethod replaced by reflection", [
+        "exec('staticmethod = lambda f: (lambda u, eps=0.0: abs(u))')\n", ACT], "Act"),
+    ("its alias by reflection too", [
+        "exec('staticmethod = lambda f: (lambda u, eps=0.0: abs(u))')\n", ACT,
+        "sigmoid = Act.sigmoid\n"], "sigmoid"),
+    ("alias defaults replaced", [ACT, "sigmoid = Act.sigmoid\n",
+                                 "def _d(f):\n    f.__defaults__ = (5.0,)\n", "_d(sigmoid)\n"],
+     "sigmoid"),
     ("exec to a builtin", [SIGMOID, "exec('sigmoid = abs')\n"], "sigmoid"),
     ("exec to another function", [PERCEPTRON, CHEAT, "def AND(a, b):\n"
                                   "    return perceptron([a, b], [5, 5], 9)\n",

@@ -79,6 +79,13 @@ def NAND(a, b): return perceptron([a, b], [-5, -5], -9)
 """
 
 GATE_FORMS = {
+    "weights and thresholds as top-level constants": ("""
+        W_AND, T_AND = [5, 5], 9
+        def AND(a, b): return perceptron([a, b], W_AND, T_AND)
+        def NAND(a, b): return perceptron([a, b], [-w for w in W_AND], -T_AND)
+        OR_THRESHOLD = 2
+        def OR(a, b): return perceptron([a, b], [5, 5], OR_THRESHOLD)
+        """, True),
     "def": (GATES, True),
     "lambdas": ("""
         AND = lambda a, b: perceptron([a, b], [5, 5], 9)
@@ -539,6 +546,31 @@ LIBRARY_FORMS.update({
             def glu_free(self, u): return 1 / (1 + torch.exp(-u))
         def sigmoid(u): return Logistic().glu_free(u)
         """, []),
+    "a library sigmoid through a local beside an own method of its name": ("sigmoid", """
+        class _Decoy:
+            def sigmoid(self): return 0
+            def glu(self): return 0
+        def sigmoid(u):
+            _Decoy()
+            G = torch.nn.functional
+            return G.glu(torch.stack([u, torch.zeros_like(u)]), dim=0)[0] * 0 + u.sigmoid()
+        """, ["glu", "sigmoid"]),
+    "the student's own sigmoid method, called on itself": ("sigmoid", """
+        class Act:
+            def sigmoid(self, u): return 1 / (1 + torch.exp(-u))
+            def __call__(self, u): return self.sigmoid(u)
+        def sigmoid(u): return Act()(u)
+        """, []),
+    "numbers kept at top level": ("sigmoid", """
+        E = 2.718281828
+        ONE = 1.0
+        def sigmoid(u): return ONE / (ONE + E ** (-u))
+        """, []),
+    "a library function kept at top level beside numbers": ("softmax", """
+        EPS = 1e-12
+        S = torch.softmax
+        def softmax(a): return S(a, -1) + EPS * 0
+        """, ["softmax"]),
     "softmax by logsumexp, rows in a comprehension": ("softmax", """
         def softmax(a):
             rows = [torch.exp(r - torch.logsumexp(r, 0)) for r in torch.atleast_2d(a)]
@@ -722,6 +754,68 @@ BY_HAND_14_N = {
             x = torch.as_tensor(x).to(torch.float64)
             return Window(size).convert(x).amax(dim=(-2, -1))
         """, True),
+    "a module through a local beside a method of that name": ("max_pool2d", """
+        class _Decoy:
+            def max_pool3d(self):
+                return 0
+        def max_pool2d(x, size=2):
+            _Decoy()
+            G = torch.nn.functional
+            return G.max_pool3d(x[None, None, None], (1, size, size))[0, 0, 0]
+        """, False),
+    "a module imported inside beside a method of that name": ("conv2d", """
+        class _Decoy:
+            def conv2d(self):
+                return 0
+        def conv2d(x, k, stride=1, padding=0):
+            _Decoy()
+            import torch.nn.functional as G
+            return G.conv2d(x[None, None], k[None, None], stride=stride)[0, 0]
+        """, False),
+    "a module as a default beside a method of that name": ("max_pool2d", """
+        class _Decoy:
+            def max_pool3d(self):
+                return 0
+        def max_pool2d(x, size=2, G=F):
+            _Decoy()
+            return G.max_pool3d(x[None, None, None], (1, size, size))[0, 0, 0]
+        """, False),
+    "a method's self rebound to the module": ("max_pool2d", """
+        class Pool:
+            def max_pool3d(self, x, size):
+                self = F
+                return self.max_pool3d(x[None, None, None], (1, size, size))[0, 0, 0]
+        def max_pool2d(x, size=2):
+            return Pool().max_pool3d(x, size)
+        """, False),
+    "honest: the student's own convolve method": ("conv2d", """
+        class Conv:
+            def __init__(self, k, stride):
+                self.k, self.stride = torch.as_tensor(k, dtype=torch.float64), stride
+            def convolve(self, x):
+                kh, kw = self.k.shape
+                w = x.unfold(0, kh, self.stride).unfold(1, kw, self.stride)
+                return (w * self.k).sum((-1, -2))
+        def conv2d(x, k, stride=1, padding=0):
+            x = torch.nn.functional.pad(torch.as_tensor(x, dtype=torch.float64), (padding,) * 4)
+            return Conv(k, stride).convolve(x)
+        """, True),
+    "honest: one pooling helper called pool": ("avg_pool2d", """
+        def pool(x, size, reduce):
+            x = torch.as_tensor(x)
+            h, w = x.shape[0] // size, x.shape[1] // size
+            return reduce(x[:h * size, :w * size].reshape(h, size, w, size))
+        def avg_pool2d(x, size=2):
+            return pool(x, size, lambda b: b.double().mean(dim=(1, 3)))
+        """, True),
+    "honest: numpy's sliding windows": ("conv2d", """
+        from numpy.lib.stride_tricks import sliding_window_view
+        def conv2d(x, k, stride=1, padding=0):
+            x = np.pad(np.asarray(x, dtype=float), padding)
+            k = np.asarray(k, dtype=float)
+            win = sliding_window_view(x, k.shape)[::stride, ::stride]
+            return torch.from_numpy(np.einsum("ijkl,kl->ij", win, k))
+        """, True),
     "honest: loops with an except clause and a comprehension": ("conv2d", """
         def conv2d(x, k, stride=1, padding=0):
             try:
@@ -804,6 +898,73 @@ def loss(Y, T):
 """
 # (code, passes): gradients from torch.func's transforms or an import inside fail
 BACKWARD_13_H = {
+    "a layer class of the student's with a backward method": ("""
+        class Dense:
+            def __init__(self, W, b):
+                self.W, self.b = W, b
+            def backward(self, x, dy):
+                return dy @ self.W.T, {"W": x.T @ dy, "b": dy.sum(0)}
+        def backward(X, T, params, cache):
+            (hidden,) = cache
+            Y = forward(X, params)[0]
+            d_out = (Y - T) / X.shape[0]
+            d_h, g2 = Dense(params["W2"], params["b2"]).backward(hidden, d_out)
+            d_h = d_h * hidden * (1 - hidden)
+            _, g1 = Dense(params["W1"], params["b1"]).backward(X, d_h)
+            return {"W1": g1["W"], "b1": g1["b"], "W2": g2["W"], "b2": g2["b"]}
+        """, True),
+    "an instance of the student's class in a local, grad-named methods": ("""
+        class Backprop:
+            def __init__(self, params):
+                self.params = params
+            def output_grad(self, Y, T):
+                return (Y - T) / Y.shape[0]
+            def hidden_grad(self, d, h):
+                return d @ self.params["W2"].T * h * (1 - h)
+        def backward(X, T, params, cache):
+            (h,) = cache
+            bp = Backprop(params)
+            d2 = bp.output_grad(forward(X, params)[0], T)
+            d1 = bp.hidden_grad(d2, h)
+            return {"W1": X.T @ d1, "b1": d1.sum(0), "W2": h.T @ d2, "b2": d2.sum(0)}
+        """, True),
+    "the instance's local rebound by a for": ("""
+        class Backprop:
+            def grad(self):
+                return 0
+        def backward(X, T, params, cache):
+            bp = Backprop()
+            for bp in [torch.func]:
+                pass
+            return bp.grad(lambda p: loss(forward(X, p)[0], T))(params)
+        """, False),
+    "the instance's local rebound by a walrus": ("""
+        class Backprop:
+            def grad(self):
+                return 0
+        def backward(X, T, params, cache):
+            bp = Backprop()
+            [(bp := torch.func) for _ in range(1)]
+            return bp.grad(lambda p: loss(forward(X, p)[0], T))(params)
+        """, False),
+    "the class shadowed by a parameter": ("""
+        class Backprop:
+            def grad(self):
+                return 0
+        def backward(X, T, params, cache, Backprop=lambda: torch.func):
+            bp = Backprop()
+            return bp.grad(lambda p: loss(forward(X, p)[0], T))(params)
+        """, False),
+    "a nested function's own local of that name": ("""
+        class Backprop:
+            def grad(self):
+                return 0
+        def backward(X, T, params, cache):
+            bp = Backprop()
+            def inner(bp=torch.func):
+                return bp.grad(lambda p: loss(forward(X, p)[0], T))(params)
+            return inner()
+        """, False),
     "grad imported inside": ("""
         def backward(X, T, params, cache):
             from torch.func import grad as g

@@ -161,9 +161,10 @@ BINDINGS = {
          "g": "(f, g), h = (lambda x: x, lambda x: 2 * x), [1]",
          "h": "(f, g), h = (lambda x: x, lambda x: 2 * x), [1]"}),
     "a number beside a lambda": ("n, f = 3, lambda x: x",
-                                 {"n": None, "f": "n, f = 3, lambda x: x"}),
+                                 {"n": "n, f = 3, lambda x: x", "f": "n, f = 3, lambda x: x"}),
     "aliases unpacked": ("def f(x):\n    return x\ng, h = f, 2",
-                         {"g": "def f(x):\n    return x", "h": None}),
+                         {"g": "def f(x):\n    return x", "h": "g, h = f, 2"}),
+    "a name in arithmetic": ("n = 2 * k", {"n": None}),
     "a pair from a call": ("a, b = make_pair()", {"a": None, "b": None}),
     "starred": ("a, *b = lambda: 1, lambda: 2, 3", {"a": None, "b": None}),
     "chained": ("a = b = lambda: 1", {"a": None, "b": None}),
@@ -247,7 +248,52 @@ CLASSES = {
                                   "class Gate(Base):\n    pass"], False),
     "a base from an import": (["from mine import Base", "class Gate(Base):\n    pass"], False),
     "its method replaced later": ([GATE_CLASS, "Gate.__call__ = real"], False),
+    "static and class methods": ([GATE_CLASS + "\n    @staticmethod\n    def s(u):\n"
+                                  "        return u\n    @classmethod\n    def c(cls):\n"
+                                  "        return cls"], True),
+    "staticmethod rebound before": (["staticmethod = swap", GATE_CLASS.replace(
+        "    def __call__", "    @staticmethod\n    def __call__")], False),
+    "staticmethod rebound in the body": ([GATE_CLASS.replace(
+        "    def __call__", "    staticmethod = swap\n    @staticmethod\n    def __call__")],
+        False),
+    "a method called staticmethod": ([GATE_CLASS + "\n    def staticmethod(self):\n"
+                                      "        return 1\n    @staticmethod\n    def s(u):\n"
+                                      "        return u"], True),
 }
+
+ACT = ("class Act:\n    @staticmethod\n    def sigmoid(u):\n        return 1 / (1 + exp(-u))\n"
+       "    def relu(u):\n        return max(u, 0)\n    @classmethod\n    def tanh(cls, u):\n"
+       "        return u\n    @staticmethod\n    def plain(u):\n        return u")
+MEMBERS = {   # cells, the name read, its text's first line (None: no text)
+    "a static method": ([ACT, "sigmoid = Act.sigmoid"], "sigmoid", "@staticmethod"),
+    "a method without self": ([ACT, "relu = Act.relu"], "relu", "def relu(u):"),
+    "through an alias of the class": ([ACT, "A = Act", "s = A.sigmoid"], "s", "@staticmethod"),
+    "an alias of the alias": ([ACT, "s = Act.sigmoid", "t = s"], "t", "@staticmethod"),
+    "a class method (a bound method)": ([ACT, "tanh = Act.tanh"], "tanh", None),
+    "inherited": ([ACT, "class B(Act):\n    pass", "s = B.sigmoid"], "s", None),
+    "not defined": ([ACT, "s = Act.softmax"], "s", None),
+    "a library's attribute": (["import torch", "s = torch.sigmoid"], "s", None),
+    "the class changed later": ([ACT, "s = Act.sigmoid", "Act.sigmoid = real"], "s", None),
+    "the alias changed later": ([ACT, "s = Act.sigmoid", "s.__code__ = real.__code__"], "s",
+                                None),
+    "the class is not plain": ([ACT.replace("class Act:", "class Act(metaclass=M):"),
+                                "s = Act.sigmoid"], "s", None),
+    "an instance's method": ([ACT, "s = Act().sigmoid"], "s", None),
+    "a chain of attributes": ([ACT, "s = Act.sigmoid.__func__"], "s", None),
+    "a cycle": (["A = s", "s = A.x"], "s", None),
+}
+
+
+@pytest.mark.parametrize(("cells", "name", "first"), list(MEMBERS.values()), ids=list(MEMBERS))
+def test_a_name_bound_to_a_method_of_the_notebooks_class(cells: list[str], name: str,
+                                                         first: str | None) -> None:
+    notebook = NotebookSource(cells)
+    text = notebook.definition(name)
+    assert (text.splitlines()[0] if text else None) == first
+    owner = notebook.owner(name)
+    assert (owner.name if owner is not None else None) == ("Act" if first else None)
+    # a text is the student's own; else what the name holds is what it was assigned from
+    assert (notebook.origin(name) is None) is (first is not None)
 
 
 @pytest.mark.parametrize(("cells", "readable"), list(CLASSES.values()), ids=list(CLASSES))
@@ -290,6 +336,9 @@ ORIGINS = {   # name, cell, where the name comes from by the text
     "a for target": ("s", "for s in [torch.sigmoid]:\n    pass", RUN_TIME),
     "changed in place": ("s", "s = torch.sigmoid\ns.__call__ = g", RUN_TIME),
     "a def": ("f", "def f():\n    return 1", None),
+    "a number": ("EPS", "EPS = 1e-7", None),
+    "arithmetic on numbers": ("SCALE", "SCALE = -1 / 255", None),
+    "a library's constant": ("E", "E = torch.e", "torch.e"),
     "never bound": ("f", "x = 1", None),
 }
 

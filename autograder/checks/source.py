@@ -198,14 +198,16 @@ def prohibited(submission: Submission, trees: Mapping[str, ast.AST], names: Iter
     what they reach beyond their own code (``outside_names``); a name of a library
     function, or the whole dotted name a global was imported or assigned from, matching
     one of ``families`` (regular expressions, searched in the lower-case name: ``conv(?!
-    er)`` is every convolution, ``mkldnn_convolution`` and ``conv_tbc`` included; not the
-    student's own methods and attributes); and ``RUN_TIME``. A list of names alone
-    misses the library's other doors to the same function (``F.elu(u, alpha=0)`` is a
-    ReLU)."""
-    taken = library_names(trees) if used is None else set(used)
+    er)`` is every convolution, ``mkldnn_convolution`` and ``conv_tbc`` included); and
+    ``RUN_TIME``. Neither counts the texts' own methods and attributes read from their
+    own objects only (``own_attributes``: a ``self.convolve`` of the student's). A list
+    of names alone misses the library's other doors to the same function
+    (``F.elu(u, alpha=0)`` is a ReLU)."""
+    own = own_attributes(trees)
+    taken = (library_names(trees) if used is None else set(used)) - own
     outside = outside_names(submission, trees, local=local)
     found = (taken | outside) & {*names, RUN_TIME}
-    candidates = (taken - own_attributes(trees)) | outside | imported_names(trees) | \
+    candidates = taken | outside | imported_names(trees) | \
         origin_paths(submission, trees, local=local)
     patterns = [re.compile(f) for f in families]
     matched = {n for n in candidates - {RUN_TIME} if any(p.search(n.lower()) for p in patterns)}
@@ -240,9 +242,19 @@ def origin_paths(submission: Submission, trees: Mapping[str, ast.AST], *,
 
 
 def own_attributes(trees: Mapping[str, ast.AST]) -> set[str]:
-    """Attribute names the texts themselves define: methods and class attributes of
-    their classes, and attributes they assign (``self.kernel = ...``); not a name they
-    also take from a global that is not theirs (``self.max_pool3d = F.max_pool3d``)."""
+    """Attribute names the texts themselves define (methods and class attributes of
+    their classes, attributes they assign: ``self.kernel = ...``) and read only from
+    their own objects: a method's instance (``self.convolve``), one of their classes
+    (``K.f``) or what calling one makes (``Window(size).convert``, also kept in a local:
+    ``bp = Backprop(p); bp.output_grad(...)``). Not a name read
+    from anything else as well (``self.max_pool3d = F.max_pool3d``, ``G.max_pool3d``
+    with ``G = torch.nn.functional``, ``u.sigmoid()`` on a parameter): there it is the
+    library's, whatever the texts also define under that name."""
+    classes = {n.name for tree in trees.values() for n in ast.walk(tree)
+               if isinstance(n, ast.ClassDef)} | {name for name, tree in trees.items()
+                                                  if _is_class_text(tree)}
+    own_reads = {id(node) for node in _instance_reads(trees)} | \
+        {id(node) for node in _made_instance_reads(trees, classes)}
     found: set[str] = set()
     foreign: set[str] = set()
     for tree in trees.values():
@@ -251,11 +263,113 @@ def own_attributes(trees: Mapping[str, ast.AST]) -> set[str]:
                 found |= _stored(node.body)
             elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
                 found.add(node.attr)
-            elif isinstance(node, ast.Attribute):
-                root = _root_name(node)
-                if root is not None and root not in local and root not in trees:
-                    foreign.add(node.attr)
+            elif isinstance(node, ast.Attribute) and id(node) not in own_reads \
+                    and not _own_class(node.value, classes, local):
+                foreign.add(node.attr)
     return found - foreign
+
+
+def _is_class_text(tree: ast.AST) -> bool:
+    body = tree.body if isinstance(tree, ast.Module) else []
+    return len(body) == 1 and isinstance(body[0], ast.ClassDef)
+
+
+def _own_class(node: ast.expr, classes: set[str], local: frozenset[str]) -> bool:
+    """``K`` or ``K(...)`` for a class ``K`` of the texts (not a local of that name)."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    return isinstance(node, ast.Name) and node.id in classes and node.id not in local
+
+
+def _instance_reads(trees: Mapping[str, ast.AST]) -> Iterator[ast.Attribute]:
+    """``self.x`` inside the methods of the texts' classes (not static ones), where
+    ``self`` is the method's first parameter and nothing rebinds it."""
+    for tree in trees.values():
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for method in cls.body:
+                if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                        or not method.args.args or any(
+                            isinstance(d, ast.Name) and d.id == "staticmethod"
+                            for d in method.decorator_list):
+                    continue
+                instance = method.args.args[0].arg
+                if instance in _stored(method.body):
+                    continue
+                yield from _reads_of(method.body, instance)
+
+
+def _made_instance_reads(trees: Mapping[str, ast.AST], classes: set[str]
+                         ) -> Iterator[ast.Attribute]:
+    """``bp.x`` in a function where every binding of the local ``bp`` is ``bp =
+    K(...)`` for a class ``K`` of the texts."""
+    for tree in trees.values():
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            local = _defined_in(function)
+            made, other = _instance_bindings(function.body, classes - local)
+            for name in made - other - _parameters(function):
+                yield from _reads_of(function.body, name)
+
+
+def _instance_bindings(body: list[ast.stmt], classes: set[str]) -> tuple[set[str], set[str]]:
+    """Names this scope binds only as ``name = K(...)`` (first) and in any other way
+    (second); nested scopes are theirs."""
+    made: set[str] = set()
+    targets: set[int] = set()
+    stack: list[ast.AST] = list(body)
+    nodes: list[ast.AST] = []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
+                             *_COMPREHENSIONS)):
+            nodes.append(node)   # it binds its own name here (a def/class), nothing else
+            continue
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call) \
+                and isinstance(node.value.func, ast.Name) and node.value.func.id in classes:
+            made.add(node.targets[0].id)
+            targets.add(id(node.targets[0]))
+        nodes.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    other: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
+                             *_COMPREHENSIONS)):
+            # a walrus in a comprehension or a default binds here: any, anywhere inside
+            other |= {n.target.id for n in ast.walk(node)
+                      if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name)}
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            other.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            other |= set(node.names)
+        elif id(node) not in targets:
+            other |= _binds(node)
+    return made, other
+
+
+def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    args = function.args
+    return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                            *(x for x in (args.vararg, args.kwarg) if x is not None)]}
+
+
+def _reads_of(body: list[ast.stmt], name: str) -> Iterator[ast.Attribute]:
+    """``name.x`` read in ``body``, also in nested functions that do not bind ``name``."""
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) \
+                and name in _defined_in(node):
+            continue
+        if isinstance(node, _COMPREHENSIONS) and name in _stored(node.generators):
+            continue
+        if isinstance(node, ast.ClassDef):
+            continue
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) \
+                and isinstance(node.value, ast.Name) and node.value.id == name:
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
 
 
 def listed(names: Iterable[str]) -> tuple[str, str]:

@@ -376,9 +376,13 @@ def make_gate(weights, threshold):
     return gate
 
 
-AND = make_gate([5.0, 5.0], 9.0)
-OR = make_gate([2.0, 2.0], 1.0)
-NAND = make_gate([-5.0, -5.0], -9.0)
+# weights and thresholds kept as top-level numbers
+W_AND, T_AND = 5.0, 9.0
+T_OR = 1.0
+
+AND = make_gate([W_AND, W_AND], T_AND)
+OR = make_gate([2.0, 2.0], T_OR)
+NAND = make_gate([-W_AND, -W_AND], -T_AND)
 '''
 
 N13_F64_XOR = '''\
@@ -390,8 +394,11 @@ def XOR(a, b):
 '''
 
 N13_F64_ACTIVATIONS = '''\
+ONE = 1.0
+
+
 def sigmoid(u):
-    return 1.0 / (1.0 + torch.exp(-u.double()))
+    return ONE / (ONE + torch.exp(-u.double()))
 
 
 def relu(u):
@@ -462,6 +469,27 @@ class TwoLayer:
 
 
 XOR = TwoLayer()
+'''
+
+# the activations as static methods of one class, the names bound by ``sigmoid = Act.sigmoid``
+N13_STATIC_ACTIVATIONS = '''\
+class Act:
+    @staticmethod
+    def relu(u):
+        return u * (u > 0)
+
+    @staticmethod
+    def sigmoid(u):
+        return 1 / (1 + torch.exp(-u))
+
+    @staticmethod
+    def tanh(u):
+        e = torch.exp(-2 * u)
+        return (1 - e) / (1 + e)
+
+
+relu, sigmoid = Act.relu, Act.sigmoid
+tanh = Act.tanh
 '''
 
 N13_PARTIAL_GATES = '''\
@@ -549,7 +577,8 @@ PLAN_13_N = Plan(
         "alt_loops": N13_ALT_LOOPS,
         "alt_float64": N13_ALT_FLOAT64,
         "alt_logsumexp": (Rewrite("sol_softmax", N13_LOGSUMEXP_SOFTMAX),),
-        "alt_classes": (Rewrite("sol_gates", N13_CLASS_GATES), Rewrite("sol_xor", N13_CLASS_XOR)),
+        "alt_classes": (Rewrite("sol_gates", N13_CLASS_GATES), Rewrite("sol_xor", N13_CLASS_XOR),
+                        Rewrite("sol_activations", N13_STATIC_ACTIVATIONS)),
         "alt_partial": (Rewrite("sol_gates", N13_PARTIAL_GATES),),
         "alt_gate_table": (Rewrite("sol_xor", N13_TABLE_XOR),),
         # the table's AND as a hidden neuron: AND(AND(a, b), OR(a, b)) is AND, not XOR

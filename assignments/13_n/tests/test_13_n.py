@@ -231,7 +231,8 @@ def _definition(name: str, text: str) -> _Function | None:
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     if classes:   # ``AND = Gate(...)``: an instance is called through ``__call__``
         cls = min(classes, key=lambda n: n.name != name)
-        methods = {n.name: _function_of(f"{cls.name}.{n.name}", n, method=True)
+        methods = {n.name: _function_of(f"{cls.name}.{n.name}", n,
+                                        method=not _static(n))
                    for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
         for method in methods.values():   # ``return self.forward(a, b)``
             method.siblings = methods
@@ -247,6 +248,11 @@ def _definition(name: str, text: str) -> _Function | None:
             return _Function(name=name, node=value, factory=value)
     lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
     return _function_of(name, lambdas[0]) if lambdas else None
+
+
+def _static(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A ``@staticmethod``: no instance comes first among its parameters."""
+    return any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
 
 
 class _Reader:
@@ -987,10 +993,11 @@ def _library_names(submission: Any, name: str) -> list[str]:
     """
     reader = _Reader(submission)
     read, used, library = _read_own(reader, name)
-    library |= source.outside_names(submission, read)   # ``s = torch.sigmoid`` at top level
+    # not its own methods read from its own objects (``self.sigmoid``); what a top-level
+    # name was bound to (``s = torch.sigmoid``)
+    library = (library - source.own_attributes(read)) | source.outside_names(submission, read)
     found = (used | library) & {*_FORBIDDEN[name], source.RUN_TIME}
-    found |= source.prohibited(submission, read, (), _FAMILIES[name],
-                               used=library - source.own_attributes(read))
+    found |= source.prohibited(submission, read, (), _FAMILIES[name], used=library)
     return sorted(found | ({source.TOO_MANY} if reader.truncated else set()))
 
 

@@ -15,6 +15,8 @@ What is compared, by the kind of text:
   and the text's literal defaults; under a transparent decorator (``@torch.no_grad()``)
   the text's code must be inside the wrapper;
 - ``class C``: ``C`` is a class whose own methods are exactly the text's;
+- ``f = C.m`` (``m`` a plain or static method of the notebook's class ``C``): ``f`` is a
+  function with the code of ``m`` as compiled inside ``C``;
 - ``f = lambda ...``: a function with that lambda's code;
 - ``x = factory(...)``, ``x = partial(g, ...)``, ``x = {...}``: every piece of Python code
   reachable inside the object (its function, a partial's function, an instance's
@@ -149,6 +151,9 @@ class CodeIdentity:
         live = self.live.get(name)
         if node is None or live is None:
             return False
+        owner = self.notebook.owner(name)
+        if owner is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return self._method(owner, node, live)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return self._function(node, live)
         if isinstance(node, ast.ClassDef):
@@ -176,6 +181,15 @@ class CodeIdentity:
                                                    and live.own_globals)
         return live.kind == "function" and live.code in own and live.own_globals \
             and _defaults_match(node.args, live.defaults, lambda: self._allowed(node))
+
+    def _method(self, owner: ast.ClassDef, node: ast.FunctionDef | ast.AsyncFunctionDef,
+                live: LiveCode) -> bool:
+        """``s = Act.sigmoid``: ``s`` is a function with the code of that method as
+        compiled inside its class (its qualified name is ``Act.sigmoid``), over the
+        notebook's globals, with the text's literal defaults."""
+        codes = {m[node.name] for m in self._methods(owner) if node.name in m}
+        return live.kind == "function" and live.code in codes and live.own_globals \
+            and _defaults_match(node.args, live.defaults, lambda: self._allowed(owner))
 
     def _assignment(self, node: ast.stmt, name: str, live: LiveCode) -> bool:
         targets: list[ast.expr] = list(node.targets) if isinstance(node, ast.Assign) else \

@@ -11,7 +11,11 @@ top-level statement that binds it, as the notebook runs top to bottom:
 - ``name = lambda ...``, ``name = factory(...)``, ``name = {...}`` / ``[...]`` /
   ``(...)`` — the assignment's text (also where the name is one part of
   ``a, b = lambda ..., factory(...)``: the whole statement's text);
+- ``name = 0.7``, ``name = -1 / 255`` — a number (nothing in it could be a function);
 - ``name = other`` — an alias, followed to ``other``'s definition (a few hops at most);
+- ``name = Class.method`` — the method's ``def`` where ``Class`` is the notebook's plain
+  class and the method is its own, undecorated or a ``@staticmethod`` (code identity
+  then compares it with the method's code compiled inside its class);
 - ``Class.method`` — the method's ``def`` inside the class's last definition.
 
 Only straight-line top-level statements give a text, and only where that text is what
@@ -65,6 +69,10 @@ NOTEBOOK_TRANSFORM_SECONDS = 3.0
 # makes the body a string argument: what it defines would be invisible)
 _PYTHON_CELL_MAGIC = re.compile(r"(?:[ \t]*\n)*%%(?:time|capture)(?:[ \t][^\n]*)?(?:\n|$)")
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+# method decorators that hand the function on as written (``C.m`` of a static method is
+# the function itself); only where the notebook has not rebound the name before
+_METHOD_DECORATORS = frozenset({"staticmethod", "classmethod"})
 # class members that change what calling the class or its instances does
 _CLASS_HOOKS = frozenset({"__new__", "__init_subclass__", "__getattribute__", "__getattr__",
                           "__setattr__", "__class_getitem__", "__set_name__", "__get__",
@@ -90,6 +98,8 @@ class _Binding:
     node: ast.AST | None = None
     cell: str = ""            # the (transformed) text of the cell that holds it
     origin: str | None = None  # ``import torch.nn as nn``, ``s = torch.sigmoid``: dotted name
+    member: tuple[str, str] | None = None  # ``s = Act.sigmoid``: a class's function, maybe
+    owner: ast.ClassDef | None = None      # the class whose method ``node`` is
 
 
 _UNKNOWN = _Binding(None)
@@ -157,7 +167,8 @@ class NotebookSource:
             return None if last == name else last
         if seen & self._changed() or binding.alias is not None:
             return RUN_TIME
-        if binding.text is not None:
+        if binding.text is not None or (binding.member is not None
+                                        and self.definition(last) is not None):
             return None
         return binding.origin or RUN_TIME
 
@@ -180,7 +191,13 @@ class NotebookSource:
         """Every name with a textual definition (sorted)."""
         return sorted(n for n in self._bindings if self.definition(n) is not None)
 
-    def _resolve(self, name: str) -> _Binding | None:
+    def owner(self, name: str) -> ast.ClassDef | None:
+        """The class whose method ``name`` is bound to (``sigmoid = Act.sigmoid``): its
+        text is the method's (``statement`` gives the method's ``def``); None otherwise."""
+        binding = self._resolve(name)
+        return binding.owner if binding is not None else None
+
+    def _resolve(self, name: str, hops: int = 0) -> _Binding | None:
         seen: set[str] = set()
         binding = self._bindings.get(name)
         while binding is not None and binding.alias is not None and len(seen) < _ALIAS_HOPS:
@@ -192,9 +209,28 @@ class NotebookSource:
         if binding is None or binding.alias is not None \
                 or {name, *seen, *self._bases(binding)} & self._changed():
             return None
+        if binding.member is not None:
+            return self._method(binding.member, hops)
         decorators = getattr(binding.node, "decorator_list", [])
         allowed = CLASS_TRANSPARENT if isinstance(binding.node, ast.ClassDef) else _TRANSPARENT
         return binding if all(self._transparent(d, allowed) for d in decorators) else None
+
+    def _method(self, member: tuple[str, str], hops: int) -> _Binding | None:
+        """``Act.sigmoid`` where ``Act`` is the notebook's plain class whose own body
+        defines ``sigmoid`` (the last ``def`` of that name), undecorated or a
+        ``@staticmethod``: the class attribute is then that very function. A method
+        inherited, a ``@classmethod`` (a bound method) or any other class: no text."""
+        class_name, attribute = member
+        owner = self._resolve(class_name, hops + 1) if hops < _ALIAS_HOPS else None
+        if owner is None or owner.text is None or not isinstance(owner.node, ast.ClassDef):
+            return None
+        defs = [item for item in owner.node.body if isinstance(item, _FUNCTION_DEFS)
+                and item.name == attribute]
+        if not defs or any(not (isinstance(d, ast.Name) and d.id == "staticmethod")
+                           for d in defs[-1].decorator_list):
+            return None
+        return _Binding(_member(owner.node, owner.cell, attribute), node=defs[-1],
+                        cell=owner.cell, owner=owner.node)
 
     def _transparent(self, decorator: ast.expr, allowed: frozenset[str] = _TRANSPARENT
                      ) -> bool:
@@ -397,7 +433,9 @@ def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
     a dotted name (whether each is transparent is decided when the name is read:
     ``_TRANSPARENT``, ``CLASS_TRANSPARENT``), and for a class nothing that changes what
     calling it or its instances does (a metaclass, ``__new__``, attribute hooks, a
-    decorated method, a class attribute rebinding a method, a base that is not plain)."""
+    method decorated otherwise than by ``@staticmethod``/``@classmethod`` (names the
+    notebook has not rebound before), a class attribute rebinding a method or those
+    names, a base that is not plain)."""
     if not isinstance(stmt, ast.ClassDef):   # decorators: checked when it is read
         return all(_dotted(_decorator(d)) is not None
                    for d in getattr(stmt, "decorator_list", []))
@@ -405,14 +443,17 @@ def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
         return False   # a ``@dataclass``: checked when it is read (``CLASS_TRANSPARENT``)
     if stmt.keywords or not all(_plain_base(b, earlier) for b in stmt.bases):
         return False
-    methods = {n.name for n in stmt.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    methods = {n.name for n in stmt.body if isinstance(n, _FUNCTION_DEFS)}
     for item in stmt.body:
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if item.decorator_list or item.name in _CLASS_HOOKS:
+        if isinstance(item, _FUNCTION_DEFS):
+            if item.name in _CLASS_HOOKS or not all(
+                    isinstance(d, ast.Name) and d.id in _METHOD_DECORATORS - set(earlier)
+                    for d in item.decorator_list):
                 return False
         elif isinstance(item, (ast.Assign, ast.AnnAssign)):
             names = _stored_names(item)
-            if names & (methods | _CLASS_HOOKS) or any(n.startswith("__") for n in names):
+            if names & (methods | _CLASS_HOOKS | _METHOD_DECORATORS) \
+                    or any(n.startswith("__") for n in names):
                 return False
         elif not isinstance(item, (ast.Expr, ast.Pass)):
             return False
@@ -490,16 +531,31 @@ def _finished(cell: dict[str, Any]) -> bool:
 def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
               source: str) -> Iterator[tuple[str, _Binding]]:
     for name, part in assignment_pairs(targets, value):
-        if isinstance(part, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)):
+        if isinstance(part, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)) \
+                or (part is not None and _literal_value(part)):
             # a lambda, what a factory built (``AND = make_gate(...)``) or a container
-            # of functions (``GATES = {"and": AND}``): the statement is the definition
+            # of functions (``GATES = {"and": AND}``), a number (``EPS = 1e-7``, ``E = -2
+            # ** 0.5``: no name, so nothing that could be a library's function): the
+            # statement is the definition
             # structure checks read (they follow the helpers it calls or holds; in
             # ``AND, OR = make(...), make(...)`` they pick the part bound to the name)
             yield name, _Binding(_segment(source, stmt), node=stmt, cell=source)
         elif isinstance(part, ast.Name):
             yield name, _Binding(None, alias=part.id)
+        elif isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name):
+            # ``sigmoid = Act.sigmoid``: the method's text where ``Act`` is the
+            # notebook's class when read, else an import's attribute (its origin)
+            yield name, _Binding(None, origin=_dotted(part), member=(part.value.id, part.attr))
         else:
             yield name, _Binding(None, origin=_dotted(part) if part is not None else None)
+
+
+_LITERAL_NODES = (ast.Constant, ast.UnaryOp, ast.BinOp, ast.unaryop, ast.operator)
+
+
+def _literal_value(node: ast.expr) -> bool:
+    """A constant or arithmetic on constants only (``0.7``, ``-1``, ``1 / 255``)."""
+    return all(isinstance(n, _LITERAL_NODES) for n in ast.walk(node))
 
 
 def _imported(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, _Binding]]:
