@@ -1232,6 +1232,48 @@ def test_one_bug_14_h_dropout() -> None:
 
 
 NUMERICAL_GRADIENTS_13_H = {   # (code, passes)
+    "the notebook's hint: x changed in place and restored, a float32 buffer": ("""
+        def numerical_gradient(f, x, eps=1e-6):
+            grad = torch.zeros(x.shape)
+            for i in range(x.numel()):
+                old = x.view(-1)[i].item()
+                x.view(-1)[i] = old + eps
+                up = f(x)
+                x.view(-1)[i] = old - eps
+                down = f(x)
+                x.view(-1)[i] = old
+                grad.view(-1)[i] = (up - down) / (2 * eps)
+            return grad
+        """, True),
+    "one-sided differences, a float32 buffer": ("""
+        def numerical_gradient(f, x, eps=1e-6):
+            grad = torch.zeros(x.shape)
+            for i in range(x.numel()):
+                e = torch.zeros_like(x)
+                e.view(-1)[i] = eps
+                grad.view(-1)[i] = (f(x + e) - f(x)) / eps
+            return grad
+        """, False),
+    "numpy, index by index": ("""
+        import numpy as np
+        def numerical_gradient(f, x, eps=1e-6):
+            grad = np.zeros(tuple(x.shape))
+            for idx in np.ndindex(*x.shape):
+                e = torch.zeros_like(x)
+                e[idx] = eps
+                grad[idx] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
+            return torch.from_numpy(grad)
+        """, True),
+    "a list of differences reshaped": ("""
+        def numerical_gradient(f, x, eps=1e-6):
+            flat = x.flatten()
+            out = []
+            for i in range(len(flat)):
+                d = torch.zeros_like(flat)
+                d[i] = eps
+                out.append((f((flat + d).view_as(x)) - f((flat - d).view_as(x))) / (2 * eps))
+            return torch.tensor(out).view_as(x)
+        """, True),
     "central differences": ("""
         def numerical_gradient(f, x, eps=1e-6):
             out = torch.zeros_like(x)
