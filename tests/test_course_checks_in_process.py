@@ -1202,6 +1202,21 @@ test_transform = v2.Compose(to_input)
 train_transform = v2.Compose([v2.RandomHorizontalFlip(), *to_input])
 """
     assert _check_passes(run, v2)
+    # a flip is what it does, whatever its name: another way to flip passes, a fake of
+    # that name does not, nor a flip every time
+    applied = ("import torchvision.transforms.functional as TF\n"
+               "train_transform = transforms.Compose([transforms.RandomApply(\n"
+               "    [transforms.Lambda(TF.hflip)], p=0.5), *to_input])")
+    fake = ("class RandomHorizontalFlip:\n    def __call__(self, image):\n        return image\n"
+            "train_transform = transforms.Compose([RandomHorizontalFlip(), *to_input])")
+    always = ("train_transform = transforms.Compose([transforms.RandomHorizontalFlip(p=1.0), "
+              "*to_input])")
+    noisy = ("test_transform = transforms.Compose([*to_input, transforms.Lambda(\n"
+             "    lambda t: t + 0.01 * torch.randn_like(t))])\n" + flip)
+    assert _check_passes(run, H14_TRANSFORMS + applied)
+    assert not _check_passes(run, H14_TRANSFORMS + fake)
+    assert not _check_passes(run, H14_TRANSFORMS + always)
+    assert not _check_passes(run, H14_TRANSFORMS + noisy)
 
 
 def test_one_bug_14_h_dropout() -> None:

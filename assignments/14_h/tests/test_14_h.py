@@ -4,7 +4,10 @@
 (whatever their names: ``features.0`` or ``conv1``), the parameter count, the output of
 the reference carrying the student's weights, and dropout by what it does (outputs vary
 in training mode, not in eval mode) so ``nn.Dropout`` and ``F.dropout`` are alike. The
-transforms are run in the kernel on an image the grader made. The trained ``model`` is
+transforms are run in the kernel on images the grader made: the horizontal flip is judged by
+what it does (an image bright on one side comes out swapped in some of 24 tries and not in
+others), not by a class name the kernel reports, and ``test_transform`` must give the same
+``ToTensor → Normalize`` result every time. The trained ``model`` is
 judged on the grader's own test set, chosen by the *grading* parameters (never by the
 notebook's own values): real CIFAR-10 from ``submission.data_dir``, or with
 ``DATASET=synthetic`` the reference generator's test split (``make_fake_cifar``, the
@@ -118,11 +121,13 @@ _ALL = ("(lambda walk: walk(walk, {0}))(lambda walk, t: [t] + [u for c in "
 _NAMES = "[type(t).__name__ for t in " + _ALL + "]"
 _NORMALIZE = ("[([float(v) for v in t.mean], [float(v) for v in t.std]) for t in "
               + _ALL.format("test_transform") + " if type(t).__name__ == 'Normalize']")
-# a transform's result as a plain tensor (transforms.v2 gives tv_tensors.Image)
-_APPLY = ("lambda f, image: (lambda out: __import__('torch').Tensor.as_subclass(out, "
+# a transform's results on one image, n times, as plain tensors (transforms.v2 gives
+# tv_tensors.Image)
+_APPLY = ("lambda f, image, n: [(lambda out: __import__('torch').Tensor.as_subclass(out, "
           "__import__('torch').Tensor) if isinstance(out, __import__('torch').Tensor) "
-          "else out)(f(image))")
-
+          "else out)(f(image)) for _ in range(n)]")
+# a random flip shows both sides within this many tries but once in 2**23 runs
+_FLIP_TRIES = 24
 
 def _normalization(submission: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of the student's ``Normalize`` (none: identity), shaped (1, 3, 1, 1)."""
@@ -142,36 +147,58 @@ def _to_input(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
     return (pixels.permute(0, 3, 1, 2).float() / 255 - mean) / std
 
 
-def _transform_in_kernel(submission: Any, name: str, pixels: torch.Tensor) -> Any:
+def _transform_in_kernel(submission: Any, name: str, pixels: torch.Tensor, times: int = 1
+                         ) -> list[Any]:
+    """``name`` applied ``times`` times to the image of ``pixels``, in the kernel."""
     image_module = submission.evaluate("__import__('PIL.Image', fromlist=['Image'])",
                                        remote_ok=True)
     image = image_module.attr("fromarray")(pixels.numpy())
     transform = submission.value(name, remote_ok=True)
     try:
-        return submission.evaluate(_APPLY, remote_ok=True)(transform, image)
+        got = submission.evaluate(_APPLY, remote_ok=True)(transform, image, times)
     except StudentError as exc:
         fail(ja=f"{name} を画像にかけるとエラーになります: {exc.detail()}",
              en=f"applying {name} to an image fails: {exc.detail()}")
+    if not isinstance(got, list) or len(got) != times:
+        fail(ja=f"{name} の結果を読み取れませんでした", en=f"could not read {name}'s results")
+    return got
+
+
+def _expect_flip(submission: Any) -> None:
+    """A horizontal flip by what it does (whatever transform does it: ``RandomHorizontalFlip``,
+    v2's, a ``RandomApply`` of ``hflip``): an image bright on its left comes out bright on
+    its right in some of the tries and not in others. Crops, colour changes and
+    normalisation keep the brighter side where it is."""
+    g = data.generator(22)
+    pixels = torch.cat([torch.randint(192, 256, (32, 16, 3), generator=g, dtype=torch.uint8),
+                        torch.randint(0, 64, (32, 16, 3), generator=g, dtype=torch.uint8)], dim=1)
+    sides = set()
+    for out in _transform_in_kernel(submission, "train_transform", pixels, _FLIP_TRIES):
+        shapes.expect_shape(out, INPUT, what="train_transform の結果")
+        image = values.as_tensor(out, what="train_transform の結果", dtype=torch.float64)
+        sides.add(bool(image[..., :16].mean() > image[..., 16:].mean()))
+    if sides != {True, False}:
+        fail(ja="train_transform に左右反転 transforms.RandomHorizontalFlip() を入れてください"
+                f"（{_FLIP_TRIES} 回かけて、左右が入れ替わる回と入れ替わらない回の両方が"
+                "あるはずです）",
+             en="train_transform should include transforms.RandomHorizontalFlip() (in "
+                f"{_FLIP_TRIES} tries the sides should swap in some and not in others)")
 
 
 @pytest.mark.points(1)
 def test_transforms(submission):
-    train_names = submission.evaluate(_NAMES.format("train_transform"))
     test_names = submission.evaluate(_NAMES.format("test_transform"))
-    if not isinstance(train_names, list) or "RandomHorizontalFlip" not in train_names:
-        fail(ja="train_transform に左右反転 transforms.RandomHorizontalFlip() を入れてください",
-             en="train_transform should include transforms.RandomHorizontalFlip()")
     if not isinstance(test_names, list) or any(n.startswith("Random") for n in test_names):
         fail(ja="test_transform にはランダムな処理（データ拡張）を入れないでください",
              en="test_transform should not contain random transforms (augmentation)")
+    _expect_flip(submission)
     g = torch.Generator().manual_seed(21)
     pixels = torch.randint(0, 256, (32, 32, 3), generator=g, dtype=torch.uint8)
     mean, std = _normalization(submission)
-    got = _transform_in_kernel(submission, "test_transform", pixels)
-    values.expect_close(got, _to_input(pixels[None], mean, std)[0], atol=1e-5,
-                        what="test_transform の結果（ToTensor → Normalize）")
-    shapes.expect_shape(_transform_in_kernel(submission, "train_transform", pixels),
-                        INPUT, what="train_transform の結果")
+    # the same result every time: nothing random (of any name) in test_transform
+    for got in _transform_in_kernel(submission, "test_transform", pixels, 4):
+        values.expect_close(got, _to_input(pixels[None], mean, std)[0], atol=1e-5,
+                            what="test_transform の結果（ToTensor → Normalize）")
 
 
 # ---------------------------------------------------------------- history
