@@ -788,6 +788,13 @@ BY_HAND_14_N = {
         def max_pool2d(x, size=2):
             return Pool().max_pool3d(x, size)
         """, False),
+    "honest: top-level constants as a default and a padding": ("conv2d", """
+        STRIDE_DEFAULT = 1
+        PAD = (0,) * 4
+        def conv2d(x, k, stride=STRIDE_DEFAULT, padding=0):
+            x = torch.nn.functional.pad(x, PAD)
+            return x.unfold(0, 3, stride).unfold(1, 3, stride).mul(k).sum((-2, -1))
+        """, True),
     "honest: the student's own convolve method": ("conv2d", """
         class Conv:
             def __init__(self, k, stride):

@@ -338,6 +338,8 @@ ORIGINS = {   # name, cell, where the name comes from by the text
     "a def": ("f", "def f():\n    return 1", None),
     "a number": ("EPS", "EPS = 1e-7", None),
     "arithmetic on numbers": ("SCALE", "SCALE = -1 / 255", None),
+    "a repeated tuple": ("PAD", "PAD = (0,) * 4", None),
+    "functions repeated": ("FS", "FS = [torch.sigmoid] * 2", RUN_TIME),
     "a library's constant": ("E", "E = torch.e", "torch.e"),
     "never bound": ("f", "x = 1", None),
 }

@@ -550,11 +550,13 @@ def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
             yield name, _Binding(None, origin=_dotted(part) if part is not None else None)
 
 
-_LITERAL_NODES = (ast.Constant, ast.UnaryOp, ast.BinOp, ast.unaryop, ast.operator)
+_LITERAL_NODES = (ast.Constant, ast.UnaryOp, ast.BinOp, ast.unaryop, ast.operator,
+                  ast.Tuple, ast.List, ast.Set, ast.Dict, ast.expr_context)
 
 
 def _literal_value(node: ast.expr) -> bool:
-    """A constant or arithmetic on constants only (``0.7``, ``-1``, ``1 / 255``)."""
+    """Constants, containers of them and arithmetic on them only (``0.7``, ``-1 / 255``,
+    ``(0,) * 4``): no name, so nothing that could be a function."""
     return all(isinstance(n, _LITERAL_NODES) for n in ast.walk(node))
 
 
