@@ -212,6 +212,82 @@ def test_gates_use_perceptron(code: str, ok: bool) -> None:
 
 
 XOR_FORMS = {
+    # a network of gates run layer by layer: the loop read as the passes it makes
+    "layers in a global list, run in a loop": ("""
+        LAYERS = [[NAND, OR], [AND]]
+        def XOR(a, b):
+            signals = [a, b]
+            for layer in LAYERS:
+                signals = [gate(*signals) for gate in layer]
+            return signals[0]
+        """, True),
+    "layers in a local tuple, tuples made by a generator": ("""
+        def XOR(a, b):
+            layers = ((NAND, OR), (AND,))
+            x = (a, b)
+            for gates in layers:
+                x = tuple(g(*x) for g in gates)
+            return x[0]
+        """, True),
+    "the hidden layer collected by a loop": ("""
+        def XOR(a, b):
+            hidden = []
+            for gate in (NAND, OR):
+                hidden = hidden + [gate(a, b)]
+            return AND(*hidden)
+        """, True),
+    "a layer's variable named like a helper of the notebook": ("""
+        def gate(a, b, w, t): return perceptron([a, b], w, t)
+        LAYERS = [[NAND, OR], [AND]]
+        def XOR(a, b):
+            signals = [a, b]
+            for layer in LAYERS:
+                signals = [gate(*signals) for gate in layer]
+            return signals[0]
+        """, True),
+    "a comprehension's variable named like a gate": ("""
+        def XOR(a, b):
+            return AND(*[NAND for NAND in (a, OR(a, b))])
+        """, False),
+    "a loop whose last layer is OR": ("""
+        LAYERS = [[NAND, AND], [OR]]
+        def XOR(a, b):
+            signals = [a, b]
+            for layer in LAYERS:
+                signals = [gate(*signals) for gate in layer]
+            return signals[0]
+        """, False),
+    "a loop that never feeds a layer forward": ("""
+        LAYERS = [[NAND, OR], [AND]]
+        def XOR(a, b):
+            x = [a, b]
+            for layer in LAYERS:
+                y = [gate(*x) for gate in layer]
+            return y[0]
+        """, False),
+    "a loop that keeps only the last gate": ("""
+        def XOR(a, b):
+            for gate in (NAND, OR):
+                h = gate(a, b)
+            return AND(h, h)
+        """, False),
+    "the layers changed after their text": ("""
+        LAYERS = [[NAND, OR], [OR]]
+        LAYERS[1] = [AND]
+        def XOR(a, b):
+            signals = [a, b]
+            for layer in LAYERS:
+                signals = [gate(*signals) for gate in layer]
+            return signals[0]
+        """, False),
+    "a loop over a generator kept for later": ("""
+        LAYERS = [[NAND, OR], [AND]]
+        def XOR(a, b):
+            signals = [a, b]
+            for layer in LAYERS:
+                signals = (gate(*signals) for gate in layer)
+            return list(signals)[0]
+        """, False),
     "one line": ("def XOR(a, b): return AND(NAND(a, b), OR(a, b))", True),
     "lambda": ("XOR = lambda a, b: AND(NAND(a, b), OR(a, b))", True),
     "intermediate variables": ("""

@@ -280,14 +280,16 @@ def NAND(a, b):
     return gate(a, b, (-5, -5), -9)
 '''
 
+# XOR as a network of gates run layer by layer (the deck's two-layer perceptron)
 N13_LOOPS_XOR = '''\
-def hidden_layer(a, b):
-    return NAND(a, b), OR(a, b)
+LAYERS = [[NAND, OR], [AND]]   # 隠れ層、出力層
 
 
 def XOR(a, b):
-    h1, h2 = hidden_layer(a, b)
-    return AND(h1, h2)
+    signals = [a, b]
+    for layer in LAYERS:
+        signals = [gate(*signals) for gate in layer]
+    return signals[0]
 '''
 
 N13_LOOPS_ACTIVATIONS = '''\

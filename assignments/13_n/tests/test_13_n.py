@@ -18,6 +18,7 @@ intermediate variable is as good as a one-line answer.
 from __future__ import annotations
 
 import ast
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,7 @@ def _truth_table(submission: Any, name: str) -> list[int]:
 _MAX_FUNCTIONS = source.MAX_FUNCTIONS
 _BUILTINS = source.BUILTINS
 _NUMBER_WRAPPERS = frozenset({"int", "bool", "float"})                  # int(AND(a, b))
+_SEQUENCES = frozenset({"tuple", "list"})               # tuple(g(*x) for g in layer)
 _VALUE_METHODS = frozenset({"item", "int", "long", "bool", "float", "double", "squeeze",
                             "reshape", "view", "flatten", "clone", "detach", "cpu", "to",
                             "type", "astype"})                          # AND(a, b).item()
@@ -92,6 +94,7 @@ _VALUE_FUNCTIONS = frozenset({"as_tensor", "tensor", "asarray", "array", "int64"
                               "float32", "float64"})                    # torch.as_tensor(...)
 _APPENDERS = frozenset({"append", "extend", "insert", "add"})           # outs.append(g(a, b))
 _OPAQUE = ast.Constant(value=None)   # a value the reader does not follow (a for target)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 
 
 @dataclass
@@ -109,6 +112,7 @@ class _Function:
     instance_call: _Function | None = None  # a class: what calling an instance runs
     data: ast.expr | None = None          # ``GATES = {"and": AND, ...}``: a container
     siblings: dict[str, _Function] = field(default_factory=dict)  # a method's class's methods
+    comprehended: set[str] = field(default_factory=set)  # a comprehension's variables
 
 
 def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
@@ -139,6 +143,10 @@ def _function_of(name: str, node: ast.AST, *, method: bool = False) -> _Function
     if args is not None:
         fn.params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
         fn.params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    # ``[gate(*x) for gate in layer]``: ``gate`` is the layer's, not a global of that name
+    fn.comprehended = {n.id for comp in ast.walk(node) if isinstance(comp, _COMPREHENSIONS)
+                       for g in comp.generators for n in ast.walk(g.target)
+                       if isinstance(n, ast.Name)}
     if isinstance(node, ast.Lambda):
         fn.returns.append(node.body)
         return fn
@@ -282,8 +290,188 @@ class _Reader:
                 if required:
                     raise
                 text = ""
-            self.cache[name] = _definition(name, text) if text else None
+            found = _definition(name, text) if text else None
+            self.cache[name] = _unrolled(found, self) if found is not None else None
         return self.cache[name]
+
+
+# ---- loops over a literal list, written out
+#
+# ``for layer in LAYERS: x = [g(*x) for g in layer]`` (a network of gates, layer by
+# layer) is read as the straight-line code it runs: each pass written out with the
+# element it takes and every assignment a new name (``x#2``), so what is returned is the
+# last pass's value, not any value ``x`` ever held. Only where that is exactly what
+# runs: a function of plain assignments to names, ``print`` calls and ``for`` loops over
+# a literal list or tuple (in the text, in a local, or a global whose text is one), and
+# nothing that could see a name's earlier value later (a lambda, a nested ``def``, a
+# walrus, a generator not consumed at once, an item or attribute stored, ``global``).
+# Anything else is read as before (every value a name holds, in any order).
+_MAX_WRITTEN = 64   # statements written out
+_MAX_ITEMS = 16
+_CONSUMERS = frozenset({"tuple", "list", "sum", "max", "min", "all", "any", "sorted"})
+
+
+def _unrolled(fn: _Function, reader: _Reader) -> _Function:
+    node = fn.node
+    if fn.method or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+            or not any(isinstance(stmt, ast.For) for stmt in node.body):
+        return fn
+    body = _Unroller(reader, node).body(node.body)
+    if body is None:
+        return fn
+    flat = ast.FunctionDef(name=node.name, args=node.args, body=body, decorator_list=[],
+                           returns=None)
+    return _function_of(fn.name, flat)
+
+
+class _Unroller:
+    def __init__(self, reader: _Reader, node: ast.FunctionDef | ast.AsyncFunctionDef):
+        self.reader = reader
+        args = node.args
+        self.local = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                      *(x for x in (args.vararg, args.kwarg) if x)]}
+        self.local |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                       and not isinstance(n.ctx, ast.Load)}
+        self.version: dict[str, int] = {}
+        self.values: dict[str, ast.expr] = {}   # a written-out name's value
+
+    def body(self, stmts: list[ast.stmt]) -> list[ast.stmt] | None:
+        out: list[ast.stmt] = []
+        for index, stmt in enumerate(stmts):
+            if isinstance(stmt, ast.For):
+                items = self._items(stmt)
+                if items is None or not all(_plain(inner) for inner in stmt.body):
+                    return None
+                for item in items:
+                    out.append(self._assign([stmt.target], item))
+                    out += [self._write(inner) for inner in stmt.body]
+            elif isinstance(stmt, ast.Return) and index == len(stmts) - 1:
+                out.append(ast.Return(value=self._read(stmt.value) if stmt.value else None))
+            elif _plain(stmt):
+                out.append(self._write(stmt))
+            else:
+                return None
+            if len(out) > _MAX_WRITTEN:
+                return None
+        return out
+
+    def _items(self, stmt: ast.For) -> list[ast.expr] | None:
+        """The elements the loop takes, as expressions of this function's scope."""
+        if stmt.orelse or not isinstance(stmt.target, ast.Name) or not _safe(stmt.iter):
+            return None
+        held: ast.expr | None = stmt.iter
+        if isinstance(held, ast.Name) and held.id in self.version:
+            held = self.values.get(_ssa(held.id, self.version[held.id]))
+            inside = True
+        elif isinstance(held, ast.Name) and held.id not in self.local:
+            data = self.reader.helper(held.id)   # a global: its text, a literal list
+            held = data.data if data is not None else None
+            inside = False
+        else:
+            held, inside = (self._read(held), True) if held is not None else (None, True)
+        if not isinstance(held, (ast.List, ast.Tuple)) or len(held.elts) > _MAX_ITEMS \
+                or any(isinstance(e, ast.Starred) for e in held.elts):
+            return None
+        if not inside and any(isinstance(n, ast.Name) and n.id in self.local
+                              for e in held.elts for n in ast.walk(e)):
+            return None   # a global's element names what a local of this function shadows
+        return [copy.deepcopy(e) for e in held.elts]
+
+    def _write(self, stmt: ast.stmt) -> ast.stmt:
+        if isinstance(stmt, ast.Assign):
+            return self._assign(stmt.targets, self._read(stmt.value))
+        if isinstance(stmt, ast.AugAssign):
+            assert isinstance(stmt.target, ast.Name)
+            value = ast.BinOp(left=self._read(ast.Name(id=stmt.target.id, ctx=ast.Load())),
+                              op=stmt.op, right=self._read(stmt.value))
+            return self._assign([stmt.target], value)
+        if isinstance(stmt, ast.Expr):
+            return ast.Expr(value=self._read(stmt.value))
+        return stmt   # pass
+
+    def _assign(self, targets: list[ast.expr], value: ast.expr) -> ast.Assign:
+        """``value`` (already read) bound to new versions of the targets' names."""
+        new = [self._store(t) for t in targets]
+        if len(new) == 1 and isinstance(new[0], ast.Name):
+            self.values[new[0].id] = value
+        return ast.Assign(targets=new, value=value, lineno=0)
+
+    def _store(self, target: ast.expr) -> ast.expr:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return type(target)(elts=[self._store(e) for e in target.elts], ctx=ast.Store())
+        assert isinstance(target, ast.Name)
+        self.version[target.id] = self.version.get(target.id, 0) + 1
+        return ast.Name(id=_ssa(target.id, self.version[target.id]), ctx=ast.Store())
+
+    def _read(self, expr: ast.expr) -> ast.expr:
+        return _Renamer(self.version).visit(copy.deepcopy(expr))
+
+
+def _ssa(name: str, version: int) -> str:
+    return f"{name}#{version}"   # never a name of the student's
+
+
+def _plain(stmt: ast.stmt) -> bool:
+    """A statement the written-out form keeps exactly: a plain assignment to names, an
+    augmented one, a ``print`` call, a docstring, ``pass``."""
+    if isinstance(stmt, ast.Assign):
+        names_only = all(isinstance(n, (ast.Name, ast.Tuple, ast.List))
+                         for t in stmt.targets for n in ast.walk(t)
+                         if not isinstance(n, ast.expr_context))
+        return names_only and _safe(stmt.value)
+    if isinstance(stmt, ast.AugAssign):
+        return isinstance(stmt.target, ast.Name) and _safe(stmt.value)
+    if isinstance(stmt, ast.Expr):
+        value = stmt.value
+        return (isinstance(value, ast.Constant) and isinstance(value.value, str)) or (
+            isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+            and value.func.id == "print" and _safe(value))
+    return isinstance(stmt, ast.Pass)
+
+
+def _safe(expr: ast.expr) -> bool:
+    """Nothing in ``expr`` reads a name later than where it stands: no lambda, walrus,
+    ``yield`` or ``await``, and a generator only as what a consumer takes at once."""
+    consumed = {id(node.args[0]) for node in ast.walk(expr) if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name) and node.func.id in _CONSUMERS
+                and len(node.args) == 1 and not node.keywords}
+    return not any(isinstance(n, (ast.Lambda, ast.NamedExpr, ast.Yield, ast.YieldFrom,
+                                  ast.Await)) or (isinstance(n, ast.GeneratorExp)
+                                                  and id(n) not in consumed)
+                   for n in ast.walk(expr))
+
+
+class _Renamer(ast.NodeTransformer):
+    """Reads of a written-out name become its current version; a comprehension's own
+    variables stay as they are."""
+
+    def __init__(self, version: dict[str, int]):
+        self.version = version
+        self.bound: list[set[str]] = []
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        if isinstance(node.ctx, ast.Load) and node.id in self.version \
+                and not any(node.id in names for names in self.bound):
+            return ast.Name(id=_ssa(node.id, self.version[node.id]), ctx=ast.Load())
+        return node
+
+    def _comprehension(self, node: Any) -> Any:
+        first = node.generators[0]
+        first.iter = self.visit(first.iter)   # evaluated outside the comprehension
+        self.bound.append({n.id for g in node.generators for n in ast.walk(g.target)
+                           if isinstance(n, ast.Name)})
+        for index, generator in enumerate(node.generators):
+            if index:
+                generator.iter = self.visit(generator.iter)
+            generator.ifs = [self.visit(test) for test in generator.ifs]
+        if isinstance(node, ast.DictComp):
+            node.key, node.value = self.visit(node.key), self.visit(node.value)
+        else:
+            node.elt = self.visit(node.elt)
+        self.bound.pop()
+        return node
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
 
 
 @dataclass(frozen=True)
@@ -346,7 +534,7 @@ class _Flow:
         if bound is not None:
             expr, caller = bound
             return self._callee(expr, caller, depth + 1) if caller is not None else (None, None)
-        if name in fn.params:
+        if name in fn.params or name in fn.comprehended:
             return None, None
         if name in self.gates:
             return name, None
@@ -361,7 +549,7 @@ class _Flow:
         """The container a global ``name`` is bound to (``GATES = {...}``), if any."""
         fn = scope.fn
         if name in fn.local or name in fn.assigns or name in fn.params or name in self.gates \
-                or name in _BUILTINS or scope.binding(name) is not None:
+                or name in fn.comprehended or name in _BUILTINS or scope.binding(name) is not None:
             return None
         helper = self.reader.helper(name)
         return helper if helper is not None and helper.data is not None else None
@@ -458,8 +646,9 @@ class _Flow:
         fn = scope.fn
         if isinstance(expr, ast.Call):
             func = expr.func
-            if isinstance(func, ast.Name) and func.id in _NUMBER_WRAPPERS and len(expr.args) == 1 \
-                    and func.id not in fn.params and func.id not in fn.assigns:
+            if isinstance(func, ast.Name) and func.id in _NUMBER_WRAPPERS | _SEQUENCES \
+                    and len(expr.args) == 1 and func.id not in fn.params \
+                    and func.id not in fn.assigns:
                 return self.tops(expr.args[0], scope, depth + 1)
             if isinstance(func, ast.Attribute) and _sibling(func, fn) is None \
                     and _held(func, scope) is None:
@@ -491,7 +680,32 @@ class _Flow:
                     *self.tops(expr.orelse, scope, depth + 1)]
         if isinstance(expr, ast.Subscript) and expr.slice is not _OPAQUE:
             return self.tops(expr.value, scope, depth + 1)
+        if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):
+            return [t for call in self._layer_calls(expr, scope)
+                    for t in self.tops(call, scope, depth + 1)]
         return []
+
+    def _layer_calls(self, comp: ast.ListComp | ast.GeneratorExp, scope: _Scope
+                     ) -> list[ast.Call]:
+        """``[g(*x) for g in (NAND, OR)]`` as the calls it makes, ``NAND(*x)`` and
+        ``OR(*x)``: one generator over a literal list or tuple (or a name holding one),
+        no condition, each element called with the same arguments; else none."""
+        if len(comp.generators) != 1:
+            return []
+        generator, elt = comp.generators[0], comp.elt
+        if generator.ifs or not isinstance(generator.target, ast.Name) \
+                or not isinstance(elt, ast.Call) or not isinstance(elt.func, ast.Name) \
+                or elt.func.id != generator.target.id:
+            return []
+        held: ast.expr | None = generator.iter
+        if isinstance(held, ast.Name):
+            sources = scope.fn.assigns.get(held.id, [])
+            data = self._data(held.id, scope) if not sources else None
+            held = sources[0] if len(sources) == 1 else data.data if data else None
+        if not isinstance(held, (ast.List, ast.Tuple)) \
+                or any(isinstance(e, ast.Starred) for e in held.elts):
+            return []
+        return [ast.Call(func=e, args=elt.args, keywords=elt.keywords) for e in held.elts]
 
     def origins(self, expr: ast.expr, scope: _Scope, depth: int = 0) -> set[str]:
         """The gates the value of ``expr`` depends on, however it was combined."""
@@ -599,7 +813,7 @@ class _Flow:
             return {g for r in fn.local[name].returns
                     for g in self.origins(r, _Scope(fn.local[name]), depth + 1)}
         if name in self.gates:
-            return set() if name in fn.params else {name}
+            return set() if name in fn.params or name in fn.comprehended else {name}
         data = self._data(name, scope)   # ``for g in HIDDEN``: every gate it holds
         return self.origins(data.data, _Scope(data), depth + 1) if data and data.data else set()
 
@@ -896,7 +1110,7 @@ def _library_calls(reader: _Reader, fns: list[_Function]) -> set[str]:
     """Attribute names (``torch.logical_xor``, ``operator.ne``) and bare calls of
     functions whose text cannot be read (``from operator import xor``): library code,
     not the student's own variables or helpers."""
-    local = {n for fn in fns for n in (*fn.params, *fn.assigns, *fn.local)}
+    local = {n for fn in fns for n in (*fn.params, *fn.assigns, *fn.local, *fn.comprehended)}
     found: set[str] = set()
     for node in _all_nodes(fns):
         if isinstance(node, ast.Attribute):
