@@ -306,8 +306,9 @@ def test_source_comes_from_the_notebook_text(kernel: LocalKernel) -> None:
     sub = Submission(kernel, notebook=NotebookSource([STUDENT]))
     assert sub.source("AND").startswith("def AND(a, b):")
     assert "class Cache" in sub.source("Cache")
+    assert sub.source("number") == "number = 42"   # a number is its own text
     with pytest.raises(SourceUnavailable):
-        sub.source("number")  # bound, but not by a definition
+        sub.source("np")  # bound, but not by a definition (an import)
     with pytest.raises(SourceUnavailable):
         Submission(kernel).source("AND")  # no notebook: no source (never the kernel's)
 
