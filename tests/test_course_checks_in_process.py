@@ -249,6 +249,37 @@ XOR_FORMS = {
         def XOR(a, b):
             return AND(*[NAND for NAND in (a, OR(a, b))])
         """, False),
+    # a list of values changed in place after it was made: the gates only decoration
+    "the output list changed by a method inside print": ("""
+        LAYERS = [[NAND, OR], [AND]]
+        def XOR(a, b):
+            signals = [a, b]
+            for layer in LAYERS:
+                signals = [gate(*signals) for gate in layer]
+            print(signals.insert(0, (a + b) % 2))
+            return signals[0]
+        """, False),
+    "the hidden list changed by a helper": ("""
+        def _put(s, v):
+            s[0] = v
+        def XOR(a, b):
+            hidden = [g(a, b) for g in (NAND, OR)]
+            _put(hidden, (a + b) % 2)
+            return AND(hidden[0], hidden[1])
+        """, False),
+    "the hidden list changed by operator.setitem": ("""
+        import operator
+        def XOR(a, b):
+            hidden = [NAND(a, b), OR(a, b)]
+            operator.setitem(hidden, 0, (a + b) % 2)
+            return AND(*hidden)
+        """, False),
+    "the hidden list read by len and tuple": ("""
+        def XOR(a, b):
+            hidden = [g(a, b) for g in (NAND, OR)]
+            assert len(hidden) == 2
+            return AND(*tuple(hidden))
+        """, True),
     "a loop whose last layer is OR": ("""
         LAYERS = [[NAND, AND], [OR]]
         def XOR(a, b):

@@ -665,6 +665,8 @@ class _Flow:
             inner, returns = self._returns(target, expr, scope)
             return [t for r in returns for t in self.tops(r, inner, depth + 1)]
         if isinstance(expr, ast.Name):
+            if expr.id in fn.assigns and _changeable(fn, expr.id):
+                return []
             if expr.id in fn.assigns:
                 return [t for v in fn.assigns[expr.id] for t in self.tops(v, scope, depth + 1)]
             bound = scope.binding(expr.id)
@@ -796,7 +798,8 @@ class _Flow:
         if not isinstance(node, ast.Name) or not isinstance(node.ctx, ast.Load):
             return False
         if node.id in fn.assigns:
-            return any(self.raw(v, scope, depth + 1) for v in fn.assigns[node.id])
+            return _changeable(fn, node.id) or any(self.raw(v, scope, depth + 1)
+                                                   for v in fn.assigns[node.id])
         bound = scope.binding(node.id)
         if bound is not None:
             return bound[1] is not None and self.raw(bound[0], bound[1], depth + 1)
@@ -816,6 +819,51 @@ class _Flow:
             return set() if name in fn.params or name in fn.comprehended else {name}
         data = self._data(name, scope)   # ``for g in HIDDEN``: every gate it holds
         return self.origins(data.data, _Scope(data), depth + 1) if data and data.data else set()
+
+
+# a list of values can be changed after it was made by whatever gets hold of it:
+# ``print(hidden.insert(0, (a + b) % 2))``, ``operator.setitem(signals, 0, ...)``, a
+# helper that writes into its argument
+_READ_ONLY_CALLS = frozenset({"tuple", "list", "len", "sum", "max", "min", "any", "all",
+                              "sorted", "int", "float", "bool"})
+
+
+def _changeable(fn: _Function, name: str) -> bool:
+    """Whether a local bound to a list (``x = [...]`` or a comprehension) is also handed
+    to something that could change it in place: anything but unpacking (``*x``), an
+    item read or stored (``x[0]``: stores are read as values it holds), a statement
+    ``x.append(...)`` (read the same way), iterating over it, ``+``, returning it, or a
+    builtin that only reads it (``tuple(x)``)."""
+    if not any(isinstance(stmt, (ast.Assign, ast.AnnAssign))
+               and isinstance(stmt.value, (ast.List, ast.ListComp))
+               and [t.id for t in _targets(stmt) if isinstance(t, ast.Name)] == [name]
+               and len(_targets(stmt)) == 1 for stmt in ast.walk(fn.node)):
+        return False
+    parents = {id(child): node for node in ast.walk(fn.node)
+               for child in ast.iter_child_nodes(node)}
+    return any(isinstance(node, ast.Name) and node.id == name
+               and isinstance(node.ctx, ast.Load) and not _read_only(node, parents)
+               for node in ast.walk(fn.node))
+
+
+def _targets(stmt: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    return list(stmt.targets) if isinstance(stmt, ast.Assign) else [stmt.target]
+
+
+def _read_only(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
+    parent = parents.get(id(node))
+    if isinstance(parent, (ast.Starred, ast.BinOp, ast.Return)):
+        return True
+    if isinstance(parent, ast.Subscript):
+        return parent.value is node
+    if isinstance(parent, ast.comprehension):
+        return parent.iter is node
+    if isinstance(parent, ast.Attribute) and parent.attr in _APPENDERS:
+        call = parents.get(id(parent))
+        return isinstance(call, ast.Call) and call.func is parent \
+            and isinstance(parents.get(id(call)), ast.Expr)
+    return isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) \
+        and parent.func.id in _READ_ONLY_CALLS and node in parent.args
 
 
 def _sibling(func: ast.expr, fn: _Function) -> _Function | None:
