@@ -274,6 +274,19 @@ XOR_FORMS = {
             operator.setitem(hidden, 0, (a + b) % 2)
             return AND(*hidden)
         """, False),
+    "a hidden gate's tensor changed in place": ("""
+        def XOR(a, b):
+            h1 = NAND(a, b)
+            h2 = OR(a, b)
+            h1.mul_(0).add_((a + b) % 2)
+            return AND(h1, h2)
+        """, False),
+    "the hidden values read by item()": ("""
+        def XOR(a, b):
+            h1 = NAND(a, b)
+            h2 = OR(a, b)
+            return AND(int(h1.item()), h2.float().item())
+        """, True),
     "the hidden list read by len and tuple": ("""
         def XOR(a, b):
             hidden = [g(a, b) for g in (NAND, OR)]

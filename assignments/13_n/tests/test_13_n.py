@@ -113,6 +113,7 @@ class _Function:
     data: ast.expr | None = None          # ``GATES = {"and": AND, ...}``: a container
     siblings: dict[str, _Function] = field(default_factory=dict)  # a method's class's methods
     comprehended: set[str] = field(default_factory=set)  # a comprehension's variables
+    parents: dict[int, ast.AST] | None = None   # of the nodes of ``node``, made when needed
 
 
 def _target_pairs(node: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
@@ -826,24 +827,42 @@ class _Flow:
 # helper that writes into its argument
 _READ_ONLY_CALLS = frozenset({"tuple", "list", "len", "sum", "max", "min", "any", "all",
                               "sorted", "int", "float", "bool"})
+_READ_ONLY_METHODS = _VALUE_METHODS | {"tolist", "numpy", "sum", "size", "dim", "numel",
+                                       "index", "count", "copy", "get", "keys", "values",
+                                       "items", "max", "min", "mean", "abs", "argmax",
+                                       "unsqueeze", "t", "tensor", "eq", "ne"}
 
 
 def _changeable(fn: _Function, name: str) -> bool:
-    """Whether a local bound to a list (``x = [...]`` or a comprehension) is also handed
-    to something that could change it in place: anything but unpacking (``*x``), an
-    item read or stored (``x[0]``: stores are read as values it holds), a statement
-    ``x.append(...)`` (read the same way), iterating over it, ``+``, returning it, or a
-    builtin that only reads it (``tuple(x)``)."""
-    if not any(isinstance(stmt, (ast.Assign, ast.AnnAssign))
-               and isinstance(stmt.value, (ast.List, ast.ListComp))
-               and [t.id for t in _targets(stmt) if isinstance(t, ast.Name)] == [name]
-               and len(_targets(stmt)) == 1 for stmt in ast.walk(fn.node)):
-        return False
-    parents = {id(child): node for node in ast.walk(fn.node)
-               for child in ast.iter_child_nodes(node)}
-    return any(isinstance(node, ast.Name) and node.id == name
-               and isinstance(node.ctx, ast.Load) and not _read_only(node, parents)
-               for node in ast.walk(fn.node))
+    """Whether a local could be changed in place after it got its value: a method call
+    on it other than one that only reads (``h.add_(...)``, ``h.insert(...)``; not
+    ``h.item()``); and for a local bound to a list (``x = [...]`` or a comprehension),
+    any use but unpacking (``*x``), an item read or stored (``x[0]``: stores are read as
+    values it holds), a statement ``x.append(...)`` (read the same way), iterating over
+    it, ``+``, returning it, or a builtin that only reads it (``tuple(x)``)."""
+    listed = any(isinstance(stmt, (ast.Assign, ast.AnnAssign))
+                 and isinstance(stmt.value, (ast.List, ast.ListComp))
+                 and len(_targets(stmt)) == 1 and isinstance(_targets(stmt)[0], ast.Name)
+                 and _targets(stmt)[0].id == name for stmt in ast.walk(fn.node))
+    if fn.parents is None:
+        fn.parents = {id(child): node for node in ast.walk(fn.node)
+                      for child in ast.iter_child_nodes(node)}
+    parents = fn.parents
+    for node in ast.walk(fn.node):
+        if not (isinstance(node, ast.Name) and node.id == name
+                and isinstance(node.ctx, ast.Load)):
+            continue
+        parent = parents.get(id(node))
+        call = parents.get(id(parent)) if isinstance(parent, ast.Attribute) else None
+        if isinstance(call, ast.Call) and call.func is parent:   # a method of the local
+            assert isinstance(parent, ast.Attribute)
+            appended = listed and parent.attr in _APPENDERS \
+                and isinstance(parents.get(id(call)), ast.Expr)
+            if parent.attr not in _READ_ONLY_METHODS and not appended:
+                return True
+        elif listed and not _read_only(node, parents):
+            return True
+    return False
 
 
 def _targets(stmt: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
@@ -858,10 +877,8 @@ def _read_only(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
         return parent.value is node
     if isinstance(parent, ast.comprehension):
         return parent.iter is node
-    if isinstance(parent, ast.Attribute) and parent.attr in _APPENDERS:
-        call = parents.get(id(parent))
-        return isinstance(call, ast.Call) and call.func is parent \
-            and isinstance(parents.get(id(call)), ast.Expr)
+    if isinstance(parent, ast.Attribute):   # an attribute read; methods: _changeable
+        return True
     return isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) \
         and parent.func.id in _READ_ONLY_CALLS and node in parent.args
 
