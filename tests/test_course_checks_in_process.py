@@ -287,6 +287,25 @@ XOR_FORMS = {
             h2 = OR(a, b)
             return AND(int(h1.item()), h2.float().item())
         """, True),
+    "a dict of the hidden values changed by operator.setitem": ("""
+        import operator
+        def XOR(a, b):
+            h = {"s1": NAND(a, b), "s2": OR(a, b)}
+            operator.setitem(h, "s1", (a + b) % 2)
+            return AND(h["s1"], h["s2"])
+        """, False),
+    "a list() of the hidden values changed by operator.setitem": ("""
+        import operator
+        def XOR(a, b):
+            h = list(g(a, b) for g in (NAND, OR))
+            operator.setitem(h, 0, (a + b) % 2)
+            return AND(h[0], h[1])
+        """, False),
+    "a dict of the hidden values": ("""
+        def XOR(a, b):
+            h = {"s1": NAND(a, b), "s2": OR(a, b)}
+            return AND(h["s1"], h["s2"])
+        """, True),
     "the hidden list read by len and tuple": ("""
         def XOR(a, b):
             hidden = [g(a, b) for g in (NAND, OR)]

@@ -836,12 +836,12 @@ _READ_ONLY_METHODS = _VALUE_METHODS | {"tolist", "numpy", "sum", "size", "dim", 
 def _changeable(fn: _Function, name: str) -> bool:
     """Whether a local could be changed in place after it got its value: a method call
     on it other than one that only reads (``h.add_(...)``, ``h.insert(...)``; not
-    ``h.item()``); and for a local bound to a list (``x = [...]`` or a comprehension),
-    any use but unpacking (``*x``), an item read or stored (``x[0]``: stores are read as
-    values it holds), a statement ``x.append(...)`` (read the same way), iterating over
-    it, ``+``, returning it, or a builtin that only reads it (``tuple(x)``)."""
-    listed = any(isinstance(stmt, (ast.Assign, ast.AnnAssign))
-                 and isinstance(stmt.value, (ast.List, ast.ListComp))
+    ``h.item()``); and for a local bound to a new list, dict or set (``x = [...]``, a
+    comprehension, ``list(...)``), any use but unpacking (``*x``), an item read or
+    stored (``x[0]``: stores are read as values it holds), a statement
+    ``x.append(...)`` (read the same way), iterating over it, ``+``, returning it, or a
+    builtin that only reads it (``tuple(x)``)."""
+    listed = any(isinstance(stmt, (ast.Assign, ast.AnnAssign)) and _container(stmt.value)
                  and len(_targets(stmt)) == 1 and isinstance(_targets(stmt)[0], ast.Name)
                  and _targets(stmt)[0].id == name for stmt in ast.walk(fn.node))
     if fn.parents is None:
@@ -863,6 +863,14 @@ def _changeable(fn: _Function, name: str) -> bool:
         elif listed and not _read_only(node, parents):
             return True
     return False
+
+
+def _container(value: ast.expr | None) -> bool:
+    """A new list, dict or set: ``[...]``, ``{...}``, a comprehension, ``list(...)``."""
+    return isinstance(value, (ast.List, ast.ListComp, ast.Dict, ast.DictComp, ast.Set,
+                              ast.SetComp)) or (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+        and value.func.id in ("list", "dict", "set"))
 
 
 def _targets(stmt: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
