@@ -211,16 +211,19 @@ def test_gates_use_perceptron(code: str, ok: bool) -> None:
                    PERCEPTRON + textwrap.dedent(code)) is ok
 
 
+# XOR as a network of gates run layer by layer, over a global LAYERS the case defines
+LAYER_LOOP_XOR = """
+def XOR(a, b):
+    signals = [a, b]
+    for layer in LAYERS:
+        signals = [gate(*signals) for gate in layer]
+    return signals[0]
+"""
+
 XOR_FORMS = {
     # a network of gates run layer by layer: the loop read as the passes it makes
-    "layers in a global list, run in a loop": ("""
-        LAYERS = [[NAND, OR], [AND]]
-        def XOR(a, b):
-            signals = [a, b]
-            for layer in LAYERS:
-                signals = [gate(*signals) for gate in layer]
-            return signals[0]
-        """, True),
+    "layers in a global list, run in a loop": (
+        "LAYERS = [[NAND, OR], [AND]]\n" + LAYER_LOOP_XOR, True),
     "layers in a local tuple, tuples made by a generator": ("""
         def XOR(a, b):
             layers = ((NAND, OR), (AND,))
@@ -236,15 +239,9 @@ XOR_FORMS = {
                 hidden = hidden + [gate(a, b)]
             return AND(*hidden)
         """, True),
-    "a layer's variable named like a helper of the notebook": ("""
-        def gate(a, b, w, t): return perceptron([a, b], w, t)
-        LAYERS = [[NAND, OR], [AND]]
-        def XOR(a, b):
-            signals = [a, b]
-            for layer in LAYERS:
-                signals = [gate(*signals) for gate in layer]
-            return signals[0]
-        """, True),
+    "a layer's variable named like a helper of the notebook": (
+        "def gate(a, b, w, t): return perceptron([a, b], w, t)\n"
+        "LAYERS = [[NAND, OR], [AND]]\n" + LAYER_LOOP_XOR, True),
     "a comprehension's variable named like a gate": ("""
         def XOR(a, b):
             return AND(*[NAND for NAND in (a, OR(a, b))])
@@ -312,14 +309,8 @@ XOR_FORMS = {
             assert len(hidden) == 2
             return AND(*tuple(hidden))
         """, True),
-    "a loop whose last layer is OR": ("""
-        LAYERS = [[NAND, AND], [OR]]
-        def XOR(a, b):
-            signals = [a, b]
-            for layer in LAYERS:
-                signals = [gate(*signals) for gate in layer]
-            return signals[0]
-        """, False),
+    "a loop whose last layer is OR": (
+        "LAYERS = [[NAND, AND], [OR]]\n" + LAYER_LOOP_XOR, False),
     "a loop that never feeds a layer forward": ("""
         LAYERS = [[NAND, OR], [AND]]
         def XOR(a, b):
@@ -334,15 +325,8 @@ XOR_FORMS = {
                 h = gate(a, b)
             return AND(h, h)
         """, False),
-    "the layers changed after their text": ("""
-        LAYERS = [[NAND, OR], [OR]]
-        LAYERS[1] = [AND]
-        def XOR(a, b):
-            signals = [a, b]
-            for layer in LAYERS:
-                signals = [gate(*signals) for gate in layer]
-            return signals[0]
-        """, False),
+    "the layers changed after their text": (
+        "LAYERS = [[NAND, OR], [OR]]\nLAYERS[1] = [AND]\n" + LAYER_LOOP_XOR, False),
     "a loop over a generator kept for later": ("""
         LAYERS = [[NAND, OR], [AND]]
         def XOR(a, b):

@@ -348,7 +348,7 @@ def _instance_bindings(body: list[ast.stmt], classes: set[str]) -> tuple[set[str
     return made, other
 
 
-def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
     args = function.args
     return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
                             *(x for x in (args.vararg, args.kwarg) if x is not None)]}
@@ -548,11 +548,8 @@ def _defined_in(function: ast.AST) -> frozenset[str]:
     """The names a function binds in its own scope: its parameters, nested ``def``s, and
     what it assigns (a bare call of one of them is no global: ``f(v)`` with ``f`` a
     parameter; not what its own nested functions or classes bind)."""
-    found: set[str] = set()
-    args = getattr(function, "args", None)
-    if isinstance(args, ast.arguments):
-        found |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
-                                  *(x for x in (args.vararg, args.kwarg) if x is not None)]}
+    found = _parameters(function) if isinstance(
+        function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) else set()
     body = function.body if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) \
         else []
     return frozenset(found) | _stored(body)

@@ -87,6 +87,9 @@ _MAX_FUNCTIONS = source.MAX_FUNCTIONS
 _BUILTINS = source.BUILTINS
 _NUMBER_WRAPPERS = frozenset({"int", "bool", "float"})                  # int(AND(a, b))
 _SEQUENCES = frozenset({"tuple", "list"})               # tuple(g(*x) for g in layer)
+# builtins that only read what they are given (a generator: at once)
+_READ_ONLY_CALLS = frozenset({*_SEQUENCES, "len", "sum", "max", "min", "any", "all", "sorted",
+                              *_NUMBER_WRAPPERS})
 _VALUE_METHODS = frozenset({"item", "int", "long", "bool", "float", "double", "squeeze",
                             "reshape", "view", "flatten", "clone", "detach", "cpu", "to",
                             "type", "astype"})                          # AND(a, b).item()
@@ -309,7 +312,6 @@ class _Reader:
 # Anything else is read as before (every value a name holds, in any order).
 _MAX_WRITTEN = 64   # statements written out
 _MAX_ITEMS = 16
-_CONSUMERS = frozenset({"tuple", "list", "sum", "max", "min", "all", "any", "sorted"})
 
 
 def _unrolled(fn: _Function, reader: _Reader) -> _Function:
@@ -317,7 +319,7 @@ def _unrolled(fn: _Function, reader: _Reader) -> _Function:
     if fn.method or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
             or not any(isinstance(stmt, ast.For) for stmt in node.body):
         return fn
-    body = _Unroller(reader, node).body(node.body)
+    body = _Unroller(reader, node, fn.params).body(node.body)
     if body is None:
         return fn
     flat = ast.FunctionDef(name=node.name, args=node.args, body=body, decorator_list=[],
@@ -326,13 +328,11 @@ def _unrolled(fn: _Function, reader: _Reader) -> _Function:
 
 
 class _Unroller:
-    def __init__(self, reader: _Reader, node: ast.FunctionDef | ast.AsyncFunctionDef):
+    def __init__(self, reader: _Reader, node: ast.FunctionDef | ast.AsyncFunctionDef,
+                 params: set[str]):
         self.reader = reader
-        args = node.args
-        self.local = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
-                                      *(x for x in (args.vararg, args.kwarg) if x)]}
-        self.local |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-                       and not isinstance(n.ctx, ast.Load)}
+        self.local = params | {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                               and not isinstance(n.ctx, ast.Load)}
         self.version: dict[str, int] = {}
         self.values: dict[str, ast.expr] = {}   # a written-out name's value
 
@@ -434,7 +434,7 @@ def _safe(expr: ast.expr) -> bool:
     """Nothing in ``expr`` reads a name later than where it stands: no lambda, walrus,
     ``yield`` or ``await``, and a generator only as what a consumer takes at once."""
     consumed = {id(node.args[0]) for node in ast.walk(expr) if isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name) and node.func.id in _CONSUMERS
+                and isinstance(node.func, ast.Name) and node.func.id in _READ_ONLY_CALLS
                 and len(node.args) == 1 and not node.keywords}
     return not any(isinstance(n, (ast.Lambda, ast.NamedExpr, ast.Yield, ast.YieldFrom,
                                   ast.Await)) or (isinstance(n, ast.GeneratorExp)
@@ -825,8 +825,6 @@ class _Flow:
 # a list of values can be changed after it was made by whatever gets hold of it:
 # ``print(hidden.insert(0, (a + b) % 2))``, ``operator.setitem(signals, 0, ...)``, a
 # helper that writes into its argument
-_READ_ONLY_CALLS = frozenset({"tuple", "list", "len", "sum", "max", "min", "any", "all",
-                              "sorted", "int", "float", "bool"})
 _READ_ONLY_METHODS = _VALUE_METHODS | {"tolist", "numpy", "sum", "size", "dim", "numel",
                                        "index", "count", "copy", "get", "keys", "values",
                                        "items", "max", "min", "mean", "abs", "argmax",

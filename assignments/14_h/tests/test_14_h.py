@@ -129,6 +129,7 @@ _APPLY = ("lambda f, image, n: [(lambda out: __import__('torch').Tensor.as_subcl
 # a random flip shows both sides within this many tries but once in 2**23 runs
 _FLIP_TRIES = 24
 
+
 def _normalization(submission: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of the student's ``Normalize`` (none: identity), shaped (1, 3, 1, 1)."""
     found = submission.evaluate(_NORMALIZE)
