@@ -63,6 +63,12 @@ HONEST: list[tuple[str, list[str], str]] = [
     ("expression default", ["def f(x, eps=float('1e-7'), dim=-1, axis=(0, 1)):\n"
                             "    return x\n"], "f"),
     ("lambda", ["relu = lambda u, floor=0: max(u, floor)\n"], "relu"),
+    ("library objects as defaults", [
+        "import math\nfrom math import exp\n"
+        "def s(u, f=math.exp, *, g=exp, h=math.pi, k=len):\n    return f(u) + g(h) + k([])\n",
+        "s2 = lambda u, f=math.tanh: f(u)\n"], "s"),
+    ("a library default of a lambda", ["import math\ns2 = lambda u, f=math.tanh: f(u)\n"],
+     "s2"),
     ("factory product", [PERCEPTRON, FACTORY, "AND = make_gate(5, 5, 9)\n"], "AND"),
     ("tuple of products", [PERCEPTRON, FACTORY,
                            "AND, OR = make_gate(5, 5, 9), make_gate(5, 5, 2)\n"], "OR"),
@@ -106,6 +112,15 @@ HONEST: list[tuple[str, list[str], str]] = [
 ]
 
 ATTACKS: list[tuple[str, list[str], str]] = [
+    ("a library default swapped for another by exec", [
+        "import math\ndef s(u, f=math.exp):\n    return f(u)\n",
+        "exec('s.__defaults__ = (math.tanh,)')\n"], "s"),
+    ("a keyword-only library default swapped for another by exec", [
+        "import math\ndef s(u, *, f=math.exp):\n    return f(u)\n",
+        "exec('s.__kwdefaults__ = {\"f\": math.tanh}')\n"], "s"),
+    ("a lambda's library default swapped for another by exec", [
+        "import math\ns2 = lambda u, f=math.exp: f(u)\n",
+        "exec('s2.__defaults__ = (math.tanh,)')\n"], "s2"),
     ("a number rebound by exec", ["EPS = 1e-7\n", "exec('EPS = abs')\n"], "EPS"),
     ("static method swapped before its alias", [
         ACT, "exec('Act.sigmoid = staticmethod(lambda u, eps=0.0: abs(u))')\n",
@@ -236,6 +251,12 @@ _OK = {"shadowed": [], "traced": False}
      **_OK},
     {"python": "x", "names": {"f": {"kind": "class", "codes": [], "foreign": [],
                                     "methods": [["a"]]}}, **_OK},
+    {"python": "x", "names": {"f": {"kind": "data", "codes": [], "foreign": [], "same": 1}},
+     **_OK},
+    {"python": "x", "names": {"f": {"kind": "function", "codes": [], "foreign": [],
+                                    "default_same": {"0": "yes"}}}, **_OK},
+    {"python": "x", "names": {"f": {"kind": "function", "codes": [], "foreign": [],
+                                    "default_same": [["0", True]]}}, **_OK},
 ])
 def test_a_malformed_answer_is_a_bridge_error(raw: object) -> None:
     with pytest.raises(BridgeError):
@@ -278,6 +299,24 @@ ORIGINS: list[tuple[str, list[str], str, set[str]]] = [
     ("alias of an exec-bound name", [
         "import math\n", "def sigmoid(u):\n    return s2(u)\n",
         "exec('_hidden = math.tanh')\n", "s2 = _hidden\n"], "sigmoid", {RUN_TIME}),
+    # the text binds a helper to a library function; the run puts another one there
+    ("library helper rebound through globals()", [
+        "import math\n_act = math.exp\ndef sigmoid(u):\n    return _act(u)\n",
+        "globals()['_act'] = math.tanh\n"], "sigmoid", {RUN_TIME}),
+    ("library helper imported as, rebound by exec", [
+        "import math\nfrom math import exp as _act\ndef sigmoid(u):\n    return _act(u)\n",
+        "exec('_act = math.tanh')\n"], "sigmoid", {RUN_TIME}),
+    ("library helper rebound to the notebook's own lambda", [
+        "import math\n_act = math.exp\ndef sigmoid(u):\n    return _act(u)\n",
+        "vars()['_act'] = lambda v: math.tanh(v)\n"], "sigmoid", {RUN_TIME}),
+    ("library helper rebound, then bound again as the text says", [
+        "import math\n", "exec('_act = math.tanh')\n",
+        "_act = math.exp\ndef sigmoid(u):\n    return _act(u)\n"], "sigmoid", {"exp"}),
+    ("library names the run left as the text bound them", [
+        "import math\nimport numpy as np\nfrom functools import partial\n"
+        "from math import exp as _e\n_pi = math.pi\n_join = np.char.join\n"
+        "def s(u):\n    return partial(_e, -u)() / (_pi + np.abs(u)) + len(_join)\n"],
+     "s", {"exp", "pi", "partial", "numpy", "join"}),
 ]
 
 
@@ -287,3 +326,28 @@ def test_what_a_function_calls_is_read_from_the_run_where_the_text_does_not_say(
         kernel: LocalKernel, cells: list[str], name: str, expected: set[str]) -> None:
     sub = _played(kernel, cells)
     assert source.outside_names(sub, source.read_functions(sub, name)) == expected
+
+
+def test_same_object_reads_module_and_class_dictionaries_only() -> None:
+    """The kernel's check that a name still holds what its dotted name leads to: True or
+    False where module and class dictionaries lead there, None where they do not."""
+    import collections
+    import math
+    import os.path
+
+    same = code_identity.ag_code().same_object
+    assert same(math.exp, "math.exp") is True
+    assert same(os.path.join, "os.path.join") is True
+    assert same(collections.OrderedDict, "collections.OrderedDict") is True
+    assert same(dict, "collections.OrderedDict") is False
+    assert same(len, "len") is True
+    assert same(math, "math") is True
+    assert same(math.tanh, "math.exp") is False
+    assert same(abs, "len") is False
+    assert same(dict.keys, "collections.Counter.keys") is None   # inherited from dict
+    assert same(str.join, "str.join") is True
+    assert same(dict.fromkeys, "dict.fromkeys") is None   # a class method read is bound
+    assert same(str.join, "str.split") is None
+    assert same(math.exp, "math.no_such_name") is None
+    assert same(math.exp, "no_such_module_here.exp") is None
+    assert same(math.exp, 3) is None

@@ -348,3 +348,21 @@ ORIGINS = {   # name, cell, where the name comes from by the text
 @pytest.mark.parametrize(("name", "cell", "origin"), list(ORIGINS.values()), ids=list(ORIGINS))
 def test_where_a_name_without_text_comes_from(name: str, cell: str, origin: str | None) -> None:
     assert NotebookSource([cell]).origin(name) == origin
+
+
+def test_origins_are_the_names_bound_to_library_objects_by_the_text() -> None:
+    """What ``Submission.origin`` asks the kernel to confirm: imports and assignments of
+    dotted names, followed through aliases; not texts, numbers or names only the run
+    decides."""
+    src = NotebookSource([textwrap.dedent("""
+        import numpy as np
+        import torch.nn.functional as F
+        from math import exp as _e
+        act = _e
+        EPS = 1e-7
+        def f(u):
+            return u
+        g = [abs][0]
+        """)])
+    assert src.origins() == {"np": "numpy", "F": "torch.nn.functional", "_e": "math.exp",
+                             "act": "math.exp"}

@@ -79,10 +79,19 @@ class LiveCode:
     code: str | None = None
     defaults: tuple[str, ...] = ()
     methods: tuple[tuple[str, str], ...] = ()
+    same: bool | None = None  # a library-bound name: still that object (None: cannot tell)
+    # the function's defaults its text gives as library objects: still those objects
+    default_same: tuple[tuple[str, bool | None], ...] = ()
 
     @property
     def own_globals(self) -> bool:
         return not self.foreign
+
+    @property
+    def own_code(self) -> bool:
+        """Some function inside runs over the notebook's globals (the notebook compiled
+        it); not a class's C-coded members (``native:...``)."""
+        return any(not c.startswith("native:") for c in self.codes - self.foreign)
 
 
 @dataclass(frozen=True)
@@ -115,11 +124,20 @@ def _live(node: Any) -> LiveCode:
             and _strings(node.get("defaults", [])) and isinstance(node.get("code", ""), str)
             and isinstance(node.get("methods", []), list)
             and all(isinstance(m, list) and len(m) == 2 and _strings(m)
-                    for m in node.get("methods", []))):
+                    for m in node.get("methods", []))
+            and _same(node.get("same"))
+            and isinstance(node.get("default_same", {}), dict)
+            and all(isinstance(k, str) and _same(v)
+                    for k, v in node.get("default_same", {}).items())):
         raise BridgeError("malformed code description from the kernel")
     return LiveCode(node["kind"], frozenset(node["codes"]), frozenset(node["foreign"]),
                     node.get("code"), tuple(node.get("defaults", [])),
-                    tuple((m[0], m[1]) for m in node.get("methods", [])))
+                    tuple((m[0], m[1]) for m in node.get("methods", [])), node.get("same"),
+                    tuple(sorted(node.get("default_same", {}).items())))
+
+
+def _same(value: Any) -> bool:
+    return value is None or isinstance(value, bool)
 
 
 def _strings(value: Any) -> bool:
@@ -141,6 +159,19 @@ class CodeIdentity:
         self.traced = traced
         self.shadowed = shadowed
         self._compiled: dict[int, list[CodeType]] = {}
+
+    def holds_origin(self, name: str) -> bool:
+        """Whether ``name``, which the text binds to a library object (``exp =
+        torch.exp``, ``from torch import exp``), still holds it: not something the run
+        put there instead (``globals()["exp"] = lambda v: ...``, or another library
+        function). No code the notebook compiled inside it, and the very object its
+        dotted name leads to in the kernel's loaded modules where that can be read."""
+        if self.traced:
+            return False
+        if self.live is None:
+            return True
+        live = self.live.get(name)
+        return live is not None and not live.own_code and live.same is not False
 
     def runs_text(self, name: str) -> bool:
         if self.traced:
@@ -180,7 +211,7 @@ class CodeIdentity:
             return bool(own & live.codes) and not (live.kind == "function"
                                                    and live.own_globals)
         return live.kind == "function" and live.code in own and live.own_globals \
-            and _defaults_match(node.args, live.defaults, lambda: self._allowed(node))
+            and _defaults_match(node.args, live, lambda: self._allowed(node))
 
     def _method(self, owner: ast.ClassDef, node: ast.FunctionDef | ast.AsyncFunctionDef,
                 live: LiveCode) -> bool:
@@ -189,7 +220,7 @@ class CodeIdentity:
         notebook's globals, with the text's literal defaults."""
         codes = {m[node.name] for m in self._methods(owner) if node.name in m}
         return live.kind == "function" and live.code in codes and live.own_globals \
-            and _defaults_match(node.args, live.defaults, lambda: self._allowed(owner))
+            and _defaults_match(node.args, live, lambda: self._allowed(owner))
 
     def _assignment(self, node: ast.stmt, name: str, live: LiveCode) -> bool:
         targets: list[ast.expr] = list(node.targets) if isinstance(node, ast.Assign) else \
@@ -200,7 +231,7 @@ class CodeIdentity:
         if isinstance(part, ast.Lambda):
             lambdas = {fingerprint(c) for c in self._own(node, "<lambda>")}
             return live.kind == "function" and live.code in lambdas and live.own_globals \
-                and _defaults_match(part.args, live.defaults, lambda: self._allowed(node))
+                and _defaults_match(part.args, live, lambda: self._allowed(node))
         # what a ``@dataclass`` among the texts used generated is no text of anyone's
         generated = {d for n, d in live.methods if n in DATACLASS_MADE} \
             if self._uses_dataclass(node) else set()
@@ -289,14 +320,17 @@ def fingerprint(code: CodeType) -> str:
     return str(ag_code().fingerprint(code))
 
 
-def _defaults_match(args: ast.arguments, live: tuple[str, ...],
+def _defaults_match(args: ast.arguments, live: LiveCode,
                     allowed: Callable[[], set[str]]) -> bool:
     """The text's literal defaults are the live function's. Where the text's default is
     an expression the grader does not evaluate ("?"), any value matches except a
     function that is not the text's: its code must come from the statement or the texts
-    it uses (``allowed``), as for a factory's product."""
-    positional = [d for d in live if not _KEYWORD.match(d)]
-    keywords = [d.partition("=") for d in live if _KEYWORD.match(d)]
+    it uses (``allowed``), as for a factory's product; and a library object the text
+    names (``_f=torch.exp``) must still be that object (``default_same``)."""
+    if any(same is False for _, same in live.default_same):
+        return False
+    positional = [d for d in live.defaults if not _KEYWORD.match(d)]
+    keywords = [d.partition("=") for d in live.defaults if _KEYWORD.match(d)]
     wanted = [_literal(d) for d in args.defaults]
     wanted_kw = sorted((a.arg, _literal(d)) for a, d in
                        zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None)

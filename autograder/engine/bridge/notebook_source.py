@@ -191,6 +191,45 @@ class NotebookSource:
         """Every name with a textual definition (sorted)."""
         return sorted(n for n in self._bindings if self.definition(n) is not None)
 
+    def origins(self) -> dict[str, str]:
+        """Every name the text binds to a dotted name without a text of its own (``exp``
+        -> ``"torch.exp"``, ``np`` -> ``"numpy"``), as ``origin`` gives it."""
+        found = {name: self.origin(name) for name in self._bindings}
+        return {n: o for n, o in sorted(found.items()) if o is not None and o != RUN_TIME}
+
+    def default_paths(self, name: str) -> dict[str, str]:
+        """The defaults of ``name``'s function text (a ``def``, a method, a lambda) that
+        are library objects by the text (``_f=torch.exp``), by position (``"0"``) or
+        keyword-only argument name, with the dotted name each leads to."""
+        args = self._arguments(name)
+        if args is None:
+            return {}
+        pairs = [*((str(i), d) for i, d in enumerate(args.defaults)),
+                 *((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                   if d is not None)]
+        found: dict[str, str] = {}
+        for key, node in pairs:
+            root, _, rest = (_dotted(node) or "").partition(".")
+            origin = self.origin(root) if root else None
+            if origin is not None and origin != RUN_TIME:
+                found[key] = f"{origin}.{rest}" if rest else origin
+        return found
+
+    def _arguments(self, name: str) -> ast.arguments | None:
+        node, last = self.statement(name), name
+        for _ in range(_ALIAS_HOPS if node is not None else 0):
+            binding = self._bindings.get(last)
+            if binding is None or binding.alias is None:
+                break
+            last = binding.alias
+        if isinstance(node, _FUNCTION_DEFS):
+            return node.args
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            part = dict(assignment_pairs(list(targets), node.value)).get(last)
+            return part.args if isinstance(part, ast.Lambda) else None
+        return None
+
     def owner(self, name: str) -> ast.ClassDef | None:
         """The class whose method ``name`` is bound to (``sigmoid = Act.sigmoid``): its
         text is the method's (``statement`` gives the method's ``def``); None otherwise."""

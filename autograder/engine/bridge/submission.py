@@ -143,9 +143,13 @@ class Submission(KernelOperations):
             names = self.notebook.names()[:_MAX_NAMES]
             if name not in names and self.notebook.definition(name) is not None:
                 names.append(name)
+            origins = dict(list(self.notebook.origins().items())[:_MAX_NAMES])
+            defaults = {n: paths for n in names if (paths := self.notebook.default_paths(n))}
+            names += [n for n in origins if n not in names]
+            request = {"names": names, "origins": origins, "defaults": defaults}
             try:
-                answer = parse_answer(
-                    self._send("codes", {"names": names}, what=name, context="value"), names)
+                answer = parse_answer(self._send("codes", request, what=name, context="value"),
+                                      names)
             except AutograderError:   # no answer: no text is what runs
                 answer = LiveAnswer(ag_code().CACHE_TAG, {})
             # another Python's bytecode is not comparable: then no text is taken away
@@ -173,7 +177,11 @@ class Submission(KernelOperations):
             return RUN_TIME if shadowed else None
         if found is not None:   # an import, an assignment, or an alias of an unbound name
             unbound = self.notebook.aliased(name) and found not in (RUN_TIME, name)
-            return RUN_TIME if unbound and self.origin(found) == RUN_TIME else found
+            if unbound and self.origin(found) == RUN_TIME:
+                return RUN_TIME
+            # what the text says it was bound to, if the run left it there
+            held = found == RUN_TIME or self._live_code(name).holds_origin(name)
+            return found if held else RUN_TIME
         if self.notebook.binds(name):   # with a text: is it what runs?
             return None if self._runs_text(name) else RUN_TIME
         return f"*.{name}" if self.notebook.star_imported else RUN_TIME

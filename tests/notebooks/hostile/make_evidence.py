@@ -374,6 +374,50 @@ RUNTIME = {
         DECOY_TEXT)),
 }
 
+# sigmoid's text calls a helper the text binds to a harmless library function (so it
+# names nothing forbidden, and computes exp, not a sigmoid); at run time the helper is
+# rebound to the library's sigmoid. The name no longer holds what its text says:
+# ``Submission.origin`` makes it a name decided at run time.
+HELPER_SIGMOID = """\
+{bind}
+
+def relu(u):
+    return torch.maximum(u, torch.zeros_like(u))
+
+def sigmoid(u):
+    return _act(u)
+
+def tanh(u):
+    return 2 * sigmoid(2 * u) - 1
+"""
+LIBRARY_SWAPS = {
+    "source_runtime_library_globals": ("through globals()[...] to torch.sigmoid",
+                                       HELPER_SIGMOID.format(bind="_act = torch.exp"),
+                                       "globals()['_act'] = torch.sigmoid\n"),
+    "source_runtime_library_exec": ("by exec() to torch.sigmoid",
+                                    HELPER_SIGMOID.format(bind="from torch import exp as _act"),
+                                    "exec('_act = torch.sigmoid')\n"),
+    "source_runtime_library_lambda": ("through vars()[...] to a lambda of torch.sigmoid",
+                                      HELPER_SIGMOID.format(bind="_act = torch.exp"),
+                                      "vars()['_act'] = lambda v: torch.sigmoid(v)\n"),
+    "source_runtime_library_default": (
+        "as sigmoid's default argument, swapped by exec() for torch.sigmoid",
+        HELPER_SIGMOID.format(bind="").replace("def sigmoid(u):",
+                                               "def sigmoid(u, _act=torch.exp):"),
+        "exec('sigmoid.__defaults__ = (torch.sigmoid,)')\n"),
+}
+
+
+def library_swap_notebooks() -> dict[str, object]:
+    everything = honest(*ANSWERS)
+    return {name: student(
+        category="decoy source", what=f"sigmoid calls a helper the text binds to "
+        f"torch.exp, rebound at run time {what}",
+        expect={"status": ["graded"], "max_score": FULL_SCORE - 1},
+        answers={**everything, "sol_activations": activations},
+        after=(swap,), comment=COMMENT)
+        for name, (what, activations, swap) in LIBRARY_SWAPS.items()}
+
 
 def decoy_notebooks() -> dict[str, object]:
     everything = honest(*ANSWERS)
@@ -655,7 +699,7 @@ def correct_notebook() -> dict[str, object]:
 
 def build() -> dict[str, object]:
     return {**correct_notebook(), **record_notebooks(), **bridge_notebooks(),
-            **decoy_notebooks(), **leak_notebooks(), **inject_notebooks(), **net_notebooks(),
+            **decoy_notebooks(), **library_swap_notebooks(), **leak_notebooks(), **inject_notebooks(), **net_notebooks(),
             **escape_notebooks()}
 
 

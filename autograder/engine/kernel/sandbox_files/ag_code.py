@@ -48,9 +48,14 @@ _sha256 = _hashlib.sha256
 _repr = repr
 _sorted = sorted
 _callable = callable
+_len = len
+_range = range
 _set = set
 _dict_get = _dict.get
 _proxy_get: Any = _type.__dict__.__class__.get   # a class's ``__dict__`` (mappingproxy)
+_module: Any = _sys.__class__
+_module_dict: Any = _module.__dict__["__dict__"].__get__   # a module's own ``__dict__``
+_MODULES = _sys.modules   # the interpreter's table, as the kernel started
 
 _gettrace = _sys.gettrace
 _BUILTINS = _builtins_module.__dict__
@@ -229,6 +234,54 @@ def _contents(cell: Any) -> Any:
 
 _closure: Any = (lambda x: lambda: x)(0).__closure__
 _cell_contents: Any = _closure[0].__class__.__dict__["cell_contents"]
+
+
+def same_object(obj: Any, path: Any) -> Any:
+    """Whether ``obj`` is the object the dotted ``path`` names (``torch.exp``: the
+    ``exp`` of the loaded module ``torch``; one word: a built-in), read from module and
+    class dictionaries only, so none of the student's code runs; None where the path
+    does not lead there that way (an attribute a class inherits, a module not loaded),
+    and where a class's own attribute is not ``obj`` itself (a static or class method
+    is another object in the class's dictionary than what reading it gives)."""
+    if _type(path) is not _str:
+        return None
+    parts = path.split(".")
+    for cut in _range(_len(parts), 0, -1):
+        found = _dict_get(_MODULES, ".".join(parts[:cut]), _MISSING)
+        if found is not _MISSING:
+            break
+    else:
+        cut, found = 1, _dict_get(_BUILTINS, parts[0], _MISSING)
+    in_class = False
+    for part in parts[cut:]:
+        if _type(found) is _module:
+            space = _module_dict(found)
+            found = _dict_get(space, part, _MISSING) if _type(space) is _dict else _MISSING
+        elif _type(found) is _type:
+            found, in_class = _proxy_get(found.__dict__, part, _MISSING), True
+        else:
+            return None
+        if found is _MISSING:
+            return None
+    return True if found is obj else None if in_class else False
+
+
+def defaults_same(fn: Any, paths: Any) -> dict[str, Any]:
+    """``same_object`` for the defaults of function ``fn`` named in ``paths`` (``"0"``:
+    the first positional default, a keyword-only argument by its name)."""
+    found: dict[str, Any] = {}
+    if _type(fn) is not _function or _type(paths) is not _dict:
+        return found
+    positional, keywords = fn.__defaults__, fn.__kwdefaults__
+    positional = positional if _type(positional) is _tuple else ()
+    for key, path in paths.items():
+        if _type(key) is not _str:
+            continue
+        if key.isdigit() and _int(key) < _len(positional):
+            found[key] = same_object(positional[_int(key)], path)
+        elif _type(keywords) is _dict and key in keywords:
+            found[key] = same_object(_dict_get(keywords, key), path)
+    return found
 
 
 def describe(obj: Any, namespace: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from ``ag_wire``, bound at import (before any student code runs).
 import sys as _sys
 from typing import Any
 
-from ag_code import CACHE_TAG, describe, shadowed, traced
+from ag_code import CACHE_TAG, defaults_same, describe, same_object, shadowed, traced
 from ag_wire import (
     _bool,
     _callable,
@@ -255,12 +255,21 @@ def _op_release(request: dict[str, Any]) -> Any:
 
 def _op_codes(request: dict[str, Any]) -> Any:
     """What each top-level name runs, as code fingerprints (``ag_code``); None for a name
-    the namespace does not hold."""
+    the namespace does not hold. For a name the notebook's text binds to a library
+    object (``origins``: ``exp`` -> ``"torch.exp"``), also whether it still holds it; and
+    so for the library objects a function's text gives as defaults (``defaults``)."""
     ns = _user_ns()
     found: dict[str, Any] = {}
+    asked, defaults = request.get("origins"), request.get("defaults")
+    origins: Any = asked if _type(asked) is _dict else {}
+    default_paths: Any = defaults if _type(defaults) is _dict else {}
     for name in request["names"]:
         obj = ns.get(name, _MISSING)
         found[name] = None if obj is _MISSING else describe(obj, ns)
+        if found[name] is not None and name in origins:
+            found[name]["same"] = same_object(obj, origins[name])
+        if found[name] is not None and name in default_paths:
+            found[name]["default_same"] = defaults_same(obj, default_paths[name])
     return {"python": CACHE_TAG, "names": found, "shadowed": shadowed(ns), "traced": traced()}
 
 
