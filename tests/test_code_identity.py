@@ -69,6 +69,16 @@ HONEST: list[tuple[str, list[str], str]] = [
         "s2 = lambda u, f=math.tanh: f(u)\n"], "s"),
     ("a library default of a lambda", ["import math\ns2 = lambda u, f=math.tanh: f(u)\n"],
      "s2"),
+    ("library functions in a container", [
+        "import math\nfrom math import exp as e\n_t = {'f': math.exp, 'g': [e, len, abs]}\n"],
+     "_t"),
+    ("a library function in an instance", [
+        "import math\nclass Ops:\n    def __init__(self):\n        self.f = math.exp\n",
+        "ops = Ops()\n"], "ops"),
+    ("a library function whose C name is longer", [
+        TORCH + "_t = [torch.special.expit]\n"], "_t"),
+    ("methods of C types in a container", [TORCH + "_t = [str.upper, torch.Tensor.exp]\n"],
+     "_t"),
     ("factory product", [PERCEPTRON, FACTORY, "AND = make_gate(5, 5, 9)\n"], "AND"),
     ("tuple of products", [PERCEPTRON, FACTORY,
                            "AND, OR = make_gate(5, 5, 9), make_gate(5, 5, 2)\n"], "OR"),
@@ -112,6 +122,20 @@ HONEST: list[tuple[str, list[str], str]] = [
 ]
 
 ATTACKS: list[tuple[str, list[str], str]] = [
+    ("a library function in a container swapped for another", [
+        "import math\n_t = {'f': math.exp}\n", "exec(\"_t['f'] = math.tanh\")\n"], "_t"),
+    ("a method of a C type in a container swapped for another", [
+        TORCH + "_t = [torch.Tensor.exp]\n", "exec('_t[0] = torch.Tensor.sigmoid')\n"], "_t"),
+    ("a library function in an instance swapped for another", [
+        "import math\nclass Ops:\n    def __init__(self):\n        self.f = math.exp\n",
+        "ops = Ops()\n", "exec('ops.f = math.tanh')\n"], "ops"),
+    ("a library function swapped for one named like the student's own", [
+        "import math\ndef tanh(u):\n    return u\n_t = [math.exp, tanh]\n",
+        "exec('_t[0] = math.tanh')\n"], "_t"),
+    ("a partial's library argument swapped by __setstate__", [
+        "import math\nfrom functools import partial\n"
+        "def _apply(f, u):\n    return f(u)\n_s = partial(_apply, math.exp)\n",
+        "exec('_s.__setstate__((_s.func, (math.tanh,), {}, None))')\n"], "_s"),
     ("a library default swapped for another by exec", [
         "import math\ndef s(u, f=math.exp):\n    return f(u)\n",
         "exec('s.__defaults__ = (math.tanh,)')\n"], "s"),
@@ -351,3 +375,7 @@ def test_same_object_reads_module_and_class_dictionaries_only() -> None:
     assert same(math.exp, "math.no_such_name") is None
     assert same(math.exp, "no_such_module_here.exp") is None
     assert same(math.exp, 3) is None
+
+
+def test_the_grader_and_the_kernel_mark_c_functions_alike() -> None:
+    assert code_identity.ag_code().NATIVE_FUNCTION == code_identity._NATIVE_FUNCTION

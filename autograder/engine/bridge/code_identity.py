@@ -56,6 +56,7 @@ _AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 DATACLASS_MADE = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "__setattr__",
                             "__delattr__", "__lt__", "__le__", "__gt__", "__ge__",
                             "__getstate__", "__setstate__", "__replace__"})
+_NATIVE_FUNCTION = "native:fn:"   # ag_code.NATIVE_FUNCTION
 _KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")   # ``name=literal``; literals start ``int:``
 
 
@@ -90,8 +91,14 @@ class LiveCode:
     @property
     def own_code(self) -> bool:
         """Some function inside runs over the notebook's globals (the notebook compiled
-        it); not a class's C-coded members (``native:...``)."""
+        it); not C code (``native:...``)."""
         return any(not c.startswith("native:") for c in self.codes - self.foreign)
+
+    @property
+    def natives(self) -> frozenset[str]:
+        """The names of the C functions inside (``exp`` for a ``torch.exp`` held)."""
+        return frozenset(c[len(_NATIVE_FUNCTION):] for c in self.codes
+                         if c.startswith(_NATIVE_FUNCTION))
 
 
 @dataclass(frozen=True)
@@ -235,8 +242,10 @@ class CodeIdentity:
         # what a ``@dataclass`` among the texts used generated is no text of anyone's
         generated = {d for n, d in live.methods if n in DATACLASS_MADE} \
             if self._uses_dataclass(node) else set()
+        python = {c for c in live.codes if not c.startswith(_NATIVE_FUNCTION)}
         return live.kind != "native" and not (live.foreign - generated) \
-            and live.codes - generated <= self._allowed(node)
+            and python - generated <= self._allowed(node) \
+            and (not live.natives or _all_named(live.natives, self._words(node)))
 
     def _uses_dataclass(self, node: ast.stmt) -> bool:
         return any(isinstance(text, ast.ClassDef) and text.decorator_list
@@ -263,17 +272,43 @@ class CodeIdentity:
     def _allowed(self, node: ast.stmt) -> set[str]:
         """Fingerprints of every code in ``node`` and in the texts of the names it uses,
         followed a few steps (a factory's inner function, a class's methods, a helper)."""
-        allowed: set[str] = set()
-        queue, seen = [(node, 0)], {id(node)}
+        return {fingerprint(c) for current in self._reachable(node)
+                for c in _nested(self._compile(current))}
+
+    def _words(self, node: ast.stmt) -> set[str]:
+        """The library functions those texts name: attributes read from a name without
+        a text (``torch.exp``), and what such a name was imported or assigned as (its
+        last part: ``exp`` for ``from torch import exp as e``), or a built-in's name.
+        The C functions an object the statement made may hold (``{"f": torch.exp}``
+        holds ``exp``); never a name of the student's own (``sigmoid``)."""
+        found: set[str] = set()
+        for current in self._reachable(node):
+            for n in ast.walk(current):
+                root = n
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if not isinstance(root, ast.Name) or not isinstance(root.ctx, ast.Load) \
+                        or self.notebook.definition(root.id) is not None:
+                    continue
+                if isinstance(n, ast.Attribute):
+                    found.add(n.attr)
+                elif isinstance(n, ast.Name):
+                    origin = self.notebook.origin(n.id) or n.id
+                    found.add(origin.rsplit(".", 1)[-1])
+        return found
+
+    def _reachable(self, node: ast.stmt) -> list[ast.stmt]:
+        """``node`` and the texts of the names it uses, followed a few steps."""
+        found, queue, seen = [], [(node, 0)], {id(node)}
         while queue and len(seen) <= _MAX_TEXTS:
             current, steps = queue.pop()
-            allowed |= {fingerprint(c) for c in _nested(self._compile(current))}
+            found.append(current)
             for used in _names_used(current) if steps < _FOLLOW_STEPS else ():
                 text = self.notebook.statement(used)
                 if text is not None and id(text) not in seen:
                     seen.add(id(text))
                     queue.append((text, steps + 1))
-        return allowed
+        return found
 
     def _own(self, node: ast.stmt, name: str) -> list[CodeType]:
         """The code objects named ``name`` the statement creates at its top level (one
@@ -310,6 +345,11 @@ def _nested(codes: list[CodeType]) -> Iterator[CodeType]:
         code = stack.pop()
         yield code
         stack += _consts(code)
+
+
+def _all_named(natives: frozenset[str], words: set[str]) -> bool:
+    """Each C function is one the texts name (``special_expit`` is ``expit``'s)."""
+    return all(any(n == w or n.endswith("_" + w) for w in words) for n in natives)
 
 
 def _names_used(node: ast.AST) -> set[str]:

@@ -405,6 +405,17 @@ LIBRARY_SWAPS = {
         HELPER_SIGMOID.format(bind="").replace("def sigmoid(u):",
                                                "def sigmoid(u, _act=torch.exp):"),
         "exec('sigmoid.__defaults__ = (torch.sigmoid,)')\n"),
+    "source_runtime_library_instance": (
+        "as an instance's attribute, swapped by exec() for torch.sigmoid",
+        HELPER_SIGMOID.format(bind="class _Ops:\n    def __init__(self):\n"
+                              "        self.f = torch.exp\n\n_ops = _Ops()\n"
+                              "_act = lambda u: _ops.f(u)"),
+        "exec('_ops.f = torch.sigmoid')\n"),
+    "source_runtime_library_dict": (
+        "in a dict, swapped by exec() for torch.sigmoid",
+        HELPER_SIGMOID.format(bind="_table = {'f': torch.exp}\n"
+                              "_act = lambda u: _table['f'](u)"),
+        "exec(\"_table['f'] = torch.sigmoid\")\n"),
 }
 
 

@@ -57,6 +57,11 @@ _module: Any = _sys.__class__
 _module_dict: Any = _module.__dict__["__dict__"].__get__   # a module's own ``__dict__``
 _MODULES = _sys.modules   # the interpreter's table, as the kernel started
 
+_type_flags: Any = _type.__dict__["__flags__"].__get__
+_member: Any = _type.__dict__["__basicsize__"].__class__   # a C struct member's descriptor
+_HEAPTYPE = 1 << 9        # a class made by a ``class`` statement, not a C type
+NATIVE_FUNCTION = "native:fn:"   # a C function inside an object, by the name it carries
+
 _gettrace = _sys.gettrace
 _BUILTINS = _builtins_module.__dict__
 _PRISTINE = dict(_BUILTINS)   # as the kernel started, before any student code
@@ -209,6 +214,9 @@ class _Walk:
             return True
         if self.user_class(t):
             return self.instance(obj, t, depth)
+        name = _native_name(obj) if _callable(obj) else None
+        if name is not None:   # ``torch.exp`` in a container: which one it is
+            self.codes.append(NATIVE_FUNCTION + name)
         return not _callable(obj)
 
     def instance(self, obj: Any, cls: Any, depth: int) -> bool:
@@ -222,6 +230,20 @@ class _Walk:
                 for part in state.values():
                     self.inside(part, depth + 1)
         return True
+
+
+def _native_name(obj: Any) -> Any:
+    """The name a C function carries (``exp`` for ``torch.exp``, ``special_expit`` for
+    ``torch.special.expit``), read through its C type's own descriptor so that no
+    student code runs; None for anything else."""
+    t = _type(obj)
+    if _type_flags(t) & _HEAPTYPE:
+        return None
+    getter = _proxy_get(t.__dict__, "__name__")
+    if _type(getter) is not _getset and _type(getter) is not _member:
+        return None
+    name = getter.__get__(obj, t)
+    return name if _type(name) is _str else None
 
 
 def _contents(cell: Any) -> Any:
