@@ -224,9 +224,12 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKernel]:
 
 
 def _played(kernel: LocalKernel, cells: list[str]) -> Submission:
-    kernel.run_code("import builtins, sys\nsys.settrace(None)\n"
+    # what an earlier case replaced (builtins, ``functools.lru_cache``) is put back
+    kernel.run_code("import builtins, functools, sys\nsys.settrace(None)\n"
                     "builtins.__dict__.setdefault('_kept', dict(builtins.__dict__))\n"
                     "builtins.__dict__.update(builtins._kept)\n"
+                    "builtins.__dict__.setdefault('_kept_ft', dict(functools.__dict__))\n"
+                    "functools.__dict__.update(builtins._kept_ft)\n"
                     "get_ipython().input_transformers_post.clear()\n%reset -f\n")
     cells = [textwrap.dedent(c) for c in cells]
     for cell in cells:
@@ -375,7 +378,3 @@ def test_same_object_reads_module_and_class_dictionaries_only() -> None:
     assert same(math.exp, "math.no_such_name") is None
     assert same(math.exp, "no_such_module_here.exp") is None
     assert same(math.exp, 3) is None
-
-
-def test_the_grader_and_the_kernel_mark_c_functions_alike() -> None:
-    assert code_identity.ag_code().NATIVE_FUNCTION == code_identity._NATIVE_FUNCTION

@@ -56,7 +56,6 @@ _AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 DATACLASS_MADE = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "__setattr__",
                             "__delattr__", "__lt__", "__le__", "__gt__", "__ge__",
                             "__getstate__", "__setstate__", "__replace__"})
-_NATIVE_FUNCTION = "native:fn:"   # ag_code.NATIVE_FUNCTION
 _KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")   # ``name=literal``; literals start ``int:``
 
 
@@ -97,8 +96,8 @@ class LiveCode:
     @property
     def natives(self) -> frozenset[str]:
         """The names of the C functions inside (``exp`` for a ``torch.exp`` held)."""
-        return frozenset(c[len(_NATIVE_FUNCTION):] for c in self.codes
-                         if c.startswith(_NATIVE_FUNCTION))
+        mark = ag_code().NATIVE_FUNCTION
+        return frozenset(c[len(mark):] for c in self.codes if c.startswith(mark))
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,7 @@ class CodeIdentity:
         # what a ``@dataclass`` among the texts used generated is no text of anyone's
         generated = {d for n, d in live.methods if n in DATACLASS_MADE} \
             if self._uses_dataclass(node) else set()
-        python = {c for c in live.codes if not c.startswith(_NATIVE_FUNCTION)}
+        python = {c for c in live.codes if not c.startswith(ag_code().NATIVE_FUNCTION)}
         return live.kind != "native" and not (live.foreign - generated) \
             and python - generated <= self._allowed(node) \
             and (not live.natives or _all_named(live.natives, self._words(node)))

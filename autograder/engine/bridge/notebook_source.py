@@ -158,11 +158,7 @@ class NotebookSource:
         sigmoid as s`` or ``s = torch.sigmoid``), ``RUN_TIME`` where that is decided at
         run time (``s = [torch.sigmoid][0]``, a ``for`` target, a name changed in place);
         None where it has a text, or the notebook's top level never binds it."""
-        seen, last, binding = {name}, name, self._bindings.get(name)
-        while binding is not None and binding.alias is not None and len(seen) <= _ALIAS_HOPS:
-            last = binding.alias
-            seen.add(last)
-            binding = self._bindings.get(last)
+        last, seen, binding = self._followed(name)
         if binding is None:   # never bound, or an alias of a name the notebook never binds
             return None if last == name else last
         if seen & self._changed() or binding.alias is not None:
@@ -215,13 +211,18 @@ class NotebookSource:
                 found[key] = f"{origin}.{rest}" if rest else origin
         return found
 
-    def _arguments(self, name: str) -> ast.arguments | None:
-        node, last = self.statement(name), name
-        for _ in range(_ALIAS_HOPS if node is not None else 0):
-            binding = self._bindings.get(last)
-            if binding is None or binding.alias is None:
-                break
+    def _followed(self, name: str) -> tuple[str, set[str], _Binding | None]:
+        """``name``'s aliases followed (``s = t``, ``t = ...``), a few hops at most: the
+        last name, every name met, and the last one's binding."""
+        seen, last, binding = {name}, name, self._bindings.get(name)
+        while binding is not None and binding.alias is not None and len(seen) <= _ALIAS_HOPS:
             last = binding.alias
+            seen.add(last)
+            binding = self._bindings.get(last)
+        return last, seen, binding
+
+    def _arguments(self, name: str) -> ast.arguments | None:
+        node, last = self.statement(name), self._followed(name)[0]
         if isinstance(node, _FUNCTION_DEFS):
             return node.args
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
