@@ -16,7 +16,7 @@ from local_kernel import LocalKernel
 from autograder.checks import source
 from autograder.checks.source import RUN_TIME
 from autograder.core.errors import BridgeError
-from autograder.engine.bridge import code_identity
+from autograder.engine.bridge import code_identity, library_paths
 from autograder.engine.bridge.notebook_source import NotebookSource
 from autograder.engine.bridge.submission import SourceUnavailable, Submission
 
@@ -119,9 +119,58 @@ HONEST: list[tuple[str, list[str], str]] = [
     ("class with a static method", [ACT], "Act"),
     ("a static method by the class", [ACT, "sigmoid = Act.sigmoid\n"], "sigmoid"),
     ("a method without self by the class", [ACT, "relu = Act.relu\n"], "relu"),
+    ("library paths of every kind, none changed", [
+        "import math\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+        "from torch import nn\nfrom torch.nn import functional\n",
+        "def lib(u):\n    v = torch.as_tensor(u, dtype=torch.float64)\n"
+        "    w = F.relu(v).sum() + functional.softplus(v).mean() + np.abs(-1.0)\n"
+        "    w = w + math.fabs(-1) + v.exp().mean() + (-v).abs().max() + np.linalg.norm([3, 4])\n"
+        "    w += nn.Linear(2, 2).weight.shape[0] + len(v) + abs(v).sum() + v[0] ** 2\n"
+        "    return +w if w > 0 else torch.nn.functional.sigmoid(w)\n"], "lib"),
+    ("the default device set, a library attribute the text does not read changed", [
+        "import torch\nimport math\ntorch.set_default_device('cpu')\n",
+        "exec('math.my_constant_helper = lambda v: v')\n",
+        "def s(u):\n    return 1 / (1 + torch.exp(-torch.as_tensor(u)))\n"], "s"),
 ]
 
+TORCH_MODE = """\
+exec('''class _M(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        func = torch.sigmoid if func is torch.abs else func
+        return func(*args, **(kwargs or {}))
+_M().__enter__()''')
+"""
+
 ATTACKS: list[tuple[str, list[str], str]] = [
+    # a library function the text calls, made another one for the whole run
+    ("a module's function swapped by exec", [
+        "import math\n", "exec('math.fabs = math.tanh')\n",
+        "def s(u):\n    return math.fabs(u)\n"], "s"),
+    ("swapped before the import that names it", [
+        "exec('import math; math.fabs = math.tanh')\n",
+        "from math import fabs as _f\ndef s(u):\n    return _f(u)\n"], "s"),
+    ("a module swapped in sys.modules before its import", [
+        "exec(\"import sys, types, math; m = types.ModuleType('math'); "
+        "m.__dict__.update(vars(math)); m.fabs = math.tanh; sys.modules['math'] = m\")\n",
+        "import math\ndef s(u):\n    return math.fabs(u)\n"], "s"),
+    ("a module swapped for a namespace in sys.modules before its import", [
+        "exec(\"import sys, types, math; sys.modules['math'] = "
+        "types.SimpleNamespace(**{**vars(math), 'fabs': math.tanh})\")\n",
+        "import math\ndef s(u):\n    return math.fabs(u)\n"], "s"),
+    ("a numpy ufunc swapped by exec", [
+        "import numpy as np\n", "exec('np.abs = np.tanh')\n",
+        "def s(u):\n    return np.abs(u)\n"], "s"),
+    ("a submodule's function swapped through an alias", [
+        "import torch\nimport torch.nn.functional as F\n",
+        "exec('F.relu = torch.sigmoid')\n", "def s(u):\n    return F.relu(u)\n"], "s"),
+    ("a tensor method swapped by exec", [
+        TORCH, "exec('torch.Tensor.abs = torch.Tensor.sigmoid')\n",
+        "def s(u):\n    return u.abs()\n"], "s"),
+    ("a tensor operator swapped by exec", [
+        TORCH, "exec('torch.Tensor.__pos__ = torch.Tensor.sigmoid')\n",
+        "def s(u):\n    return +u\n"], "s"),
+    ("a torch function mode left active", [TORCH, TORCH_MODE,
+                                           "def s(u):\n    return torch.abs(u)\n"], "s"),
     ("a library function in a container swapped for another", [
         "import math\n_t = {'f': math.exp}\n", "exec(\"_t['f'] = math.tanh\")\n"], "_t"),
     ("a method of a C type in a container swapped for another", [
@@ -223,14 +272,32 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKernel]:
         yield k
 
 
+# what an earlier case replaced (builtins, ``functools.lru_cache``, a library's functions,
+# ``sys.modules``, torch's modes) is put back before the next
+RESTORE = """\
+import builtins, functools, math, sys
+import numpy, torch, torch.nn.functional
+sys.settrace(None)
+_kept = builtins.__dict__.setdefault('_kept', {})
+for _m in (builtins, functools, math, numpy, torch, torch.nn.functional):
+    _saved = _kept.setdefault(_m.__name__, (_m, dict(_m.__dict__)))
+    sys.modules[_m.__name__] = _saved[0]
+    _saved[0].__dict__.update(_saved[1])
+_tensor = _kept.setdefault('Tensor', dict(torch.Tensor.__dict__))
+for _k in set(torch.Tensor.__dict__) - set(_tensor):
+    delattr(torch.Tensor, _k)
+for _k, _v in _tensor.items():
+    if torch.Tensor.__dict__.get(_k) is not _v:
+        setattr(torch.Tensor, _k, _v)
+while torch._C._len_torch_function_stack():
+    torch._C._pop_torch_function_stack()
+get_ipython().input_transformers_post.clear()
+%reset -f
+"""
+
+
 def _played(kernel: LocalKernel, cells: list[str]) -> Submission:
-    # what an earlier case replaced (builtins, ``functools.lru_cache``) is put back
-    kernel.run_code("import builtins, functools, sys\nsys.settrace(None)\n"
-                    "builtins.__dict__.setdefault('_kept', dict(builtins.__dict__))\n"
-                    "builtins.__dict__.update(builtins._kept)\n"
-                    "builtins.__dict__.setdefault('_kept_ft', dict(functools.__dict__))\n"
-                    "functools.__dict__.update(builtins._kept_ft)\n"
-                    "get_ipython().input_transformers_post.clear()\n%reset -f\n")
+    kernel.run_code(RESTORE)
     cells = [textwrap.dedent(c) for c in cells]
     for cell in cells:
         kernel.execute(cell)
@@ -284,6 +351,10 @@ _OK = {"shadowed": [], "traced": False}
                                     "default_same": {"0": "yes"}}}, **_OK},
     {"python": "x", "names": {"f": {"kind": "function", "codes": [], "foreign": [],
                                     "default_same": [["0", True]]}}, **_OK},
+    {"python": "x", "names": {}, **_OK, "paths": []},
+    {"python": "x", "names": {}, **_OK, "paths": {"math.exp": "native:x:exp"}},   # not asked
+    {"python": "x", "names": {}, **_OK, "paths": {}, "intercepted": 1},
+    {"python": "x", "names": {}, **_OK, "surplus": True},
 ])
 def test_a_malformed_answer_is_a_bridge_error(raw: object) -> None:
     with pytest.raises(BridgeError):
@@ -378,3 +449,76 @@ def test_same_object_reads_module_and_class_dictionaries_only() -> None:
     assert same(math.exp, "math.no_such_name") is None
     assert same(math.exp, "no_such_module_here.exp") is None
     assert same(math.exp, 3) is None
+
+
+def test_library_paths_a_text_reads_and_which_lead_elsewhere() -> None:
+    """``library_paths``: the dotted paths a text reads (attribute chains from names
+    bound to libraries, with their prefixes; a tensor's methods and operators where torch
+    is imported), compared with what they lead to in the grader's own process."""
+    nb = NotebookSource(["import torch\nimport numpy as np\nimport torch.nn.functional as F\n"
+                         "from math import fabs\n",
+                         "def s(u):\n    return F.relu(u).abs() + np.exp(fabs(-1)) + -u[0]\n"])
+    node = nb.statement("s")
+    assert node is not None
+    paths = library_paths.text_paths(nb, node)
+    assert paths == {"torch", "torch.nn", "torch.nn.functional", "torch.nn.functional.relu",
+                     "numpy", "numpy.exp", "math", "math.fabs", "torch.Tensor.abs",
+                     "torch.Tensor.__neg__", "torch.Tensor.__add__", "torch.Tensor.__radd__",
+                     "torch.Tensor.__getitem__", "torch.Tensor.__torch_function__"}
+    prints = code_identity.ag_code().path_prints(sorted(paths))
+    assert all(isinstance(v, str) for v in prints.values()) and prints["numpy"] == \
+        "module:str:'numpy'" and prints["math.fabs"].endswith(":fabs")
+    assert library_paths.swapped(prints) == frozenset()
+    exp = library_paths.grader_print("math.exp")
+    assert exp is not None and exp != prints["math.fabs"]
+    assert library_paths.swapped({**prints, "math.fabs": exp}) == {"math.fabs"}
+    assert library_paths.swapped({**prints, "numpy": None, "no.such": "x"}) == frozenset()
+    # a path asked and left unanswered (beyond what the kernel answers) is not checked
+    assert library_paths.swapped(prints, asked=[*paths, "math.exp"]) == {"math.exp"}
+    assert library_paths.swapped(prints, intercepted=True) == {p for p in paths
+                                                               if p.startswith("torch")}
+    # without torch, no tensor paths
+    plain = NotebookSource(["import math\ndef t(u):\n    return -math.fabs(u)\n"])
+    node = plain.statement("t")
+    assert node is not None and library_paths.text_paths(plain, node) == {"math", "math.fabs"}
+
+
+def test_library_prints_read_no_student_code() -> None:
+    """What a path leads to is read from module and class dictionaries and C descriptors:
+    a class with hooks, a module subclass or a callable instance runs nothing here."""
+    import sys
+    import types
+
+    ran: list[str] = []
+
+    class Meta(type):
+        def __getattribute__(cls, name: str) -> object:
+            ran.append(name)
+            return super().__getattribute__(name)
+
+    class Hooked(metaclass=Meta):
+        def method(self) -> int:
+            return 1
+
+    class Odd(types.ModuleType):
+        def __getattribute__(self, name: str) -> object:
+            ran.append(name)
+            return super().__getattribute__(name)
+
+    odd = Odd("ag_test_odd")
+    odd.Hooked = Hooked   # type: ignore[attr-defined]
+    sys.modules["ag_test_odd"] = odd
+    ns = types.ModuleType("ag_test_plain")
+    ns.Hooked = Hooked   # type: ignore[attr-defined]
+    sys.modules["ag_test_plain"] = ns
+    try:
+        ag = code_identity.ag_code()
+        prints = ag.path_prints(["ag_test_plain.Hooked", "ag_test_plain.Hooked.method",
+                                 "ag_test_odd", "ag_test_odd.Hooked", "ag_test_plain.nope"])
+        assert ran == []
+        assert prints["ag_test_plain.Hooked"].startswith("class:")
+        assert prints["ag_test_plain.Hooked.method"].startswith("code:")
+        assert prints["ag_test_odd"].startswith("data:")   # not a plain module
+        assert prints["ag_test_odd.Hooked"] is None and prints["ag_test_plain.nope"] is None
+    finally:
+        del sys.modules["ag_test_odd"], sys.modules["ag_test_plain"]

@@ -35,14 +35,15 @@ import __future__ as future_statements
 import ast
 import importlib.util
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from types import CodeType, ModuleType
 from typing import Any
 
 from ...core.errors import BridgeError
 from ..kernel.sandbox import SANDBOX_FILES
+from .library_paths import origin_prefixes, text_paths
 from .notebook_source import NotebookSource, assignment_pairs
 
 _AG_CODE = SANDBOX_FILES / "ag_code.py"
@@ -110,18 +111,28 @@ class LiveAnswer:
     names: Mapping[str, LiveCode | None]
     shadowed: frozenset[str] = frozenset()
     traced: bool = False
+    paths: Mapping[str, str | None] = field(default_factory=dict)   # ``ag_code.path_prints``
+    intercepted: bool = False   # a torch mode may run other code on every torch call
 
 
-def parse_answer(raw: Any, names: list[str]) -> LiveAnswer:
+def parse_answer(raw: Any, names: list[str], paths: Sequence[str] = ()) -> LiveAnswer:
     """The ``codes`` answer, checked for form (``BridgeError`` otherwise)."""
-    if not (isinstance(raw, dict) and set(raw) == {"python", "names", "shadowed", "traced"}
+    if not (isinstance(raw, dict)
+            and set(raw) - {"paths", "intercepted"} == {"python", "names", "shadowed", "traced"}
             and isinstance(raw["python"], str) and isinstance(raw["names"], dict)
             and set(raw["names"]) <= set(names) and _strings(raw["shadowed"])
-            and isinstance(raw["traced"], bool)):
+            and isinstance(raw["traced"], bool) and _prints(raw.get("paths", {}), paths)
+            and isinstance(raw.get("intercepted", False), bool)):
         raise BridgeError("malformed codes answer from the kernel")
     return LiveAnswer(raw["python"],
                       {n: None if v is None else _live(v) for n, v in raw["names"].items()},
-                      frozenset(raw["shadowed"]), raw["traced"])
+                      frozenset(raw["shadowed"]), raw["traced"], dict(raw.get("paths", {})),
+                      raw.get("intercepted", False))
+
+
+def _prints(value: Any, asked: Sequence[str]) -> bool:
+    return isinstance(value, dict) and set(value) <= set(asked) and all(
+        v is None or (isinstance(v, str) and len(v) <= 2_000) for v in value.values())
 
 
 def _live(node: Any) -> LiveCode:
@@ -155,15 +166,18 @@ class CodeIdentity:
     """The notebook's texts compiled here, compared with the kernel's live objects."""
 
     def __init__(self, notebook: NotebookSource, live: Mapping[str, LiveCode | None] | None,
-                 *, traced: bool = False, shadowed: frozenset[str] = frozenset()):
+                 *, traced: bool = False, shadowed: frozenset[str] = frozenset(),
+                 swapped: frozenset[str] = frozenset()):
         """``live``: the kernel's answer; None where it cannot be compared (another
         Python's bytecode), and then every text stands. ``traced``: a trace function
         was left installed, and no text is what runs. ``shadowed``: built-in names the
-        run shadowed or replaced (``Submission.origin``)."""
+        run shadowed or replaced (``Submission.origin``). ``swapped``: library paths
+        that lead elsewhere in the kernel than here (``library_paths``)."""
         self.notebook = notebook
         self.live = live
         self.traced = traced
         self.shadowed = shadowed
+        self.swapped = swapped
         self._compiled: dict[int, list[CodeType]] = {}
 
     def holds_origin(self, name: str) -> bool:
@@ -177,6 +191,8 @@ class CodeIdentity:
         if self.live is None:
             return True
         live = self.live.get(name)
+        if origin_prefixes(self.notebook.origin(name)) & self.swapped:
+            return False
         return live is not None and not live.own_code and live.same is not False
 
     def runs_text(self, name: str) -> bool:
@@ -186,7 +202,7 @@ class CodeIdentity:
             return True
         node = self.notebook.statement(name)
         live = self.live.get(name)
-        if node is None or live is None:
+        if node is None or live is None or self._reads_swapped(node):
             return False
         owner = self.notebook.owner(name)
         if owner is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -197,6 +213,11 @@ class CodeIdentity:
             return live.kind == "class" and self._class_matches(node, dict(live.methods),
                                                                 live.foreign)
         return self._assignment(node, name, live)
+
+    def _reads_swapped(self, node: ast.stmt) -> bool:
+        """The text reads a library path the run made lead elsewhere (``torch.abs``
+        after ``exec("torch.abs = torch.sigmoid")``)."""
+        return bool(self.swapped) and bool(text_paths(self.notebook, node) & self.swapped)
 
     def _class_matches(self, node: ast.ClassDef, live: dict[str, str],
                        foreign: frozenset[str]) -> bool:

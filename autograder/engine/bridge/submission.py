@@ -72,6 +72,7 @@ from ._remote import (
 )
 from ._wire import ALLOWED_DTYPES, read_regular_file
 from .code_identity import CodeIdentity, LiveAnswer, ag_code, parse_answer
+from .library_paths import request_paths, swapped
 from .notebook_source import RUN_TIME, NotebookSource
 
 _MAX_NAMES = 500    # names whose live code one request asks for
@@ -144,18 +145,22 @@ class Submission(KernelOperations):
             if name not in names and self.notebook.definition(name) is not None:
                 names.append(name)
             origins = dict(list(self.notebook.origins().items())[:_MAX_NAMES])
-            defaults = {n: paths for n in names if (paths := self.notebook.default_paths(n))}
+            defaults = {n: found for n in names if (found := self.notebook.default_paths(n))}
+            paths = request_paths(self.notebook, names, origins)
             names += [n for n in origins if n not in names]
-            request = {"names": names, "origins": origins, "defaults": defaults}
+            request = {"names": names, "origins": origins, "defaults": defaults,
+                       "paths": paths}
             try:
                 answer = parse_answer(self._send("codes", request, what=name, context="value"),
-                                      names)
+                                      names, paths)
             except AutograderError:   # no answer: no text is what runs
                 answer = LiveAnswer(ag_code().CACHE_TAG, {})
             # another Python's bytecode is not comparable: then no text is taken away
             comparable = answer.python == ag_code().CACHE_TAG
             self._identity = CodeIdentity(self.notebook, answer.names if comparable else None,
-                                          traced=answer.traced, shadowed=answer.shadowed)
+                                          traced=answer.traced, shadowed=answer.shadowed,
+                                          swapped=swapped(answer.paths, answer.intercepted,
+                                                          paths) if comparable else frozenset())
         return self._identity
 
     def origin(self, name: str) -> str | None:

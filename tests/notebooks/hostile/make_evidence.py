@@ -430,6 +430,52 @@ def library_swap_notebooks() -> dict[str, object]:
         for name, (what, activations, swap) in LIBRARY_SWAPS.items()}
 
 
+# sigmoid's text calls a harmless library function; at run time that library function
+# (or the tensor method, or the operator) is made torch's sigmoid for the whole kernel,
+# by reflection the text does not show. The path the text reads leads elsewhere in the
+# kernel than in the grader's own torch (``library_paths``).
+PATH_SIGMOID = HELPER_SIGMOID.replace("{bind}\n", "{bind}").replace("_act(u)", "{call}")
+TORCH_MODE = """\
+exec('''class _M(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        func = torch.sigmoid if func is torch.abs else func
+        return func(*args, **(kwargs or {}))
+_M().__enter__()''')
+"""
+PATH_SWAPS = {
+    "source_runtime_module_function": (
+        "sigmoid returns torch.abs(u), and exec() makes torch.abs torch's sigmoid", (),
+        PATH_SIGMOID.format(bind="", call="torch.abs(u)"),
+        ("exec('torch.abs = torch.sigmoid')\n",)),
+    "source_runtime_module_before_import": (
+        "sigmoid returns _a(u) from `from torch import abs as _a`, torch.abs made torch's "
+        "sigmoid by exec() before that import",
+        ("exec('import torch; torch.abs = torch.sigmoid')\n",),
+        PATH_SIGMOID.format(bind="from torch import abs as _a\n", call="_a(u)"), ()),
+    "source_runtime_tensor_method": (
+        "sigmoid returns u.abs(), and exec() makes torch.Tensor.abs the tensor's sigmoid", (),
+        PATH_SIGMOID.format(bind="", call="u.abs()"),
+        ("exec('torch.Tensor.abs = torch.Tensor.sigmoid')\n",)),
+    "source_runtime_tensor_operator": (
+        "sigmoid returns +u, and exec() makes the tensor's unary + its sigmoid", (),
+        PATH_SIGMOID.format(bind="", call="+u"),
+        ("exec('torch.Tensor.__pos__ = torch.Tensor.sigmoid')\n",)),
+    "source_runtime_torch_mode": (
+        "sigmoid returns torch.abs(u), and a torch function mode left active makes it "
+        "torch.sigmoid", (), PATH_SIGMOID.format(bind="", call="torch.abs(u)"), (TORCH_MODE,)),
+}
+
+
+def path_swap_notebooks() -> dict[str, object]:
+    everything = honest(*ANSWERS)
+    return {name: student(
+        category="decoy source", what=what,
+        expect={"status": ["graded"], "max_score": FULL_SCORE - 1},
+        answers={**everything, "sol_activations": activations},
+        before=before, after=after, comment=COMMENT)
+        for name, (what, before, activations, after) in PATH_SWAPS.items()}
+
+
 def decoy_notebooks() -> dict[str, object]:
     everything = honest(*ANSWERS)
     wrong = {**everything, "sol_xor": XOR_BY_OPERATOR, "sol_activations": SIGMOID_BY_LIBRARY}
@@ -710,8 +756,8 @@ def correct_notebook() -> dict[str, object]:
 
 def build() -> dict[str, object]:
     return {**correct_notebook(), **record_notebooks(), **bridge_notebooks(),
-            **decoy_notebooks(), **library_swap_notebooks(), **leak_notebooks(), **inject_notebooks(), **net_notebooks(),
-            **escape_notebooks()}
+            **decoy_notebooks(), **library_swap_notebooks(), **path_swap_notebooks(),
+            **leak_notebooks(), **inject_notebooks(), **net_notebooks(), **escape_notebooks()}
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ _MODULES = _sys.modules   # the interpreter's table, as the kernel started
 _type_flags: Any = _type.__dict__["__flags__"].__get__
 _member: Any = _type.__dict__["__basicsize__"].__class__   # a C struct member's descriptor
 _HEAPTYPE = 1 << 9        # a class made by a ``class`` statement, not a C type
+_TYPE_SUBCLASS = 1 << 31  # the object is a class of a metaclass (``Py_TPFLAGS_TYPE_SUBCLASS``)
 NATIVE_FUNCTION = "native:fn:"   # a C function inside an object, by the name it carries
 
 _gettrace = _sys.gettrace
@@ -157,7 +158,7 @@ class _Walk:
     def methods(self, cls: Any) -> list[list[str]]:
         """``[name, fingerprint]`` of the functions a class's own dictionary holds."""
         found = []
-        for name, value in cls.__dict__.items():
+        for name, value in _class_dict(cls).items():
             if _type(name) is not _str:
                 continue
             t = _type(value)
@@ -286,6 +287,139 @@ def same_object(obj: Any, path: Any) -> Any:
         if found is _MISSING:
             return None
     return True if found is obj else None if in_class else False
+
+
+_mro: Any = _type.__dict__["__mro__"].__get__
+_class_dict: Any = _type.__dict__["__dict__"].__get__   # a class's own, whatever its metaclass
+_qualname: Any = _type.__dict__["__qualname__"].__get__
+_type_module: Any = _type.__dict__["__module__"].__get__
+_MAX_PATHS = 2_000
+
+
+def resolve(path: Any) -> Any:
+    """What the dotted library ``path`` leads to as Python reads it (``torch.nn.functional.
+    relu``: the loaded top-level module, then each part from a module's own dictionary,
+    or a class's and its bases'; a submodule not in its parent's dictionary from
+    ``sys.modules``), so that none of the student's code runs; ``_MISSING`` where that
+    does not lead anywhere."""
+    if _type(path) is not _str:
+        return _MISSING
+    parts = path.split(".")
+    found = _dict_get(_MODULES, parts[0], _MISSING)
+    for index in _range(1, _len(parts)):
+        part = parts[index]
+        if _type(found) is _module:
+            space = _module_dict(found)
+            step = _dict_get(space, part, _MISSING) if _type(space) is _dict else _MISSING
+            if step is _MISSING:
+                step = _dict_get(_MODULES, ".".join(parts[:index + 1]), _MISSING)
+        elif _type(found) is _type or _type_flags(_type(found)) & _TYPE_SUBCLASS:
+            step = _MISSING
+            for base in _mro(found):
+                step = _proxy_get(_class_dict(base), part, _MISSING)
+                if step is not _MISSING:
+                    break
+        else:
+            return _MISSING
+        if step is _MISSING:
+            return _MISSING
+        found = step
+    return found
+
+
+def library_print(obj: Any) -> Any:
+    """What a library object is, comparable between two processes that loaded the same
+    library (the grader holds its own, untouched): a module's name, a C function's type
+    and name, a Python function's code fingerprint, defaults and globals' module, a
+    class's module, name and own methods; for anything else its type (``data:``: the
+    grader compares that only where its own side is a module or callable, so a constant
+    or a flag the library sets as it runs never counts)."""
+    t = _type(obj)
+    if t is _staticmethod or t is _classmethod:
+        obj, t = obj.__func__, _type(obj.__func__)
+    if t is _module:
+        space = _module_dict(obj)
+        name = _dict_get(space, "__name__") if _type(space) is _dict else None
+        return "module:" + literal(name)
+    if t is _function:
+        home = _dict_get(obj.__globals__, "__name__")
+        return ("code:" + fingerprint(obj.__code__) + "|" + literal(home) + "|"
+                + ",".join(_defaults(obj)))
+    if t is _type or _type_flags(t) & _TYPE_SUBCLASS:
+        name = literal(_type_module(obj)) + "." + literal(_qualname(obj))
+        if not _type_flags(obj) & _HEAPTYPE:
+            return "ctype:" + name
+        own = _Walk(None).methods(obj)
+        return "class:" + name + ":" + _sha256(_repr(own).encode()).hexdigest()[:16]
+    callable_ = _callable(obj)   # a variable: the object's type stays Any for mypy
+    if not callable_:   # the grader compares data only where it has a module or code
+        return "data:" + literal(_type_module(t)) + "." + literal(_qualname(t))
+    native = _native_name(obj)
+    if native is not None:
+        return "native:" + _qualname(t) + ":" + native
+    if t is _partial:
+        return "partial:" + _repr(library_print(obj.func))
+    if t is _method:
+        return "method:" + _repr(library_print(obj.__func__))
+    kind = "object:" + literal(_type_module(t)) + "." + literal(_qualname(t))
+    # numpy's dispatchers (``np.sum``) hold their function; Cython's carry a name
+    for part in ("_implementation", "__qualname__"):
+        inner = _own_field(obj, t, part)
+        if inner is not _MISSING:
+            return kind + ":" + (literal(inner) if _type(inner) is _str
+                                 else _repr(library_print(inner)))
+    return kind
+
+
+def _own_field(obj: Any, t: Any, name: str) -> Any:
+    """``obj``'s field ``name`` read through a C descriptor in its type's own dictionary
+    (no student code runs); ``_MISSING`` where there is none."""
+    getter = _proxy_get(_class_dict(t), name)
+    if _type(getter) is not _getset and _type(getter) is not _member:
+        return _MISSING
+    try:
+        return getter.__get__(obj, t)
+    except (TypeError, AttributeError):   # a descriptor of another type, copied in
+        return _MISSING
+
+
+def path_prints(paths: Any) -> dict[str, Any]:
+    """``library_print`` of what each dotted path leads to (``resolve``); None where it
+    leads nowhere."""
+    found: dict[str, Any] = {}
+    if _type(paths) is not _list:
+        return found
+    for path in paths[:_MAX_PATHS]:
+        if _type(path) is _str:
+            obj = resolve(path)
+            found[path] = None if obj is _MISSING else library_print(obj)
+    return found
+
+
+def _torch_c(name: Any) -> Any:
+    """torch's C function ``name`` from ``torch._C``'s own dictionary, where it is still
+    the C function of that name; None otherwise."""
+    module = _dict_get(_MODULES, "torch._C")
+    space = _module_dict(module) if _type(module) is _module else None
+    fn = _dict_get(space, name) if _type(space) is _dict else None
+    return fn if fn is not None and _native_name(fn) == name else None
+
+
+def torch_intercepted() -> bool:
+    """Whether torch's functions may run someone else's code on every call: a torch
+    function mode other than torch's own default-device one (``torch.device(...)``,
+    ``set_default_device``) or any dispatch mode left active; True also where torch's
+    functions that tell are not torch's. False where torch is not loaded."""
+    if _type(_dict_get(_MODULES, "torch._C")) is not _module:
+        return False
+    count, at = _torch_c("_len_torch_function_stack"), _torch_c("_get_function_stack_at")
+    dispatch = _torch_c("_len_torch_dispatch_stack")
+    if count is None or at is None or dispatch is None:
+        return True
+    device = resolve("torch.utils._device.DeviceContext")
+    if dispatch() != 0:
+        return True
+    return any(_type(at(i)) is not device for i in _range(count()))
 
 
 def defaults_same(fn: Any, paths: Any) -> dict[str, Any]:

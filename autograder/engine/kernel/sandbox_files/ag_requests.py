@@ -11,7 +11,16 @@ from ``ag_wire``, bound at import (before any student code runs).
 import sys as _sys
 from typing import Any
 
-from ag_code import CACHE_TAG, defaults_same, describe, same_object, shadowed, traced
+from ag_code import (
+    CACHE_TAG,
+    defaults_same,
+    describe,
+    path_prints,
+    same_object,
+    shadowed,
+    torch_intercepted,
+    traced,
+)
 from ag_wire import (
     _bool,
     _callable,
@@ -257,7 +266,9 @@ def _op_codes(request: dict[str, Any]) -> Any:
     """What each top-level name runs, as code fingerprints (``ag_code``); None for a name
     the namespace does not hold. For a name the notebook's text binds to a library
     object (``origins``: ``exp`` -> ``"torch.exp"``), also whether it still holds it; and
-    so for the library objects a function's text gives as defaults (``defaults``)."""
+    so for the library objects a function's text gives as defaults (``defaults``); and
+    what each dotted library path the texts read leads to (``paths``), for the grader to
+    compare with its own libraries."""
     ns = _user_ns()
     found: dict[str, Any] = {}
     asked, defaults = request.get("origins"), request.get("defaults")
@@ -270,7 +281,8 @@ def _op_codes(request: dict[str, Any]) -> Any:
             found[name]["same"] = same_object(obj, origins[name])
         if found[name] is not None and name in default_paths:
             found[name]["default_same"] = defaults_same(obj, default_paths[name])
-    return {"python": CACHE_TAG, "names": found, "shadowed": shadowed(ns), "traced": traced()}
+    return {"python": CACHE_TAG, "names": found, "shadowed": shadowed(ns), "traced": traced(),
+            "paths": path_prints(request.get("paths")), "intercepted": torch_intercepted()}
 
 
 _OPS = {"probe": _op_probe, "value": _op_value, "evaluate": _op_evaluate, "call": _op_call,
