@@ -162,7 +162,7 @@ ATTACKS: list[tuple[str, list[str], str]] = [
         "def s(u):\n    return np.abs(u)\n"], "s"),
     ("a submodule's function swapped through an alias", [
         "import torch\nimport torch.nn.functional as F\n",
-        "exec('F.relu = torch.sigmoid')\n", "def s(u):\n    return F.relu(u)\n"], "s"),
+        "exec('F.softplus = torch.sigmoid')\n", "def s(u):\n    return F.softplus(u)\n"], "s"),
     ("a tensor method swapped by exec", [
         TORCH, "exec('torch.Tensor.abs = torch.Tensor.sigmoid')\n",
         "def s(u):\n    return u.abs()\n"], "s"),
@@ -464,7 +464,7 @@ def test_library_paths_a_text_reads_and_which_lead_elsewhere() -> None:
     assert paths == {"torch", "torch.nn", "torch.nn.functional", "torch.nn.functional.relu",
                      "numpy", "numpy.exp", "math", "math.fabs", "torch.Tensor.abs",
                      "torch.Tensor.__neg__", "torch.Tensor.__add__", "torch.Tensor.__radd__",
-                     "torch.Tensor.__getitem__", "torch.Tensor.__torch_function__"}
+                     "torch.Tensor.__getitem__"}
     prints = code_identity.ag_code().path_prints(sorted(paths))
     assert all(isinstance(v, str) for v in prints.values()) and prints["numpy"] == \
         "module:str:'numpy'" and prints["math.fabs"].endswith(":fabs")

@@ -110,6 +110,12 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "13_h_alt_float64": frozenset(),
         "13_h_alt_numpy": frozenset(),
         "13_h_alt_loops": frozenset(),
+        # the deck's ways: a global manual_seed in init_params, a dict cache, one element
+        # changed in place for the numerical gradient (np.nditer); it calls
+        # torch.manual_seed, which torch rewraps once torch._dynamo is imported (an
+        # optimizer's first step): a library path that legitimately differs between the
+        # kernel and the grader, and must not take init_params's text away
+        "13_h_alt_deck_style": frozenset(),
         "13_h_bug_loss_sum": frozenset({"test_loss", "cell:test_loss",
                                         "cell:test_gradient_check"}),
         "13_h_bug_init_ignores_seed": frozenset({"test_init_params", "cell:test_init_params"}),

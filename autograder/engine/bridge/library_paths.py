@@ -15,8 +15,9 @@ module and class dictionaries only, no student code runs). The grader resolves t
 paths in its own process, whose libraries no student code touched (``grader_print``),
 and a path whose answers differ is *swapped*: a text reading it is not what runs
 (``CodeIdentity.runs_text``), and a name bound to it no longer holds its origin
-(``CodeIdentity.holds_origin``). Where either side cannot resolve a path, or what it
-leads to is not callable (a constant, a flag), nothing is compared.
+(``CodeIdentity.holds_origin``). Where either side cannot resolve a path, or the
+grader's side is a Python function, a class or data (``COMPARED``: torch rewraps some of
+its Python functions as it runs), nothing is compared.
 
 Like every answer of the kernel's, this only takes texts away.
 """
@@ -37,6 +38,12 @@ TENSOR = "torch.Tensor"
 # in the grader's process: never a name the student picks beyond these)
 IMPORTABLE = frozenset({"torch", "torchvision", "numpy", "scipy", "math", "cmath",
                         "operator", "functools", "itertools", "statistics", "random"})
+# what a library path may lead to for it to be compared: a module, a C function or type,
+# another C-typed callable (numpy's dispatchers, Cython functions). Not a Python function
+# or class: torch rewraps some as it runs (``torch.manual_seed`` once ``torch._dynamo`` is
+# imported, an optimizer class's ``step`` when one is made), so the kernel's and the
+# grader's legitimately differ; nor data (a constant, ``sys.stdout``), which may as well
+COMPARED = ("module:", "native:", "ctype:", "object:")
 _BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv",
            ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow", ast.MatMult: "matmul",
            ast.BitAnd: "and", ast.BitOr: "or", ast.BitXor: "xor", ast.LShift: "lshift",
@@ -66,8 +73,7 @@ def text_paths(notebook: NotebookSource, node: ast.AST) -> set[str]:
                 found.add(f"{TENSOR}.{n.attr}")
         if tensors:
             found |= {f"{TENSOR}.{m}" for m in _operators(n)}
-    # what every torch function does with a tensor goes through this one
-    return found | ({f"{TENSOR}.__torch_function__"} if tensors else set())
+    return found
 
 
 def origin_prefixes(origin: str | None) -> set[str]:
@@ -103,9 +109,7 @@ def swapped(kernel: Mapping[str, object], intercepted: bool = False,
         if not isinstance(theirs, str):
             continue
         ours = grader_print(path, kernel_module=_module_name(theirs))
-        # data (a constant, ``sys.stdout``) may differ between two processes; a module,
-        # a function or a class may not
-        if ours is not None and not ours.startswith("data:") and ours != theirs:
+        if ours is not None and ours.startswith(COMPARED) and ours != theirs:
             found.add(path)
     return frozenset(found)
 

@@ -331,7 +331,7 @@ def library_print(obj: Any) -> Any:
     """What a library object is, comparable between two processes that loaded the same
     library (the grader holds its own, untouched): a module's name, a C function's type
     and name, a Python function's code fingerprint, defaults and globals' module, a
-    class's module, name and own methods; for anything else its type (``data:``: the
+    class's module and name; for anything else its type (``data:``: the
     grader compares that only where its own side is a module or callable, so a constant
     or a flag the library sets as it runs never counts)."""
     t = _type(obj)
@@ -347,10 +347,7 @@ def library_print(obj: Any) -> Any:
                 + ",".join(_defaults(obj)))
     if t is _type or _type_flags(t) & _TYPE_SUBCLASS:
         name = literal(_type_module(obj)) + "." + literal(_qualname(obj))
-        if not _type_flags(obj) & _HEAPTYPE:
-            return "ctype:" + name
-        own = _Walk(None).methods(obj)
-        return "class:" + name + ":" + _sha256(_repr(own).encode()).hexdigest()[:16]
+        return ("class:" if _type_flags(obj) & _HEAPTYPE else "ctype:") + name
     callable_ = _callable(obj)   # a variable: the object's type stays Any for mypy
     if not callable_:   # the grader compares data only where it has a module or code
         return "data:" + literal(_type_module(t)) + "." + literal(_qualname(t))
