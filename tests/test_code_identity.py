@@ -16,7 +16,7 @@ from local_kernel import LocalKernel
 from autograder.checks import source
 from autograder.checks.source import RUN_TIME
 from autograder.core.errors import BridgeError
-from autograder.engine.bridge import code_identity, library_paths
+from autograder.engine.bridge import code_identity, kernel_code, library_paths
 from autograder.engine.bridge.notebook_source import NotebookSource
 from autograder.engine.bridge.submission import SourceUnavailable, Submission
 
@@ -433,7 +433,7 @@ def test_same_object_reads_module_and_class_dictionaries_only() -> None:
     import math
     import os.path
 
-    same = code_identity.ag_code().same_object
+    same = kernel_code.ag_code().same_object
     assert same(math.exp, "math.exp") is True
     assert same(os.path.join, "os.path.join") is True
     assert same(collections.OrderedDict, "collections.OrderedDict") is True
@@ -465,7 +465,7 @@ def test_library_paths_a_text_reads_and_which_lead_elsewhere() -> None:
                      "numpy", "numpy.exp", "math", "math.fabs", "torch.Tensor.abs",
                      "torch.Tensor.__neg__", "torch.Tensor.__add__", "torch.Tensor.__radd__",
                      "torch.Tensor.__getitem__"}
-    prints = code_identity.ag_code().path_prints(sorted(paths))
+    prints = kernel_code.ag_code().path_prints(sorted(paths))
     assert all(isinstance(v, str) for v in prints.values()) and prints["numpy"] == \
         "module:str:'numpy'" and prints["math.fabs"].endswith(":fabs")
     assert library_paths.swapped(prints) == frozenset()
@@ -512,7 +512,7 @@ def test_library_prints_read_no_student_code() -> None:
     ns.Hooked = Hooked   # type: ignore[attr-defined]
     sys.modules["ag_test_plain"] = ns
     try:
-        ag = code_identity.ag_code()
+        ag = kernel_code.ag_code()
         prints = ag.path_prints(["ag_test_plain.Hooked", "ag_test_plain.Hooked.method",
                                  "ag_test_odd", "ag_test_odd.Hooked", "ag_test_plain.nope"])
         assert ran == []

@@ -33,20 +33,17 @@ from __future__ import annotations
 import __future__ as future_statements
 
 import ast
-import importlib.util
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from types import CodeType, ModuleType
+from types import CodeType
 from typing import Any
 
 from ...core.errors import BridgeError
-from ..kernel.sandbox import SANDBOX_FILES
+from .kernel_code import ag_code
 from .library_paths import origin_prefixes, text_paths
 from .notebook_source import NotebookSource, assignment_pairs
 
-_AG_CODE = SANDBOX_FILES / "ag_code.py"
 _KINDS = frozenset({"function", "class", "native", "data"})
 _FOLLOW_STEPS = 6         # names followed from a statement to the texts it uses
 _MAX_TEXTS = 200
@@ -58,16 +55,6 @@ DATACLASS_MADE = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "__set
                             "__delattr__", "__lt__", "__le__", "__gt__", "__ge__",
                             "__getstate__", "__setstate__", "__replace__"})
 _KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")   # ``name=literal``; literals start ``int:``
-
-
-@lru_cache(maxsize=1)
-def ag_code() -> ModuleType:
-    """The kernel's fingerprint module, loaded from its file (one definition)."""
-    spec = importlib.util.spec_from_file_location("autograder_ag_code", _AG_CODE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
+from .kernel_code import ag_code
 from .notebook_source import RUN_TIME, NotebookSource
 
 TENSOR = "torch.Tensor"
@@ -120,8 +121,6 @@ def grader_print(path: str, *, kernel_module: str | None = None) -> str | None:
     the top-level package of a module the kernel loaded is imported here first where it
     is one of ``IMPORTABLE`` (never a submodule the student names: some change global
     state as they are imported)."""
-    from .code_identity import ag_code
-
     package = (kernel_module or "").split(".")[0]
     if package in IMPORTABLE and package not in sys.modules:
         with contextlib.suppress(Exception):   # not installed here: nothing compared

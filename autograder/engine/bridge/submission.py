@@ -71,7 +71,8 @@ from ._remote import (
     RemoteModel,
 )
 from ._wire import ALLOWED_DTYPES, read_regular_file
-from .code_identity import CodeIdentity, LiveAnswer, ag_code, parse_answer
+from .code_identity import CodeIdentity, LiveAnswer, parse_answer
+from .kernel_code import ag_code
 from .library_paths import request_paths, swapped
 from .notebook_source import RUN_TIME, NotebookSource
 
