@@ -43,7 +43,7 @@ IMPORTABLE = frozenset({"torch", "torchvision", "numpy", "scipy", "math", "cmath
 # another C-typed callable (numpy's dispatchers, Cython functions). Not a Python function
 # or class: torch rewraps some as it runs (``torch.manual_seed`` once ``torch._dynamo`` is
 # imported, an optimizer class's ``step`` when one is made), so the kernel's and the
-# grader's legitimately differ; nor data (a constant, ``sys.stdout``), which may as well
+# grader's legitimately differ; nor data (a constant, ``sys.stdout``), which may differ too
 COMPARED = ("module:", "native:", "ctype:", "object:")
 _BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv",
            ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "pow", ast.MatMult: "matmul",

@@ -331,9 +331,9 @@ def library_print(obj: Any) -> Any:
     """What a library object is, comparable between two processes that loaded the same
     library (the grader holds its own, untouched): a module's name, a C function's type
     and name, a Python function's code fingerprint, defaults and globals' module, a
-    class's module and name; for anything else its type (``data:``: the
-    grader compares that only where its own side is a module or callable, so a constant
-    or a flag the library sets as it runs never counts)."""
+    class's module and name; for anything else its type (``data:``). The grader compares
+    only where its own side is a module or C code, so a Python function torch rewraps as
+    it runs, a constant or a flag the library sets never counts."""
     t = _type(obj)
     if t is _staticmethod or t is _classmethod:
         obj, t = obj.__func__, _type(obj.__func__)
@@ -349,7 +349,7 @@ def library_print(obj: Any) -> Any:
         name = literal(_type_module(obj)) + "." + literal(_qualname(obj))
         return ("class:" if _type_flags(obj) & _HEAPTYPE else "ctype:") + name
     callable_ = _callable(obj)   # a variable: the object's type stays Any for mypy
-    if not callable_:   # the grader compares data only where it has a module or code
+    if not callable_:   # where the grader has a module here, a namespace put in its place
         return "data:" + literal(_type_module(t)) + "." + literal(_qualname(t))
     native = _native_name(obj)
     if native is not None:
