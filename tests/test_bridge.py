@@ -56,8 +56,21 @@ class EvilInt(int):
     def __eq__(self, other): return True
     __hash__ = int.__hash__
 
+import collections
+
+class EvilOrdered(collections.OrderedDict):
+    def __eq__(self, other): return True
+    __hash__ = None
+
 def evil(): return Evil()
 def evil_int(): return EvilInt(0)
+def evil_ordered(): return EvilOrdered(a=1)
+def 二倍(x): return 2 * x
+
+def moved():
+    d = collections.OrderedDict([("b", 1), ("a", 2)])
+    d.move_to_end("b")
+    return d
 def evil_list(): return [1, EvilInt(2)]
 def evil_key(): return {EvilInt(1): "a"}
 def boom(x): return x / 0
@@ -100,6 +113,16 @@ class Bad(torch.nn.Module):
         return x[:1]
 
 bad_model = Bad()
+
+class Shared(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = torch.nn.Linear(3, 3)
+        self.net = torch.nn.Sequential(self.l1, torch.nn.Sigmoid())
+    def forward(self, x):
+        return self.net(x)
+
+shared = Shared()
 '''
 
 
@@ -123,6 +146,9 @@ def sub(kernel: LocalKernel) -> Submission:
     ("'\\U0001F600'", "\U0001F600"), ("''", ""),
     ("[1, [2, 3], []]", [1, [2, 3], []]), ("(1, 'a', ())", (1, "a", ())),
     ("{'a': 1, 2: [None]}", {"a": 1, 2: [None]}), ("{}", {}),
+    # a student's params as an OrderedDict or a defaultdict are dictionaries
+    ("collections.OrderedDict(W1=[1], b1=2)", {"W1": [1], "b1": 2}),
+    ("collections.defaultdict(list, W1=[1])", {"W1": [1]}),
     ("np.float64(0.5)", 0.5), ("np.int64(3)", 3), ("np.bool_(True)", True),
     ("np.float32(0.25)", 0.25), ("torch.Size([2, 3])", (2, 3)),
     ("torch.device('cpu')", "cpu"), ("torch.float32", "torch.float32"),
@@ -223,7 +249,19 @@ def test_remote_handles_refuse_to_pose_as_values(sub: Submission) -> None:
         list(obj)
 
 
-@pytest.mark.parametrize("name", ["evil", "evil_int"])
+def test_names_in_any_script(sub: Submission) -> None:
+    """A student's Japanese names are Python names (NFKC-normalised, as Python does)."""
+    assert sub.function("二倍")(3) == 6
+    assert sub.value("ｎｕｍｂｅｒ") == 42
+    with pytest.raises(ValueError):
+        sub.function("二 倍")
+
+
+def test_ordered_dictionaries_keep_their_order(sub: Submission) -> None:
+    assert list(sub.function("moved")().items()) == [("a", 2), ("b", 1)]
+
+
+@pytest.mark.parametrize("name", ["evil", "evil_int", "evil_ordered"])
 def test_rigged_eq_cannot_pass_an_equality_check(sub: Submission, name: str) -> None:
     got = sub.function(name)()
     assert isinstance(got, Remote)
@@ -314,6 +352,13 @@ def test_source_comes_from_the_notebook_text(kernel: LocalKernel) -> None:
 
 
 # ---------------------------------------------------------------- models
+
+def test_a_layer_registered_twice_is_one_layer(sub: Submission) -> None:
+    """``l1`` reused in an ``nn.Sequential``: its tensors once, under its first name."""
+    model = sub.model("shared", torch.zeros(2, 3))
+    assert model.num_parameters == 12
+    assert sorted(model.state_dict()) == ["l1.bias", "l1.weight"]
+
 
 def _labelled(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     x = gradients.random_tensors(seed=seed, dtype=torch.float32, x=(n, 3))["x"]

@@ -77,7 +77,20 @@ def test_cells_run_as_execute_requests_would(launcher: Any,
         "ok", "ok", "ok", "ok", "ok", "ok", "error", "error", "ok", "ok", "ok", "error",
         "ok", "error", "ok", "error", "ok", "ok", "ok", "error"]
     for number, (got, want) in enumerate(zip(cells, expected, strict=True), start=1):
+        got[1].pop("line", None)   # the channel's reply also says where an error arose
         assert got == want, f"code cell {number}"
+
+
+def test_an_error_reply_says_on_which_line_of_the_cell_it_arose(launcher: Any) -> None:
+    nb = notebook("import torch\nimport japanize_matplotlib_not_here\nx = 1",
+                  "def f():\n    raise ValueError('x')\n\nprint(1)\nf()",
+                  "%%time\ny = 1\nz = 1 / 0",
+                  "1 +", "import sys\nsys.last_traceback = None\nraise KeyError")
+    _, cells = run(nb, launcher, 2)
+    assert [c[1]["status"] for c in cells] == ["error"] * 5
+    # the failing import, the call of f (not f's own line), the body under %%time; a
+    # syntax error ran nothing; IPython sets the traceback again for each error
+    assert [c[1].get("line") for c in cells] == [2, 5, 2, None, 3]
 
 
 TRANSFORMERS = (

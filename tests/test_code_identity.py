@@ -59,6 +59,15 @@ ACT = ("class Act:\n    @staticmethod\n    def sigmoid(u, eps=0.0):\n"
 
 HONEST: list[tuple[str, list[str], str]] = [
     ("def", [PERCEPTRON], "perceptron"),
+    # settings of a library and its functions named like list methods change none of
+    # what the text calls (a Japanese course's ``fix_seed``, ``np.append``)
+    ("library settings and module functions named like list methods", [
+        TORCH + "import numpy as np\n"
+        "def fix_seed(seed):\n    torch.manual_seed(seed)\n"
+        "    torch.backends.cudnn.deterministic = True\n"
+        "    torch.backends.cudnn.benchmark = False\nfix_seed(0)\n",
+        "log = np.append(np.zeros(1), 1.0)\norder = torch.sort(torch.tensor([2, 1])).values\n",
+        "def s(u):\n    return 1 / (1 + torch.exp(-u)) + np.abs(0) * torch.abs(u)\n"], "s"),
     ("literal and keyword defaults", [SIGMOID], "sigmoid"),
     ("expression default", ["def f(x, eps=float('1e-7'), dim=-1, axis=(0, 1)):\n"
                             "    return x\n"], "f"),
@@ -160,6 +169,14 @@ ATTACKS: list[tuple[str, list[str], str]] = [
     ("a numpy ufunc swapped by exec", [
         "import numpy as np\n", "exec('np.abs = np.tanh')\n",
         "def s(u):\n    return np.abs(u)\n"], "s"),
+    # the same, written in the notebook's own text: the path assigned to (a Python
+    # function of torch's, which the kernel's answer does not compare) is not what runs
+    ("a submodule's Python function assigned to through an alias", [
+        "import torch\nimport torch.nn.functional as F\n", "F.hardtanh = torch.sigmoid\n",
+        "def s(u):\n    return F.hardtanh(u)\n"], "s"),
+    ("a tensor operator assigned to in a helper", [
+        TORCH, "def setup():\n    torch.Tensor.__pos__ = torch.Tensor.sigmoid\nsetup()\n",
+        "def s(u):\n    return +u\n"], "s"),
     ("a submodule's function swapped through an alias", [
         "import torch\nimport torch.nn.functional as F\n",
         "exec('F.softplus = torch.sigmoid')\n", "def s(u):\n    return F.softplus(u)\n"], "s"),

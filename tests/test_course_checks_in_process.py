@@ -513,6 +513,26 @@ XOR_FORMS.update({
             x = (a, b)
             return AND(NAND(*x), OR(*x))
         """, True),
+    # printing the hidden layer, or copying it into a tensor, reads it: nothing changes
+    "the hidden layer printed": ("""
+        def XOR(a, b):
+            h = [NAND(a, b), OR(a, b)]
+            print("hidden:", h)
+            print(f"{h}")
+            return AND(h[0], h[1])
+        """, True),
+    "the hidden layer as a tensor": ("""
+        def XOR(a, b):
+            h = [NAND(a, b), OR(a, b)]
+            t = torch.tensor(h)
+            return AND(int(t[0]), int(t[1]))
+        """, True),
+    "the hidden layer handed to a method that may change it": ("""
+        def XOR(a, b):
+            h = [NAND(a, b), OR(a, b)]
+            LOG.record(h)
+            return AND(h[0], h[1])
+        """, False),
 })
 
 
@@ -694,6 +714,38 @@ LIBRARY_FORMS.update({
         S = torch.softmax
         def softmax(a): return S(a, -1) + EPS * 0
         """, ["softmax"]),
+    # a local is a value of the function's own, whatever its name
+    "relu with a local named threshold": ("relu", """
+        def relu(u):
+            threshold = 0.0
+            return torch.where(u > threshold, u, torch.zeros_like(u))
+        """, []),
+    "softmax with a local named log_softmax": ("softmax", """
+        def softmax(a):
+            log_softmax = a - torch.logsumexp(a, dim=-1, keepdim=True)
+            return torch.exp(log_softmax)
+        """, []),
+    "tanh with a parameter named logistic": ("tanh", """
+        def sigmoid(u): return 1 / (1 + torch.exp(-u))
+        def tanh(u, logistic=None):
+            logistic = sigmoid(2 * u)
+            return 2 * logistic - 1
+        """, []),
+    "the library's threshold as a default of that name": ("relu", """
+        from torch.nn.functional import threshold
+        def relu(u, threshold=threshold):
+            return threshold(u, 0.0, 0.0)
+        """, ["threshold"]),
+    "the library's threshold bound to a local": ("relu", """
+        def relu(u):
+            threshold = torch.nn.functional.threshold
+            return threshold(u, 0.0, 0.0)
+        """, ["threshold"]),
+    "the library's threshold imported inside": ("relu", """
+        def relu(u):
+            from torch.nn.functional import threshold
+            return threshold(u, 0.0, 0.0)
+        """, ["threshold"]),
     "softmax by logsumexp, rows in a comprehension": ("softmax", """
         def softmax(a):
             rows = [torch.exp(r - torch.logsumexp(r, 0)) for r in torch.atleast_2d(a)]
@@ -850,6 +902,18 @@ BY_HAND_14_N = {
             h, w = x.shape[0] // size, x.shape[1] // size
             return F.interpolate(x[None, None], size=(h, w), mode="area")[0, 0]
         """, False),
+    "average pooling as the library's convolution": ("avg_pool2d", """
+        def avg_pool2d(x, size=2):
+            k = torch.full((1, 1, size, size), 1 / size ** 2, dtype=x.dtype)
+            return F.conv2d(x[None, None], k, stride=size)[0, 0]
+        """, False),
+    "honest: average pooling as the student's own conv2d": ("avg_pool2d", """
+        def conv2d(x, k, stride=1, padding=0):
+            windows = x.unfold(0, k.shape[0], stride).unfold(1, k.shape[1], stride)
+            return (windows * k).sum((-2, -1))
+        def avg_pool2d(x, size=2):
+            return conv2d(x, torch.full((size, size), 1 / size ** 2, dtype=x.dtype), size)
+        """, True),
     "max_pool3d with a depth of one": ("max_pool2d", """
         def max_pool2d(x, size=2):
             return F.max_pool3d(x[None, None, None], (1, size, size))[0, 0, 0]
@@ -965,7 +1029,7 @@ BY_HAND_14_N = {
 def test_by_hand_14_n(name: str, code: str, ok: bool) -> None:
     checks = _checks("14_n")
     library, families = ((checks._CONV_LIBRARY, checks._CONV_FAMILIES) if name == "conv2d"
-                         else (checks._POOL_LIBRARY, checks._POOL_FAMILIES))
+                         else (checks._POOLING_LIBRARY, checks._POOLING_FAMILIES))
     assert _passes(lambda texts: checks._no_library(texts, name, library, families),
                    code) is ok
 

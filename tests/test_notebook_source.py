@@ -15,6 +15,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+import nbformat
 import pytest
 
 from autograder.engine.bridge import notebook_source
@@ -341,6 +342,15 @@ ORIGINS = {   # name, cell, where the name comes from by the text
     "a repeated tuple": ("PAD", "PAD = (0,) * 4", None),
     "functions repeated": ("FS", "FS = [torch.sigmoid] * 2", RUN_TIME),
     "a library's constant": ("E", "E = torch.e", "torch.e"),
+    # plain data whatever runs: no operator on plain data makes a function
+    "arithmetic on names of numbers": ("HALF", "ONE = 1\nHALF = ONE / 2", None),
+    "a conditional of two strings": (
+        "device", "device = 'cuda' if torch.cuda.is_available() else 'cpu'", None),
+    "an f-string": ("TAG", "TAG = f'{torch.sigmoid!r}'", None),
+    "a conditional of functions": ("s", "s = torch.sigmoid if c else torch.tanh", RUN_TIME),
+    "or of a function": ("s", "EPS = 1e-7\ns = EPS or torch.sigmoid", RUN_TIME),
+    "arithmetic on what a call made": ("h", "ONE = make()\nh = ONE / 2", RUN_TIME),
+    "arithmetic on a name changed later": ("h", "ONE = 1\nh = ONE / 2\nh.x = f", RUN_TIME),
     "never bound": ("f", "x = 1", None),
 }
 
@@ -366,3 +376,46 @@ def test_origins_are_the_names_bound_to_library_objects_by_the_text() -> None:
         """)])
     assert src.origins() == {"np": "numpy", "F": "torch.nn.functional", "_e": "math.exp",
                              "act": "math.exp"}
+
+
+STOPPED = {   # a cell whose run raised at ``line``: what above it ran keeps its text
+    "an import the grader lacks": (
+        "import torch\nimport japanize_matplotlib\ndef f():\n    return 1", 2,
+        {"torch": "torch", "japanize_matplotlib": RUN_TIME, "f": RUN_TIME}),
+    "a debug print at the end": (
+        "def AND(a, b):\n    return a * b\n\nprint(XOR(0, 1))", 4,
+        {"AND": None}),
+    "inside a statement": (
+        "x = 1\nfor i in range(3):\n    y = 1 / 0\nz = 2", 3,
+        {"x": None, "i": RUN_TIME, "z": RUN_TIME}),
+}
+
+
+@pytest.mark.parametrize(("cell", "line", "origins"), list(STOPPED.values()), ids=list(STOPPED))
+def test_a_cell_that_raised_keeps_what_ran_before_its_error(cell: str, line: int,
+                                                            origins: dict[str, str | None]
+                                                            ) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    nb.cells[0].metadata["autograder"] = {"status": "error", "line": line}
+    src = NotebookSource.from_notebook(nb)
+    assert {name: src.origin(name) for name in origins} == origins
+    # without the line, nothing of the cell has a text
+    nb.cells[0].metadata["autograder"] = {"status": "error"}
+    assert all(NotebookSource.from_notebook(nb).origin(name) == RUN_TIME for name in origins)
+
+
+def test_an_assignment_into_a_module_changes_that_path_only() -> None:
+    """``torch.backends.cudnn.benchmark = True`` (a course's ``fix_seed``), ``np.append``
+    and ``torch.sort`` leave ``torch`` and ``np`` what their imports say; the path
+    assigned to is recorded (a text reading it is not what runs: ``CodeIdentity``)."""
+    src = NotebookSource([
+        "import torch\nimport numpy as np\nimport torch.nn.functional as F\nfrom torch import nn",
+        "def fix_seed():\n    torch.backends.cudnn.benchmark = True\n"
+        "F.hardtanh = torch.sigmoid\nnn.x = 1\nlog = np.append(log, 1)\nv = torch.sort(t)"])
+    assert [src.origin(n) for n in ("torch", "np", "F")] == ["torch", "numpy",
+                                                             "torch.nn.functional"]
+    assert src.origin("nn") == RUN_TIME   # imported from a module: maybe no module itself
+    assert src.stored_library_paths() == {"torch.backends.cudnn.benchmark",
+                                          "torch.nn.functional.hardtanh"}
+    # a module's name bound to something else in the same cell is that thing
+    assert NotebookSource(["import numpy as np\nnp = []\nnp.append(f)"]).origin("np") == RUN_TIME

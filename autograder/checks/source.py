@@ -499,18 +499,46 @@ def free_names(tree: ast.AST) -> list[str]:
 
 def _scoped(tree: ast.AST) -> Iterator[tuple[ast.AST, frozenset[str]]]:
     """Every node of ``tree``, with the names the scopes around it bind themselves
-    (functions, comprehensions, class bodies)."""
+    (functions, comprehensions, class bodies). What a ``def``, lambda or class evaluates
+    where it is defined (decorators, default values, bases) is read in the scope around
+    it: in ``def relu(u, threshold=threshold)`` the default is the global's."""
     stack: list[tuple[ast.AST, frozenset[str]]] = [(tree, frozenset())]
     while stack:
-        node, local = stack.pop()
+        node, outer = stack.pop()
+        local = outer
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            local = local | _defined_in(node)
+            local = outer | _defined_in(node)
         elif isinstance(node, _COMPREHENSIONS):
-            local = local | _stored(node.generators)
+            local = outer | _stored(node.generators)
         elif isinstance(node, ast.ClassDef):
-            local = local | _stored(node.body)
+            local = outer | _stored(node.body)
         yield node, local
-        stack.extend((child, local) for child in ast.iter_child_nodes(node))
+        around = {id(part) for part in _evaluated_around(node)}
+        stack.extend((child, outer if id(child) in around else local)
+                     for child in _children(node))
+
+
+def _children(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.iter_child_nodes``, with a function's defaults as children of their own
+    (they sit inside its ``arguments``, whose other parts are its parameters)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.arguments):
+            yield from (d for d in (*child.defaults, *child.kw_defaults) if d is not None)
+            yield from (a for a in (*child.posonlyargs, *child.args, *child.kwonlyargs,
+                                    *filter(None, (child.vararg, child.kwarg))))
+        else:
+            yield child
+
+
+def _evaluated_around(node: ast.AST) -> list[ast.AST]:
+    """The parts of a ``def``, lambda or class evaluated in the enclosing scope."""
+    if isinstance(node, ast.ClassDef):
+        return [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return []
+    args = node.args
+    return [*getattr(node, "decorator_list", []), *args.defaults,
+            *(d for d in args.kw_defaults if d is not None)]
 
 
 def _stored(nodes: Iterable[ast.AST]) -> frozenset[str]:

@@ -419,7 +419,7 @@ def _most_similar(indices: list[int], texts: list[Any], released: str) -> int | 
     return scores[0][1]
 
 
-_DEFINITION = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)|^([A-Za-z_]\w*)\s*=[^=]",
+_DEFINITION = re.compile(r"^(?:async\s+def|def|class)\s+([^\W\d]\w*)|^([^\W\d]\w*)\s*=[^=]",
                          re.MULTILINE)
 
 

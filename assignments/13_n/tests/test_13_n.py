@@ -89,7 +89,7 @@ _NUMBER_WRAPPERS = frozenset({"int", "bool", "float"})                  # int(AN
 _SEQUENCES = frozenset({"tuple", "list"})               # tuple(g(*x) for g in layer)
 # builtins that only read what they are given (a generator: at once)
 _READ_ONLY_CALLS = frozenset({*_SEQUENCES, "len", "sum", "max", "min", "any", "all", "sorted",
-                              *_NUMBER_WRAPPERS})
+                              *_NUMBER_WRAPPERS, "print", "str", "repr", "format"})
 _VALUE_METHODS = frozenset({"item", "int", "long", "bool", "float", "double", "squeeze",
                             "reshape", "view", "flatten", "clone", "detach", "cpu", "to",
                             "type", "astype"})                          # AND(a, b).item()
@@ -877,16 +877,20 @@ def _targets(stmt: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
 
 def _read_only(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
     parent = parents.get(id(node))
-    if isinstance(parent, (ast.Starred, ast.BinOp, ast.Return)):
-        return True
+    if isinstance(parent, (ast.Starred, ast.BinOp, ast.Return, ast.FormattedValue)):
+        return True   # ``print(f"{hidden}")``
     if isinstance(parent, ast.Subscript):
         return parent.value is node
     if isinstance(parent, ast.comprehension):
         return parent.iter is node
     if isinstance(parent, ast.Attribute):   # an attribute read; methods: _changeable
         return True
-    return isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) \
-        and parent.func.id in _READ_ONLY_CALLS and node in parent.args
+    if not (isinstance(parent, ast.Call) and node in parent.args):
+        return False
+    func = parent.func   # ``print(hidden)``, ``torch.tensor(hidden)``: read, not changed
+    return (isinstance(func, ast.Name) and func.id in _READ_ONLY_CALLS) or (
+        isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+        and func.attr in _VALUE_FUNCTIONS)
 
 
 def _sibling(func: ast.expr, fn: _Function) -> _Function | None:
@@ -1307,10 +1311,14 @@ def _read_own(reader: _Reader, name: str) -> tuple[dict[str, ast.AST], set[str],
                 if target is not None and target.fn.factory is None:
                     own.add(node.id)
                     queue.append(target.fn)
+        # a global name it reads, or an import: not its own locals (``threshold = 0.0``
+        # in relu is a number, whatever its name)
+        global_reads = set(source.free_names(current.node))
         for node in ast.walk(current.node):
             if isinstance(node, ast.Attribute):
                 library.add(node.attr)
-            elif isinstance(node, ast.Name) and (node.id not in own or node.id in imported):
+            elif isinstance(node, ast.Name) and (
+                    node.id in imported or (node.id not in own and node.id in global_reads)):
                 used.add(node.id)
     return read, used, library
 

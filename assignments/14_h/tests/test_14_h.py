@@ -119,7 +119,11 @@ def test_model_is_alexnet(submission):
 _ALL = ("(lambda walk: walk(walk, {0}))(lambda walk, t: [t] + [u for c in "
         "(getattr(t, 'transforms', None) or []) for u in walk(walk, c)])")
 _NAMES = "[type(t).__name__ for t in " + _ALL + "]"
-_NORMALIZE = ("[([float(v) for v in t.mean], [float(v) for v in t.std]) for t in "
+# a mean or std as torchvision takes it: a sequence, a tensor or one number (``Normalize(0.5,
+# 0.5)``), as a list of floats
+_FLOATS = ("__import__('torch').as_tensor({0}, dtype=__import__('torch').float64)"
+           ".reshape(-1).tolist()")
+_NORMALIZE = ("[(" + _FLOATS.format("t.mean") + ", " + _FLOATS.format("t.std") + ") for t in "
               + _ALL.format("test_transform") + " if type(t).__name__ == 'Normalize']")
 # a transform's results on one image, n times, as plain tensors (transforms.v2 gives
 # tv_tensors.Image)

@@ -8,8 +8,8 @@ handle talks to, so every method the ``_remote.Owner`` protocol names is here.
 
 from __future__ import annotations
 
-import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,6 @@ from ._wire import _Incoming, _Outgoing
 if TYPE_CHECKING:
     import torch
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class KernelOperations(BridgeClient):
@@ -70,7 +69,7 @@ class KernelOperations(BridgeClient):
 
     def _attr(self, remote: Remote, name: str) -> Any:
         self._own(remote)
-        if not _NAME.fullmatch(name) or "." in name:
+        if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"not an attribute name: {name!r}")
         what = f"{remote.what}.{name}"
         return self._send("attr", {"target": {"remote": remote.id}, "name": name},
@@ -162,9 +161,14 @@ def _rows(batch: Any) -> int | None:
 
 
 def _checked_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    """``name`` (``"f"`` or ``"Class.method"``) as Python spells it: any identifier a
+    student may write (``学習率``), in the NFKC form the parser gives it (``ｘ`` is ``x``)."""
+    if not isinstance(name, str):
         raise ValueError(f"not a Python name: {name!r}")
-    return name
+    normal = unicodedata.normalize("NFKC", name)
+    if not all(part.isidentifier() for part in normal.split(".")):
+        raise ValueError(f"not a Python name: {name!r}")
+    return normal
 
 
 def _module_infos(raw: Any, what: str) -> tuple[ModuleInfo, ...]:

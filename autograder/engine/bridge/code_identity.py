@@ -54,7 +54,7 @@ _AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 DATACLASS_MADE = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "__setattr__",
                             "__delattr__", "__lt__", "__le__", "__gt__", "__ge__",
                             "__getstate__", "__setstate__", "__replace__"})
-_KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")   # ``name=literal``; literals start ``int:``
+_KEYWORD = re.compile(r"[^\W\d]\w*=")   # ``name=literal``; literals start ``int:``
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,7 @@ class CodeIdentity:
         self.traced = traced
         self.shadowed = shadowed
         self.swapped = swapped
+        self.stored = notebook.stored_library_paths()   # the text's own, kernel or not
         self._compiled: dict[int, list[CodeType]] = {}
 
     def holds_origin(self, name: str) -> bool:
@@ -173,21 +174,25 @@ class CodeIdentity:
         put there instead (``globals()["exp"] = lambda v: ...``, or another library
         function). No code the notebook compiled inside it, and the very object its
         dotted name leads to in the kernel's loaded modules where that can be read."""
-        if self.traced:
+        prefixes = origin_prefixes(self.notebook.origin(name))
+        if self.traced or self._stored_into(prefixes):
             return False
         if self.live is None:
             return True
         live = self.live.get(name)
-        if origin_prefixes(self.notebook.origin(name)) & self.swapped:
+        if prefixes & self.swapped:
             return False
         return live is not None and not live.own_code and live.same is not False
 
     def runs_text(self, name: str) -> bool:
+        node = self.notebook.statement(name)
         if self.traced:
+            return False
+        if self.stored and node is not None \
+                and self._stored_into(text_paths(self.notebook, node)):
             return False
         if self.live is None:
             return True
-        node = self.notebook.statement(name)
         live = self.live.get(name)
         if node is None or live is None or self._reads_swapped(node):
             return False
@@ -200,6 +205,12 @@ class CodeIdentity:
             return live.kind == "class" and self._class_matches(node, dict(live.methods),
                                                                 live.foreign)
         return self._assignment(node, name, live)
+
+    def _stored_into(self, paths: set[str]) -> bool:
+        """Whether any of ``paths`` is, or lies below, a library path the notebook
+        assigns to (``F.relu = ...``): what the words name is not what runs."""
+        return any(path == stored or path.startswith(f"{stored}.")
+                   for path in paths for stored in self.stored)
 
     def _reads_swapped(self, node: ast.stmt) -> bool:
         """The text reads a library path the run made lead elsewhere (``torch.abs``

@@ -100,6 +100,8 @@ class _Binding:
     origin: str | None = None  # ``import torch.nn as nn``, ``s = torch.sigmoid``: dotted name
     member: tuple[str, str] | None = None  # ``s = Act.sigmoid``: a class's function, maybe
     owner: ast.ClassDef | None = None      # the class whose method ``node`` is
+    data: bool = False        # the text binds plain data only (``_data_value``)
+    module: bool = False      # ``import torch``, ``import torch.nn.functional as F``
 
 
 _UNKNOWN = _Binding(None)
@@ -109,10 +111,13 @@ RUN_TIME = "?"   # ``origin`` of a name whose value only running the notebook de
 class NotebookSource:
     """The top-level bindings of a notebook's code cells, in execution order."""
 
-    def __init__(self, cells: Iterable[str], *, unfinished: Container[int] = ()):
+    def __init__(self, cells: Iterable[str], *, unfinished: Container[int] = (),
+                 stopped: Mapping[int, int] | None = None):
         """``unfinished``: positions (in ``cells``) of cells that did not run to their end
         (an error, a timeout): what they bind has no text, as they may have stopped
-        anywhere."""
+        anywhere; ``stopped``: for some of them, the line of the cell where its error
+        arose (the kernel's word, as whether a cell ended is): the top-level statements
+        that end above it ran, and keep their texts."""
         self._bindings: dict[str, _Binding] = {}
         self._touched: set[str] = set()
         self._paths: set[str] = set()       # ``torch.no_grad = ...``: dotted targets
@@ -121,7 +126,8 @@ class NotebookSource:
         self._star = False
         budget = TransformBudget()
         for index, text in enumerate(cells):
-            self._scan_cell(text, budget, finished=index not in unfinished)
+            self._scan_cell(text, budget, finished=index not in unfinished,
+                            stopped=(stopped or {}).get(index))
 
     @classmethod
     def from_notebook(cls, nb: Any) -> NotebookSource:
@@ -129,8 +135,9 @@ class NotebookSource:
         a cell that did not end ``ok`` defines nothing textual."""
         cells = [c for c in (nb.get("cells", []) if isinstance(nb, dict) else [])
                  if isinstance(c, dict) and c.get("cell_type") == "code"]
-        return cls((_cell_text(c) for c in cells),
-                   unfinished={i for i, c in enumerate(cells) if not _finished(c)})
+        unfinished = {i for i, c in enumerate(cells) if not _finished(c)}
+        stopped = {i: line for i in unfinished if (line := _stopped_line(cells[i])) is not None}
+        return cls((_cell_text(c) for c in cells), unfinished=unfinished, stopped=stopped)
 
     def definition(self, name: str) -> str | None:
         """Source text of ``name`` (``"f"`` or ``"Class.method"``), or ``None``."""
@@ -318,11 +325,35 @@ class NotebookSource:
                     queue += [b for b in [self._bindings.get(base.id)] if b is not None]
         return found
 
-    def _scan_cell(self, text: str, budget: TransformBudget, *, finished: bool) -> None:
+    def _modules_in(self, tree: ast.Module) -> set[str]:
+        """The names that stand for a module throughout this cell: imported as one (here
+        or before) and bound to nothing else by its other statements."""
+        imported = {name for stmt in tree.body if isinstance(stmt, ast.Import)
+                    for name, _ in _imported(stmt)}
+        earlier = {name for name, b in self._bindings.items() if b.module}
+        rebound = {name for stmt in tree.body if not isinstance(stmt, ast.Import)
+                   for name in _stored_names(stmt)}
+        return (imported | earlier) - rebound
+
+    def stored_library_paths(self) -> frozenset[str]:
+        """The library paths the notebook assigns to (``torch.backends.cudnn.benchmark =
+        True`` is ``torch.backends.cudnn.benchmark``; ``F.relu = f`` with ``F`` imported
+        as ``torch.nn.functional`` is ``torch.nn.functional.relu``): a text that reads
+        one of them, or below it, is not what its words say (``CodeIdentity``)."""
+        found = set()
+        for path in self._paths:
+            root, _, rest = path.partition(".")
+            binding = self._bindings.get(root)
+            if binding is not None and binding.module and binding.origin and rest:
+                found.add(f"{binding.origin}.{rest}")
+        return frozenset(found)
+
+    def _scan_cell(self, text: str, budget: TransformBudget, *, finished: bool,
+                   stopped: int | None = None) -> None:
         tree = parse_cell(text, budget)
         if tree is None:
             return
-        self._touched |= _touched_names(tree)
+        self._touched |= _touched_names(tree, self._modules_in(tree))
         paths, reflected = _stored_paths(tree)
         self._paths |= paths
         self._reflected |= reflected
@@ -332,8 +363,9 @@ class NotebookSource:
                 self._bindings = dict.fromkeys(self._bindings, _UNKNOWN)
                 self._star = True
                 continue
+            ran = finished or (stopped is not None and (stmt.end_lineno or stopped) < stopped)
             for name, binding in _bindings_of(stmt, tree.source, self._bindings):
-                self._bindings[name] = binding if finished else _UNKNOWN
+                self._bindings[name] = binding if ran else _UNKNOWN
 
 
 class _Module(ast.Module):
@@ -423,9 +455,9 @@ def _bindings_of(stmt: ast.stmt, source: str, earlier: Mapping[str, _Binding]
     if isinstance(stmt, _DEFS) and _plain_definition(stmt, earlier):
         known[stmt.name] = _Binding(_segment(source, stmt), node=stmt, cell=source)
     elif isinstance(stmt, ast.Assign):
-        known.update(_assigned(stmt.targets, stmt.value, stmt, source))
+        known.update(_assigned(stmt.targets, stmt.value, stmt, source, earlier))
     elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-        known.update(_assigned([stmt.target], stmt.value, stmt, source))
+        known.update(_assigned([stmt.target], stmt.value, stmt, source, earlier))
     elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
         known.update(_imported(stmt))
     for name in sorted(_stored_names(stmt)):
@@ -511,15 +543,21 @@ def _plain_base(base: ast.expr, earlier: Mapping[str, _Binding]) -> bool:
     return base.id == "object" if binding is None else isinstance(binding.node, ast.ClassDef)
 
 
-def _touched_names(tree: ast.AST) -> set[str]:
+def _touched_names(tree: ast.AST, modules: Container[str] = ()) -> set[str]:
     """Names whose object is changed in place anywhere in a cell (``f.__code__ = g.__code__``,
     ``GATES["and"] = g``, ``setattr(f, ...)``, ``LAYERS.append(g)``) or rebound from inside
-    a function (``global f``): their text no longer says what runs."""
+    a function (``global f``): their text no longer says what runs. A module (one of
+    ``modules``) is not changed by calling its functions (``np.append``, ``torch.sort``),
+    and a dotted assignment into it (``torch.backends.cudnn.benchmark = True``) changes
+    that path only (``stored_library_paths``), not all of it."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             found |= set(node.names)
         elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            path = _dotted(node)
+            if path is not None and path.partition(".")[0] in modules:
+                continue
             if node.attr not in _HARMLESS_ATTRIBUTES:
                 found |= _root(node.value)
         elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
@@ -528,7 +566,8 @@ def _touched_names(tree: ast.AST) -> set[str]:
                 and node.func.id in ("setattr", "delattr") and node.args:
             found |= _root(node.args[0])
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in _MUTATORS:
+                and node.func.attr in _MUTATORS and not (
+                    isinstance(node.func.value, ast.Name) and node.func.value.id in modules):
             found |= _root(node.func.value)
     return found
 
@@ -561,6 +600,15 @@ def _root(node: ast.expr) -> set[str]:
     return {node.id} if isinstance(node, ast.Name) else set()
 
 
+def _stopped_line(cell: dict[str, Any]) -> int | None:
+    """Where the grader's run of this cell raised its error, as the kernel said."""
+    metadata = cell.get("metadata")
+    record = metadata.get("autograder") if isinstance(metadata, dict) else None
+    line = record.get("line") if isinstance(record, dict) and record.get("status") == "error" \
+        else None
+    return line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else None
+
+
 def _finished(cell: dict[str, Any]) -> bool:
     """Did the grader run this cell to its end? (Cells it never ran count as written.)"""
     metadata = cell.get("metadata")
@@ -568,18 +616,18 @@ def _finished(cell: dict[str, Any]) -> bool:
     return not isinstance(record, dict) or record.get("status") == "ok"
 
 
-def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
-              source: str) -> Iterator[tuple[str, _Binding]]:
+def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt, source: str,
+              earlier: Mapping[str, _Binding]) -> Iterator[tuple[str, _Binding]]:
     for name, part in assignment_pairs(targets, value):
-        if isinstance(part, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)) \
-                or (part is not None and _literal_value(part)):
+        data = part is not None and _data_value(part, earlier)
+        if isinstance(part, (ast.Lambda, ast.Call, ast.Dict, ast.List, ast.Tuple)) or data:
             # a lambda, what a factory built (``AND = make_gate(...)``) or a container
-            # of functions (``GATES = {"and": AND}``), a number (``EPS = 1e-7``, ``E = -2
-            # ** 0.5``: no name, so nothing that could be a library's function): the
-            # statement is the definition
+            # of functions (``GATES = {"and": AND}``), plain data (``EPS = 1e-7``, ``HALF
+            # = EPS / 2``, ``device = "cuda" if ... else "cpu"``: nothing that could be
+            # a library's function): the statement is the definition
             # structure checks read (they follow the helpers it calls or holds; in
             # ``AND, OR = make(...), make(...)`` they pick the part bound to the name)
-            yield name, _Binding(_segment(source, stmt), node=stmt, cell=source)
+            yield name, _Binding(_segment(source, stmt), node=stmt, cell=source, data=data)
         elif isinstance(part, ast.Name):
             yield name, _Binding(None, alias=part.id)
         elif isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name):
@@ -590,14 +638,30 @@ def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt,
             yield name, _Binding(None, origin=_dotted(part) if part is not None else None)
 
 
-_LITERAL_NODES = (ast.Constant, ast.UnaryOp, ast.BinOp, ast.unaryop, ast.operator,
-                  ast.Tuple, ast.List, ast.Set, ast.Dict, ast.expr_context)
+def _data_value(node: ast.expr | None, earlier: Mapping[str, _Binding]) -> bool:
+    """Whether ``node`` can only be plain data: constants, f-strings, containers of plain
+    data, arithmetic, comparisons and ``and``/``or`` on it, names bound to plain data
+    by their text before (``HALF = ONE / 2``), and a conditional whose two branches are
+    plain data whatever its test (``"cuda" if torch.cuda.is_available() else "cpu"``).
+    Nothing of it can be a function: an operator on plain data gives plain data."""
+    if node is None:
+        return False
+    if isinstance(node, (ast.Constant, ast.JoinedStr)):
+        return True
+    if isinstance(node, ast.Name):
+        binding = earlier.get(node.id)
+        return binding is not None and binding.data
+    if isinstance(node, ast.IfExp):
+        return _data_value(node.body, earlier) and _data_value(node.orelse, earlier)
+    if isinstance(node, ast.Dict):
+        return None not in node.keys and all(_data_value(part, earlier)
+                                             for part in (*node.keys, *node.values))
+    return isinstance(node, _DATA_NODES) and all(
+        _data_value(child, earlier) for child in ast.iter_child_nodes(node)
+        if isinstance(child, ast.expr))
 
 
-def _literal_value(node: ast.expr) -> bool:
-    """Constants, containers of them and arithmetic on them only (``0.7``, ``-1 / 255``,
-    ``(0,) * 4``): no name, so nothing that could be a function."""
-    return all(isinstance(n, _LITERAL_NODES) for n in ast.walk(node))
+_DATA_NODES = (ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.Tuple, ast.List, ast.Set)
 
 
 def _imported(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, _Binding]]:
@@ -606,7 +670,8 @@ def _imported(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, _Binding
     for alias in stmt.names:
         if isinstance(stmt, ast.Import):
             name = alias.asname or alias.name.split(".")[0]
-            yield name, _Binding(None, origin=alias.name if alias.asname else name)
+            yield name, _Binding(None, origin=alias.name if alias.asname else name,
+                                 module=True)
         elif alias.name != "*":
             module = "." * stmt.level + (stmt.module or "")
             yield alias.asname or alias.name, _Binding(None, origin=f"{module}.{alias.name}")

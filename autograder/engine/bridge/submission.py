@@ -126,7 +126,8 @@ class Submission(KernelOperations):
     def source(self, name: str) -> str:
         """Text of ``name``'s definition, read from the submitted notebook (never from the
         kernel; see ``notebook_source``). ``SourceUnavailable`` when it has none."""
-        found = self.notebook.definition(_checked_name(name)) if self.notebook else None
+        name = _checked_name(name)
+        found = self.notebook.definition(name) if self.notebook else None
         if found is None:
             raise SourceUnavailable("no definition in the notebook's text", what=name)
         if not self._runs_text(name.partition(".")[0]):

@@ -39,6 +39,7 @@ CellStatus = Literal["ok", "error", "timeout", "killed", "not_run"]
 INTERRUPT_GRACE_S = 5.0      # after a timeout: how long an interrupted cell may take to stop
 IOPUB_GRACE_S = 2.0          # after a reply: how long to wait for the cell's last outputs
 TEXT_CAP = 2000              # chars kept of an untrusted ename/evalue
+MAX_CELL_LINES = 1_000_000   # a line number beyond it is no line of a cell
 _OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
 
 
@@ -77,6 +78,7 @@ class _Reply:
     evalue: str = ""
     execution_count: int | None = None
     seconds: float = 0.0
+    line: int | None = None   # the kernel's word: where in the cell its error arose
 
 
 def _cap_text(value: Any) -> str:
@@ -85,9 +87,12 @@ def _cap_text(value: Any) -> str:
 
 
 def _record(cell: Any, status: CellStatus, *, ename: str = "", evalue: str = "",
-            seconds: float = 0.0) -> None:
-    cell.setdefault("metadata", {})["autograder"] = {
-        "status": status, "ename": ename, "evalue": evalue, "seconds": round(seconds, 3)}
+            seconds: float = 0.0, line: int | None = None) -> None:
+    record: dict[str, Any] = {"status": status, "ename": ename, "evalue": evalue,
+                              "seconds": round(seconds, 3)}
+    if line is not None and status == "error":
+        record["line"] = line
+    cell.setdefault("metadata", {})["autograder"] = record
 
 
 def _source(cell: Any) -> str:
@@ -108,8 +113,11 @@ def _reply_from(content: dict[str, Any]) -> _Reply:
     if status == "ok":
         return _Reply("ok", execution_count=count)
     ename = _cap_text(content.get("ename")) or ("Aborted" if status == "aborted" else "Error")
+    line = content.get("line")
+    line = line if isinstance(line, int) and not isinstance(line, bool) \
+        and 0 < line <= MAX_CELL_LINES else None
     return _Reply("error", ename=ename, evalue=_cap_text(content.get("evalue")),
-                  execution_count=count)
+                  execution_count=count, line=line)
 
 
 class NotebookExecution:
@@ -176,7 +184,7 @@ class NotebookExecution:
         report.cells_run += 1
         cell.execution_count = reply.execution_count
         _record(cell, reply.status, ename=reply.ename, evalue=reply.evalue,
-                seconds=reply.seconds)
+                seconds=reply.seconds, line=reply.line)
         if reply.status == "timeout":
             by_notebook = self.limits.cell_timeout_s > remaining
             report.status, report.reason = "timeout", self._timeout_reason(number, by_notebook)

@@ -8,10 +8,12 @@ notebook's cells down the bridge channel (``ag_channel``) as ``{"rid", "cell",
 "msg_id"}``, and ``execute`` runs each through ipykernel's own ``do_execute``, so that a
 cell runs exactly as an ``execute_request`` would have run it (IPython's transforms and
 magics, top-level ``await``, ``input()`` refused, the inline backend's figures, the
-reply's status, error name and value, execution count). Its outputs go to IOPub as ever,
-under a parent header whose ``msg_id`` is the grader's, followed by an idle status (the
-grader's sign that the cell's outputs are all in; nobody reads a busy one, so none is
-sent); the channel's reply frame carries what the ``execute_reply`` would have said.
+reply's status, error name and value, execution count; with an error also the line of
+the cell's code where it arose, ``line``: the statements above it ran). Its outputs go
+to IOPub as ever, under a parent header whose ``msg_id`` is the grader's, followed by
+an idle status (the grader's sign that the cell's outputs are all in; nobody reads a
+busy one, so none is sent); the channel's reply frame carries what the
+``execute_reply`` would have said.
 
 Nothing here is a boundary: it runs inside the student's process, which can forge any of
 it, as it could forge an ``execute_reply``. The grader caps what it reads and grades
@@ -32,18 +34,21 @@ async def execute(kernel, request):
     parent = _parent(kernel, str(request.get("msg_id", "")))
     kernel.set_parent([], parent, "shell")
     previous = _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    _sys.last_traceback = None   # IPython sets it again for this cell's error, if any
+    line = None
     try:
         with _IPythonOnce(kernel.shell):
             content = await kernel.do_execute(str(request.get("cell", "")), False,
                                               store_history=True, user_expressions={},
                                               allow_stdin=False)
+        line = _stopped_at(kernel.shell)
     finally:
         _signal.signal(_signal.SIGINT, previous)
         for stream in (_sys.stdout, _sys.stderr):
             if stream is not None:
                 stream.flush()
         kernel._publish_status("idle", "shell", parent)
-    return _reply(content)
+    return _reply(content, line)
 
 
 class _IPythonOnce:
@@ -108,7 +113,22 @@ def _parent(kernel, msg_id):
             "parent_header": {}, "metadata": {}, "content": content, "buffers": []}
 
 
-def _reply(content):
+def _stopped_at(shell):
+    """The line of the cell's own code where its error arose, or None: in the traceback
+    IPython showed, the innermost top-level frame over the notebook's namespace (under
+    ``%%time`` the body's own, whose lines the grader reads too)."""
+    tb = getattr(_sys, "last_traceback", None)
+    namespace = getattr(shell, "user_ns", None)
+    line = None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "<module>" and frame.f_globals is namespace:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line if isinstance(line, int) and line > 0 else None
+
+
+def _reply(content, line=None):
     status = content.get("status") if isinstance(content, dict) else None
     count = content.get("execution_count") if isinstance(content, dict) else None
     reply = {"status": "ok" if status == "ok" else "error",
@@ -116,4 +136,6 @@ def _reply(content):
     if reply["status"] == "error":
         reply["ename"] = str(content.get("ename", "Error"))[:TEXT_MAX]
         reply["evalue"] = str(content.get("evalue", ""))[:TEXT_MAX]
+        if line is not None:
+            reply["line"] = line
     return _json.dumps(reply).encode("utf-8")

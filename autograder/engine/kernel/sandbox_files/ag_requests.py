@@ -48,6 +48,7 @@ from ag_wire import (
 )
 
 _MISSING = object()
+_id = id   # taken before any student code runs
 
 
 # ---------------------------------------------------------------- decoding requests
@@ -221,10 +222,18 @@ def _op_forward(request: dict[str, Any]) -> Any:
 
 
 def _op_state_dict(request: dict[str, Any]) -> Any:
+    """The model's tensors by name, each once: a layer registered under two names (``l1``
+    and ``net.0`` of an ``nn.Sequential`` reusing it) is one layer, as ``parameters()``
+    counts it, under the name it was registered by first."""
     model = _handle(request["handle"])
     _torch_module(model)
-    items = _student(lambda: _list(model.state_dict().items()))
-    return _Encoder(request, False).enc(_dict(items))
+    items = _student(lambda: _list(model.state_dict(keep_vars=True).items()))
+    seen, unique = set(), []
+    for name, tensor in items:
+        if _id(tensor) not in seen:
+            seen.add(_id(tensor))
+            unique.append((name, tensor))
+    return _Encoder(request, False).enc(_dict(unique))
 
 
 def _op_item(request: dict[str, Any]) -> Any:

@@ -20,6 +20,12 @@ handles on objects that are not plain data. The wire grammar is in ``ag_bridge``
 
 import os as _os
 import sys as _sys
+
+# ``OrderedDict`` and ``defaultdict`` are dictionaries too (a student's ``params`` may be
+# either): their C types, taken from ``_collections`` itself, cannot be changed by a
+# notebook, and only these exact types are read as dictionaries (never a subclass).
+from _collections import OrderedDict as _OrderedDict
+from _collections import defaultdict as _defaultdict
 from typing import Any
 
 # Pristine built-in types, even if the notebook rebound the names in ``builtins``.
@@ -209,12 +215,12 @@ class _Encoder:
             return [self.enc(x, depth + 1) for x in _list.copy(obj)]
         if t is _tuple:
             return {"t": "tuple", "v": [self.enc(x, depth + 1) for x in obj]}
-        if t is _dict:
-            return self.mapping(obj, depth)
+        if t is _dict or t is _OrderedDict or t is _defaultdict:
+            return self.mapping(obj, t, depth)
         return self.special(obj, t, depth)
 
-    def mapping(self, obj: dict[Any, Any], depth: int) -> Any:
-        items = _list(_dict.items(obj))
+    def mapping(self, obj: dict[Any, Any], t: Any, depth: int) -> Any:
+        items = _list(t.items(obj))  # the C type's own order (``move_to_end``)
         for key, _ in items:
             if _type(key) is not _str and _type(key) is not _int:
                 return self.remote(obj)
