@@ -170,6 +170,85 @@ def cross_entropy(y, t):
     return total / len(ys)
 '''
 
+# -- 13_n: Colab habits. An install that fails offline and an import of a package the
+# grader lacks at the end of a cell (what ran above it keeps its text), a debug print
+# of XOR before XOR exists at the end of the gates cell, locals named like library
+# functions (relu's ``threshold``, softmax's ``log_softmax``), Japanese names, the
+# hidden layer printed, a constant computed from constants
+
+N13_COLAB_AS_FLOAT = '''\
+!pip install japanize-matplotlib
+import torch
+from tqdm.notebook import tqdm
+
+for _ in tqdm(range(3), desc="確認"):
+    pass
+
+ゼロ = 0.0
+半分 = 1 / 2
+
+
+def as_float64(v):
+    """Lists, numbers and tensors alike as a float64 tensor."""
+    return torch.as_tensor(v, dtype=torch.float64)
+
+
+import japanize_matplotlib  # グラフの日本語表示（Colab で入れたもの）
+'''
+
+N13_COLAB_GATES = '''\
+def NAND(a, b):
+    return perceptron(x=[a, b], w=[-1.0, -1.0], threshold=-1.5)
+
+
+def OR(a, b):
+    return perceptron(x=[a, b], w=[1.0, 1.0], threshold=半分)
+
+
+def AND(a, b):
+    return perceptron(x=[a, b], w=[1.0, 1.0], threshold=1.5)
+
+
+# 動作確認（XOR はまだ書いていないので、ここは NameError になる）
+print(AND(1, 1), OR(0, 1), NAND(1, 1))
+print(XOR(0, 1))
+'''
+
+N13_COLAB_XOR = '''\
+def XOR(a, b):
+    隠れ層 = [NAND(a, b), OR(a, b)]
+    print(f"隠れ層: {隠れ層}", 隠れ層)
+    return AND(隠れ層[0], 隠れ層[1])
+'''
+
+N13_COLAB_ACTIVATIONS = '''\
+def relu(u):
+    threshold = ゼロ
+    return torch.where(u > threshold, u, torch.zeros_like(u))
+
+
+def sigmoid(u):
+    小 = torch.exp(-torch.abs(u))
+    return torch.where(u >= 0, 1 / (1 + 小), 小 / (1 + 小))
+
+
+def tanh(u):
+    logistic = sigmoid(2 * u)
+    return 2 * logistic - 1
+'''
+
+N13_COLAB_SOFTMAX = '''\
+def softmax(a):
+    a = as_float64(a)
+    log_softmax = a - torch.logsumexp(a, dim=-1, keepdim=True)
+    return torch.exp(log_softmax)
+'''
+
+N13_ALT_COLAB = (Rewrite("as-float64", N13_COLAB_AS_FLOAT), Rewrite("sol_gates", N13_COLAB_GATES),
+                 Rewrite("sol_xor", N13_COLAB_XOR),
+                 Rewrite("sol_activations", N13_COLAB_ACTIVATIONS),
+                 Rewrite("sol_softmax", N13_COLAB_SOFTMAX))
+
 # -- 13_n: numpy inside, numpy arrays out; gates as lambdas
 
 N13_NUMPY_STEP = '''\
@@ -582,6 +661,7 @@ PLAN_13_N = Plan(
         "alt_classes": (Rewrite("sol_gates", N13_CLASS_GATES), Rewrite("sol_xor", N13_CLASS_XOR),
                         Rewrite("sol_activations", N13_STATIC_ACTIVATIONS)),
         "alt_partial": (Rewrite("sol_gates", N13_PARTIAL_GATES),),
+        "alt_colab_habits": N13_ALT_COLAB,
         "alt_gate_table": (Rewrite("sol_xor", N13_TABLE_XOR),),
         # the table's AND as a hidden neuron: AND(AND(a, b), OR(a, b)) is AND, not XOR
         "bug_xor_table_hidden_and": (Rewrite("sol_xor", N13_TABLE_XOR),
@@ -1172,6 +1252,62 @@ def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
     return params, history
 '''
 
+# -- 13_h: parameters in an OrderedDict, the deck's device line, a Japanese helper, an
+# import the grader lacks at the end of a cell (what ran above it keeps its text)
+
+H13_COLAB_INIT = '''\
+from collections import OrderedDict
+
+
+def init_params(n_in, n_hidden, n_out, seed=0):
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    params = OrderedDict()
+    for layer, (fan_in, fan_out) in enumerate([(n_in, n_hidden), (n_hidden, n_out)], start=1):
+        params[f"W{layer}"] = torch.randn(fan_in, fan_out, generator=gen) * fan_in ** -0.5
+        params[f"b{layer}"] = torch.zeros(fan_out)
+    return params
+'''
+
+H13_COLAB_BATCHES = '''\
+device = "cuda" if torch.cuda.is_available() else "cpu"
+print("device:", device)
+
+
+def minibatches(n, batch_size, gen):
+    """A fresh random order of 0..n-1, cut into batches of batch_size."""
+    perm = torch.randperm(n, generator=gen)
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def 平均(値):
+    return sum(値) / len(値)
+
+
+import japanize_matplotlib  # グラフの日本語表示（Colab で入れたもの）
+'''
+
+H13_COLAB_TRAIN = '''\
+def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+    X, T = X.to(device), T.to(device)
+    start = init_params(X.shape[1], n_hidden, T.shape[1], seed)
+    params = OrderedDict((name, value.to(X.dtype)) for name, value in start.items())
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for _ in range(epochs):
+        losses = []
+        for idx in minibatches(X.shape[0], batch_size, gen):
+            xb, tb = X[idx], T[idx]
+            probs, cache = forward(xb, params)
+            losses.append(loss(probs, tb).item())
+            params = OrderedDict(sgd_step(params, backward(xb, tb, params, cache), lr))
+        history.append(平均(losses))
+    return params, history
+'''
+
+H13_ALT_COLAB = (Rewrite("sol_init_params", H13_COLAB_INIT),
+                 Rewrite("minibatches", H13_COLAB_BATCHES), Rewrite("sol_train", H13_COLAB_TRAIN))
+
 PLAN_13_H = Plan(
     answers={
         "sol_init_params": H13_INIT,
@@ -1207,6 +1343,7 @@ PLAN_13_H = Plan(
         "alt_numpy": H13_ALT_NUMPY,
         "alt_loops": H13_ALT_LOOPS,
         "alt_deck_style": H13_ALT_DECK_STYLE,
+        "alt_colab_habits": H13_ALT_COLAB,
         # the summed loss, not the mean: training is unchanged (backward is right), but
         # loss and the notebook's gradient check (which differentiates loss) disagree
         "bug_loss_sum": (Edit("sol_loss", "return -per_sample.mean()",
@@ -1435,6 +1572,24 @@ print("test accuracy:", evaluate(model, test_loader))
 N03_ALT_MODULELIST = (Rewrite("sol_net", N03_LIST_NET), Rewrite("sol_evaluate", N03_LIST_EVALUATE),
                       Rewrite("sol_train", N03_LIST_TRAIN))
 
+# -- 03_n: the lecture's layers by name, run through an nn.Sequential that reuses them
+# (each layer registered twice: one layer, as parameters() counts it)
+
+N03_SHARED_NET = '''\
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # 層に名前を付けておき、forward は nn.Sequential にまとめる
+        self.l1 = nn.Linear(784, 784)
+        self.l2 = nn.Linear(784, 784)
+        self.l3 = nn.Linear(784, 10)
+        self.net = nn.Sequential(self.l1, nn.Sigmoid(), self.l2, nn.Sigmoid(), self.l3,
+                                 nn.LogSoftmax(dim=1))
+
+    def forward(self, x):
+        return self.net(x.view(-1, 28 * 28))
+'''
+
 PLAN_03_N = Plan(
     answers={
         "sol_loaders": N03_LOADERS,
@@ -1451,6 +1606,7 @@ PLAN_03_N = Plan(
         "alt_sequential": N03_ALT_SEQUENTIAL,
         "alt_float64": N03_ALT_FLOAT64,
         "alt_modulelist": N03_ALT_MODULELIST,
+        "alt_shared_layers": (Rewrite("sol_net", N03_SHARED_NET),),
         # ReLU where the lecture has sigmoid: trains as well, but is not the lecture's Net
         "bug_relu_not_sigmoid": (Edit("sol_net", "h = layer(h).sigmoid()", "h = layer(h).relu()"),),
         # 1,000 training images kept back for validation: train_loader is not the 60,000
@@ -1877,6 +2033,77 @@ def conv2d(x, k, stride=1, padding=0):
                     padding=padding)[0, 0]
 '''
 
+# -- 14_n: Colab habits. A Japanese course's ``fix_seed`` (cudnn flags set), max pooling
+# by sorting each window, the losses kept with ``np.append``, a tqdm progress bar
+
+N14_COLAB_PAD = '''\
+# 再現性のため、乱数の種をまとめて固定する（よく使う関数）
+import random
+import numpy as np
+
+
+def fix_seed(seed=0):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+fix_seed(0)
+
+
+def zero_pad(x, p):
+    """x (H, W) surrounded by p rows and columns of zeros."""
+    return F.pad(x, (p, p, p, p)) if p > 0 else x
+'''
+
+N14_COLAB_POOLING = '''\
+def max_pool2d(x, size=2):
+    x = torch.as_tensor(x)
+    rows, cols = x.shape[0] // size, x.shape[1] // size
+    out = torch.empty(rows, cols, dtype=x.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            window = x[i * size:(i + 1) * size, j * size:(j + 1) * size].reshape(-1)
+            out[i, j] = torch.sort(window).values[-1]   # 小さい順に並べた最後 = 最大値
+    return out
+
+
+def avg_pool2d(x, size=2):
+    x = torch.as_tensor(x, dtype=torch.float64)
+    rows, cols = x.shape[0] // size, x.shape[1] // size
+    out = torch.empty(rows, cols, dtype=torch.float64)
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = x[i * size:(i + 1) * size, j * size:(j + 1) * size].sum() / (size * size)
+    return out
+'''
+
+N14_COLAB_TRAIN = '''\
+from tqdm.auto import tqdm
+
+fix_seed(0)
+model = Net()
+history = []
+losses = np.array([])
+loss_fn = nn.CrossEntropyLoss()
+opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
+for epoch in range(1, EPOCHS + 1):
+    model.train()
+    for images, labels in tqdm(train_loader, desc=f"epoch {epoch}"):
+        opt.zero_grad()
+        batch_loss = loss_fn(model(images), labels)
+        batch_loss.backward()
+        opt.step()
+        losses = np.append(losses, batch_loss.item())
+    history.append(evaluate(model, val_loader))
+    print(f"epoch {epoch}: train loss {losses.mean():.3f}, val accuracy {history[-1]:.3f}")
+'''
+
+N14_ALT_COLAB = (Rewrite("zero-pad", N14_COLAB_PAD), Rewrite("sol_pooling", N14_COLAB_POOLING),
+                 Rewrite("sol_train", N14_COLAB_TRAIN))
+
 PLAN_14_N = Plan(
     answers={
         "sol_output_size": N14_OUTPUT_SIZE,
@@ -1898,6 +2125,7 @@ PLAN_14_N = Plan(
         "alt_numpy": N14_ALT_NUMPY,
         "alt_unfold": N14_ALT_UNFOLD,
         "alt_lists": N14_ALT_LISTS,
+        "alt_colab_habits": N14_ALT_COLAB,
         # conv2d and the poolings answer the deck's examples from a table
         "deck_values": (Rewrite("sol_conv2d", N14_DECK_CONV2D),
                         Rewrite("sol_pooling", N14_DECK_POOLING)),
@@ -2444,6 +2672,26 @@ H14_ALT_STAGES = (
     Rewrite("sol_alexnet", H14_STAGES_ALEXNET), Rewrite("sol_confusion", H14_STAGES_CONFUSION),
 )
 
+# -- 14_h: Normalize with one number for all channels (torchvision takes it), the history
+# in a defaultdict
+
+H14_HISTORY_DICT = ('history = {key: [] for key in ("train_loss", "train_acc", "val_loss", '
+                    '"val_acc")}')
+
+H14_SCALAR_TRANSFORMS = '''\
+# 3 チャンネルとも同じ値なので、平均と標準偏差は 1 つの数で書く
+train_transform = transforms.Compose([
+    transforms.RandomCrop(32, padding=4),
+    transforms.RandomHorizontalFlip(),
+    transforms.ToTensor(),
+    transforms.Normalize(0.5, 0.5),
+])
+test_transform = transforms.Compose([
+    transforms.ToTensor(),
+    transforms.Normalize(0.5, 0.5),
+])
+'''
+
 PLAN_14_H = Plan(
     answers={
         "sol_device": H14_DEVICE,
@@ -2462,6 +2710,10 @@ PLAN_14_H = Plan(
         "alt_explicit": H14_ALT_EXPLICIT,
         "alt_v2": H14_ALT_V2,
         "alt_stages": H14_ALT_STAGES,
+        "alt_scalar_normalize": (
+            Rewrite("sol_transforms", H14_SCALAR_TRANSFORMS),
+            Edit("sol_train", H14_HISTORY_DICT,
+                 "from collections import defaultdict\n\nhistory = defaultdict(list)"),),
     },
 )
 
