@@ -424,6 +424,9 @@ def test_model_helpers_in_the_kernel(good: Submission) -> None:
     checks.models.expect_class_name(good, "model", "Linear")
     assert _message(lambda: checks.models.expect_class_name(good, "model", "Net")) == \
         "model は Net のインスタンスにしてください（Linear）"
+    good.evaluate("globals().__setitem__('Net', type(model))")   # Net = Linear: an alias
+    checks.models.expect_class_name(good, "model", "Net")
+    good.evaluate("globals().pop('Net') and None")
     made = checks.models.new_model(good, "torch.nn.Linear", (3,), 3, 2)
     assert made.output_shape == (2, 2) and made.num_parameters == 8
     x = torch.randn(23, 3, generator=checks.data.generator(1))

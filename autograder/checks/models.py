@@ -56,13 +56,19 @@ def new_model(submission: Submission, class_name: str, input_shape: Sequence[int
 
 
 def expect_class_name(submission: Submission, name: str, class_name: str) -> None:
-    """Fail unless the class of the notebook's ``name`` is called ``class_name``: the
-    kernel's word, worth nothing alone (a check of what the object computes must go with
-    it); it tells a student who trained another network which one is wanted."""
+    """Fail unless the class of the notebook's ``name`` is called ``class_name``, or is
+    what the notebook's ``class_name`` is bound to: the kernel's word, worth nothing
+    alone (a check of what the object computes must go with it); it tells a student
+    who trained another network which one is wanted."""
     kind = submission.evaluate(f"type({name}).__name__")
-    if kind != class_name:
-        fail(ja=f"{name} は {class_name} のインスタンスにしてください（{kind}）",
-             en=f"{name} should be an instance of {class_name} ({kind})")
+    if kind == class_name:
+        return
+    # ``Net = FullyConnectedNet``: the class the notebook calls ``class_name`` (as much
+    # the kernel's word as the name is)
+    if submission.evaluate(f"type({name}) is globals().get({class_name!r})") is True:
+        return
+    fail(ja=f"{name} は {class_name} のインスタンスにしてください（{kind}）",
+         en=f"{name} should be an instance of {class_name} ({kind})")
 
 
 def expect_log_softmax(output: torch.Tensor, *, what: str) -> None:
