@@ -419,3 +419,8 @@ def test_an_assignment_into_a_module_changes_that_path_only() -> None:
                                           "torch.nn.functional.hardtanh"}
     # a module's name bound to something else in the same cell is that thing
     assert NotebookSource(["import numpy as np\nnp = []\nnp.append(f)"]).origin("np") == RUN_TIME
+
+
+def test_a_path_assigned_to_stays_recorded_when_its_name_is_rebound_later() -> None:
+    src = NotebookSource(["import torch.nn.functional as F\nF.relu = f", "F = 0"])
+    assert src.stored_library_paths() == {"torch.nn.functional.relu"}

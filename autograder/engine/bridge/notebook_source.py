@@ -121,6 +121,7 @@ class NotebookSource:
         self._bindings: dict[str, _Binding] = {}
         self._touched: set[str] = set()
         self._paths: set[str] = set()       # ``torch.no_grad = ...``: dotted targets
+        self._library_paths: set[str] = set()  # those into a module, by the module's name
         self._reflected: set[str] = set()   # ``setattr(torch, ...)``, ``torch[...] = ...``
         self._changed_names: set[str] | None = None
         self._star = False
@@ -325,37 +326,39 @@ class NotebookSource:
                     queue += [b for b in [self._bindings.get(base.id)] if b is not None]
         return found
 
-    def _modules_in(self, tree: ast.Module) -> set[str]:
-        """The names that stand for a module throughout this cell: imported as one (here
-        or before) and bound to nothing else by its other statements."""
-        imported = {name for stmt in tree.body if isinstance(stmt, ast.Import)
-                    for name, _ in _imported(stmt)}
-        earlier = {name for name, b in self._bindings.items() if b.module}
+    def _modules_in(self, tree: ast.Module) -> dict[str, str]:
+        """The names that stand for a module throughout this cell, with the module:
+        imported as one (here or before) and bound to nothing else by its other
+        statements."""
+        found = {name: b.origin for name, b in self._bindings.items()
+                 if b.module and b.origin}
+        found.update((name, b.origin) for stmt in tree.body if isinstance(stmt, ast.Import)
+                     for name, b in _imported(stmt) if b.origin)
         rebound = {name for stmt in tree.body if not isinstance(stmt, ast.Import)
                    for name in _stored_names(stmt)}
-        return (imported | earlier) - rebound
+        return {name: origin for name, origin in found.items() if name not in rebound}
 
     def stored_library_paths(self) -> frozenset[str]:
         """The library paths the notebook assigns to (``torch.backends.cudnn.benchmark =
         True`` is ``torch.backends.cudnn.benchmark``; ``F.relu = f`` with ``F`` imported
-        as ``torch.nn.functional`` is ``torch.nn.functional.relu``): a text that reads
-        one of them, or below it, is not what its words say (``CodeIdentity``)."""
-        found = set()
-        for path in self._paths:
-            root, _, rest = path.partition(".")
-            binding = self._bindings.get(root)
-            if binding is not None and binding.module and binding.origin and rest:
-                found.add(f"{binding.origin}.{rest}")
-        return frozenset(found)
+        as ``torch.nn.functional`` is ``torch.nn.functional.relu``), resolved by what the
+        name stood for in that cell: a text that reads one of them, or below it, is not
+        what its words say (``CodeIdentity``)."""
+        return frozenset(self._library_paths)
 
     def _scan_cell(self, text: str, budget: TransformBudget, *, finished: bool,
                    stopped: int | None = None) -> None:
         tree = parse_cell(text, budget)
         if tree is None:
             return
-        self._touched |= _touched_names(tree, self._modules_in(tree))
+        modules = self._modules_in(tree)
+        self._touched |= _touched_names(tree, modules)
         paths, reflected = _stored_paths(tree)
         self._paths |= paths
+        for path in paths:
+            root, _, rest = path.partition(".")
+            if root in modules and rest:
+                self._library_paths.add(f"{modules[root]}.{rest}")
         self._reflected |= reflected
         for stmt in tree.body:
             if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):

@@ -228,10 +228,10 @@ def _op_state_dict(request: dict[str, Any]) -> Any:
     model = _handle(request["handle"])
     _torch_module(model)
     items = _student(lambda: _list(model.state_dict(keep_vars=True).items()))
-    seen, unique = set(), []
+    seen, unique = {}, []   # literals: pristine whatever the notebook rebound
     for name, tensor in items:
         if _id(tensor) not in seen:
-            seen.add(_id(tensor))
+            seen[_id(tensor)] = True
             unique.append((name, tensor))
     return _Encoder(request, False).enc(_dict(unique))
 
