@@ -22,7 +22,7 @@ import textwrap
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from ..engine.bridge.notebook_source import RUN_TIME, assignment_pairs
+from ..engine.bridge.notebook_source import RUN_TIME, assignment_pairs, run_at_definition
 from ..engine.bridge.submission import SourceUnavailable, StudentError
 from .outcomes import fail
 
@@ -513,32 +513,24 @@ def _scoped(tree: ast.AST) -> Iterator[tuple[ast.AST, frozenset[str]]]:
         elif isinstance(node, ast.ClassDef):
             local = outer | _stored(node.body)
         yield node, local
-        around = {id(part) for part in _evaluated_around(node)}
+        around = {id(part) for part in run_at_definition(node)}
         stack.extend((child, outer if id(child) in around else local)
                      for child in _children(node))
 
 
 def _children(node: ast.AST) -> Iterator[ast.AST]:
-    """``ast.iter_child_nodes``, with a function's defaults as children of their own
-    (they sit inside its ``arguments``, whose other parts are its parameters)."""
+    """``ast.iter_child_nodes``, with what a function's ``arguments`` and a keyword
+    argument hold as children of their own: a default and a class keyword's value are
+    read in the enclosing scope (``run_at_definition``), the parameters in the function's."""
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.arguments):
             yield from (d for d in (*child.defaults, *child.kw_defaults) if d is not None)
             yield from (a for a in (*child.posonlyargs, *child.args, *child.kwonlyargs,
                                     *filter(None, (child.vararg, child.kwarg))))
+        elif isinstance(child, ast.keyword):
+            yield child.value
         else:
             yield child
-
-
-def _evaluated_around(node: ast.AST) -> list[ast.AST]:
-    """The parts of a ``def``, lambda or class evaluated in the enclosing scope."""
-    if isinstance(node, ast.ClassDef):
-        return [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        return []
-    args = node.args
-    return [*getattr(node, "decorator_list", []), *args.defaults,
-            *(d for d in args.kw_defaults if d is not None)]
 
 
 def _stored(nodes: Iterable[ast.AST]) -> frozenset[str]:

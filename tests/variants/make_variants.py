@@ -176,7 +176,7 @@ def cross_entropy(y, t):
 # functions (relu's ``threshold``, softmax's ``log_softmax``), Japanese names, the
 # hidden layer printed, a constant computed from constants
 
-N13_COLAB_AS_FLOAT = '''\
+N13_COLAB_IMPORTS = '''\
 !pip install japanize-matplotlib
 import torch
 from tqdm.notebook import tqdm
@@ -188,31 +188,19 @@ for _ in tqdm(range(3), desc="確認"):
 半分 = 1 / 2
 
 
-def as_float64(v):
-    """Lists, numbers and tensors alike as a float64 tensor."""
-    return torch.as_tensor(v, dtype=torch.float64)
+'''
 
+N13_COLAB_FAILED_IMPORT = '''
 
 import japanize_matplotlib  # グラフの日本語表示（Colab で入れたもの）
 '''
 
-N13_COLAB_GATES = '''\
-def NAND(a, b):
-    return perceptron(x=[a, b], w=[-1.0, -1.0], threshold=-1.5)
-
-
-def OR(a, b):
-    return perceptron(x=[a, b], w=[1.0, 1.0], threshold=半分)
-
-
-def AND(a, b):
-    return perceptron(x=[a, b], w=[1.0, 1.0], threshold=1.5)
+N13_COLAB_DEBUG_PRINT = '''
 
 
 # 動作確認（XOR はまだ書いていないので、ここは NameError になる）
 print(AND(1, 1), OR(0, 1), NAND(1, 1))
-print(XOR(0, 1))
-'''
+print(XOR(0, 1))'''
 
 N13_COLAB_XOR = '''\
 def XOR(a, b):
@@ -244,7 +232,9 @@ def softmax(a):
     return torch.exp(log_softmax)
 '''
 
-N13_ALT_COLAB = (Rewrite("as-float64", N13_COLAB_AS_FLOAT), Rewrite("sol_gates", N13_COLAB_GATES),
+N13_ALT_COLAB = (Rewrite("as-float64", N13_COLAB_IMPORTS + N13_AS_FLOAT + N13_COLAB_FAILED_IMPORT),
+                 Edit("sol_gates", "threshold=0.5)", "threshold=半分)"),
+                 Edit("sol_gates", "threshold=1.5)", "threshold=1.5)" + N13_COLAB_DEBUG_PRINT),
                  Rewrite("sol_xor", N13_COLAB_XOR),
                  Rewrite("sol_activations", N13_COLAB_ACTIVATIONS),
                  Rewrite("sol_softmax", N13_COLAB_SOFTMAX))
@@ -1255,58 +1245,37 @@ def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
 # -- 13_h: parameters in an OrderedDict, the deck's device line, a Japanese helper, an
 # import the grader lacks at the end of a cell (what ran above it keeps its text)
 
-H13_COLAB_INIT = '''\
-from collections import OrderedDict
-
-
-def init_params(n_in, n_hidden, n_out, seed=0):
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    params = OrderedDict()
-    for layer, (fan_in, fan_out) in enumerate([(n_in, n_hidden), (n_hidden, n_out)], start=1):
-        params[f"W{layer}"] = torch.randn(fan_in, fan_out, generator=gen) * fan_in ** -0.5
-        params[f"b{layer}"] = torch.zeros(fan_out)
-    return params
-'''
-
-H13_COLAB_BATCHES = '''\
+H13_COLAB_BATCHES_BEFORE = '''\
 device = "cuda" if torch.cuda.is_available() else "cpu"
 print("device:", device)
 
 
-def minibatches(n, batch_size, gen):
-    """A fresh random order of 0..n-1, cut into batches of batch_size."""
-    perm = torch.randperm(n, generator=gen)
-    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+'''
+
+H13_COLAB_BATCHES_AFTER = '''
 
 
 def 平均(値):
     return sum(値) / len(値)
 
 
-import japanize_matplotlib  # グラフの日本語表示（Colab で入れたもの）
-'''
+import japanize_matplotlib  # グラフの日本語表示（Colab で入れたもの）'''
 
-H13_COLAB_TRAIN = '''\
-def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
-    X, T = X.to(device), T.to(device)
-    start = init_params(X.shape[1], n_hidden, T.shape[1], seed)
-    params = OrderedDict((name, value.to(X.dtype)) for name, value in start.items())
-    gen = torch.Generator().manual_seed(seed)
-    history = []
-    for _ in range(epochs):
-        losses = []
-        for idx in minibatches(X.shape[0], batch_size, gen):
-            xb, tb = X[idx], T[idx]
-            probs, cache = forward(xb, params)
-            losses.append(loss(probs, tb).item())
-            params = OrderedDict(sgd_step(params, backward(xb, tb, params, cache), lr))
-        history.append(平均(losses))
-    return params, history
-'''
-
-H13_ALT_COLAB = (Rewrite("sol_init_params", H13_COLAB_INIT),
-                 Rewrite("minibatches", H13_COLAB_BATCHES), Rewrite("sol_train", H13_COLAB_TRAIN))
+H13_ALT_COLAB = (
+    Edit("sol_init_params", "def init_params(",
+         "from collections import OrderedDict\n\n\ndef init_params("),
+    Edit("sol_init_params", "params = {}", "params = OrderedDict()"),
+    Edit("minibatches", "def minibatches(", H13_COLAB_BATCHES_BEFORE + "def minibatches("),
+    Edit("minibatches", "for i in range(0, n, batch_size)]",
+         "for i in range(0, n, batch_size)]" + H13_COLAB_BATCHES_AFTER),
+    Edit("sol_train", "    start = init_params(",
+         "    X, T = X.to(device), T.to(device)\n    start = init_params("),
+    Edit("sol_train", "params = {name: value.to(X.dtype) for name, value in start.items()}",
+         "params = OrderedDict((name, value.to(X.dtype)) for name, value in start.items())"),
+    Edit("sol_train", "params = sgd_step(params, backward(xb, tb, params, cache), lr)",
+         "params = OrderedDict(sgd_step(params, backward(xb, tb, params, cache), lr))"),
+    Edit("sol_train", "history.append(sum(losses) / len(losses))", "history.append(平均(losses))"),
+)
 
 PLAN_13_H = Plan(
     answers={
@@ -2036,7 +2005,7 @@ def conv2d(x, k, stride=1, padding=0):
 # -- 14_n: Colab habits. A Japanese course's ``fix_seed`` (cudnn flags set), max pooling
 # by sorting each window, the losses kept with ``np.append``, a tqdm progress bar
 
-N14_COLAB_PAD = '''\
+N14_FIX_SEED = '''\
 # 再現性のため、乱数の種をまとめて固定する（よく使う関数）
 import random
 import numpy as np
@@ -2053,9 +2022,6 @@ def fix_seed(seed=0):
 fix_seed(0)
 
 
-def zero_pad(x, p):
-    """x (H, W) surrounded by p rows and columns of zeros."""
-    return F.pad(x, (p, p, p, p)) if p > 0 else x
 '''
 
 N14_COLAB_POOLING = '''\
@@ -2080,29 +2046,17 @@ def avg_pool2d(x, size=2):
     return out
 '''
 
-N14_COLAB_TRAIN = '''\
-from tqdm.auto import tqdm
-
-fix_seed(0)
-model = Net()
-history = []
-losses = np.array([])
-loss_fn = nn.CrossEntropyLoss()
-opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
-for epoch in range(1, EPOCHS + 1):
-    model.train()
-    for images, labels in tqdm(train_loader, desc=f"epoch {epoch}"):
-        opt.zero_grad()
-        batch_loss = loss_fn(model(images), labels)
-        batch_loss.backward()
-        opt.step()
-        losses = np.append(losses, batch_loss.item())
-    history.append(evaluate(model, val_loader))
-    print(f"epoch {epoch}: train loss {losses.mean():.3f}, val accuracy {history[-1]:.3f}")
-'''
-
-N14_ALT_COLAB = (Rewrite("zero-pad", N14_COLAB_PAD), Rewrite("sol_pooling", N14_COLAB_POOLING),
-                 Rewrite("sol_train", N14_COLAB_TRAIN))
+N14_ALT_COLAB = (
+    Rewrite("zero-pad", N14_FIX_SEED + N14_PAD), Rewrite("sol_pooling", N14_COLAB_POOLING),
+    Edit("sol_train", "torch.manual_seed(0)", "from tqdm.auto import tqdm\n\nfix_seed(0)"),
+    Edit("sol_train", "history = []", "history = []\nlosses = np.array([])"),
+    Edit("sol_train", "    seen, summed = 0, 0.0\n", ""),
+    Edit("sol_train", "in train_loader:", 'in tqdm(train_loader, desc=f"epoch {epoch}"):'),
+    Edit("sol_train",
+         "        seen += len(labels)\n        summed += batch_loss.item() * len(labels)",
+         "        losses = np.append(losses, batch_loss.item())"),
+    Edit("sol_train", "{summed / seen:.3f}", "{losses.mean():.3f}"),
+)
 
 PLAN_14_N = Plan(
     answers={

@@ -188,13 +188,17 @@ class CodeIdentity:
         node = self.notebook.statement(name)
         if self.traced:
             return False
-        if self.stored and node is not None \
-                and self._stored_into(text_paths(self.notebook, node)):
+        # the library paths the text reads: none assigned to by the notebook (whatever
+        # the kernel says), none the run made lead elsewhere (``exec("torch.abs =
+        # torch.sigmoid")``)
+        paths = text_paths(self.notebook, node) if node is not None \
+            and (self.stored or self.swapped) else set()
+        if self._stored_into(paths):
             return False
         if self.live is None:
             return True
         live = self.live.get(name)
-        if node is None or live is None or self._reads_swapped(node):
+        if node is None or live is None or paths & self.swapped:
             return False
         owner = self.notebook.owner(name)
         if owner is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -211,11 +215,6 @@ class CodeIdentity:
         assigns to (``F.relu = ...``): what the words name is not what runs."""
         return any(path == stored or path.startswith(f"{stored}.")
                    for path in paths for stored in self.stored)
-
-    def _reads_swapped(self, node: ast.stmt) -> bool:
-        """The text reads a library path the run made lead elsewhere (``torch.abs``
-        after ``exec("torch.abs = torch.sigmoid")``)."""
-        return bool(self.swapped) and bool(text_paths(self.notebook, node) & self.swapped)
 
     def _class_matches(self, node: ast.ClassDef, live: dict[str, str],
                        foreign: frozenset[str]) -> bool:

@@ -477,7 +477,7 @@ def _stored_names(node: ast.AST) -> set[str]:
         if isinstance(current, (*_DEFS, ast.Lambda)):
             if not isinstance(current, ast.Lambda):
                 found.add(current.name)
-            stack.extend(_run_at_definition(current))
+            stack.extend(run_at_definition(current))
             continue
         if isinstance(current, ast.Name) and not isinstance(current.ctx, ast.Load):
             found.add(current.id)
@@ -491,7 +491,7 @@ def _stored_names(node: ast.AST) -> set[str]:
     return found
 
 
-def _run_at_definition(node: ast.AST) -> list[ast.AST]:
+def run_at_definition(node: ast.AST) -> list[ast.AST]:
     """The parts of a ``def``/``class``/lambda evaluated where it is defined: decorators,
     bases, keywords, default values (a walrus there binds in the enclosing scope)."""
     parts: list[ast.AST] = list(getattr(node, "decorator_list", []))
@@ -603,20 +603,25 @@ def _root(node: ast.expr) -> set[str]:
     return {node.id} if isinstance(node, ast.Name) else set()
 
 
-def _stopped_line(cell: dict[str, Any]) -> int | None:
-    """Where the grader's run of this cell raised its error, as the kernel said."""
+def _run_record(cell: dict[str, Any]) -> dict[str, Any] | None:
+    """The grader's record of running this cell (``execution._record``), if any."""
     metadata = cell.get("metadata")
     record = metadata.get("autograder") if isinstance(metadata, dict) else None
-    line = record.get("line") if isinstance(record, dict) and record.get("status") == "error" \
+    return record if isinstance(record, dict) else None
+
+
+def _stopped_line(cell: dict[str, Any]) -> int | None:
+    """Where the grader's run of this cell raised its error, as the kernel said."""
+    record = _run_record(cell)
+    line = record.get("line") if record is not None and record.get("status") == "error" \
         else None
     return line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else None
 
 
 def _finished(cell: dict[str, Any]) -> bool:
     """Did the grader run this cell to its end? (Cells it never ran count as written.)"""
-    metadata = cell.get("metadata")
-    record = metadata.get("autograder") if isinstance(metadata, dict) else None
-    return not isinstance(record, dict) or record.get("status") == "ok"
+    record = _run_record(cell)
+    return record is None or record.get("status") == "ok"
 
 
 def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt, source: str,
