@@ -60,6 +60,9 @@ class Texts:
     def origin(self, name: str) -> str | None:
         return self.notebook.origin(name)
 
+    def holds_list(self, name: str) -> bool:
+        return self.notebook.holds_list(name)
+
 
 def _passes(check: Any, code: str) -> bool:
     try:
@@ -669,7 +672,7 @@ LIBRARY_FORMS.update({
             v = u.detach().requires_grad_()
             F.softplus(v).sum().backward()
             return v.grad
-        """, ["backward", "grad", "requires_grad_"]),
+        """, ["backward", "grad", "requires_grad_", "softplus"]),
     "sigmoid from the library's tanh": ("sigmoid",
                                         "def sigmoid(u): return 0.5 * (1 + torch.tanh(u / 2))",
                                         ["tanh"]),
@@ -751,6 +754,106 @@ LIBRARY_FORMS.update({
             rows = [torch.exp(r - torch.logsumexp(r, 0)) for r in torch.atleast_2d(a)]
             return torch.stack(rows) if a.dim() == 2 else rows[0]
         """, []),
+    # type hints: an alias of typing's (evaluated where the def runs, never by a call),
+    # a local's annotation (never evaluated)
+    "annotated through a type alias": ("softmax", """
+        ArrayLike = Union[torch.Tensor, np.ndarray, list]
+        Out = Optional[torch.Tensor]
+        def softmax(a: ArrayLike) -> "torch.Tensor" | Out:
+            e: ArrayLike = torch.exp(a - a.max(dim=-1, keepdim=True).values)
+            total: make_type() = e.sum(dim=-1, keepdim=True)
+            return e / total
+        """, []),
+    "Napier's number from math, a comprehension's e elsewhere": ("sigmoid", """
+        from math import e
+        def sigmoid(u): return 1 / (1 + e ** (-u))
+        ok = all(v < e for v, e in [(1, 2)])
+        """, []),
+    "a global list it appends to": ("sigmoid", """
+        CALLS = []
+        def sigmoid(u):
+            CALLS.append(len(u))
+            return 1 / (1 + torch.exp(-u))
+        """, []),
+    # reflection under other names: what it reaches is decided at run time
+    "attrgetter": ("sigmoid", """
+        import operator
+        def sigmoid(u): return operator.attrgetter("sig" + "moid")(torch)(u)
+        """, ["?"]),
+    "attrgetter imported under another name": ("sigmoid", """
+        from operator import attrgetter as pick
+        def sigmoid(u): return pick("sig" + "moid")(torch)(u)
+        """, ["?"]),
+    "methodcaller": ("tanh", """
+        from operator import methodcaller
+        def tanh(u): return methodcaller("tan" + "h")(u)
+        """, ["?"]),
+    "eval under another name": ("sigmoid", """
+        ev = eval
+        def sigmoid(u): return ev("torch.sig" + "moid")(u)
+        """, ["?"]),
+    "getattr under another name": ("sigmoid", """
+        ga = getattr
+        def sigmoid(u): return ga(torch, "sig" + "moid")(u)
+        """, ["?"]),
+    "builtins' getattr": ("sigmoid", """
+        import builtins
+        def sigmoid(u): return builtins.getattr(torch, "sig" + "moid")(u)
+        """, ["?"]),
+    "__builtins__'s eval": ("sigmoid", """
+        def sigmoid(u): return __builtins__.eval("torch.sig" + "moid")(u)
+        """, ["?"]),
+    "a function's annotation, read back": ("sigmoid", """
+        def sigmoid(u: torch.sigmoid): return sigmoid.__annotations__["u"](u)
+        """, ["?", "sigmoid"]),
+    "a function's annotation, by getattr": ("sigmoid", """
+        def sigmoid(u: torch.sigmoid): return getattr(sigmoid, "__annotations__")["u"](u)
+        """, ["?", "sigmoid"]),
+    "a function's annotation, by inspect": ("sigmoid", """
+        import inspect
+        def sigmoid(u: torch.sigmoid):
+            return inspect.signature(sigmoid).parameters["u"].annotation(u)
+        """, ["?", "sigmoid"]),
+    "a function's annotation, by typing": ("sigmoid", """
+        from typing import get_type_hints
+        def sigmoid(u: torch.sigmoid): return get_type_hints(sigmoid)["u"](u)
+        """, ["?", "sigmoid"]),
+    "a nested function's annotation, evaluated at each call": ("sigmoid", """
+        def sigmoid(u):
+            def inner(v: (s := torch.sigmoid)): return v
+            return s(u)
+        """, ["sigmoid"]),
+    # losses that hold the function (red-team pass of 2026-12-05)
+    "sigmoid from a logistic loss": ("sigmoid", """
+        def sigmoid(u):
+            return torch.exp(-F.binary_cross_entropy_with_logits(
+                u, torch.ones_like(u), reduction="none"))
+        """, ["binary_cross_entropy_with_logits"]),
+    "sigmoid from softplus": ("sigmoid", "def sigmoid(u): return torch.exp(-F.softplus(-u))",
+                              ["softplus"]),
+    "sigmoid from the soft margin loss": ("sigmoid", """
+        def sigmoid(u):
+            return torch.exp(-F.soft_margin_loss(u, torch.ones_like(u), reduction="none"))
+        """, ["soft_margin_loss"]),
+    "relu from the margin ranking loss": ("relu", """
+        def relu(u):
+            z = torch.zeros_like(u)
+            return F.margin_ranking_loss(u, z, -torch.ones_like(u), reduction="none")
+        """, ["margin_ranking_loss"]),
+    "softmax from cross entropy": ("softmax", """
+        def softmax(a):
+            k = a.shape[-1]
+            rows = a.reshape(-1, k).repeat_interleave(k, 0)
+            picked = torch.arange(k).repeat(len(rows) // k)
+            return torch.exp(-F.cross_entropy(rows, picked, reduction="none")).reshape(a.shape)
+        """, ["cross_entropy"]),
+    "a list that is no list": ("sigmoid", """
+        LOG = []
+        LOG = Log(torch.sigmoid)
+        def sigmoid(u):
+            LOG.append(u)
+            return LOG.last
+        """, ["?"]),
 })
 
 
@@ -863,6 +966,31 @@ def test_pooling_functions_read_14_n(code: str, found: list[str] | None) -> None
 
 # (function, code, passes): the library's other doors to a convolution or a pooling fail
 BY_HAND_14_N = {
+    # scipy is in the kernels (Colab has it): its filters before a stride are a pooling
+    "scipy.ndimage's maximum_filter": ("max_pool2d", """
+        from scipy import ndimage
+        def max_pool2d(x, size=2):
+            out = ndimage.maximum_filter(np.asarray(x), size=size, origin=-(size // 2))
+            return torch.tensor(out[::size, ::size])
+        """, False),
+    "scipy.ndimage's uniform_filter imported by name": ("avg_pool2d", """
+        from scipy.ndimage import uniform_filter as smooth
+        def avg_pool2d(x, size=2):
+            out = smooth(np.asarray(x, float), size, origin=-(size // 2))
+            return torch.tensor(out[::size, ::size])
+        """, False),
+    "scipy.signal's correlate2d": ("conv2d", """
+        from scipy.signal import correlate2d
+        def conv2d(x, k, stride=1, padding=0):
+            return torch.tensor(correlate2d(x.numpy(), k.numpy(), mode="valid"))
+        """, False),
+    "the student's own filter helper": ("max_pool2d", """
+        def block_filter(x, size):
+            h, w = x.shape[0] // size, x.shape[1] // size
+            return x[:h * size, :w * size].reshape(h, size, w, size)
+        def max_pool2d(x, size=2):
+            return block_filter(torch.as_tensor(x), size).amax(dim=(1, 3))
+        """, True),
     "conv3d with a depth of one": ("conv2d", """
         def conv2d(x, k, stride=1, padding=0):
             return F.conv3d(x[None, None, None], k[None, None, None])[0, 0, 0]
@@ -1067,6 +1195,39 @@ TRAIN_FORMS = {
 }
 
 
+TRAIN_FORMS["autograd inside loss, which train calls"] = ("""
+    def loss(Y, T):
+        if isinstance(Y, dict):
+            L = loss(Y["Y"], T)
+            L.backward()
+            return L.detach()
+        return -(T * torch.log(Y)).sum(1).mean()
+    def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+        p = init_params(3, n_hidden, 2, seed)
+        Y, cache = forward(X, p)
+        loss(cache, T)
+        return sgd_step(p, backward(X, T, p, cache), lr), []
+    """, False)
+TRAIN_FORMS["losses appended to a global list (ゼロから作る)"] = ("""
+    train_loss_list = []
+    def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+        global train_loss_list
+        p = init_params(3, n_hidden, 2, seed)
+        Y, cache = forward(X, p)
+        train_loss_list.append(float(loss(Y, T)))
+        return sgd_step(p, backward(X, T, p, cache), lr), train_loss_list
+    """, True)
+TRAIN_FORMS["autograd through a list that is rebound"] = ("""
+    train_loss_list = []
+    def reset():
+        global train_loss_list
+        train_loss_list = Recorder()
+    def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+        p = init_params(3, n_hidden, 2, seed)
+        Y, cache = forward(X, p)
+        train_loss_list.append(loss(Y, T))
+        return sgd_step(p, backward(X, T, p, cache), lr), []
+    """, False)
 TRAIN_FORMS["autograd through a top-level alias"] = ("""
     grad_of = torch.autograd.grad
     def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
@@ -1193,6 +1354,34 @@ BACKWARD_13_H = {
             return {"W2": hidden.T @ d, "b2": d.sum(0), "W1": X.T @ dh, "b1": dh.sum(0)}
         """, True),
 }
+
+
+# the gradients from autograd in a function of the contract that backward calls (red-team
+# pass of 2026-12-05: each contract function was left to "its own check", and loss has
+# none about autograd)
+BACKWARD_13_H["autograd hidden in loss"] = ("""
+    def loss(Y, T):
+        if isinstance(Y, dict):
+            L = loss(Y["Y"], T)
+            L.backward()
+            Y["g"].update({k: v.grad for k, v in Y["P"].items()})
+            return L.detach()
+        return -(T * torch.log(Y)).sum(1).mean()
+    def backward(X, T, params, cache):
+        loss(cache, T)
+        return dict(cache["g"])
+    """, False)
+BACKWARD_13_H["the student's own loss, called by backward"] = ("""
+    def loss(Y, T):
+        return -(T * torch.log(Y)).sum(1).mean()
+    def backward(X, T, params, cache):
+        hidden, = cache
+        Y = forward(X, params)[0]
+        print(loss(Y, T))
+        d = (Y - T) / len(X)
+        dh = d @ params["W2"].T * hidden * (1 - hidden)
+        return {"W2": hidden.T @ d, "b2": d.sum(0), "W1": X.T @ dh, "b1": dh.sum(0)}
+    """, True)
 
 
 @pytest.mark.parametrize(("code", "ok"), list(BACKWARD_13_H.values()), ids=list(BACKWARD_13_H))
@@ -1411,6 +1600,28 @@ train_transform = v2.Compose([v2.RandomHorizontalFlip(), *to_input])
     assert not _check_passes(run, H14_TRANSFORMS + fake)
     assert not _check_passes(run, H14_TRANSFORMS + always)
     assert not _check_passes(run, H14_TRANSFORMS + noisy)
+
+
+@pytest.mark.parametrize(("augment", "ok"), [
+    # a flip among other augmentations: crops, colour, small turns, erasing, policies
+    ("transforms.RandomResizedCrop(32), transforms.RandomHorizontalFlip()", True),
+    ("transforms.RandomRotation(15), transforms.RandomHorizontalFlip(), "
+     "transforms.ColorJitter(0.4, 0.4, 0.4, 0.1), transforms.RandomGrayscale()", True),
+    ("transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), "
+     "transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10)", True),
+    ("transforms.RandomVerticalFlip(), transforms.RandomHorizontalFlip()", True),
+    # what makes a left-bright image right-bright without mirroring it (red-team pass of
+    # 2026-12-05: the check compared the halves' brightness, and these passed)
+    ("transforms.RandomInvert()", False),
+    ("transforms.RandomSolarize(128)", False),
+    ("transforms.RandomRotation(180)", False),
+    ("transforms.RandomApply([transforms.RandomRotation((180, 180))])", False),
+    ("transforms.RandomVerticalFlip()", False),
+])
+def test_a_flip_is_told_by_the_mirror_image_14_h(augment: str, ok: bool) -> None:
+    torch.manual_seed(0)   # the transforms' randomness, here in this process
+    code = f"train_transform = transforms.Compose([{augment}, *to_input])"
+    assert _check_passes(_checks("14_h").test_transforms, H14_TRANSFORMS + code) is ok
 
 
 def test_one_bug_14_h_dropout() -> None:

@@ -318,6 +318,9 @@ HONEST = {
                               "@torch.no_grad()\ndef AND(a, b):\n    return a"],
     "under lru_cache": ["from functools import lru_cache",
                         "@lru_cache(maxsize=None)\ndef AND(a, b):\n    return a"],
+    # a ``global`` the function only reads through rebinds nothing
+    "declared global, only read": ["def AND(a, b):\n    return a",
+                                   "def show():\n    global AND\n    print(AND(0, 1))"],
 }
 
 
@@ -352,6 +355,10 @@ ORIGINS = {   # name, cell, where the name comes from by the text
     "arithmetic on what a call made": ("h", "ONE = make()\nh = ONE / 2", RUN_TIME),
     "arithmetic on a name changed later": ("h", "ONE = 1\nh = ONE / 2\nh.x = f", RUN_TIME),
     "never bound": ("f", "x = 1", None),
+    # a comprehension's variables are its own (a test cell's ``for v, e in ...``)
+    "a comprehension's target elsewhere": (
+        "e", "from math import e\nok = all(v < e for v, e in pairs)", "math.e"),
+    "a walrus in a comprehension": ("e", "from math import e\n[(e := v) for v in vs]", RUN_TIME),
 }
 
 
@@ -424,3 +431,39 @@ def test_an_assignment_into_a_module_changes_that_path_only() -> None:
 def test_a_path_assigned_to_stays_recorded_when_its_name_is_rebound_later() -> None:
     src = NotebookSource(["import torch.nn.functional as F\nF.relu = f", "F = 0"])
     assert src.stored_library_paths() == {"torch.nn.functional.relu"}
+
+
+
+LISTS = {   # cells, name, whether the text shows a list whatever ran
+    "appended to in a function": (
+        ["LOSSES = []", "def train():\n    LOSSES.append(1.0)\n    LOSSES.extend([2.0])"],
+        "LOSSES", True),
+    "declared global and appended to": (
+        ["LOSSES = []", "def train():\n    global LOSSES\n    LOSSES.insert(0, 1.0)"],
+        "LOSSES", True),
+    "its items changed, emptied, aliased": (
+        ["LOSSES = [torch.sigmoid]", "LOSSES[0] = g\nLOSSES.clear()\nA = LOSSES\nA.pop()"],
+        "LOSSES", True),
+    "annotated": (["LOSSES: list[float] = []"], "LOSSES", True),
+    "a list made by a call": (["LOSSES = make_list()"], "LOSSES", False),
+    "a dict": (["LOSSES = {}"], "LOSSES", False),
+    "an alias of a list": (["A = []", "LOSSES = A"], "LOSSES", False),
+    "rebound in a function": (["LOSSES = []", "def f():\n    global LOSSES\n    LOSSES = g"],
+                              "LOSSES", False),
+    "rebound by a walrus in a function": (
+        ["LOSSES = []", "def f():\n    global LOSSES\n    [(LOSSES := g) for _ in 'a']"],
+        "LOSSES", False),
+    "rebound at the top level": (["LOSSES = []", "LOSSES = Log()"], "LOSSES", False),
+    "rebound by a for target": (["LOSSES = []", "for LOSSES in [g]:\n    pass"],
+                                "LOSSES", False),
+    "inside an if": (["if c:\n    LOSSES = []"], "LOSSES", False),
+    "after a star import": (["LOSSES = []", "from torch import *"], "LOSSES", False),
+}
+
+
+@pytest.mark.parametrize(("cells", "name", "holds"), list(LISTS.values()), ids=list(LISTS))
+def test_a_list_stays_a_list_where_no_function_rebinds_it(cells: list[str], name: str,
+                                                          holds: bool) -> None:
+    """``train_loss_list.append(v)`` (ゼロから作る Deep Learning's habit) runs list's own
+    method where the text shows a list no function rebinds."""
+    assert NotebookSource(cells).holds_list(name) is holds

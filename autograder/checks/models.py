@@ -175,6 +175,32 @@ def expect_reference_outputs(model: RemoteModel, reference: Callable[[], torch.n
     return got
 
 
+def grader_copy(model: RemoteModel, reference: Callable[[], torch.nn.Module],
+                placements: Sequence[Mapping[str, torch.Tensor]], x: torch.Tensor, *,
+                what: str, rtol: float, atol: float) -> torch.nn.Module:
+    """A new ``reference()`` carrying the student's weights in the placement whose outputs
+    on ``x`` (the grader's inputs) are the model's: the network the grader then runs
+    itself, in eval mode, where a score depends on what a model computes on the test set.
+    The model's own outputs there are the kernel's word: a model that answers the test
+    images from a table of their labels (the kernel can read the test set) computes its
+    network everywhere else, and its weights are all that is scored. Fails where no
+    placement gives the model's outputs (then the grader has no network to run)."""
+    import torch
+
+    got = model.forward(x).to(torch.float64)
+    for state in placements:
+        module = reference().to(torch.float64)
+        module.load_state_dict(state)
+        with torch.no_grad():
+            want = module.eval()(x.to(torch.float64))
+        if want.shape == got.shape and torch.allclose(got, want, rtol=rtol, atol=atol):
+            return module.to(torch.float32)
+    fail(ja=f"{what} の出力が、その重みを入れた講義のネットワークの出力と一致しないため、"
+            "採点側でテスト正解率を計算できません",
+         en=f"{what}'s outputs are not those of the lecture's network with its weights, so "
+            "the grader cannot compute its test accuracy")
+
+
 __all__ = ["MAX_PLACEMENTS", "expect_class_name", "expect_layers", "expect_log_softmax",
-           "expect_parameter_count", "expect_reference_outputs", "layer_placements",
-           "new_model", "trained_model"]
+           "expect_parameter_count", "expect_reference_outputs", "grader_copy",
+           "layer_placements", "new_model", "trained_model"]

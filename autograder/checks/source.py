@@ -19,10 +19,15 @@ import ast
 import builtins
 import re
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from ..engine.bridge.notebook_source import RUN_TIME, assignment_pairs, run_at_definition
+from ..engine.bridge.notebook_source import (
+    RUN_TIME,
+    assignment_pairs,
+    list_fillings,
+    run_at_definition,
+)
 from ..engine.bridge.submission import SourceUnavailable, StudentError
 from .outcomes import fail
 
@@ -34,12 +39,22 @@ MAX_FUNCTIONS = 48
 # what a check reports where it stopped reading before the end: a helper left unread
 # could hold anything, so a prohibition cannot be shown to hold
 TOO_MANY = "<too many functions>"
-# calls and attributes that reach a name computed at run time
+# calls and attributes that reach a name computed at run time (``operator.attrgetter(
+# "sig" + "moid")(torch)``), or what a function's annotations hold (``f.__annotations__``)
 _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
-                               "__import__", "import_module"})
+                               "__import__", "import_module", "attrgetter", "methodcaller",
+                               "get_annotations", "get_type_hints"})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__",
-                                    "import_module", "__builtins__"})
+                                    "import_module", "__builtins__", "attrgetter",
+                                    "methodcaller", "get_annotations", "get_type_hints",
+                                    "__annotations__", "__annotate__", "annotation",
+                                    "annotations"})
+# the same functions under another name (``ev = eval``, ``from operator import
+# attrgetter as pick``, ``builtins.getattr``)
+_REFLECTIVE = _REFLECTION_CALLS | {"getattr"}
+_HINT_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Tuple, ast.List,
+               ast.BinOp, ast.BitOr, ast.expr_context)
 
 
 def parse(text: str) -> ast.Module | None:
@@ -177,17 +192,80 @@ def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
     computed in the text (``getattr(torch, "sig" + "moid")``, ``eval``, ``globals()``,
     ``__dict__``). A constant ``getattr(m, "name")`` names ``name``. ``local``: names the
     caller knows to be bound by the texts' own scopes (a factory's parameters, which its
-    inner function, read as a text of its own, calls)."""
+    inner function, read as a text of its own, calls). A global list they only fill
+    (``_filled_lists``) reaches nothing."""
     found: set[str] = set()
-    own = {*trees, *local}
-    for name in {n for tree in trees.values() for n in free_names(tree)} - own:
+    own = {*trees, *local, *_filled_lists(submission, trees)}
+    hints = _type_hints(trees)
+    reads = {node.id for tree in trees.values() for node, scope in _scoped(tree)
+             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+             and node.id not in scope and id(node) not in hints}
+    for name in reads - own:
         found |= _origin_word(submission.origin(name))
-    for root in _attribute_roots_of(trees) - own:
+    for root in _attribute_roots_of(trees, skip=hints) - own:
         found |= _held_names(submission, root)
     for tree in trees.values():
         for node in ast.walk(tree):
             found |= _computed(node)
     return found
+
+
+def _type_hints(trees: Mapping[str, ast.AST]) -> set[int]:
+    """The nodes (ids) of annotations no call of the texts' functions evaluates: a local
+    variable's in a function (``grads: Params = {}``: never evaluated), and the plain
+    annotations of the functions the texts define at their top and of their classes'
+    methods (``params: Params``, ``-> torch.Tensor``): evaluated once where the ``def``
+    runs and kept in ``__annotations__``, which only reflection reads
+    (``_REFLECTION_ATTRIBUTES``). Plain: names, attributes, subscripts, constants,
+    tuples, lists and ``|``, nothing that calls or binds."""
+    found = {id(n) for tree in trees.values() for function in ast.walk(tree)
+             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+             for stmt in _own_scope(function) if isinstance(stmt, ast.AnnAssign)
+             for n in ast.walk(stmt.annotation)}
+    for tree in trees.values():
+        body = tree.body if isinstance(tree, ast.Module) else [tree]
+        methods = [m for c in body if isinstance(c, ast.ClassDef) for m in c.body]
+        for function in [*body, *methods]:
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            a = function.args
+            hints = [x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs,
+                                            a.vararg, a.kwarg) if x is not None]
+            for hint in (*hints, function.returns):
+                nodes = list(ast.walk(hint)) if hint is not None else []
+                if all(isinstance(n, _HINT_NODES) and (not isinstance(n, ast.BinOp)
+                                                       or isinstance(n.op, ast.BitOr))
+                       for n in nodes):
+                    found |= {id(n) for n in nodes}
+    return found
+
+
+def _own_scope(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
+    """The nodes of a function's own scope: not inside the functions, lambdas and classes
+    it defines."""
+    stack: list[ast.AST] = list(function.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                 ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _filled_lists(submission: Submission, trees: Mapping[str, ast.AST]) -> set[str]:
+    """Global names these texts use only to fill a list (``LOSSES.append(v)``, the
+    result dropped) and to return it, where the notebook's text shows that list
+    (``holds_list``): the call runs list's own method, no code of the notebook's or a
+    library's, whatever it stores."""
+    receivers = {id(name): name.id for tree in trees.values() for name in list_fillings(tree)}
+    returned = {id(node) for tree in trees.values() for stmt in ast.walk(tree)
+                if isinstance(stmt, ast.Return) and stmt.value is not None
+                for node in (stmt.value.elts if isinstance(stmt.value, ast.Tuple)
+                             else [stmt.value])}   # ``return params, LOSSES``
+    other = {node.id for tree in trees.values() for node, local in _scoped(tree)
+             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+             and node.id not in local and id(node) not in receivers.keys() | returned}
+    return {name for name in set(receivers.values()) - other if submission.holds_list(name)}
 
 
 def prohibited(submission: Submission, trees: Mapping[str, ast.AST], names: Iterable[str],
@@ -388,16 +466,19 @@ def _origin_word(origin: str | None) -> set[str]:
     of a dotted name (``sigmoid`` of ``torch.sigmoid``)."""
     if origin is None:
         return set()
-    return {origin if origin == RUN_TIME else origin.rsplit(".", 1)[-1]}
+    last = origin.rsplit(".", 1)[-1]
+    return {RUN_TIME if origin == RUN_TIME or last in _REFLECTIVE else last}
 
 
-def _attribute_roots_of(trees: Mapping[str, ast.AST]) -> set[str]:
+def _attribute_roots_of(trees: Mapping[str, ast.AST], *,
+                        skip: Container[int] = frozenset()) -> set[str]:
     """Global names these texts reach an attribute of (``lib`` in ``lib.s(u)`` or ``f =
-    lib.s``), not their own bindings."""
+    lib.s``), not their own bindings; not in the nodes ``skip`` holds (ids)."""
     found: set[str] = set()
     for tree in trees.values():
         for node, local in _scoped(tree):
-            root = _root_name(node) if isinstance(node, ast.Attribute) else None
+            root = _root_name(node) if isinstance(node, ast.Attribute) \
+                and id(node) not in skip else None
             if root is not None and root not in local and root not in trees:
                 found.add(root)
     return found
@@ -414,10 +495,10 @@ def _held_names(submission: Submission, root: str) -> set[str]:
     the run decides what it is; for an object the notebook builds (``lib =
     SimpleNamespace(s=torch.sigmoid)``), the attributes its statement names and what the
     names it uses were imported as (``sigmoid``). A module (``torch.exp``) or a
-    ``def``/``class`` adds nothing here."""
+    ``def``/``class`` adds nothing here; ``builtins`` is reflection (``builtins.eval``)."""
     origin = submission.origin(root)
-    if origin is not None:
-        return {RUN_TIME} if origin == RUN_TIME else set()
+    if origin is not None:   # ``builtins.getattr``, ``builtins.eval``: reflection
+        return {RUN_TIME} if origin in (RUN_TIME, "builtins") else set()
     try:
         tree = parse(submission.source(root))
     except (StudentError, SourceUnavailable):
@@ -436,13 +517,15 @@ def _held_names(submission: Submission, root: str) -> set[str]:
 
 def _computed(node: ast.AST) -> set[str]:
     """What one node names by computing it: ``RUN_TIME``, a constant ``getattr``'s name."""
-    if isinstance(node, ast.Attribute) and node.attr in _REFLECTION_ATTRIBUTES:
+    if (isinstance(node, ast.Attribute) and node.attr in _REFLECTION_ATTRIBUTES) \
+            or (isinstance(node, ast.Name) and node.id == "__builtins__"):
         return {RUN_TIME}
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         return set()
     if node.func.id in ("getattr", "hasattr") and len(node.args) >= 2:
         name = node.args[1]
-        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+        if isinstance(name, ast.Constant) and isinstance(name.value, str) \
+                and name.value not in _REFLECTION_ATTRIBUTES:
             return {name.value}
         return {RUN_TIME}
     return {RUN_TIME} if node.func.id in _REFLECTION_CALLS else set()

@@ -170,14 +170,18 @@ def cross_entropy(y, t):
     return total / len(ys)
 '''
 
-# -- 13_n: Colab habits. An install that fails offline and an import of a package the
-# grader lacks at the end of a cell (what ran above it keeps its text), a debug print
+# -- 13_n: Colab habits. An install the sandbox skips, then the package it installs
+# (japanize-matplotlib is one of the grader's) imported between other imports, an import
+# of a package the grader lacks at the end of a cell (what ran above it keeps its text),
+# a debug print
 # of XOR before XOR exists at the end of the gates cell, locals named like library
 # functions (relu's ``threshold``, softmax's ``log_softmax``), Japanese names, the
 # hidden layer printed, a constant computed from constants
 
 N13_COLAB_IMPORTS = '''\
 !pip install japanize-matplotlib
+import matplotlib.pyplot as plt
+import japanize_matplotlib
 import torch
 from tqdm.notebook import tqdm
 
@@ -192,7 +196,7 @@ for _ in tqdm(range(3), desc="確認"):
 
 N13_COLAB_FAILED_IMPORT = '''
 
-import japanize_matplotlib  # グラフの日本語表示（Colab で入れたもの）
+from torchsummary import summary  # モデルの要約（Colab で !pip install torchsummary したもの）
 '''
 
 N13_COLAB_DEBUG_PRINT = '''
@@ -1243,7 +1247,8 @@ def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
 '''
 
 # -- 13_h: parameters in an OrderedDict, the deck's device line, a Japanese helper, an
-# import the grader lacks at the end of a cell (what ran above it keeps its text)
+# import the grader lacks (torchsummary, which Colab lacks too) at the end of a cell (what
+# ran above it keeps its text)
 
 H13_COLAB_BATCHES_BEFORE = '''\
 device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -1259,7 +1264,7 @@ def 平均(値):
     return sum(値) / len(値)
 
 
-import japanize_matplotlib  # グラフの日本語表示（Colab で入れたもの）'''
+from torchsummary import summary  # モデルの要約（Colab で !pip install torchsummary したもの）'''
 
 H13_ALT_COLAB = (
     Edit("sol_init_params", "def init_params(",
@@ -1648,6 +1653,18 @@ def split_dataset(dataset, seed=0):
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
     cut = len(dataset) * 4 // 5
     return Subset(dataset, order[:cut].tolist()), Subset(dataset, order[cut:].tolist())
+'''
+
+# -- 14_n: the split by scikit-learn (Colab has it, so has the grader)
+
+N14_SKLEARN_SPLIT = '''\
+from sklearn.model_selection import train_test_split
+
+
+def split_dataset(dataset, seed=0):
+    indices = list(range(len(dataset)))
+    train_idx, val_idx = train_test_split(indices, test_size=0.2, random_state=seed)
+    return Subset(dataset, train_idx), Subset(dataset, val_idx)
 '''
 
 N14_NET = '''\
@@ -2080,6 +2097,7 @@ PLAN_14_N = Plan(
         "alt_unfold": N14_ALT_UNFOLD,
         "alt_lists": N14_ALT_LISTS,
         "alt_colab_habits": N14_ALT_COLAB,
+        "alt_sklearn_split": (Rewrite("sol_split_dataset", N14_SKLEARN_SPLIT),),
         # conv2d and the poolings answer the deck's examples from a table
         "deck_values": (Rewrite("sol_conv2d", N14_DECK_CONV2D),
                         Rewrite("sol_pooling", N14_DECK_POOLING)),
@@ -2459,6 +2477,40 @@ test_accuracy = (confusion.diag().sum() / confusion.sum()).item()
 print(f"テスト用データの正解率: {test_accuracy:.4f}")
 '''
 
+# -- 14_h: Colab's packages: Japanese labels in the figures (japanize-matplotlib imported
+# between other imports), the confusion matrix by scikit-learn, drawn by seaborn
+
+H14_COLAB_IMPORTS = '''\
+!pip install japanize-matplotlib
+import matplotlib.pyplot as plt
+import japanize_matplotlib
+import seaborn as sns
+from sklearn.metrics import confusion_matrix
+
+'''
+
+H14_SKLEARN_CONFUSION = '''\
+model.eval()
+y_true, y_pred = [], []
+with torch.no_grad():
+    for images, labels in test_loader:
+        with amp():
+            predicted = model(images).argmax(dim=1)
+        y_true.extend(labels.cpu().numpy())
+        y_pred.extend(predicted.cpu().numpy())
+cm = confusion_matrix(y_true, y_pred, labels=list(range(10)))
+confusion = torch.tensor(cm)
+test_accuracy = np.trace(cm) / cm.sum()
+print(f"テスト用データの正解率: {test_accuracy:.4f}")
+
+plt.figure(figsize=(8, 6))
+sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=CLASSES, yticklabels=CLASSES)
+plt.xlabel("予測したクラス")
+plt.ylabel("正解のクラス")
+plt.title("混同行列")
+plt.show()
+'''
+
 # -- 14_h: one attribute per layer, functional ReLU/pooling/dropout, a torch.device
 
 H14_EXPLICIT_DEVICE = '''\
@@ -2664,6 +2716,9 @@ PLAN_14_H = Plan(
         "alt_explicit": H14_ALT_EXPLICIT,
         "alt_v2": H14_ALT_V2,
         "alt_stages": H14_ALT_STAGES,
+        "alt_colab_packages": (
+            Edit("sol_device", "if DEVICE is None:", H14_COLAB_IMPORTS + "if DEVICE is None:"),
+            Rewrite("sol_confusion", H14_SKLEARN_CONFUSION),),
         "alt_scalar_normalize": (
             Rewrite("sol_transforms", H14_SCALAR_TRANSFORMS),
             Edit("sol_train", H14_HISTORY_DICT,

@@ -7,7 +7,9 @@ in the kernel on a loader the grader builds from its own images (a batch size th
 a short last batch), and its answer must equal the accuracy the grader computes from the
 model's outputs on the same batches. The trained ``model`` is judged on the grader's
 MNIST test set (``submission.data_dir``, ``Normalize((0.5,), (1.0,))`` as in the
-lecture). Any dtype, and a number or a one-element tensor for an accuracy, are accepted.
+lecture), run by the grader itself: the lecture's network carrying the model's weights
+(``models.grader_copy``), never the model's outputs on test images the kernel can read.
+Any dtype, and a number or a one-element tensor for an accuracy, are accepted.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 
-from autograder.checks import StudentError, accuracy, data, fail, models, shapes, values
+from autograder.checks import StudentError, accuracy, data, fail, memo, models, shapes, values
 from autograder_reference import mnist as ref
 
 INPUT = (784,)
@@ -130,7 +132,7 @@ def test_evaluate_on_test_loader(submission):
     if type(reported) not in (int, float):
         fail(ja="evaluate(model, test_loader) が数を返しません",
              en="evaluate(model, test_loader) does not return a number")
-    measured = accuracy.accuracy_of(model, _flat(_mnist_test(submission)))
+    measured = _test_accuracy(submission, model)
     if abs(reported - measured) > 0.003:
         fail(ja=f"evaluate(model, test_loader)（{reported:.4f}）が、採点側で計算した model の"
                 f"テスト正解率（{measured:.4f}）と一致しません",
@@ -144,9 +146,22 @@ def _flat(test_set: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, to
     return test_set[0].reshape(-1, 784), test_set[1]
 
 
+def _test_accuracy(submission: Any, model: Any) -> float:
+    """The accuracy on the grader's 10,000 test images of the lecture's network carrying
+    ``model``'s weights, run by the grader; once per submission."""
+    def measure() -> float:
+        placements = models.expect_layers(model, ref.MLPNet(), what="model",
+                                          described=LECTURE_NET)
+        x = torch.randn(9, 784, generator=data.generator(5))
+        net = models.grader_copy(model, ref.MLPNet, placements, x, what="model",
+                                 rtol=1e-4, atol=1e-4)
+        return accuracy.accuracy_of(net, _flat(_mnist_test(submission)))
+
+    return memo.once(submission, "test accuracy", measure)
+
+
 @pytest.mark.points(3)
 def test_model_accuracy(submission):
-    model = models.trained_model(submission, INPUT)
-    measured = accuracy.accuracy_of(model, _flat(_mnist_test(submission)))
+    measured = _test_accuracy(submission, models.trained_model(submission, INPUT))
     accuracy.expect_accuracy(measured, submission.assignment.thresholds["accuracy"],
                              what="model のテスト正解率")

@@ -78,10 +78,8 @@ _AUTOGRAD = {"backward", "grad", "autograd", "requires_grad", "requires_grad_", 
 # ``set_grad_enabled`` only turn autograd on or off
 _AUTOGRAD_FAMILIES = (r"(?<!no_)(?<!set_)grad", r"jac", r"hessian", r"vjp", r"jvp",
                       r"linearize", r"functorch", r"autograd", r"optim", r"backward")
-# the contract's own functions: each is judged by its own check
-_CONTRACT = frozenset({"init_params", "forward", "loss", "backward", "numerical_gradient",
-                       "sgd_step", "train"})
-
+# the contract's functions whose own checks refuse autograd
+_REFUSING = frozenset({"backward", "train"})
 
 # forward's cache goes to backward inside the kernel: brought back here it would arrive
 # as plain data (numpy arrays as tensors), not as the objects forward made
@@ -145,7 +143,10 @@ def test_loss(submission):
 
 
 def _refuse_autograd(submission: Any, name: str) -> None:
-    trees = source.read_functions(submission, name, skip=_CONTRACT - {name})
+    # the contract's functions it calls are read too (autograd hidden in ``loss``, called
+    # by ``backward``, computes its gradients), but for the two judged by this refusal
+    # themselves
+    trees = source.read_functions(submission, name, skip=_REFUSING - {name})
     # attributes and imports, not bare calls: ``backward(...)`` in train is the contract's
     used = source.prohibited(submission, trees, _AUTOGRAD, _AUTOGRAD_FAMILIES,
                              used=source.attribute_names(trees) | source.imported_names(trees))
@@ -237,11 +238,23 @@ def test_train(submission):
              en="history should be a list of per-epoch losses (numbers), epochs long")
     if not history[-1] < history[0]:
         fail(ja="学習しても損失が下がりません", en="the loss does not go down during training")
+    # the loss the grader computes, not the history's numbers: the returned parameters
+    # fit (X, T) better than those train starts from
+    start = _params(submission.function("init_params")(3, 5, 2, seed=3), "init_params", 3, 2)
+    if not _fit(params, X, T) < _fit(start, X, T) - 1e-3:
+        fail(ja="train が返したパラメータの損失が、init_params の初期値より下がっていません",
+             en="the parameters train returns fit the data no better than init_params' start")
     again = _params(train(X, T, n_hidden=5, lr=1.0, epochs=15, batch_size=8, seed=3)[0],
                     "train の params", 3, 2)
     if not all(torch.allclose(params[k], again[k]) for k in KEYS):
         fail(ja="同じ seed なら同じ学習結果になるようにしてください",
              en="the same seed should give the same training result")
+
+
+def _fit(params: dict[str, torch.Tensor], X: torch.Tensor, T: torch.Tensor) -> float:
+    """The mean cross-entropy of ``params`` on ``(X, T)``, computed by the grader."""
+    Y, _ = ref.forward(X.to(torch.float64), {k: v.to(torch.float64) for k, v in params.items()})
+    return float(ref.loss(Y, T.to(torch.float64)))
 
 
 @pytest.mark.points(1)

@@ -1260,13 +1260,18 @@ _FORBIDDEN = {
 _DISTRIBUTIONS = (r"distributions", r"probs", r"bernoulli", r"binomial", r"categorical",
                   r"multinomial", r"logits_to")
 _AUTOGRAD = (r"(?<!no_)(?<!set_)grad", r"jac", r"backward", r"vjp", r"jvp", r"hessian")
+# So is a loss that holds one (red-team pass of 2026-12-05): exp(−softplus(−u)) and
+# exp(−binary_cross_entropy_with_logits(u, 1)) are a sigmoid, exp(−soft_margin_loss(u, 1))
+# too, exp(−cross_entropy(...)) a softmax, margin_ranking_loss(u, 0, −1) a ReLU.
+_LOSSES = (r"cross_entropy", r"soft_margin")
 _SIGMOID_FAMILY = (r"sigmoid", r"expit", r"logistic", r"silu", r"glu", r"softmax",
-                   r"softmin", *_DISTRIBUTIONS, *_AUTOGRAD)
+                   r"softmin", r"softplus", *_LOSSES, *_DISTRIBUTIONS, *_AUTOGRAD)
 _FAMILIES = {
     "sigmoid": (*_SIGMOID_FAMILY, r"tanh"),   # sigmoid(u) = (1 + tanh(u / 2)) / 2
-    "relu": (r"relu", r"elu", r"threshold", r"hardtanh", r"softplus", r"shrink", *_AUTOGRAD),
+    "relu": (r"relu", r"elu", r"threshold", r"hardtanh", r"softplus", r"shrink", r"margin",
+             r"hinge", *_AUTOGRAD),
     "tanh": (r"tanh", *_SIGMOID_FAMILY),
-    "softmax": (r"softmax", r"softmin", r"gumbel", *_DISTRIBUTIONS, *_AUTOGRAD),
+    "softmax": (r"softmax", r"softmin", r"gumbel", *_LOSSES, *_DISTRIBUTIONS, *_AUTOGRAD),
 }
 
 

@@ -67,8 +67,10 @@ _POOL_LIBRARY = {"max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d", "adaptive
                  "adaptive_avg_pool2d", "max_pool2d_with_indices", "lp_pool2d"}
 # searched in the lower-case names (not ``convert``; ``filter2D`` is OpenCV's correlation)
 _CONV_FAMILIES = (r"conv(?!er)", r"correl", r"filter2d", r"xcorr")
+# scipy.ndimage's ``maximum_filter``/``uniform_filter`` (and their rank, median, generic
+# kin) are a pooling before its stride
 _POOL_FAMILIES = (r"pool", r"interpolate", r"upsampl", r"block_reduce", r"downscale",
-                  r"local_mean", r"reduce_window")
+                  r"local_mean", r"reduce_window", r"_filter")
 # a pooling by hand uses neither the library's poolings nor its convolutions (an average
 # pooling is one, with a 1/size² kernel and stride=size); the student's own conv2d, read
 # as a helper, is fine

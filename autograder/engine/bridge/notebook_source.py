@@ -21,16 +21,16 @@ top-level statement that binds it, as the notebook runs top to bottom:
 Only straight-line top-level statements give a text, and only where that text is what
 the name runs (docs/security.md, "Structure checks"): a binding inside an
 ``if``/``try``/``with``/``for``/``while``/``match`` block, in a cell that did not end
-``ok``, by a loop or ``with`` target, a walrus, a capture, a ``global`` in a function or a
-later star import, a decorated ``def``/``class`` (but ``@torch.no_grad()``,
-``@functools.lru_cache``, ``@dataclass``), a class that is not plain, and a name
-changed in place anywhere (``f.__code__ = ...``, ``GATES["and"] = g``, also through an
-alias) has none. Any other binding (an import, a call's result, a subscript...) has no
-textual definition either: ``definition`` returns ``None`` and the check says the source
-is not available; ``origin`` says what an import or ``s = torch.sigmoid`` bound it to,
-for the checks that forbid library functions. Cells that do not parse (even after
-IPython's own transformation of ``%magics`` and ``!shell`` lines) define nothing, as in
-the kernel.
+``ok``, by a loop or ``with`` target, a walrus, a capture, a function's ``global`` and
+store of the name, or a later star import, a decorated ``def``/``class`` (but
+``@torch.no_grad()``, ``@functools.lru_cache``, ``@dataclass``), a class that is not
+plain, and a name changed in place anywhere (``f.__code__ = ...``, ``GATES["and"] = g``,
+also through an alias) has none. Any other binding (an import, a call's result, a
+subscript...) has no textual definition either: ``definition`` returns ``None`` and the
+check says the source is not available; ``origin`` says what an import or ``s =
+torch.sigmoid`` bound it to, for the checks that forbid library functions. Cells that do
+not parse (even after IPython's own transformation of ``%magics`` and ``!shell`` lines)
+define nothing, as in the kernel.
 
 What this cannot see: a name rebound at run time through reflection (``globals()``,
 ``exec``...). The text then holds the decoy *and* the real code; the behaviour checks
@@ -89,6 +89,8 @@ _TRANSPARENT = frozenset({"torch.no_grad", "torch.inference_mode", "torch.enable
 CLASS_TRANSPARENT = frozenset({"dataclasses.dataclass"})
 # attributes whose change leaves what a function does as it was
 _HARMLESS_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
+# list methods that store what they are given and call nothing of what the list holds
+_LIST_FILLING = frozenset({"append", "extend", "insert"})
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class NotebookSource:
         that end above it ran, and keep their texts."""
         self._bindings: dict[str, _Binding] = {}
         self._touched: set[str] = set()
+        self._rebound: set[str] = set()     # by a function (``global f; f = g``)
         self._paths: set[str] = set()       # ``torch.no_grad = ...``: dotted targets
         self._library_paths: set[str] = set()  # those into a module, by the module's name
         self._reflected: set[str] = set()   # ``setattr(torch, ...)``, ``torch[...] = ...``
@@ -175,6 +178,20 @@ class NotebookSource:
                                         and self.definition(last) is not None):
             return None
         return binding.origin or RUN_TIME
+
+    def holds_list(self, name: str) -> bool:
+        """Whether ``name`` is a list whatever the notebook ran: its last top-level
+        binding is a list display (``LOSSES = []``) and no function rebinds it
+        (``global``). Filling it, emptying it or changing its items keeps it a list, so
+        ``LOSSES.append(v)`` runs list's own method. A rebinding through reflection is
+        the module docstring's limit, as for any text."""
+        binding = self._bindings.get(name)
+        node = binding.node if binding is not None and binding.text is not None \
+            and binding.alias is None and name not in self._rebound else None
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            return False
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return isinstance(dict(assignment_pairs(list(targets), node.value)).get(name), ast.List)
 
     def aliased(self, name: str) -> bool:
         """Whether ``name``'s last binding is ``name = other`` (an alias)."""
@@ -353,6 +370,7 @@ class NotebookSource:
             return
         modules = self._modules_in(tree)
         self._touched |= _touched_names(tree, modules)
+        self._rebound |= _rebound_globals(tree)
         paths, reflected = _stored_paths(tree)
         self._paths |= paths
         for path in paths:
@@ -469,7 +487,9 @@ def _bindings_of(stmt: ast.stmt, source: str, earlier: Mapping[str, _Binding]
 
 def _stored_names(node: ast.AST) -> set[str]:
     """Every name ``node`` binds in the scope it runs in (not what nested functions,
-    lambdas and classes bind in their own scopes; comprehension targets are counted)."""
+    lambdas and classes bind in their own scopes, nor a comprehension's targets, which
+    are its own: ``[v for v, e in pairs]`` leaves a global ``e`` as it was; a walrus in
+    a comprehension binds here)."""
     found: set[str] = set()
     stack: list[ast.AST] = [node]
     while stack:
@@ -478,6 +498,9 @@ def _stored_names(node: ast.AST) -> set[str]:
             if not isinstance(current, ast.Lambda):
                 found.add(current.name)
             stack.extend(run_at_definition(current))
+            continue
+        if isinstance(current, ast.comprehension):
+            stack.extend([current.iter, *current.ifs])
             continue
         if isinstance(current, ast.Name) and not isinstance(current.ctx, ast.Load):
             found.add(current.id)
@@ -549,15 +572,13 @@ def _plain_base(base: ast.expr, earlier: Mapping[str, _Binding]) -> bool:
 def _touched_names(tree: ast.AST, modules: Container[str] = ()) -> set[str]:
     """Names whose object is changed in place anywhere in a cell (``f.__code__ = g.__code__``,
     ``GATES["and"] = g``, ``setattr(f, ...)``, ``LAYERS.append(g)``) or rebound from inside
-    a function (``global f``): their text no longer says what runs. A module (one of
-    ``modules``) is not changed by calling its functions (``np.append``, ``torch.sort``),
-    and a dotted assignment into it (``torch.backends.cudnn.benchmark = True``) changes
-    that path only (``stored_library_paths``), not all of it."""
-    found: set[str] = set()
+    a function (``global f`` and a store of ``f``): their text no longer says what runs. A
+    module (one of ``modules``) is not changed by calling its functions (``np.append``,
+    ``torch.sort``), and a dotted assignment into it (``torch.backends.cudnn.benchmark =
+    True``) changes that path only (``stored_library_paths``), not all of it."""
+    found = _rebound_globals(tree)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Global):
-            found |= set(node.names)
-        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
             path = _dotted(node)
             if path is not None and path.partition(".")[0] in modules:
                 continue
@@ -573,6 +594,62 @@ def _touched_names(tree: ast.AST, modules: Container[str] = ()) -> set[str]:
                     isinstance(node.func.value, ast.Name) and node.func.value.id in modules):
             found |= _root(node.func.value)
     return found
+
+
+def _rebound_globals(tree: ast.AST) -> set[str]:
+    """The names a function declares ``global`` and binds (``global f; f = g``, ``del f``,
+    ``for f in ...``): a ``global`` the function only reads through changes nothing; in a
+    class body or at the top level, every name it declares."""
+    found: set[str] = set()
+    in_functions: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, _FUNCTION_DEFS):
+            declarations = [n for n in _own_nodes(node) if isinstance(n, ast.Global)]
+            in_functions |= {id(n) for n in declarations}
+            found |= {name for n in declarations for name in n.names} & _own_stores(node)
+    return found | {name for node in ast.walk(tree)
+                    if isinstance(node, ast.Global) and id(node) not in in_functions
+                    for name in node.names}
+
+
+def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
+    """The nodes of a function's own scope: not those of the functions, lambdas and
+    classes it defines (comprehensions are walked: a walrus in one binds here)."""
+    stack: list[ast.AST] = [*function.body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (*_DEFS, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _own_stores(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Every name a function's own scope binds or deletes (names, imports, ``except ...
+    as``, captures, nested ``def``/``class`` names)."""
+    found: set[str] = set()
+    for node in _own_nodes(function):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            found.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            found.add(node.rest)
+        elif isinstance(node, (*_DEFS,)):
+            found.add(node.name)
+    return found
+
+
+def list_fillings(tree: ast.AST) -> Iterator[ast.Name]:
+    """The names statements only fill as lists: the receiver of a call of ``append``,
+    ``extend`` or ``insert`` whose result is dropped (``LOSSES.append(v)``). On a real
+    list such a call runs no code of what the list holds."""
+    for node in ast.walk(tree):
+        call = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                and call.func.attr in _LIST_FILLING and isinstance(call.func.value, ast.Name):
+            yield call.func.value
 
 
 def _stored_paths(tree: ast.AST) -> tuple[set[str], set[str]]:

@@ -193,6 +193,11 @@ class Submission(KernelOperations):
             return None if self._runs_text(name) else RUN_TIME
         return f"*.{name}" if self.notebook.star_imported else RUN_TIME
 
+    def holds_list(self, name: str) -> bool:
+        """Whether the notebook's text shows ``name`` to be a list whatever ran
+        (``NotebookSource.holds_list``)."""
+        return self.notebook is not None and self.notebook.holds_list(_checked_name(name))
+
     def evaluate(self, expr: str, *, remote_ok: bool = False, what: str | None = None) -> Any:
         """``expr`` evaluated in the kernel. Messages name ``what`` (default: a generic
         label), never the expression: it is the check's own text."""
