@@ -418,6 +418,58 @@ def test_model_helpers_match_layers_by_shape_and_outputs() -> None:
                     "en") == "Net's output is log_softmax: each row's exp should sum to 1"
 
 
+class _Recalling(_Kept):
+    """A model that answers some inputs from a table (the test set, which a kernel can
+    read) and computes its network on every other input."""
+
+    def __init__(self, module: torch.nn.Module, table: dict[bytes, int]):
+        super().__init__(module)
+        self.table = table
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        for i, row in enumerate(x):
+            if row.numpy().tobytes() in self.table:
+                out[i] = torch.full((out.shape[1],), -30.0)
+                out[i, self.table[row.numpy().tobytes()]] = 0.0
+        return out
+
+
+def test_the_grader_runs_its_copy_of_the_network_for_an_accuracy() -> None:
+    """``grader_copy``: the reference carrying the student's weights in the placement whose
+    outputs on the grader's inputs are the model's; its accuracy on a test set is the
+    network's, whatever the model answers there."""
+    torch.manual_seed(0)
+    test_x = torch.randn(40, 4, generator=checks.data.generator(1))
+    test_y = torch.randint(0, 3, (40,), generator=checks.data.generator(2))
+    untrained = _sequential()
+    liar = _Recalling(untrained, {row.numpy().tobytes(): int(y)
+                                  for row, y in zip(test_x, test_y, strict=True)})
+    assert checks.accuracy.accuracy_of(liar.forward, (test_x, test_y)) == 1.0   # its answers
+    x = torch.randn(6, 4, generator=checks.data.generator(0))
+    placements = checks.models.expect_layers(liar, _Lecture(), what="net", described=LECTURE)
+    net = checks.models.grader_copy(liar, _Lecture, placements, x, what="net",
+                                    rtol=1e-5, atol=1e-6)
+    want = _Kept(untrained).forward(test_x).argmax(1)
+    assert net(test_x).argmax(1).equal(want)
+    assert checks.accuracy.accuracy_of(net, (test_x, test_y)) == float(
+        (want == test_y).float().mean())
+    # the same network without its log_softmax (logits), or with a softmax: the same
+    # ranking of the classes, so the same accuracy
+    layers = list(untrained)[:-1]
+    for other in (_Kept(torch.nn.Sequential(*layers)),
+                  _Kept(torch.nn.Sequential(*layers, torch.nn.Softmax(dim=1)))):
+        net = checks.models.grader_copy(other, _Lecture, placements, x, what="net",
+                                        rtol=1e-5, atol=1e-6)
+        assert net(test_x).argmax(1).equal(want)
+    # the same layers computing something else: no network for the grader to run
+    relu = _Kept(_sequential(torch.nn.ReLU))
+    assert _message(lambda: checks.models.grader_copy(
+        relu, _Lecture, placements, x, what="net", rtol=1e-5, atol=1e-6), "en") == \
+        "net's outputs are not those of the lecture's network with its weights, so the " \
+        "grader cannot compute its test accuracy"
+
+
 def test_model_helpers_in_the_kernel(good: Submission) -> None:
     model = checks.models.trained_model(good, (3,))
     assert model.output_shape == (2, 3) and model.num_parameters == 12

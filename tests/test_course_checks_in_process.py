@@ -208,6 +208,93 @@ GATE_FORMS.update({
 })
 
 
+NEURON = """
+class Neuron:
+    def __init__(self, w, threshold):
+        self.w, self.threshold = w, threshold
+    def fire(self, a, b):
+        return perceptron([a, b], self.w, self.threshold)
+    def guess(self, a, b):
+        return a and b
+"""
+GATE_FORMS.update({
+    # a named method of a global instance of the notebook's class, a static method
+    "a method of a global neuron": (NEURON + textwrap.dedent("""
+        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
+        nand_neuron = Neuron([-5, -5], -9)
+        def AND(a, b): return and_neuron.fire(a, b)
+        def OR(a, b): return or_neuron.fire(a, b)
+        def NAND(a, b): return nand_neuron.fire(a, b)
+        """), True),
+    "static methods of a class": ("""
+        class Gates:
+            @staticmethod
+            def AND(a, b): return perceptron([a, b], [5, 5], 9)
+            @staticmethod
+            def OR(a, b): return perceptron([a, b], [5, 5], 2)
+            @staticmethod
+            def NAND(a, b): return perceptron([a, b], [-5, -5], -9)
+        def AND(a, b): return Gates.AND(a, b)
+        def OR(a, b): return Gates.OR(a, b)
+        def NAND(a, b): return Gates.NAND(a, b)
+        """, True),
+    "a method that is no perceptron": (NEURON + textwrap.dedent("""
+        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
+        nand_neuron = Neuron([-5, -5], -9)
+        def AND(a, b): return and_neuron.guess(a, b)
+        def OR(a, b): return or_neuron.fire(a, b)
+        def NAND(a, b): return nand_neuron.fire(a, b)
+        """), False),
+    "a neuron changed after it was made": (NEURON + textwrap.dedent("""
+        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
+        nand_neuron = Neuron([-5, -5], -9)
+        and_neuron.fire = lambda a, b: a and b
+        def AND(a, b): return and_neuron.fire(a, b)
+        def OR(a, b): return or_neuron.fire(a, b)
+        def NAND(a, b): return nand_neuron.fire(a, b)
+        """), False),
+    # an instance that runs other code than its class's method (red-team pass)
+    "a method shadowed on the instance by setattr": (NEURON.replace(
+        "self.w, self.threshold = w, threshold",
+        "self.w, self.threshold = w, threshold\n        setattr(self, 'fire', self.guess)")
+        + textwrap.dedent("""
+        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
+        nand_neuron = Neuron([-5, -5], -9)
+        def AND(a, b): return and_neuron.fire(a, b)
+        def OR(a, b): return or_neuron.fire(a, b)
+        def NAND(a, b): return nand_neuron.fire(a, b)
+        """), False),
+    "a method shadowed by an attribute of its name": (NEURON.replace(
+        "self.w, self.threshold = w, threshold",
+        "self.w, self.threshold = w, threshold\n        self.fire = self.guess")
+        + textwrap.dedent("""
+        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
+        nand_neuron = Neuron([-5, -5], -9)
+        def AND(a, b): return and_neuron.fire(a, b)
+        def OR(a, b): return or_neuron.fire(a, b)
+        def NAND(a, b): return nand_neuron.fire(a, b)
+        """), False),
+    "an instance whose class is swapped": (NEURON.replace(
+        "self.w, self.threshold = w, threshold",
+        "self.w, self.threshold = w, threshold\n        self.__class__ = Fake")
+        + textwrap.dedent("""
+        class Fake(Neuron):
+            def fire(self, a, b): return a and b
+        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
+        nand_neuron = Neuron([-5, -5], -9)
+        def AND(a, b): return and_neuron.fire(a, b)
+        def OR(a, b): return or_neuron.fire(a, b)
+        def NAND(a, b): return nand_neuron.fire(a, b)
+        """), False),
+    "a method of an object the notebook did not make": ("""
+        import operator
+        def AND(a, b): return operator.and_(a, b)
+        def OR(a, b): return perceptron([a, b], [5, 5], 2)
+        def NAND(a, b): return perceptron([a, b], [-5, -5], -9)
+        """, False),
+})
+
+
 @pytest.mark.parametrize(("code", "ok"), list(GATE_FORMS.values()), ids=list(GATE_FORMS))
 def test_gates_use_perceptron(code: str, ok: bool) -> None:
     assert _passes(_checks("13_n").test_gates_use_perceptron,
@@ -759,11 +846,34 @@ LIBRARY_FORMS.update({
     "annotated through a type alias": ("softmax", """
         ArrayLike = Union[torch.Tensor, np.ndarray, list]
         Out = Optional[torch.Tensor]
-        def softmax(a: ArrayLike) -> "torch.Tensor" | Out:
+        def softmax(a: ArrayLike) -> Out:
             e: ArrayLike = torch.exp(a - a.max(dim=-1, keepdim=True).values)
             total: make_type() = e.sum(dim=-1, keepdim=True)
             return e / total
         """, []),
+    # an annotation that runs code where the def runs is read (red-team pass of
+    # 2026-12-05: a subscript stashed the library's sigmoid in a dict, the body took it)
+    "typing's generics over a type alias": ("softmax", """
+        from typing import Optional, Tuple
+        Arr = Union[torch.Tensor, np.ndarray]
+        def softmax(a: Optional[Arr], dims: Tuple[int, ...] = ()) -> dict[str, Arr]:
+            e = torch.exp(a - a.max(dim=-1, keepdim=True).values)
+            return e / e.sum(dim=-1, keepdim=True)
+        """, []),
+    "a library function stashed by an annotation's subscript": ("sigmoid", """
+        STASH = collections.defaultdict(int)
+        S = [torch.sigmoid][0]
+        def sigmoid(u: STASH[S]): return next(iter(STASH))(u)
+        """, ["?"]),
+    "an annotation read back through the signature's internals": ("sigmoid", """
+        S = [torch.sigmoid][0]
+        def sigmoid(u: S):
+            return [*inspect.signature(sigmoid).parameters.values()][0]._annotation(u)
+        """, ["?"]),
+    "annotations read back by index": ("sigmoid", """
+        S = [torch.sigmoid][0]
+        def sigmoid(u: S): return inspect.getfullargspec(sigmoid)[6]["u"](u)
+        """, ["?"]),
     "Napier's number from math, a comprehension's e elsewhere": ("sigmoid", """
         from math import e
         def sigmoid(u): return 1 / (1 + e ** (-u))
@@ -1382,6 +1492,85 @@ BACKWARD_13_H["the student's own loss, called by backward"] = ("""
         dh = d @ params["W2"].T * hidden * (1 - hidden)
         return {"W2": hidden.T @ d, "b2": d.sum(0), "W1": X.T @ dh, "b1": dh.sum(0)}
     """, True)
+
+
+# ゼロから作る Deep Learning's layers: forward keeps them in the cache, backward calls
+# their own backward methods
+ZEROTSUKU_LAYERS = """
+class Affine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+    def backward(self, dout):
+        self.dW, self.db = self.x.T @ dout, dout.sum(dim=0)
+        return dout @ self.W.T
+class SigmoidLayer:
+    def forward(self, x):
+        self.out = 1 / (1 + torch.exp(-x))
+        return self.out
+    def backward(self, dout):
+        return dout * (1.0 - self.out) * self.out
+"""
+ZEROTSUKU_BACKWARD = """
+def backward(X, T, params, cache):
+    dout = (cache["Y"] - T) / X.shape[0]
+    for layer in reversed(cache["layers"]):
+        dout = layer.backward(dout)
+    a1, a2 = cache["layers"][0], cache["layers"][2]
+    return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
+"""
+# refused: a known defect (tests/variant_grading.py KNOWN_DEFECTS), the price of refusing
+# a tensor's backward() beside a decoy class of the student's with a backward method
+BACKWARD_13_H["ゼロから作る's layer objects in the cache"] = (ZEROTSUKU_LAYERS + """
+def forward(X, params):
+    layers = [Affine(params["W1"], params["b1"]), SigmoidLayer(),
+              Affine(params["W2"], params["b2"])]
+    h = X
+    for layer in layers:
+        h = layer.forward(h)
+    Y = torch.softmax(h, 1)
+    return Y, {"layers": layers, "Y": Y}
+""" + ZEROTSUKU_BACKWARD, False)
+BACKWARD_13_H["a decoy class's backward beside a tensor's"] = ("""
+class _Decoy:
+    def backward(self, d):
+        return d
+def backward(X, T, params, cache):
+    P = {k: torch.zeros_like(v, **{"requires_grad": True}) for k, v in params.items()}
+    with torch.no_grad():
+        for k in P:
+            P[k].copy_(params[k])
+    Y = forward(X, P)[0]
+    (-(T * torch.log(Y)).sum(1).mean()).backward()
+    return {k: inspect.getattr_static(v, "gr" + "ad").__get__(v) for k, v in P.items()}
+""", False)
+# the same backward over tensors autograd follows: forward makes them so (a keyword, a
+# Parameter, a layer's __init__), or backward reads what autograd computed
+BACKWARD_13_H["layers' backward, weights made to require grad by a keyword"] = (
+    ZEROTSUKU_LAYERS + """
+def forward(X, params):
+    W1 = torch.tensor(params["W1"], requires_grad=True)
+    layers = [Affine(W1, params["b1"]), SigmoidLayer(), Affine(params["W2"], params["b2"])]
+    h = X
+    for layer in layers:
+        h = layer.forward(h)
+    Y = torch.softmax(h, 1)
+    return Y, {"layers": layers, "Y": Y, "L": Y}
+""" + ZEROTSUKU_BACKWARD, False)
+BACKWARD_13_H["a tensor's backward, gradients from hooks"] = (ZEROTSUKU_LAYERS + """
+def forward(X, params):
+    g = {}
+    P = {k: torch.nn.Parameter(v.clone()) for k, v in params.items()}
+    for k, p in P.items():
+        p.register_hook(lambda grad, k=k: g.__setitem__(k, grad))
+    Y = torch.softmax(torch.sigmoid(X @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"], 1)
+    return Y.detach(), {"Y": Y, "g": g}
+def backward(X, T, params, cache):
+    (-(T * torch.log(cache["Y"])).sum(1).mean()).backward()
+    return dict(cache["g"])
+""", False)
 
 
 @pytest.mark.parametrize(("code", "ok"), list(BACKWARD_13_H.values()), ids=list(BACKWARD_13_H))

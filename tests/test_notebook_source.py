@@ -453,6 +453,9 @@ LISTS = {   # cells, name, whether the text shows a list whatever ran
     "rebound by a walrus in a function": (
         ["LOSSES = []", "def f():\n    global LOSSES\n    [(LOSSES := g) for _ in 'a']"],
         "LOSSES", False),
+    "rebound by a walrus in a nested function's default": (
+        ["LOSSES = []", "def f():\n    global LOSSES\n    def g(s=(LOSSES := Log())):\n"
+                        "        pass"], "LOSSES", False),
     "rebound at the top level": (["LOSSES = []", "LOSSES = Log()"], "LOSSES", False),
     "rebound by a for target": (["LOSSES = []", "for LOSSES in [g]:\n    pass"],
                                 "LOSSES", False),

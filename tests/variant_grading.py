@@ -130,6 +130,9 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         # OrderedDict parameters, the deck's device line, a Japanese helper, an import
         # the grader lacks at the end of a cell
         "13_h_alt_colab_habits": frozenset(),
+        # ゼロから作る's Affine/Sigmoid layer objects in the cache, their own backward
+        # methods run by backward
+        "13_h_alt_layer_objects": frozenset(),
         "13_h_bug_loss_sum": frozenset({"test_loss", "cell:test_loss",
                                         "cell:test_gradient_check"}),
         "13_h_bug_init_ignores_seed": frozenset({"test_init_params", "cell:test_init_params"}),
@@ -205,7 +208,13 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
 
 # Correct answers a check wrongly marks down: reported to the assignment's owner; the xfail
 # is strict, so the test fails (and the mark must go) once the check is fixed.
-KNOWN_DEFECTS: dict[str, str] = {}
+KNOWN_DEFECTS: dict[str, str] = {
+    "13_h_alt_layer_objects": (
+        "backward's autograd refusal reads `layer.backward(dout)` on the layer objects "
+        "forward keeps in its cache as autograd's backward: telling the student's own "
+        "method from a tensor's needs the type of what forward's cache holds, and every "
+        "exemption by name was broken by a red-team pass (docs/security.md)"),
+}
 
 # Grading parameters on top of the manifest's [grading]: CIFAR-10 is not reachable here, so
 # the CIFAR assignments use their synthetic data (14_h with the CPU budget its manifest gives).

@@ -184,7 +184,10 @@ def grader_copy(model: RemoteModel, reference: Callable[[], torch.nn.Module],
     The model's own outputs there are the kernel's word: a model that answers the test
     images from a table of their labels (the kernel can read the test set) computes its
     network everywhere else, and its weights are all that is scored. Fails where no
-    placement gives the model's outputs (then the grader has no network to run)."""
+    placement gives the model's outputs (then the grader has no network to run). The
+    outputs may be the reference's class scores in another form, which ranks the classes
+    alike: log-probabilities, probabilities or logits (a net ending without its
+    ``log_softmax``, trained with ``CrossEntropyLoss``, has the same accuracy)."""
     import torch
 
     got = model.forward(x).to(torch.float64)
@@ -193,12 +196,27 @@ def grader_copy(model: RemoteModel, reference: Callable[[], torch.nn.Module],
         module.load_state_dict(state)
         with torch.no_grad():
             want = module.eval()(x.to(torch.float64))
-        if want.shape == got.shape and torch.allclose(got, want, rtol=rtol, atol=atol):
+        if _same_scores(got, want, rtol=rtol, atol=atol):
             return module.to(torch.float32)
     fail(ja=f"{what} の出力が、その重みを入れた講義のネットワークの出力と一致しないため、"
             "採点側でテスト正解率を計算できません",
          en=f"{what}'s outputs are not those of the lecture's network with its weights, so "
             "the grader cannot compute its test accuracy")
+
+
+def _same_scores(got: torch.Tensor, want: torch.Tensor, *, rtol: float, atol: float) -> bool:
+    """``got`` holds ``want``'s class scores (last dimension): as they are, as their
+    softmax, or up to a constant per row (logits of log-probabilities, and back)."""
+    import torch
+
+    if got.shape != want.shape or got.dim() < 1:
+        return False
+
+    def centred(t: torch.Tensor) -> torch.Tensor:
+        return t - t.mean(dim=-1, keepdim=True)
+
+    return any(torch.allclose(a, b, rtol=rtol, atol=atol) for a, b in (
+        (got, want), (got, torch.softmax(want, dim=-1)), (centred(got), centred(want))))
 
 
 __all__ = ["MAX_PLACEMENTS", "expect_class_name", "expect_layers", "expect_log_softmax",

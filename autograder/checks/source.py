@@ -53,8 +53,9 @@ _REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__
 # the same functions under another name (``ev = eval``, ``from operator import
 # attrgetter as pick``, ``builtins.getattr``)
 _REFLECTIVE = _REFLECTION_CALLS | {"getattr"}
-_HINT_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Tuple, ast.List,
-               ast.BinOp, ast.BitOr, ast.expr_context)
+_BUILTIN_GENERICS = frozenset({"list", "dict", "tuple", "set", "frozenset", "type"})
+# what reads a function's annotations or signature back, in attributes' lower-case names
+_ANNOTATION_READERS = re.compile(r"annotat|getfullargspec|getargspec|signature|getcallargs")
 
 
 def parse(text: str) -> ast.Module | None:
@@ -196,7 +197,7 @@ def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
     (``_filled_lists``) reaches nothing."""
     found: set[str] = set()
     own = {*trees, *local, *_filled_lists(submission, trees)}
-    hints = _type_hints(trees)
+    hints = _type_hints(submission, trees)
     reads = {node.id for tree in trees.values() for node, scope in _scoped(tree)
              if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
              and node.id not in scope and id(node) not in hints}
@@ -210,14 +211,16 @@ def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
     return found
 
 
-def _type_hints(trees: Mapping[str, ast.AST]) -> set[int]:
+def _type_hints(submission: Submission, trees: Mapping[str, ast.AST]) -> set[int]:
     """The nodes (ids) of annotations no call of the texts' functions evaluates: a local
-    variable's in a function (``grads: Params = {}``: never evaluated), and the plain
-    annotations of the functions the texts define at their top and of their classes'
-    methods (``params: Params``, ``-> torch.Tensor``): evaluated once where the ``def``
-    runs and kept in ``__annotations__``, which only reflection reads
-    (``_REFLECTION_ATTRIBUTES``). Plain: names, attributes, subscripts, constants,
-    tuples, lists and ``|``, nothing that calls or binds."""
+    variable's in a function (``grads: Params = {}``: never evaluated), and a bare name
+    annotating a parameter or the result of a function the texts define at their top, or
+    of their classes' methods (``params: Params`` with ``Params = Dict[str,
+    torch.Tensor]``; ``_plain_hint``: typing's generics over such names too): evaluated
+    once where the ``def`` runs, running no code of the notebook's, and kept in
+    ``__annotations__``, which only reflection reads (``_REFLECTION_ATTRIBUTES``,
+    ``_ANNOTATION_READERS``). Anything else in such an annotation (``STASH[G]``, ``A |
+    B``) may run the notebook's code where the ``def`` runs, and is read."""
     found = {id(n) for tree in trees.values() for function in ast.walk(tree)
              if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
              for stmt in _own_scope(function) if isinstance(stmt, ast.AnnAssign)
@@ -232,12 +235,43 @@ def _type_hints(trees: Mapping[str, ast.AST]) -> set[int]:
             hints = [x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs,
                                             a.vararg, a.kwarg) if x is not None]
             for hint in (*hints, function.returns):
-                nodes = list(ast.walk(hint)) if hint is not None else []
-                if all(isinstance(n, _HINT_NODES) and (not isinstance(n, ast.BinOp)
-                                                       or isinstance(n.op, ast.BitOr))
-                       for n in nodes):
-                    found |= {id(n) for n in nodes}
+                if hint is not None and _plain_hint(submission, hint):
+                    found |= {id(n) for n in ast.walk(hint)}
     return found
+
+
+def _plain_hint(submission: Submission, node: ast.expr) -> bool:
+    """An annotation whose evaluation runs no code of the notebook's: a name or a
+    string, a library's attribute (``torch.Tensor``), and a subscript of typing's or of
+    a built-in generic (``Tuple[Params, List[float]]``, ``dict[str, Tensor]``) over such
+    annotations."""
+    if isinstance(node, ast.Name) or (isinstance(node, ast.Constant)
+                                      and isinstance(node.value, (str, type(None)))):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_plain_hint(submission, e) for e in node.elts)
+    if isinstance(node, ast.Attribute):
+        return _library_path(submission, node) is not None
+    if isinstance(node, ast.Subscript):
+        base = node.value.id if isinstance(node.value, ast.Name) else None
+        generic = (base in _BUILTIN_GENERICS and submission.origin(base) is None) or \
+            (_library_path(submission, node.value) or "").startswith("typing.")
+        return generic and _plain_hint(submission, node.slice)
+    return False
+
+
+def _library_path(submission: Submission, node: ast.expr) -> str | None:
+    """The dotted library path a name or an attribute chain of one stands for by the
+    notebook's text (``typing.Dict`` for ``Dict`` after ``from typing import Dict``), or
+    None (the notebook's own, or decided at run time)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    origin = submission.origin(node.id) if isinstance(node, ast.Name) else None
+    if origin is None or origin == RUN_TIME:
+        return None
+    return ".".join([origin, *reversed(parts)])
 
 
 def _own_scope(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
@@ -517,7 +551,8 @@ def _held_names(submission: Submission, root: str) -> set[str]:
 
 def _computed(node: ast.AST) -> set[str]:
     """What one node names by computing it: ``RUN_TIME``, a constant ``getattr``'s name."""
-    if (isinstance(node, ast.Attribute) and node.attr in _REFLECTION_ATTRIBUTES) \
+    if (isinstance(node, ast.Attribute) and (node.attr in _REFLECTION_ATTRIBUTES or
+                                             _ANNOTATION_READERS.search(node.attr.lower()))) \
             or (isinstance(node, ast.Name) and node.id == "__builtins__"):
         return {RUN_TIME}
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):

@@ -1266,6 +1266,56 @@ def 平均(値):
 
 from torchsummary import summary  # モデルの要約（Colab で !pip install torchsummary したもの）'''
 
+# -- 13_h: ゼロから作る Deep Learning's layers: Affine and Sigmoid objects with their own
+# forward and backward, kept in forward's cache, run backwards by backward
+
+H13_LAYERS_FORWARD = '''\
+class Affine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+        self.x = self.dW = self.db = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+        self.db = dout.sum(dim=0)
+        return dout @ self.W.T
+
+
+class Sigmoid:
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, dout):
+        return dout * (1.0 - self.out) * self.out
+
+
+def forward(X, params):
+    layers = [Affine(params["W1"], params["b1"]), Sigmoid(),
+              Affine(params["W2"], params["b2"])]
+    h = X
+    for layer in layers:
+        h = layer.forward(h)
+    Y = softmax(h)
+    return Y, {"layers": layers, "Y": Y}
+'''
+
+H13_LAYERS_BACKWARD = '''\
+def backward(X, T, params, cache):
+    dout = (cache["Y"] - T) / X.shape[0]   # SoftmaxWithLoss の逆伝播
+    for layer in reversed(cache["layers"]):
+        dout = layer.backward(dout)
+    affine1, affine2 = cache["layers"][0], cache["layers"][2]
+    return {"W1": affine1.dW, "b1": affine1.db, "W2": affine2.dW, "b2": affine2.db}
+'''
+
 H13_ALT_COLAB = (
     Edit("sol_init_params", "def init_params(",
          "from collections import OrderedDict\n\n\ndef init_params("),
@@ -1318,6 +1368,8 @@ PLAN_13_H = Plan(
         "alt_loops": H13_ALT_LOOPS,
         "alt_deck_style": H13_ALT_DECK_STYLE,
         "alt_colab_habits": H13_ALT_COLAB,
+        "alt_layer_objects": (Rewrite("sol_forward", H13_LAYERS_FORWARD),
+                              Rewrite("sol_backward", H13_LAYERS_BACKWARD)),
         # the summed loss, not the mean: training is unchanged (backward is right), but
         # loss and the notebook's gradient check (which differentiates loss) disagree
         "bug_loss_sum": (Edit("sol_loss", "return -per_sample.mean()",

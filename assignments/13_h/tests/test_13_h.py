@@ -14,7 +14,9 @@ the functions' text (``submission.source``) with ``ast``, helpers they call incl
 
 from __future__ import annotations
 
+import ast
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -68,8 +70,9 @@ def _forward(submission: Any, X: torch.Tensor, params: dict[str, torch.Tensor]
 # ---------------------------------------------------------------- reading function text
 #
 # ``submission.source(name)`` is untrusted text: parsed, never run (``checks.source``).
-# The functions a check reads are the named one and the helpers it calls, transitively;
-# the contract's other functions are judged by checks of their own and are not followed.
+# The functions a check reads are the named one and the helpers it calls, transitively,
+# the contract's other functions included (autograd hidden in ``loss`` is autograd), but
+# for ``backward`` and ``train``, each judged by a refusal of its own.
 
 _AUTOGRAD = {"backward", "grad", "autograd", "requires_grad", "requires_grad_", "optim",
              "jacobian", "vjp", "enable_grad"}
@@ -77,7 +80,8 @@ _AUTOGRAD = {"backward", "grad", "autograd", "requires_grad", "requires_grad_", 
 # ``grad_and_value``, ``jvp``...) and ``grad_fn`` compute gradients too; ``no_grad`` and
 # ``set_grad_enabled`` only turn autograd on or off
 _AUTOGRAD_FAMILIES = (r"(?<!no_)(?<!set_)grad", r"jac", r"hessian", r"vjp", r"jvp",
-                      r"linearize", r"functorch", r"autograd", r"optim", r"backward")
+                      r"linearize", r"functorch", r"autograd", r"optim", r"backward",
+                      r"hook", r"parameter")
 # the contract's functions whose own checks refuse autograd
 _REFUSING = frozenset({"backward", "train"})
 
@@ -146,14 +150,28 @@ def _refuse_autograd(submission: Any, name: str) -> None:
     # the contract's functions it calls are read too (autograd hidden in ``loss``, called
     # by ``backward``, computes its gradients), but for the two judged by this refusal
     # themselves
-    trees = source.read_functions(submission, name, skip=_REFUSING - {name})
-    # attributes and imports, not bare calls: ``backward(...)`` in train is the contract's
-    used = source.prohibited(submission, trees, _AUTOGRAD, _AUTOGRAD_FAMILIES,
-                             used=source.attribute_names(trees) | source.imported_names(trees))
+    trees = dict(source.read_functions(submission, name, skip=_REFUSING - {name}))
+    if name == "backward":   # forward makes the cache backward works on
+        trees.update(source.read_functions(submission, "forward", skip=_REFUSING))
+    # attributes, keywords (``requires_grad=True``) and imports, not bare calls:
+    # ``backward(...)`` in train is the contract's. A ``layer.backward(dout)`` of
+    # ゼロから作る's own layer classes is refused too: a red-team pass of 2026-12-05 got
+    # autograd through every exemption of it tried (a decoy class beside a tensor's
+    # ``backward()``, autograd's ``Function`` reached through ``__base__``)
+    named = source.attribute_names(trees) | source.imported_names(trees) | _keywords(trees)
+    used = source.prohibited(submission, trees, _AUTOGRAD, _AUTOGRAD_FAMILIES, used=named)
     if used:
         ja, en = source.listed(used)
         fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{ja}）",
              en=f"{name} must not use autograd or torch.optim ({en})")
+
+
+def _keywords(trees: Mapping[str, ast.AST]) -> set[str]:
+    """Keyword arguments' names, but where the value is ``False`` or ``None``
+    (``requires_grad=False`` turns nothing on)."""
+    return {node.arg for tree in trees.values() for node in ast.walk(tree)
+            if isinstance(node, ast.keyword) and node.arg is not None
+            and not (isinstance(node.value, ast.Constant) and node.value.value in (False, None))}
 
 
 @pytest.mark.points(3)

@@ -113,6 +113,7 @@ class _Function:
     factory: ast.expr | None = None       # ``AND = make_gate(...)``: the call
     method: bool = False                  # a method: its first parameter is the instance
     instance_call: _Function | None = None  # a class: what calling an instance runs
+    methods: dict[str, _Function] = field(default_factory=dict)   # a class: its methods
     data: ast.expr | None = None          # ``GATES = {"and": AND, ...}``: a container
     siblings: dict[str, _Function] = field(default_factory=dict)  # a method's class's methods
     comprehended: set[str] = field(default_factory=set)  # a comprehension's variables
@@ -248,7 +249,8 @@ def _definition(name: str, text: str) -> _Function | None:
                    for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
         for method in methods.values():   # ``return self.forward(a, b)``
             method.siblings = methods
-        return _Function(name=name, node=cls, instance_call=methods.get("__call__"))
+        return _Function(name=name, node=cls, instance_call=methods.get("__call__"),
+                         methods=methods)
     bound = [(target, value) for stmt in tree.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
              for target, value in _target_pairs(stmt)]
     for _, value in sorted(bound, key=lambda pair: pair[0] != name):
@@ -521,6 +523,9 @@ class _Flow:
         held = _held(func, scope)   # ``self.output``: what ``__init__`` stored there
         if held is not None and depth <= 8:
             return self._callee(held[0], held[1], depth + 1)
+        method = self._bound_method(func, scope) if depth <= 8 else None
+        if method is not None:   # ``and_neuron.fire``, ``Gates.AND``
+            return None, method
         if not isinstance(func, ast.Name) or depth > 8:
             return None, None
         name, fn = func.id, scope.fn
@@ -545,6 +550,32 @@ class _Flow:
         if helper is None:
             return None, None
         return None, _Scope(helper)
+
+    def _bound_method(self, func: ast.expr, scope: _Scope) -> _Scope | None:
+        """``neuron.fire`` with a global ``neuron = Neuron([5, 5], 9)`` of the notebook's
+        plain class: its method ``fire`` on that instance, knowing what ``__init__``
+        stored in it; ``Gates.AND`` with ``AND`` a static method of the notebook's class:
+        that function. Else None."""
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return None
+        name, fn = func.value.id, scope.fn
+        if name in fn.local or name in fn.assigns or name in fn.params \
+                or name in fn.comprehended or name in _BUILTINS \
+                or scope.binding(name) is not None:
+            return None
+        holder = self.reader.helper(name)
+        if holder is None:
+            return None
+        if holder.methods:   # the class itself: only a static method is a plain function
+            static = holder.methods.get(func.attr)
+            return _Scope(static) if static is not None and not static.method else None
+        if not isinstance(holder.factory, ast.Call):
+            return None
+        _, made_by = self._callee(holder.factory.func, _Scope(holder))
+        method = made_by.fn.methods.get(func.attr) if made_by is not None else None
+        if method is None or not method.method or _reshapes_instances(made_by.fn):
+            return None
+        return _instance_scope(method, holder.factory, _Scope(holder))
 
     def _data(self, name: str, scope: _Scope) -> _Function | None:
         """The container a global ``name`` is bound to (``GATES = {...}``), if any."""
@@ -657,7 +688,8 @@ class _Flow:
                     return self.tops(func.value, scope, depth + 1)
                 if func.attr in _VALUE_FUNCTIONS and expr.args:
                     return self.tops(expr.args[0], scope, depth + 1)
-                return []
+                if self._bound_method(func, scope) is None:
+                    return []
             gate, target = self._callee(func, scope)
             if gate is not None:
                 return [(gate, expr, scope)]
@@ -931,6 +963,22 @@ def _instance_scope(call_fn: _Function, call: ast.Call, scope: _Scope) -> _Scope
             if isinstance(stmt, ast.Assign) for target, value in _attribute_pairs(stmt)
             if isinstance(target.value, ast.Name) and target.value.id == self_name]
     return _Scope(call_fn, tuple(held))
+
+
+def _reshapes_instances(cls: _Function) -> bool:
+    """Whether the class's methods may make an instance run other code than the class's
+    methods (red-team pass of 2026-12-05): an attribute stored under a method's name
+    (``self.fire = self.guess``), ``__class__`` or ``__dict__`` touched, ``setattr``,
+    ``vars``."""
+    hooks = {*cls.methods, "__class__", "__dict__", "__setattr__", "__getattribute__"}
+    for node in ast.walk(cls.node):
+        if isinstance(node, ast.Attribute) and (node.attr in {"__class__", "__dict__"} or (
+                node.attr in hooks and not isinstance(node.ctx, ast.Load))):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("setattr", "delattr", "vars"):
+            return True
+    return False
 
 
 def _attribute_pairs(stmt: ast.Assign) -> list[tuple[ast.Attribute, ast.expr]]:

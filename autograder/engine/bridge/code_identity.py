@@ -210,6 +210,18 @@ class CodeIdentity:
                                                                 live.foreign)
         return self._assignment(node, name, live)
 
+    def holds_list(self, name: str) -> bool:
+        """Whether the live ``name`` is what its list display makes, whatever it holds
+        now (``NotebookSource.holds_list``): no code of its own, as ``_assignment`` judges
+        a data text (a list subclass swapped in by ``globals()`` runs its ``append``)."""
+        node = self.notebook.list_statement(name)
+        if self.traced or node is None:
+            return False
+        if self.live is None:
+            return True
+        live = self.live.get(name)
+        return live is not None and self._assignment(node, name, live)
+
     def _stored_into(self, paths: set[str]) -> bool:
         """Whether any of ``paths`` is, or lies below, a library path the notebook
         assigns to (``F.relu = ...``): what the words name is not what runs."""

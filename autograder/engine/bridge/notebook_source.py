@@ -179,6 +179,16 @@ class NotebookSource:
             return None
         return binding.origin or RUN_TIME
 
+    def list_names(self) -> list[str]:
+        """Every name ``holds_list`` says is a list (sorted)."""
+        return sorted(n for n in self._bindings if self.holds_list(n))
+
+    def list_statement(self, name: str) -> ast.stmt | None:
+        """The assignment that binds ``name`` to its list display, where ``holds_list``."""
+        binding = self._bindings.get(name)
+        node = binding.node if binding is not None and self.holds_list(name) else None
+        return node if isinstance(node, ast.stmt) else None
+
     def holds_list(self, name: str) -> bool:
         """Whether ``name`` is a list whatever the notebook ran: its last top-level
         binding is a list display (``LOSSES = []``) and no function rebinds it
@@ -614,13 +624,27 @@ def _rebound_globals(tree: ast.AST) -> set[str]:
 
 def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
     """The nodes of a function's own scope: not those of the functions, lambdas and
-    classes it defines (comprehensions are walked: a walrus in one binds here)."""
+    classes it defines, but what they evaluate where they are defined (defaults,
+    decorators, bases, annotations: a walrus there binds here); comprehensions are
+    walked (a walrus in one binds here too)."""
     stack: list[ast.AST] = [*function.body]
     while stack:
         node = stack.pop()
         yield node
-        if not isinstance(node, (*_DEFS, ast.Lambda)):
+        if isinstance(node, (*_DEFS, ast.Lambda)):
+            stack.extend([*run_at_definition(node), *_annotations(node)])
+        else:
             stack.extend(ast.iter_child_nodes(node))
+
+
+def _annotations(node: ast.AST) -> list[ast.expr]:
+    """A ``def``'s annotations (evaluated where it is defined)."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    a = node.args
+    found = [x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg)
+             if x is not None and x.annotation is not None]
+    return found + ([node.returns] if node.returns is not None else [])
 
 
 def _own_stores(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:

@@ -146,6 +146,8 @@ class Submission(KernelOperations):
             names = self.notebook.names()[:_MAX_NAMES]
             if name not in names and self.notebook.definition(name) is not None:
                 names.append(name)
+            # lists only filled since (``holds_list``): their text is no definition
+            names += [n for n in self.notebook.list_names() if n not in names][:_MAX_NAMES]
             origins = dict(list(self.notebook.origins().items())[:_MAX_NAMES])
             defaults = {n: found for n in names if (found := self.notebook.default_paths(n))}
             paths = request_paths(self.notebook, names, origins)
@@ -195,8 +197,12 @@ class Submission(KernelOperations):
 
     def holds_list(self, name: str) -> bool:
         """Whether the notebook's text shows ``name`` to be a list whatever ran
-        (``NotebookSource.holds_list``)."""
-        return self.notebook is not None and self.notebook.holds_list(_checked_name(name))
+        (``NotebookSource.holds_list``), and the run left it one (code identity: a
+        ``globals()``, ``exec`` or ``%time`` rebinding to a list subclass whose
+        ``append`` runs code of its own is not the text's list)."""
+        name = _checked_name(name)
+        return self.notebook is not None and self.notebook.holds_list(name) \
+            and self._live_code(name).holds_list(name)
 
     def evaluate(self, expr: str, *, remote_ok: bool = False, what: str | None = None) -> Any:
         """``expr`` evaluated in the kernel. Messages name ``what`` (default: a generic
