@@ -211,21 +211,30 @@ GATE_FORMS.update({
 NEURON = """
 class Neuron:
     def __init__(self, w, threshold):
-        self.w, self.threshold = w, threshold
+        self.w, self.threshold = w, threshold{init}
     def fire(self, a, b):
         return perceptron([a, b], self.w, self.threshold)
     def guess(self, a, b):
         return a and b
 """
-GATE_FORMS.update({
-    # a named method of a global instance of the notebook's class, a static method
-    "a method of a global neuron": (NEURON + textwrap.dedent("""
+
+
+def _neuron_gates(*, init: str = "", and_method: str = "fire", between: str = "") -> str:
+    """Gates as methods of three global ``Neuron``s; ``init`` ends ``__init__``,
+    ``between`` stands between the instances and the gates."""
+    return NEURON.format(init=init) + textwrap.dedent("""
         and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
         nand_neuron = Neuron([-5, -5], -9)
-        def AND(a, b): return and_neuron.fire(a, b)
+        """) + between + textwrap.dedent(f"""
+        def AND(a, b): return and_neuron.{and_method}(a, b)
         def OR(a, b): return or_neuron.fire(a, b)
         def NAND(a, b): return nand_neuron.fire(a, b)
-        """), True),
+        """)
+
+
+GATE_FORMS.update({
+    # a named method of a global instance of the notebook's class, a static method
+    "a method of a global neuron": (_neuron_gates(), True),
     "static methods of a class": ("""
         class Gates:
             @staticmethod
@@ -238,54 +247,18 @@ GATE_FORMS.update({
         def OR(a, b): return Gates.OR(a, b)
         def NAND(a, b): return Gates.NAND(a, b)
         """, True),
-    "a method that is no perceptron": (NEURON + textwrap.dedent("""
-        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
-        nand_neuron = Neuron([-5, -5], -9)
-        def AND(a, b): return and_neuron.guess(a, b)
-        def OR(a, b): return or_neuron.fire(a, b)
-        def NAND(a, b): return nand_neuron.fire(a, b)
-        """), False),
-    "a neuron changed after it was made": (NEURON + textwrap.dedent("""
-        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
-        nand_neuron = Neuron([-5, -5], -9)
-        and_neuron.fire = lambda a, b: a and b
-        def AND(a, b): return and_neuron.fire(a, b)
-        def OR(a, b): return or_neuron.fire(a, b)
-        def NAND(a, b): return nand_neuron.fire(a, b)
-        """), False),
+    "a method that is no perceptron": (_neuron_gates(and_method="guess"), False),
+    "a neuron changed after it was made": (
+        _neuron_gates(between="and_neuron.fire = lambda a, b: a and b\n"), False),
     # an instance that runs other code than its class's method (red-team pass)
-    "a method shadowed on the instance by setattr": (NEURON.replace(
-        "self.w, self.threshold = w, threshold",
-        "self.w, self.threshold = w, threshold\n        setattr(self, 'fire', self.guess)")
-        + textwrap.dedent("""
-        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
-        nand_neuron = Neuron([-5, -5], -9)
-        def AND(a, b): return and_neuron.fire(a, b)
-        def OR(a, b): return or_neuron.fire(a, b)
-        def NAND(a, b): return nand_neuron.fire(a, b)
-        """), False),
-    "a method shadowed by an attribute of its name": (NEURON.replace(
-        "self.w, self.threshold = w, threshold",
-        "self.w, self.threshold = w, threshold\n        self.fire = self.guess")
-        + textwrap.dedent("""
-        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
-        nand_neuron = Neuron([-5, -5], -9)
-        def AND(a, b): return and_neuron.fire(a, b)
-        def OR(a, b): return or_neuron.fire(a, b)
-        def NAND(a, b): return nand_neuron.fire(a, b)
-        """), False),
-    "an instance whose class is swapped": (NEURON.replace(
-        "self.w, self.threshold = w, threshold",
-        "self.w, self.threshold = w, threshold\n        self.__class__ = Fake")
-        + textwrap.dedent("""
-        class Fake(Neuron):
-            def fire(self, a, b): return a and b
-        and_neuron, or_neuron = Neuron([5, 5], 9), Neuron([5, 5], 2)
-        nand_neuron = Neuron([-5, -5], -9)
-        def AND(a, b): return and_neuron.fire(a, b)
-        def OR(a, b): return or_neuron.fire(a, b)
-        def NAND(a, b): return nand_neuron.fire(a, b)
-        """), False),
+    "a method shadowed on the instance by setattr": (
+        _neuron_gates(init="\n        setattr(self, 'fire', self.guess)"), False),
+    "a method shadowed by an attribute of its name": (
+        _neuron_gates(init="\n        self.fire = self.guess"), False),
+    "an instance whose class is swapped": (
+        _neuron_gates(init="\n        self.__class__ = Fake",
+                      between="class Fake(Neuron):\n    def fire(self, a, b): return a and b\n"),
+        False),
     "a method of an object the notebook did not make": ("""
         import operator
         def AND(a, b): return operator.and_(a, b)
@@ -869,6 +842,11 @@ LIBRARY_FORMS.update({
         S = [torch.sigmoid][0]
         def sigmoid(u: S):
             return [*inspect.signature(sigmoid).parameters.values()][0]._annotation(u)
+        """, ["?"]),
+    "an annotation read back by a constant getattr": ("sigmoid", """
+        S = [torch.sigmoid][0]
+        def sigmoid(u: S) -> S:
+            return getattr(SIGNATURES[0], "return_annotation")(u)
         """, ["?"]),
     "annotations read back by index": ("sigmoid", """
         S = [torch.sigmoid][0]

@@ -47,9 +47,7 @@ _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__",
                                     "import_module", "__builtins__", "attrgetter",
-                                    "methodcaller", "get_annotations", "get_type_hints",
-                                    "__annotations__", "__annotate__", "annotation",
-                                    "annotations"})
+                                    "methodcaller", "get_type_hints"})
 # the same functions under another name (``ev = eval``, ``from operator import
 # attrgetter as pick``, ``builtins.getattr``)
 _REFLECTIVE = _REFLECTION_CALLS | {"getattr"}
@@ -218,9 +216,9 @@ def _type_hints(submission: Submission, trees: Mapping[str, ast.AST]) -> set[int
     of their classes' methods (``params: Params`` with ``Params = Dict[str,
     torch.Tensor]``; ``_plain_hint``: typing's generics over such names too): evaluated
     once where the ``def`` runs, running no code of the notebook's, and kept in
-    ``__annotations__``, which only reflection reads (``_REFLECTION_ATTRIBUTES``,
-    ``_ANNOTATION_READERS``). Anything else in such an annotation (``STASH[G]``, ``A |
-    B``) may run the notebook's code where the ``def`` runs, and is read."""
+    ``__annotations__``, which only reflection reads (``_reflective_attribute``).
+    Anything else in such an annotation (``STASH[G]``, ``A | B``) may run the notebook's
+    code where the ``def`` runs, and is read."""
     found = {id(n) for tree in trees.values() for function in ast.walk(tree)
              if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
              for stmt in _own_scope(function) if isinstance(stmt, ast.AnnAssign)
@@ -549,10 +547,15 @@ def _held_names(submission: Submission, root: str) -> set[str]:
     return found
 
 
+def _reflective_attribute(name: str) -> bool:
+    """An attribute that reaches a name computed at run time or a function's annotations
+    (read as ``x.name`` or as ``getattr(x, "name")`` alike)."""
+    return name in _REFLECTION_ATTRIBUTES or bool(_ANNOTATION_READERS.search(name.lower()))
+
+
 def _computed(node: ast.AST) -> set[str]:
     """What one node names by computing it: ``RUN_TIME``, a constant ``getattr``'s name."""
-    if (isinstance(node, ast.Attribute) and (node.attr in _REFLECTION_ATTRIBUTES or
-                                             _ANNOTATION_READERS.search(node.attr.lower()))) \
+    if (isinstance(node, ast.Attribute) and _reflective_attribute(node.attr)) \
             or (isinstance(node, ast.Name) and node.id == "__builtins__"):
         return {RUN_TIME}
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
@@ -560,7 +563,7 @@ def _computed(node: ast.AST) -> set[str]:
     if node.func.id in ("getattr", "hasattr") and len(node.args) >= 2:
         name = node.args[1]
         if isinstance(name, ast.Constant) and isinstance(name.value, str) \
-                and name.value not in _REFLECTION_ATTRIBUTES:
+                and not _reflective_attribute(name.value):
             return {name.value}
         return {RUN_TIME}
     return {RUN_TIME} if node.func.id in _REFLECTION_CALLS else set()

@@ -558,10 +558,8 @@ class _Flow:
         that function. Else None."""
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return None
-        name, fn = func.value.id, scope.fn
-        if name in fn.local or name in fn.assigns or name in fn.params \
-                or name in fn.comprehended or name in _BUILTINS \
-                or scope.binding(name) is not None:
+        name = func.value.id
+        if not _global(name, scope):
             return None
         holder = self.reader.helper(name)
         if holder is None:
@@ -579,9 +577,7 @@ class _Flow:
 
     def _data(self, name: str, scope: _Scope) -> _Function | None:
         """The container a global ``name`` is bound to (``GATES = {...}``), if any."""
-        fn = scope.fn
-        if name in fn.local or name in fn.assigns or name in fn.params or name in self.gates \
-                or name in fn.comprehended or name in _BUILTINS or scope.binding(name) is not None:
+        if not _global(name, scope) or name in self.gates:
             return None
         helper = self.reader.helper(name)
         return helper if helper is not None and helper.data is not None else None
@@ -923,6 +919,16 @@ def _read_only(node: ast.Name, parents: dict[int, ast.AST]) -> bool:
     return (isinstance(func, ast.Name) and func.id in _READ_ONLY_CALLS) or (
         isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
         and func.attr in _VALUE_FUNCTIONS)
+
+
+def _global(name: str, scope: _Scope) -> bool:
+    """Whether ``name`` in the function being read is a global of the notebook's: not
+    bound by the function (local, assigned, a parameter, a comprehension's variable), by
+    the call being followed, nor a built-in."""
+    fn = scope.fn
+    return not (name in fn.local or name in fn.assigns or name in fn.params
+                or name in fn.comprehended or name in _BUILTINS
+                or scope.binding(name) is not None)
 
 
 def _sibling(func: ast.expr, fn: _Function) -> _Function | None:
