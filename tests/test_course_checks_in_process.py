@@ -11,9 +11,11 @@ definition from the submitted notebook.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,7 +26,7 @@ from torch import nn
 
 from autograder.checks import CheckFailed, MissingName, models, source
 from autograder.engine.bridge.notebook_source import NotebookSource
-from autograder.engine.bridge.submission import SourceUnavailable
+from autograder.engine.bridge.submission import SourceUnavailable, StudentError
 
 ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
 # the checks' own marks (points, time_limit) are registered by the check runner only
@@ -876,6 +878,14 @@ LIBRARY_FORMS.update({
         from operator import methodcaller
         def tanh(u): return methodcaller("tan" + "h")(u)
         """, ["?"]),
+    "inspect.getmembers": ("sigmoid", """
+        import inspect
+        def sigmoid(u): return dict(inspect.getmembers(torch))["sig" + "moid"](u)
+        """, ["?"]),
+    "getmembers_static imported": ("sigmoid", """
+        from inspect import getmembers_static as members
+        def sigmoid(u): return dict(members(torch))["sig" + "moid"](u)
+        """, ["?"]),
     "eval under another name": ("sigmoid", """
         ev = eval
         def sigmoid(u): return ev("torch.sig" + "moid")(u)
@@ -1499,9 +1509,9 @@ def backward(X, T, params, cache):
     a1, a2 = cache["layers"][0], cache["layers"][2]
     return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
 """
-# refused: a known defect (tests/variant_grading.py KNOWN_DEFECTS), the price of refusing
-# a tensor's backward() beside a decoy class of the student's with a backward method
-BACKWARD_13_H["ゼロから作る's layer objects in the cache"] = (ZEROTSUKU_LAYERS + """
+# the gradient checks run forward and backward with autograd switched off, so a layer
+# object's own ``backward`` is the student's work (a tensor's has no graph to follow)
+ZEROTSUKU_FORWARD = """
 def forward(X, params):
     layers = [Affine(params["W1"], params["b1"]), SigmoidLayer(),
               Affine(params["W2"], params["b2"])]
@@ -1510,7 +1520,107 @@ def forward(X, params):
         h = layer.forward(h)
     Y = torch.softmax(h, 1)
     return Y, {"layers": layers, "Y": Y}
-""" + ZEROTSUKU_BACKWARD, False)
+"""
+BACKWARD_13_H["ゼロから作る's layer objects in the cache"] = (
+    ZEROTSUKU_LAYERS + ZEROTSUKU_FORWARD + ZEROTSUKU_BACKWARD, True)
+# ゼロから作る chapter 5's TwoLayerNet: its gradient() runs the layers' backward methods
+BACKWARD_13_H["ゼロから作る's TwoLayerNet and its gradient method"] = (ZEROTSUKU_LAYERS + """
+from collections import OrderedDict
+class SoftmaxWithLoss:
+    def forward(self, x, t):
+        self.t, self.y = t, torch.softmax(x, 1)
+        return -(t * torch.log(self.y)).sum(1).mean()
+    def backward(self, dout=1):
+        return (self.y - self.t) * dout / self.t.shape[0]
+class TwoLayerNet:
+    def __init__(self, params):
+        self.params = params
+        self.layers = OrderedDict()
+        self.layers["Affine1"] = Affine(params["W1"], params["b1"])
+        self.layers["Sigmoid1"] = SigmoidLayer()
+        self.layers["Affine2"] = Affine(params["W2"], params["b2"])
+        self.lastLayer = SoftmaxWithLoss()
+    def predict(self, x):
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return x
+    def gradient(self, x, t):
+        self.lastLayer.forward(self.predict(x), t)
+        dout = self.lastLayer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        a1, a2 = self.layers["Affine1"], self.layers["Affine2"]
+        return {"W1": a1.dW, "b1": a1.db, "W2": a2.dW, "b2": a2.db}
+def forward(X, params):
+    net = TwoLayerNet(params)
+    return torch.softmax(net.predict(X), 1), net
+def backward(X, T, params, cache):
+    return cache.gradient(X, T)
+""", True)
+# what would switch autograd back on around a tensor's backward() is refused by the text
+LINEAR_AUTOGRAD = """
+    l1 = torch.nn.Linear(*params["W1"].shape).double()
+    l2 = torch.nn.Linear(*params["W2"].shape).double()
+    with torch.no_grad():
+        for layer, w, b in ((l1, params["W1"], params["b1"]), (l2, params["W2"], params["b2"])):
+            layer.weight.copy_(w.T)
+            layer.bias.copy_(b)
+    Y = torch.softmax(l2(torch.sigmoid(l1(X))), 1)
+    (-(T * Y.log()).sum(1).mean()).backward()
+    key = "gr" + "ad"
+    m = [dict(inspect.getmembers(t)) for t in (l1.weight, l1.bias, l2.weight, l2.bias)]
+    out.update(W1=m[0][key].T, b1=m[1][key], W2=m[2][key].T, b2=m[3][key])
+"""
+BACKWARD_13_H["nn.Linear's weights and a tensor's backward, read by getmembers"] = (
+    "import inspect\ndef backward(X, T, params, cache):\n    out = {}" + LINEAR_AUTOGRAD
+    + "    return out\n", False)
+BACKWARD_13_H["autograd's Function reached through checkpoint's, gradients it receives"] = ("""
+import torch.utils.checkpoint as ck
+class Tap(ck.CheckpointFunction.__base__):
+    @staticmethod
+    def forward(ctx, x, name, box):
+        ctx.name, ctx.box = name, box
+        return x.view_as(x)
+    @staticmethod
+    def backward(ctx, g):
+        ctx.box[ctx.name] = g
+        return g, None, None
+def backward(X, T, params, cache):
+    P, box = {}, {}
+    for k, v in params.items():
+        w = torch.nn.Linear(1, 1).weight
+        w.data = v.detach().clone()
+        P[k] = Tap.apply(w, k, box)
+    (-(T * forward(X, P)[0].log()).sum(1).mean()).backward()
+    return box
+""", False)   # the text names no autograd: the run with autograd off stops it
+BACKWARD_13_H["the same in a thread"] = ("""
+import inspect, threading
+def backward(X, T, params, cache):
+    out = {}
+    def work():""" + textwrap.indent(LINEAR_AUTOGRAD, "    ") + """
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return out
+""", False)
+BACKWARD_13_H["the same with inference mode left"] = ("""
+import inspect
+def backward(X, T, params, cache):
+    out = {}
+    with torch.inference_mode(False):""" + textwrap.indent(LINEAR_AUTOGRAD, "    ") + """
+    return out
+""", False)
+BACKWARD_13_H["the same in a thread pool"] = ("""
+import inspect
+from concurrent.futures import ThreadPoolExecutor as Pool
+def backward(X, T, params, cache):
+    out = {}
+    def work():""" + textwrap.indent(LINEAR_AUTOGRAD, "    ") + """
+    with Pool(1) as pool:
+        pool.submit(work).result()
+    return out
+""", False)
 BACKWARD_13_H["a decoy class's backward beside a tensor's"] = ("""
 class _Decoy:
     def backward(self, d):
@@ -1551,11 +1661,29 @@ def backward(X, T, params, cache):
 """, False)
 
 
+@pytest.mark.parametrize(("body", "ok"), [
+    ("    out = {}" + LINEAR_AUTOGRAD.replace("dict(inspect.getmembers(t))", "{key: t.grad}")
+     + "    return out\n", False),
+    ("    Y = forward(X, params)[0]\n    return loss(Y, T)\n", False),
+    (ZEROTSUKU_BACKWARD.split("\n", 2)[2], True),
+], ids=["a tensor's backward", "not gradients at all", "ゼロから作る's layers"])
+def test_gradient_runs_have_autograd_off_13_h(body: str, ok: bool) -> None:
+    # the runtime half alone (the text is not read): whatever backward calls, autograd
+    # records nothing while the check runs it
+    checks = _checks("13_h")
+    code = (NET_13_H + ZEROTSUKU_LAYERS + ZEROTSUKU_FORWARD
+            + "def backward(X, T, params, cache):\n" + body)
+    assert _check_passes(lambda sub: checks._check_gradients(sub, 41, (7, 5, 4, 3)),
+                         code) is ok
+
+
 @pytest.mark.parametrize(("code", "ok"), list(BACKWARD_13_H.values()), ids=list(BACKWARD_13_H))
 def test_backward_by_hand_13_h(code: str, ok: bool) -> None:
+    # the whole check: the text's refusal, then the gradients run with autograd switched
+    # off (inference mode here, as the kernel does for ``without_autograd``)
     checks = _checks("13_h")
-    assert _passes(lambda texts: checks._refuse_autograd(texts, "backward"),
-                   NET_13_H + textwrap.dedent(code)) is ok
+    assert _check_passes(checks.test_backward_without_autograd,
+                         NET_13_H + textwrap.dedent(code)) is ok
 
 
 # ---------------------------------------------------------------- layers by shape
@@ -1604,7 +1732,11 @@ class _Handle:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         unwrap = [a.obj if isinstance(a, _Handle) else a for a in args]
-        return _plain(self.obj(*unwrap, **kwargs))
+        try:
+            result = self.obj(*unwrap, **kwargs)
+        except Exception as exc:   # as the bridge reports an error of the student's code
+            raise StudentError(what="student code", error_name=type(exc).__name__) from exc
+        return _plain(result)
 
     def attr(self, name: str) -> Any:
         return _plain(getattr(self.obj, name))
@@ -1652,6 +1784,12 @@ class InProcess(Texts):
 
     def evaluate(self, expr: str, *, remote_ok: bool = False) -> Any:
         return _plain(eval(expr, self.ns))
+
+    @contextlib.contextmanager
+    def without_autograd(self) -> Iterator[None]:
+        """What the kernel does for ``Submission.without_autograd``: inference mode."""
+        with torch.inference_mode():
+            yield
 
 
 def _check_passes(check: Any, code: str) -> bool:

@@ -43,11 +43,13 @@ TOO_MANY = "<too many functions>"
 # "sig" + "moid")(torch)``), or what a function's annotations hold (``f.__annotations__``)
 _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
                                "__import__", "import_module", "attrgetter", "methodcaller",
-                               "get_annotations", "get_type_hints"})
+                               "get_annotations", "get_type_hints", "getmembers",
+                               "getmembers_static"})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__",
                                     "import_module", "__builtins__", "attrgetter",
-                                    "methodcaller", "get_type_hints"})
+                                    "methodcaller", "get_type_hints", "getmembers",
+                                    "getmembers_static"})
 # the same functions under another name (``ev = eval``, ``from operator import
 # attrgetter as pick``, ``builtins.getattr``)
 _REFLECTIVE = _REFLECTION_CALLS | {"getattr"}

@@ -84,6 +84,20 @@ _AUTOGRAD_FAMILIES = (r"(?<!no_)(?<!set_)grad", r"jac", r"hessian", r"vjp", r"jv
                       r"hook", r"parameter")
 # the contract's functions whose own checks refuse autograd
 _REFUSING = frozenset({"backward", "train"})
+# what backward's refusal reads where the gradient checks run forward and backward with
+# autograd switched off in the kernel (``without_autograd``): a tensor's ``backward()``
+# and ``.grad`` then have no graph to follow, so only what computes gradients inference
+# mode or not is refused (torch.func's transforms, which run their own autograd; exact
+# names, since a ``gradient`` or ``grad_W`` of the student's computes nothing by
+# autograd there), and what would switch autograd back on: inference mode left, another
+# thread or process (autograd's mode is per thread), a torch mode running code of its
+# own on each call, the shell's own loops
+_GUARDED_FAMILIES = (r"^grad$", r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp",
+                     r"linearize", r"functorch", r"autograd", r"optim", r"hook", r"parameter",
+                     r"inference", r"thread", r"process", r"executor", r"concurrent",
+                     r"asyncio", r"fork(?!_rng)", r"spawn", r"popen", r"system",
+                     r"get_ipython", r"function_?mode", r"dispatch_?mode", r"_push_",
+                     r"call_soon", r"add_callback")
 
 # forward's cache goes to backward inside the kernel: brought back here it would arrive
 # as plain data (numpy arrays as tensors), not as the objects forward made
@@ -92,13 +106,18 @@ _CHAIN = "lambda X, T, p: backward(X, T, p, forward(X, p)[1])"
 
 def _check_gradients(submission: Any, seed: int, shape: tuple[int, int, int, int]) -> None:
     X, T, params = _problem(seed, *shape)
-    _forward(submission, X, params)
     chain = submission.evaluate(_CHAIN, remote_ok=True)
-    try:
-        grads = chain(X, T, params)
-    except StudentError as exc:  # the chain's text would show how the check works
-        fail(ja=f"関数 forward か backward の実行中にエラー: {exc.detail()}",
-             en=f"error while running function forward or backward: {exc.detail()}")
+    # autograd switched off in the kernel for both: whatever the text calls ``backward``
+    # (a layer object's own method, ゼロから作る) the gradients are the student's own work
+    with submission.without_autograd():
+        _forward(submission, X, params)
+        try:
+            grads = chain(X, T, params)
+        except StudentError as exc:  # the chain's text would show how the check works
+            fail(ja=f"関数 forward か backward の実行中にエラー: {exc.detail()}"
+                    "（採点では自動微分を止めて実行します）",
+                 en=f"error while running function forward or backward: {exc.detail()} "
+                    "(the grader runs them with autograd switched off)")
     want = gradients.autograd_gradients(lambda p: ref.loss(ref.forward(X, p)[0], T), params)
     gradients.expect_gradients(grads, want, rtol=1e-5, what="backward の勾配")
 
@@ -154,12 +173,17 @@ def _refuse_autograd(submission: Any, name: str) -> None:
     if name == "backward":   # forward makes the cache backward works on
         trees.update(source.read_functions(submission, "forward", skip=_REFUSING))
     # attributes, keywords (``requires_grad=True``) and imports, not bare calls:
-    # ``backward(...)`` in train is the contract's. A ``layer.backward(dout)`` of
-    # ゼロから作る's own layer classes is refused too: a red-team pass of 2026-12-05 got
-    # autograd through every exemption of it tried (a decoy class beside a tensor's
-    # ``backward()``, autograd's ``Function`` reached through ``__base__``)
-    named = source.attribute_names(trees) | source.imported_names(trees) | _keywords(trees)
-    used = source.prohibited(submission, trees, _AUTOGRAD, _AUTOGRAD_FAMILIES, used=named)
+    # ``backward(...)`` in train is the contract's
+    attributes = source.attribute_names(trees)
+    names, families = _AUTOGRAD, _AUTOGRAD_FAMILIES
+    if name == "backward":
+        # an attribute ``backward`` (``layer.backward(dout)`` of ゼロから作る's own layers,
+        # or a tensor's) computes nothing by autograd where the checks run: telling which
+        # it is from the text failed, a red-team pass of 2026-12-05 broke every exemption
+        attributes -= {"backward"}
+        names, families = _AUTOGRAD - {"backward"}, _GUARDED_FAMILIES
+    named = attributes | source.imported_names(trees) | _keywords(trees)
+    used = source.prohibited(submission, trees, names, families, used=named)
     if used:
         ja, en = source.listed(used)
         fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{ja}）",

@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast, overload
 from ...core.errors import BridgeError
 from ..kernel.api import CodeResult, KernelLike
 from ._errors import (
+    AutogradOn,
     BridgeLimits,
     BridgeTimeout,
     KernelDead,
@@ -61,6 +62,9 @@ class BridgeClient:
         # ``native()`` is on (test cells: a value the student's code made goes back to it
         # as the same kind)
         self.native_arrays = False
+        # calls run with autograd switched off in the kernel while ``without_autograd()``
+        # is on (gradients a check wants computed by the student's own code)
+        self.autograd_off = False
         self._missing: dict[str, None] = {}
 
     @overload
@@ -183,6 +187,7 @@ _ERRORS: dict[str, type[StudentError]] = {
 }
 _FACING: dict[str, type[_StudentFacing]] = {
     "notplain": NotPlainData, "limit": ValueTooLarge, "nosource": SourceUnavailable,
+    "autograd": AutogradOn,
 }
 
 

@@ -169,6 +169,16 @@ class SourceUnavailable(_StudentFacing):
     en = "the source code of {what} is not available"
 
 
+class AutogradOn(_StudentFacing):
+    """A call the check wanted run with autograd switched off, which the kernel could not
+    do (torch's inference mode tampered with, a torch mode active)."""
+
+    ja = ("{what} を自動微分なしで実行できませんでした（torch の推論モードや torch のモードが"
+          "書き換えられています）")
+    en = ("could not run {what} with autograd switched off (torch's inference mode or a "
+          "torch mode has been tampered with)")
+
+
 class BridgeTimeout(_StudentFacing):
     ja = "{what} が時間内に終わりませんでした"
     en = "{what} did not finish in time"

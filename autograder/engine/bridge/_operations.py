@@ -63,7 +63,8 @@ class KernelOperations(BridgeClient):
               *, what: str) -> Any:
         rid, fields = self._prepare(lambda out: {
             "target": target, "args": out.enc(list(args)),
-            "kwargs": [[str(k), out.enc(v)] for k, v in kwargs.items()]})
+            "kwargs": [[str(k), out.enc(v)] for k, v in kwargs.items()],
+            **({"autograd": False} if self.autograd_off else {})})
         return self._send("call", fields, what=what, context="function", rid=rid,
                           then=self._decoder(f"{what}(…)", True))
 

@@ -46,6 +46,7 @@ from ...core.errors import AutograderError
 from ...core.i18n import Lang, tr
 from ..kernel.api import KernelLike
 from ._errors import (
+    AutogradOn,
     BridgeLimits,
     BridgeTimeout,
     KernelDead,
@@ -240,6 +241,20 @@ class Submission(KernelOperations):
         finally:
             self.native_arrays = previous
 
+    @contextmanager
+    def without_autograd(self) -> Iterator[None]:
+        """Inside: each call runs in the kernel with autograd switched off (torch's
+        inference mode, checked on by torch's C function before and after the call, the
+        answer encoded inside it); a kernel that cannot switch it off raises
+        ``AutogradOn``. What a call returns was then computed without autograd in that
+        thread, whatever its text calls ``backward``: a handle it returns is read later
+        with autograd on, so compare plain data only (docs/security.md)."""
+        previous, self.autograd_off = self.autograd_off, True
+        try:
+            yield
+        finally:
+            self.autograd_off = previous
+
     def release(self, remote: Remote) -> None:
         """Let the kernel forget a handle (also happens when the ``Remote`` is collected)."""
         self._released.append(remote.id)
@@ -251,6 +266,7 @@ class Submission(KernelOperations):
 
 __all__ = [
     "ALLOWED_DTYPES",
+    "AutogradOn",
     "BridgeLimits",
     "BridgeTimeout",
     "KernelDead",

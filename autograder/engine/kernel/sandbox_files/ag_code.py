@@ -402,6 +402,18 @@ def _torch_c(name: Any) -> Any:
     return fn if fn is not None and _native_name(fn) == name else None
 
 
+def inference_mode() -> Any:
+    """torch's inference-mode guard class (``_InferenceMode``, as torch._C's own dictionary
+    holds it: what it does is told by the next) and the C function that says whether
+    inference mode is on (``is_inference_mode_enabled``, only where it is still torch's);
+    None where either is missing, torch not loaded included."""
+    module = _dict_get(_MODULES, "torch._C")
+    space = _module_dict(module) if _type(module) is _module else None
+    guard = _dict_get(space, "_InferenceMode") if _type(space) is _dict else None
+    enabled = _torch_c("is_inference_mode_enabled")
+    return None if guard is None or enabled is None else (guard, enabled)
+
+
 def torch_intercepted() -> bool:
     """Whether torch's functions may run someone else's code on every call: a torch
     function mode other than torch's own default-device one (``torch.device(...)``,

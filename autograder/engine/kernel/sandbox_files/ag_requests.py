@@ -15,6 +15,7 @@ from ag_code import (
     CACHE_TAG,
     defaults_same,
     describe,
+    inference_mode,
     path_prints,
     same_object,
     shadowed,
@@ -167,7 +168,32 @@ def _op_call(request: dict[str, Any]) -> Any:
         raise _Refusal("notcallable", "not callable", _type_name(fn))
     args = _decode(request.get("args", []), request)
     kwargs = {k: _decode(v, request) for k, v in request.get("kwargs", [])}
+    if request.get("autograd", True) is False:
+        return _without_autograd(lambda: _Encoder(request, True).enc(
+            _student(fn, *args, **kwargs)))
     return _Encoder(request, True).enc(_student(fn, *args, **kwargs))
+
+
+def _without_autograd(run: Any) -> Any:
+    """``run()`` (the call and the encoding of its answer) in torch's inference mode, on
+    before and after as torch's own C function tells, with no torch mode that could run
+    other code on each torch call: autograd records nothing in this thread, so what the
+    call returns was computed without it (docs/security.md, "Autograd switched off")."""
+    found = inference_mode()
+    if found is None or torch_intercepted():
+        raise _Refusal("autograd", "autograd cannot be switched off in this kernel")
+    guard_class, enabled = found
+    guard = _student(guard_class, True)
+    _student(lambda: guard.__enter__())
+    try:
+        if enabled() is not True:
+            raise _Refusal("autograd", "autograd cannot be switched off in this kernel")
+        result = run()
+        if enabled() is not True or torch_intercepted():
+            raise _Refusal("autograd", "autograd was switched back on during the call")
+        return result
+    finally:
+        _student(lambda: guard.__exit__(None, None, None))
 
 
 def _op_attr(request: dict[str, Any]) -> Any:
