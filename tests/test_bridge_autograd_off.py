@@ -109,8 +109,11 @@ def test_torch_func_is_not_stopped_by_inference_mode(sub: Submission) -> None:
      "_mode = TorchFunctionMode()\n"
      "_mode.__enter__()",
      "_mode.__exit__(None, None, None)"),
+    # a profile hook: it could leave inference mode on each call and enter it on return
+    ("import sys\nsys.setprofile(lambda frame, event, arg: None)", "sys.setprofile(None)"),
+    ("import sys\nsys.settrace(lambda frame, event, arg: None)", "sys.settrace(None)"),
 ], ids=["a guard that does nothing", "is_inference_mode_enabled replaced",
-        "a torch function mode left on"])
+        "a torch function mode left on", "a profile hook", "a trace hook"])
 def test_a_tampered_kernel_refuses(kernel: LocalKernel, sub: Submission, tamper: str,
                                    undo: str) -> None:
     X, W, b = _problem()

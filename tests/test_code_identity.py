@@ -122,6 +122,16 @@ HONEST: list[tuple[str, list[str], str]] = [
      "sigmoid"),
     ("dataclass", [PERCEPTRON, DATACLASS_GATE], "Gate"),
     ("dataclass instance", [PERCEPTRON, DATACLASS_GATE, "AND = Gate((5, 5), 9)\n"], "AND"),
+    # a namedtuple's generated methods are the grader's own namedtuple's of those fields
+    ("namedtuple", ["from collections import namedtuple\n",
+                    "Cache = namedtuple('Cache', 'hidden probs')\n"], "Cache"),
+    ("collections.namedtuple, a list of fields", [
+        "import collections\n", "Cache = collections.namedtuple('Cache', ['h', 'y'])\n"],
+     "Cache"),
+    ("typing.NamedTuple class", ["from typing import NamedTuple\n",
+                                 "class Cache(NamedTuple):\n    h: float\n    y: float = 0.0\n"
+                                 "    def total(self):\n        return self.h + self.y\n"],
+     "Cache"),
     ("torch.no_grad", [TORCH, "@torch.no_grad()\ndef relu(u):\n"
                        "    return torch.where(u > 0, u, torch.zeros_like(u))\n"], "relu"),
     ("a number", ["EPS = 1e-7\n"], "EPS"),
@@ -250,6 +260,17 @@ ATTACKS: list[tuple[str, list[str], str]] = [
     ("class method replaced", [PERCEPTRON, GATE_CLASS,
                                "exec('Gate.__call__ = lambda self, a, b: int(a and b)')\n"],
      "Gate"),
+    ("namedtuple method replaced", ["from collections import namedtuple\n",
+                                    "Cache = namedtuple('Cache', 'h y')\n",
+                                    "exec('Cache._make = classmethod(lambda c, it: 0)')\n"],
+     "Cache"),
+    ("namedtuple of fields the text does not spell", [
+        "from collections import namedtuple\n", "F = 'h y'\n",
+        "Cache = namedtuple('Cache', F)\n"], "Cache"),
+    ("namedtuple of other fields", ["from collections import namedtuple\n",
+                                    "Cache = namedtuple('Cache', 'h y')\n",
+                                    "exec('Cache = namedtuple(\"Cache\", \"h y z\")')\n"],
+     "Cache"),
     ("dataclass method replaced", [PERCEPTRON, DATACLASS_GATE, "AND = Gate((5, 5), 9)\n",
                                    "exec('Gate.__call__ = lambda self, a, b: int(a and b)')\n"],
      "AND"),

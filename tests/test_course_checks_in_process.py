@@ -1305,7 +1305,7 @@ TRAIN_FORMS["autograd inside loss, which train calls"] = ("""
         Y, cache = forward(X, p)
         loss(cache, T)
         return sgd_step(p, backward(X, T, p, cache), lr), []
-    """, False)
+    """, True)   # the text: the run with autograd switched off stops it (below)
 TRAIN_FORMS["losses appended to a global list (ゼロから作る)"] = ("""
     train_loss_list = []
     def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
@@ -1338,7 +1338,50 @@ TRAIN_FORMS["autograd through a top-level alias"] = ("""
 
 @pytest.mark.parametrize(("code", "ok"), list(TRAIN_FORMS.values()), ids=list(TRAIN_FORMS))
 def test_train_uses_building_blocks(code: str, ok: bool) -> None:
-    assert _passes(_checks("13_h").test_train_uses_building_blocks, code) is ok
+    assert _passes(_checks("13_h")._train_reads_building_blocks, code) is ok
+
+
+TRAIN_PROGRAM_13_H = """
+import torch
+def init_params(n_in, n_hidden, n_out, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"W1": torch.randn(n_in, n_hidden, generator=g) * 0.5, "b1": torch.zeros(n_hidden),
+            "W2": torch.randn(n_hidden, n_out, generator=g) * 0.5, "b2": torch.zeros(n_out)}
+def forward(X, p):
+    h = torch.sigmoid(X @ p["W1"] + p["b1"])
+    return torch.softmax(h @ p["W2"] + p["b2"], 1), (h,)
+def loss(Y, T):
+    return -(T * torch.log(Y)).sum(1).mean()
+def backward(X, T, p, cache):
+    (h,) = cache
+    d = (forward(X, p)[0] - T) / len(X)
+    dh = d @ p["W2"].T * h * (1 - h)
+    return {"W2": h.T @ d, "b2": d.sum(0), "W1": X.T @ dh, "b1": dh.sum(0)}
+def sgd_step(p, g, lr):
+    return {k: p[k] - lr * g[k] for k in p}
+def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+    p = init_params(X.shape[1], n_hidden, T.shape[1], seed)
+    history = []
+    for _ in range(epochs):
+        Y, cache = forward(X, p)
+        history.append(float(loss(Y, T)))
+        p = sgd_step(p, backward(X, T, p, cache), lr)
+    return p, history
+"""
+
+
+@pytest.mark.parametrize(("swap", "ok"), [
+    ("", True),
+    # backward's gradients from autograd: it has nothing to follow with autograd off
+    ("def backward(X, T, p, cache):\n"
+     "    q = {k: v.clone().requires_grad_() for k, v in p.items()}\n"
+     "    loss(forward(X, q)[0], T).backward()\n"
+     "    return {k: v.grad for k, v in q.items()}\n", False),
+], ids=["by hand", "backward by autograd"])
+def test_train_trains_with_autograd_off_13_h(swap: str, ok: bool) -> None:
+    checks = _checks("13_h")
+    assert _check_passes(checks._train_trains_without_autograd,
+                         TRAIN_PROGRAM_13_H + swap) is ok
 
 
 NET_13_H = """
@@ -1571,6 +1614,8 @@ LINEAR_AUTOGRAD = """
     m = [dict(inspect.getmembers(t)) for t in (l1.weight, l1.bias, l2.weight, l2.bias)]
     out.update(W1=m[0][key].T, b1=m[1][key], W2=m[2][key].T, b2=m[3][key])
 """
+# the same read by ``.grad`` (not refused: it has nothing to read where the checks run)
+LINEAR_GRAD = LINEAR_AUTOGRAD.replace("dict(inspect.getmembers(t))", "{key: t.grad}")
 BACKWARD_13_H["nn.Linear's weights and a tensor's backward, read by getmembers"] = (
     "import inspect\ndef backward(X, T, params, cache):\n    out = {}" + LINEAR_AUTOGRAD
     + "    return out\n", False)
@@ -1594,11 +1639,106 @@ def backward(X, T, params, cache):
     (-(T * forward(X, P)[0].log()).sum(1).mean()).backward()
     return box
 """, False)   # the text names no autograd: the run with autograd off stops it
+# found honest by a helper pass of 2026-12-05: a layer's own ``grad`` read through the
+# cache, inference mode switched on, torch's thread count
+BACKWARD_13_H["layers' own grad dicts read through the cache"] = ("""
+class Dense:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+    def backward(self, dout):
+        self.grad = {"W": self.x.T @ dout, "b": dout.sum(0)}
+        return dout @ self.W.T
+def backward(X, T, params, cache):
+    (hidden,) = cache
+    fc1, fc2 = Dense(params["W1"], params["b1"]), Dense(params["W2"], params["b2"])
+    fc1.forward(X)
+    fc2.forward(hidden)
+    d = fc2.backward((forward(X, params)[0] - T) / len(X))
+    fc1.backward(d * hidden * (1 - hidden))
+    return {"W1": fc1.grad["W"], "b1": fc1.grad["b"], "W2": fc2.grad["W"], "b2": fc2.grad["b"]}
+""", True)
+HONEST_BY_HAND = """
+    hidden, = cache
+    d = (forward(X, params)[0] - T) / len(X)
+    dh = d @ params["W2"].T * hidden * (1 - hidden)
+    return {"W2": hidden.T @ d, "b2": d.sum(0), "W1": X.T @ dh, "b1": dh.sum(0)}
+"""
+BACKWARD_13_H["honest, under inference_mode"] = (
+    "@torch.inference_mode()\ndef backward(X, T, params, cache):" + HONEST_BY_HAND, True)
+BACKWARD_13_H["honest, with inference_mode(True) and one thread"] = (
+    "def backward(X, T, params, cache):\n    torch.set_num_threads(1)\n"
+    "    with torch.inference_mode(True):" + textwrap.indent(HONEST_BY_HAND, "    "), True)
+# the red-team pass of the same day: torch.func's grad reached by reflection the reader
+# missed, inference mode left, aten's derivative kernels, a custom op, a logging thread
+for label, reach in {
+        "getattr_static on sys.modules":
+            'inspect.getattr_static(sys.modules["torch.func"], "gr" + "ad")',
+        "getattr as a value": '[getattr][0](sys.modules["torch.func"], "gr" + "ad")',
+        "reduce over getattr": 'functools.reduce(getattr, ["gr" + "ad"], torch.func)',
+        "pkgutil.resolve_name": 'pkgutil.resolve_name("torch.fu" + "nc:gr" + "ad")',
+        "pickle.loads": 'pickle.loads(b"ctorch.func\\ngrad\\n.")',
+        "sys.modules by a computed name": 'vars(sys.modules["torch." + "func"])["gr" + "ad"]',
+}.items():
+    BACKWARD_13_H[f"torch.func's grad by {label}"] = (
+        "import sys, inspect, functools, pkgutil, pickle\n"
+        "def backward(X, T, params, cache):\n"
+        f"    g = {reach}\n"
+        "    return g(lambda p: loss(forward(X, p)[0], T))(params)\n", False)
+BACKWARD_13_H["inference mode left under another name"] = ("""
+im = torch.inference_mode
+def backward(X, T, params, cache):
+    out = {}
+    with im(False):""" + textwrap.indent(LINEAR_GRAD, "    ") + """
+    return out
+""", False)
+BACKWARD_13_H["inference mode left by a computed name"] = ("""
+def backward(X, T, params, cache):
+    out = {}
+    g = [getattr][0](torch._C, "_Infer" + "enceMode")(False)
+    g.__enter__()""" + LINEAR_GRAD + """
+    g.__exit__(None, None, None)
+    return out
+""", False)
+BACKWARD_13_H["aten's derivative kernels"] = ("""
+def backward(X, T, params, cache):
+    (hidden,) = cache
+    d = (forward(X, params)[0] - T) / len(X)
+    dh = torch.ops.aten.sigmoid_backward(d @ params["W2"].T, hidden)
+    return {"W2": hidden.T @ d, "b2": d.sum(0), "W1": X.T @ dh, "b1": dh.sum(0)}
+""", False)
+BACKWARD_13_H["a custom op of the notebook's"] = ("""
+@torch.library.custom_op("rt::derive", mutates_args=())
+def _derive(X: torch.Tensor) -> torch.Tensor:
+    return X
+def backward(X, T, params, cache):
+    return {k: torch.ops.rt.derive(v) for k, v in params.items()}
+""", False)
+BACKWARD_13_H["a logging listener's thread"] = ("""
+import logging, logging.handlers, queue, inspect
+class _H(logging.Handler):
+    def __init__(self, job):
+        super().__init__()
+        self.job = job
+    def handle(self, record):
+        self.job()
+def backward(X, T, params, cache):
+    out = {}
+    def work():""" + textwrap.indent(LINEAR_GRAD, "    ") + """
+    q = queue.Queue()
+    listener = logging.handlers.QueueListener(q, _H(work))
+    listener.start()
+    q.put(logging.makeLogRecord({}))
+    listener.stop()
+    return out
+""", False)
 BACKWARD_13_H["the same in a thread"] = ("""
 import inspect, threading
 def backward(X, T, params, cache):
     out = {}
-    def work():""" + textwrap.indent(LINEAR_AUTOGRAD, "    ") + """
+    def work():""" + textwrap.indent(LINEAR_GRAD, "    ") + """
     worker = threading.Thread(target=work)
     worker.start()
     worker.join()
@@ -1608,7 +1748,7 @@ BACKWARD_13_H["the same with inference mode left"] = ("""
 import inspect
 def backward(X, T, params, cache):
     out = {}
-    with torch.inference_mode(False):""" + textwrap.indent(LINEAR_AUTOGRAD, "    ") + """
+    with torch.inference_mode(False):""" + textwrap.indent(LINEAR_GRAD, "    ") + """
     return out
 """, False)
 BACKWARD_13_H["the same in a thread pool"] = ("""
@@ -1616,7 +1756,7 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor as Pool
 def backward(X, T, params, cache):
     out = {}
-    def work():""" + textwrap.indent(LINEAR_AUTOGRAD, "    ") + """
+    def work():""" + textwrap.indent(LINEAR_GRAD, "    ") + """
     with Pool(1) as pool:
         pool.submit(work).result()
     return out
@@ -1662,8 +1802,7 @@ def backward(X, T, params, cache):
 
 
 @pytest.mark.parametrize(("body", "ok"), [
-    ("    out = {}" + LINEAR_AUTOGRAD.replace("dict(inspect.getmembers(t))", "{key: t.grad}")
-     + "    return out\n", False),
+    ("    out = {}" + LINEAR_GRAD + "    return out\n", False),
     ("    Y = forward(X, params)[0]\n    return loss(Y, T)\n", False),
     (ZEROTSUKU_BACKWARD.split("\n", 2)[2], True),
 ], ids=["a tensor's backward", "not gradients at all", "ゼロから作る's layers"])

@@ -41,15 +41,18 @@ MAX_FUNCTIONS = 48
 TOO_MANY = "<too many functions>"
 # calls and attributes that reach a name computed at run time (``operator.attrgetter(
 # "sig" + "moid")(torch)``), or what a function's annotations hold (``f.__annotations__``)
+# (a red-team pass of 2026-12-05 reached ``torch.func.grad`` through ``getattr_static``,
+# ``pkgutil.resolve_name``, ``pickle.loads`` and ``sys.modules``)
+_BY_NAME = frozenset({"import_module", "attrgetter", "methodcaller", "get_type_hints",
+                      "getmembers", "getmembers_static", "getattr_static", "resolve_name",
+                      "loads", "Unpickler", "find_class", "exec_module", "module_from_spec",
+                      "spec_from_file_location", "spec_from_loader", "find_spec",
+                      "load_module", "run_module", "run_path"})
 _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
-                               "__import__", "import_module", "attrgetter", "methodcaller",
-                               "get_annotations", "get_type_hints", "getmembers",
-                               "getmembers_static"})
+                               "__import__", "get_annotations", *_BY_NAME})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__",
-                                    "import_module", "__builtins__", "attrgetter",
-                                    "methodcaller", "get_type_hints", "getmembers",
-                                    "getmembers_static"})
+                                    "__builtins__", *_BY_NAME})
 # the same functions under another name (``ev = eval``, ``from operator import
 # attrgetter as pick``, ``builtins.getattr``)
 _REFLECTIVE = _REFLECTION_CALLS | {"getattr"}
@@ -208,7 +211,24 @@ def outside_names(submission: Submission, trees: Mapping[str, ast.AST], *,
     for tree in trees.values():
         for node in ast.walk(tree):
             found |= _computed(node)
+        found |= _handed_on(tree)
     return found
+
+
+def _handed_on(tree: ast.AST) -> set[str]:
+    """``RUN_TIME`` where ``getattr`` or a kin is used as a value rather than called
+    (``[getattr][0](m, "gr" + "ad")``, ``reduce(getattr, names, m)``), or ``sys.modules``
+    is read (a module by the string naming it; ``model.modules()`` is a call)."""
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    for node, local in _scoped(tree):
+        if id(node) in called:
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) \
+                and node.id in _REFLECTIVE and node.id not in local:
+            return {RUN_TIME}
+        if isinstance(node, ast.Attribute) and node.attr == "modules":
+            return {RUN_TIME}
+    return set()
 
 
 def _type_hints(submission: Submission, trees: Mapping[str, ast.AST]) -> set[int]:

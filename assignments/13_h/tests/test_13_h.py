@@ -74,30 +74,31 @@ def _forward(submission: Any, X: torch.Tensor, params: dict[str, torch.Tensor]
 # the contract's other functions included (autograd hidden in ``loss`` is autograd), but
 # for ``backward`` and ``train``, each judged by a refusal of its own.
 
-_AUTOGRAD = {"backward", "grad", "autograd", "requires_grad", "requires_grad_", "optim",
-             "jacobian", "vjp", "enable_grad"}
-# searched in the lower-case names: torch.func's other transforms (``jacrev``,
-# ``grad_and_value``, ``jvp``...) and ``grad_fn`` compute gradients too; ``no_grad`` and
-# ``set_grad_enabled`` only turn autograd on or off
-_AUTOGRAD_FAMILIES = (r"(?<!no_)(?<!set_)grad", r"jac", r"hessian", r"vjp", r"jvp",
-                      r"linearize", r"functorch", r"autograd", r"optim", r"backward",
-                      r"hook", r"parameter")
 # the contract's functions whose own checks refuse autograd
 _REFUSING = frozenset({"backward", "train"})
-# what backward's refusal reads where the gradient checks run forward and backward with
-# autograd switched off in the kernel (``without_autograd``): a tensor's ``backward()``
-# and ``.grad`` then have no graph to follow, so only what computes gradients inference
-# mode or not is refused (torch.func's transforms, which run their own autograd; exact
-# names, since a ``gradient`` or ``grad_W`` of the student's computes nothing by
-# autograd there), and what would switch autograd back on: inference mode left, another
-# thread or process (autograd's mode is per thread), a torch mode running code of its
-# own on each call, the shell's own loops
-_GUARDED_FAMILIES = (r"^grad$", r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp",
-                     r"linearize", r"functorch", r"autograd", r"optim", r"hook", r"parameter",
-                     r"inference", r"thread", r"process", r"executor", r"concurrent",
-                     r"asyncio", r"fork(?!_rng)", r"spawn", r"popen", r"system",
-                     r"get_ipython", r"function_?mode", r"dispatch_?mode", r"_push_",
-                     r"call_soon", r"add_callback")
+# The checks run forward, backward and train with autograd switched off in the kernel
+# (``without_autograd``): a tensor's ``backward()`` and ``.grad`` there have no graph to
+# follow, so the refusals name what computes derivatives inference mode or not:
+# torch.func's transforms (functorch runs its own autograd), aten's derivative kernels
+# (``sigmoid_backward``, ``convolution_backward``: any name holding ``backward`` but the
+# exact one, and ``torch.ops``), torch.optim; and what would switch autograd back on:
+# inference mode left (``_with_mode_on``), another thread or process (autograd's mode is
+# per thread: threads, pools, executors, background jobs, a logging listener), a torch
+# mode or a trace hook running code of its own on each call, custom ops, the shell's own
+# loops. ``backward`` and ``grad`` themselves are no longer refused:
+# a ``layer.backward(dout)`` of ゼロから作る's own layers, a ``gradient()``, ``grads`` or
+# ``self.grad`` of the student's compute nothing by autograd there (telling them from a
+# tensor's by the text failed: a red-team pass broke every exemption tried)
+_AUTOGRAD = frozenset({"autograd", "requires_grad", "requires_grad_", "optim", "jacobian",
+                       "vjp", "enable_grad"})
+_FAMILIES = (r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp", r"linearize",
+             r"functorch", r"autograd", r"optim", r"hook", r"parameter",
+             r".backward|backward.", r"^_?ops$", r"inference", r"(?<!num_)(?<!interop_)thread",
+             r"process", r"executor", r"concurrent", r"asyncio", r"fork(?!_rng)", r"spawn",
+             r"popen", r"system", r"get_ipython", r"function_?mode", r"dispatch_?mode",
+             r"_push_", r"call_soon", r"add_callback", r"listener", r"background",
+             r"parallel", r"joblib", r"dask", r"delayed", r"pool", r"worker", r"timer",
+             r"settrace", r"setprofile", r"monitoring", r"library", r"custom_op", r"^_grad")
 
 # forward's cache goes to backward inside the kernel: brought back here it would arrive
 # as plain data (numpy arrays as tensors), not as the objects forward made
@@ -174,20 +175,41 @@ def _refuse_autograd(submission: Any, name: str) -> None:
         trees.update(source.read_functions(submission, "forward", skip=_REFUSING))
     # attributes, keywords (``requires_grad=True``) and imports, not bare calls:
     # ``backward(...)`` in train is the contract's
-    attributes = source.attribute_names(trees)
-    names, families = _AUTOGRAD, _AUTOGRAD_FAMILIES
-    if name == "backward":
-        # an attribute ``backward`` (``layer.backward(dout)`` of ゼロから作る's own layers,
-        # or a tensor's) computes nothing by autograd where the checks run: telling which
-        # it is from the text failed, a red-team pass of 2026-12-05 broke every exemption
-        attributes -= {"backward"}
-        names, families = _AUTOGRAD - {"backward"}, _GUARDED_FAMILIES
-    named = attributes | source.imported_names(trees) | _keywords(trees)
-    used = source.prohibited(submission, trees, names, families, used=named)
+    named = source.attribute_names(trees) | source.imported_names(trees) | _keywords(trees)
+    used = source.prohibited(submission, trees, _AUTOGRAD, _FAMILIES, used=named)
+    if _with_mode_on(submission, trees):   # ``@torch.inference_mode()`` switches it off
+        used = {u for u in used if u.rsplit(".", 1)[-1] != "inference_mode"}
     if used:
         ja, en = source.listed(used)
         fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{ja}）",
              en=f"{name} must not use autograd or torch.optim ({en})")
+
+
+def _with_mode_on(submission: Any, trees: Mapping[str, ast.AST]) -> bool:
+    """Whether every ``inference_mode`` these texts name is called to switch inference
+    mode on (no argument, or ``True``: ``@torch.inference_mode()``, ``with
+    torch.inference_mode():``), never handed on or called otherwise, and no global
+    stands for it under another name."""
+    called = {id(node.func): node for tree in trees.values() for node in ast.walk(tree)
+              if isinstance(node, ast.Call)}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            named = node.attr if isinstance(node, ast.Attribute) else \
+                node.id if isinstance(node, ast.Name) else None
+            if named == "inference_mode" and not _switches_on(called.get(id(node))):
+                return False
+    others = {n for tree in trees.values() for n in source.free_names(tree)}
+    return not any(str(submission.origin(n)).endswith("inference_mode")
+                   for n in others - {"inference_mode"})
+
+
+def _switches_on(call: ast.Call | None) -> bool:
+    """``inference_mode()``, ``inference_mode(True)`` or ``inference_mode(mode=True)``."""
+    if call is None or any(k.arg != "mode" for k in call.keywords):
+        return False
+    given = [*call.args, *(k.value for k in call.keywords)]
+    return len(given) <= 1 and all(isinstance(a, ast.Constant) and a.value is True
+                                   for a in given)
 
 
 def _keywords(trees: Mapping[str, ast.AST]) -> set[str]:
@@ -260,12 +282,24 @@ def test_sgd_step(submission):
              en="sgd_step should return the new parameters p − lr·g")
 
 
-@pytest.mark.points(2)
-def test_train(submission):
+def _train_problem() -> tuple[torch.Tensor, torch.Tensor]:
     g = data.generator(71)
     X = torch.rand(40, 3, generator=g)
     labels = (X[:, 0] + X[:, 1] > X[:, 2] + 0.5).long()
-    T = ref.one_hot(labels, 2)
+    return X, ref.one_hot(labels, 2)
+
+
+def _lowers_loss(submission: Any, params: dict[str, torch.Tensor], X: torch.Tensor,
+                 T: torch.Tensor) -> bool:
+    """Whether ``params`` fit ``(X, T)`` better than init_params' start for test_train's
+    problem (the grader's loss, not the history's numbers)."""
+    start = _params(submission.function("init_params")(3, 5, 2, seed=3), "init_params", 3, 2)
+    return _fit(params, X, T) < _fit(start, X, T) - 1e-3
+
+
+@pytest.mark.points(2)
+def test_train(submission):
+    X, T = _train_problem()
     train = submission.function("train")
     out = train(X, T, n_hidden=5, lr=1.0, epochs=15, batch_size=8, seed=3)
     if not (isinstance(out, (tuple, list)) and len(out) == 2
@@ -280,10 +314,7 @@ def test_train(submission):
              en="history should be a list of per-epoch losses (numbers), epochs long")
     if not history[-1] < history[0]:
         fail(ja="学習しても損失が下がりません", en="the loss does not go down during training")
-    # the loss the grader computes, not the history's numbers: the returned parameters
-    # fit (X, T) better than those train starts from
-    start = _params(submission.function("init_params")(3, 5, 2, seed=3), "init_params", 3, 2)
-    if not _fit(params, X, T) < _fit(start, X, T) - 1e-3:
+    if not _lowers_loss(submission, params, X, T):
         fail(ja="train が返したパラメータの損失が、init_params の初期値より下がっていません",
              en="the parameters train returns fit the data no better than init_params' start")
     again = _params(train(X, T, n_hidden=5, lr=1.0, epochs=15, batch_size=8, seed=3)[0],
@@ -301,6 +332,11 @@ def _fit(params: dict[str, torch.Tensor], X: torch.Tensor, T: torch.Tensor) -> f
 
 @pytest.mark.points(1)
 def test_train_uses_building_blocks(submission):
+    _train_reads_building_blocks(submission)
+    _train_trains_without_autograd(submission)
+
+
+def _train_reads_building_blocks(submission: Any) -> None:
     # forward, backward and sgd_step used by train or a helper of train (read, not run)
     names = source.names_read(source.read_functions(
         submission, "train", skip=frozenset({"forward", "backward", "sgd_step"})))
@@ -309,6 +345,23 @@ def test_train_uses_building_blocks(submission):
         fail(ja=f"train は上で作った関数を使ってください（{', '.join(missing)} を呼んでいません）",
              en=f"train should use the functions above (it does not call {', '.join(missing)})")
     _refuse_autograd(submission, "train")
+
+
+def _train_trains_without_autograd(submission: Any) -> None:
+    # test_train's problem, with autograd switched off: a tensor's ``backward()`` in
+    # train, or in what it calls, has nothing to follow there
+    X, T = _train_problem()
+    try:
+        with submission.without_autograd():
+            out = submission.function("train")(X, T, n_hidden=5, lr=1.0, epochs=15,
+                                               batch_size=8, seed=3)
+    except StudentError as exc:
+        fail(ja=f"自動微分を止めると train が動きません（{exc.detail()}）",
+             en=f"train does not run with autograd switched off ({exc.detail()})")
+    if not (isinstance(out, (tuple, list)) and len(out) == 2) or not _lowers_loss(
+            submission, _params(out[0], "train の params", 3, 2), X, T):
+        fail(ja="自動微分を止めると train で損失が下がりません",
+             en="train does not lower the loss with autograd switched off")
 
 
 # ---------------------------------------------------------------- trained results

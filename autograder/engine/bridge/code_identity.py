@@ -42,6 +42,7 @@ from typing import Any
 from ...core.errors import BridgeError
 from .kernel_code import ag_code
 from .library_paths import origin_prefixes, text_paths
+from .namedtuples import NAMEDTUPLE_MADE, namedtuple_codes
 from .notebook_source import NotebookSource, assignment_pairs
 
 _KINDS = frozenset({"function", "class", "native", "data"})
@@ -232,11 +233,14 @@ class CodeIdentity:
                        foreign: frozenset[str]) -> bool:
         """The live class's own methods are the text's, over the notebook's globals; a
         ``@dataclass`` also made the methods it generates (``__init__``, ``__repr__``
-        ...) where the text has none."""
+        ...) where the text has none, a ``NamedTuple`` exactly the ones the grader's
+        namedtuple of the same fields has."""
         made = DATACLASS_MADE if node.decorator_list else frozenset()
         generated = {d for n, d in live.items() if n in made}
-        return not (foreign - generated) and any(
-            all(live.get(n) == d for n, d in text.items()) and set(live) - set(text) <= made
+        namedtuple = self._namedtuple_made(node, live)
+        return not (foreign - generated - namedtuple) and any(
+            all(live.get(n) == d for n, d in text.items())
+            and all(n in made or live[n] in namedtuple for n in set(live) - set(text))
             for text in self._methods(node))
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, live: LiveCode) -> bool:
@@ -271,10 +275,17 @@ class CodeIdentity:
         # what a ``@dataclass`` among the texts used generated is no text of anyone's
         generated = {d for n, d in live.methods if n in DATACLASS_MADE} \
             if self._uses_dataclass(node) else set()
+        generated |= self._namedtuple_made(node, dict(live.methods))
         python = {c for c in live.codes if not c.startswith(ag_code().NATIVE_FUNCTION)}
         return live.kind != "native" and not (live.foreign - generated) \
             and python - generated <= self._allowed(node) \
             and (not live.natives or _all_named(live.natives, self._words(node)))
+
+    def _namedtuple_made(self, node: ast.stmt, live: Mapping[str, str]) -> set[str]:
+        """The live class's methods that are exactly what ``collections.namedtuple``
+        generates for the namedtuple ``node``'s text builds (computed grader-side)."""
+        codes = namedtuple_codes(self.notebook, node)
+        return {d for n, d in live.items() if n in NAMEDTUPLE_MADE and d in codes}
 
     def _uses_dataclass(self, node: ast.stmt) -> bool:
         return any(isinstance(text, ast.ClassDef) and text.decorator_list

@@ -536,6 +536,12 @@ def run_at_definition(node: ast.AST) -> list[ast.AST]:
     return parts
 
 
+# library classes a notebook derives from by a name it imported (another imported name
+# may be a module the notebook wrote itself, ``%%writefile mine.py``)
+_IMPORTED_BASES = frozenset({"typing.NamedTuple", "typing_extensions.NamedTuple",
+                             "torch.nn.Module", "torch.nn.modules.module.Module"})
+
+
 def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
     """A ``def`` or ``class`` whose text is what its name runs: only decorators named by
     a dotted name (whether each is transparent is decided when the name is read:
@@ -569,14 +575,20 @@ def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
 
 
 def _plain_base(base: ast.expr, earlier: Mapping[str, _Binding]) -> bool:
-    """``object``, a library class named by attribute (``nn.Module``), or a plain class
+    """``object``, a library class named by attribute (``nn.Module``), one of
+    ``_IMPORTED_BASES`` imported by name (``from typing import NamedTuple``: what it
+    generates is checked against the live class, ``namedtuples``), or a plain class
     defined earlier in the notebook."""
     if isinstance(base, ast.Attribute):
         return True
     if not isinstance(base, ast.Name):
         return False
     binding = earlier.get(base.id)
-    return base.id == "object" if binding is None else isinstance(binding.node, ast.ClassDef)
+    if binding is None:
+        return base.id == "object"
+    imported = binding.node is None and binding.text is None and binding.alias is None \
+        and binding.origin in _IMPORTED_BASES
+    return imported or isinstance(binding.node, ast.ClassDef)
 
 
 def _touched_names(tree: ast.AST, modules: Container[str] = ()) -> set[str]:

@@ -64,6 +64,8 @@ _TYPE_SUBCLASS = 1 << 31  # the object is a class of a metaclass (``Py_TPFLAGS_T
 NATIVE_FUNCTION = "native:fn:"   # a C function inside an object, by the name it carries
 
 _gettrace = _sys.gettrace
+_getprofile = _sys.getprofile
+_get_tool = getattr(getattr(_sys, "monitoring", None), "get_tool", None)   # 3.12+
 _BUILTINS = _builtins_module.__dict__
 _PRISTINE = dict(_BUILTINS)   # as the kernel started, before any student code
 _MISSING = object()
@@ -136,6 +138,14 @@ def shadowed(namespace: Any) -> list[str]:
 def traced() -> bool:
     """A trace function is installed: it may rewrite any function's locals as it runs."""
     return _gettrace() is not None
+
+
+def hooked() -> bool:
+    """A trace or profile function is installed in this thread, or a ``sys.monitoring``
+    tool (Python 3.12+): code of the notebook's runs on every call and return."""
+    tools = [_get_tool(i) for i in _range(6)] if _get_tool is not None else []
+    return _gettrace() is not None or _getprofile() is not None or any(
+        t is not None for t in tools)
 
 
 class _Walk:

@@ -15,6 +15,7 @@ from ag_code import (
     CACHE_TAG,
     defaults_same,
     describe,
+    hooked,
     inference_mode,
     path_prints,
     same_object,
@@ -177,10 +178,12 @@ def _op_call(request: dict[str, Any]) -> Any:
 def _without_autograd(run: Any) -> Any:
     """``run()`` (the call and the encoding of its answer) in torch's inference mode, on
     before and after as torch's own C function tells, with no torch mode that could run
-    other code on each torch call: autograd records nothing in this thread, so what the
-    call returns was computed without it (docs/security.md, "Autograd switched off")."""
+    other code on each torch call and no trace, profile or monitoring hook that could on
+    each Python call (switching the mode off between the checks): autograd records
+    nothing in this thread, so what the call returns was computed without it
+    (docs/security.md, "Autograd switched off")."""
     found = inference_mode()
-    if found is None or torch_intercepted():
+    if found is None or torch_intercepted() or hooked():
         raise _Refusal("autograd", "autograd cannot be switched off in this kernel")
     guard_class, enabled = found
     guard = _student(guard_class, True)
@@ -189,7 +192,7 @@ def _without_autograd(run: Any) -> Any:
         if enabled() is not True:
             raise _Refusal("autograd", "autograd cannot be switched off in this kernel")
         result = run()
-        if enabled() is not True or torch_intercepted():
+        if enabled() is not True or torch_intercepted() or hooked():
             raise _Refusal("autograd", "autograd was switched back on during the call")
         return result
     finally:
