@@ -264,6 +264,24 @@ ATTACKS: list[tuple[str, list[str], str]] = [
                                     "Cache = namedtuple('Cache', 'h y')\n",
                                     "exec('Cache._make = classmethod(lambda c, it: 0)')\n"],
      "Cache"),
+    # generated code over the notebook's own objects (a red-team pass of 2026-12-05:
+    # ``__new__``'s code kept, its ``_tuple_new`` the notebook's, set on a parameter)
+    ("namedtuple's __new__ over other globals", [
+        "from collections import namedtuple\nimport types\n",
+        "Cache = namedtuple('Cache', 'h y')\n",
+        "def _settle(cls, inner):\n    made = cls.__new__\n"
+        "    cls.__new__ = types.FunctionType(made.__code__, {'_tuple_new': inner,"
+        " '__builtins__': {}, '__name__': 'x'})\n",
+        "_settle(Cache, lambda c, t: tuple.__new__(c, t))\n"], "Cache"),
+    ("namedtuple's _make over other captured objects", [
+        "from collections import namedtuple\nimport types\n",
+        "Cache = namedtuple('Cache', 'h y')\n",
+        "def _settle(cls, inner):\n    made = cls._make.__func__\n"
+        "    cells = tuple(types.CellType(inner if c.cell_contents is tuple.__new__ else"
+        " c.cell_contents) for c in made.__closure__)\n"
+        "    cls._make = classmethod(types.FunctionType(made.__code__, made.__globals__,"
+        " '_make', None, cells))\n",
+        "_settle(Cache, lambda c, t: tuple.__new__(c, t))\n"], "Cache"),
     ("namedtuple of fields the text does not spell", [
         "from collections import namedtuple\n", "F = 'h y'\n",
         "Cache = namedtuple('Cache', F)\n"], "Cache"),

@@ -1306,6 +1306,15 @@ TRAIN_FORMS["autograd inside loss, which train calls"] = ("""
         loss(cache, T)
         return sgd_step(p, backward(X, T, p, cache), lr), []
     """, True)   # the text: the run with autograd switched off stops it (below)
+TRAIN_FORMS["timed with time.process_time and timeit's timer"] = ("""
+    import time, timeit
+    def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
+        t0, t1 = time.process_time(), timeit.default_timer()
+        p = init_params(3, n_hidden, 2, seed)
+        Y, cache = forward(X, p)
+        print(time.process_time() - t0, timeit.default_timer() - t1)
+        return sgd_step(p, backward(X, T, p, cache), lr), []
+    """, True)
 TRAIN_FORMS["losses appended to a global list (ゼロから作る)"] = ("""
     train_loss_list = []
     def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
@@ -1377,11 +1386,28 @@ def train(X, T, n_hidden, lr, epochs, batch_size, seed=0):
      "    q = {k: v.clone().requires_grad_() for k, v in p.items()}\n"
      "    loss(forward(X, q)[0], T).backward()\n"
      "    return {k: v.grad for k, v in q.items()}\n", False),
-], ids=["by hand", "backward by autograd"])
+    # a result kept from an earlier run with autograd on (test_train's, the same problem)
+    ("def train(X, T, n_hidden, lr, epochs, batch_size, seed=0, _kept={}):\n"
+     "    if not _kept:\n"
+     "        p = init_params(X.shape[1], n_hidden, T.shape[1], seed)\n"
+     "        for _ in range(epochs):\n"
+     "            q = {k: v.clone().requires_grad_() for k, v in p.items()}\n"
+     "            loss(forward(X, q)[0], T).backward()\n"
+     "            p = sgd_step(p, {k: v.grad for k, v in q.items()}, lr)\n"
+     "        _kept['p'] = p\n"
+     "    return _kept['p'], []\n", False),
+], ids=["by hand", "backward by autograd", "a kept result"])
 def test_train_trains_with_autograd_off_13_h(swap: str, ok: bool) -> None:
     checks = _checks("13_h")
-    assert _check_passes(checks._train_trains_without_autograd,
-                         TRAIN_PROGRAM_13_H + swap) is ok
+    student = InProcess(TRAIN_PROGRAM_13_H + swap)
+    X, T = checks._train_problem()   # test_train's run first, with autograd on
+    student.function("train")(X, T, n_hidden=5, lr=1.0, epochs=15, batch_size=8, seed=3)
+    try:
+        checks._train_trains_without_autograd(student)
+    except CheckFailed:
+        assert not ok
+    else:
+        assert ok
 
 
 NET_13_H = """
@@ -1733,6 +1759,39 @@ def backward(X, T, params, cache):
     q.put(logging.makeLogRecord({}))
     listener.stop()
     return out
+""", False)
+# a second red-team pass: inference mode switched off by changing its object, other
+# libraries' derivative code and thread or process starters (outside ``_MODULES``)
+SUBCLASS_AUTOGRAD = """
+        q = {k: torch.Tensor._make_subclass(torch.Tensor, v.clone(), True)
+             for k, v in params.items()}
+        loss(forward(X.clone(), q)[0], T.clone()).backward()
+        return {k: q[k].grad.clone() for k in q}
+"""
+BACKWARD_13_H["inference mode's object switched off"] = ("""
+def backward(X, T, params, cache):
+    switch = torch.inference_mode()
+    switch.mode = False
+    with switch:""" + SUBCLASS_AUTOGRAD, False)
+BACKWARD_13_H["inference mode's class called again"] = ("""
+def backward(X, T, params, cache):
+    with torch.inference_mode().__class__(False):""" + SUBCLASS_AUTOGRAD, False)
+BACKWARD_13_H["scikit-learn's backprop"] = ("""
+from sklearn.neural_network import MLPClassifier
+def backward(X, T, params, cache):
+    net = MLPClassifier(activation="logistic", alpha=0.0)
+    return net._backprop(X, T)
+""", False)
+BACKWARD_13_H["a thread by ctypes"] = ("""
+import ctypes
+def backward(X, T, params, cache):
+    start = ctypes.CDLL(None)["pthread_create"]
+    return start
+""", False)
+BACKWARD_13_H["another process by execnet"] = ("""
+def backward(X, T, params, cache):
+    import execnet
+    return execnet.makegateway().remote_exec("import torch")
 """, False)
 BACKWARD_13_H["the same in a thread"] = ("""
 import inspect, threading

@@ -91,14 +91,22 @@ _REFUSING = frozenset({"backward", "train"})
 # tensor's by the text failed: a red-team pass broke every exemption tried)
 _AUTOGRAD = frozenset({"autograd", "requires_grad", "requires_grad_", "optim", "jacobian",
                        "vjp", "enable_grad"})
+# the libraries (and parts of them) the read texts may reach: what a network by hand,
+# its training loop and its progress display use; ``_FAMILIES`` refuses the parts of
+# torch and numpy that differentiate or start threads
+_MODULES = ("torch", "numpy", "math", "cmath", "collections", "functools", "itertools",
+            "operator", "typing", "dataclasses", "copy", "time", "timeit", "random",
+            "statistics", "tqdm", "matplotlib", "IPython.display", "types.SimpleNamespace",
+            "builtins", "__future__")
 _FAMILIES = (r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp", r"linearize",
              r"functorch", r"autograd", r"optim", r"hook", r"parameter",
              r".backward|backward.", r"^_?ops$", r"inference", r"(?<!num_)(?<!interop_)thread",
-             r"process", r"executor", r"concurrent", r"asyncio", r"fork(?!_rng)", r"spawn",
-             r"popen", r"system", r"get_ipython", r"function_?mode", r"dispatch_?mode",
-             r"_push_", r"call_soon", r"add_callback", r"listener", r"background",
-             r"parallel", r"joblib", r"dask", r"delayed", r"pool", r"worker", r"timer",
-             r"settrace", r"setprofile", r"monitoring", r"library", r"custom_op", r"^_grad")
+             r"process(?!_time)", r"executor", r"concurrent", r"asyncio", r"fork(?!_rng)",
+             r"spawn", r"popen", r"system", r"get_ipython", r"function_?mode",
+             r"dispatch_?mode", r"_push_", r"call_soon", r"add_callback", r"listener",
+             r"background", r"parallel", r"joblib", r"dask", r"delayed", r"pool", r"worker",
+             r"settrace", r"setprofile", r"monitoring", r"library", r"custom_op", r"^_grad",
+             r"ctypes", r"dll", r"cfunctype", r"pythonapi")
 
 # forward's cache goes to backward inside the kernel: brought back here it would arrive
 # as plain data (numpy arrays as tensors), not as the objects forward made
@@ -177,6 +185,7 @@ def _refuse_autograd(submission: Any, name: str) -> None:
     # ``backward(...)`` in train is the contract's
     named = source.attribute_names(trees) | source.imported_names(trees) | _keywords(trees)
     used = source.prohibited(submission, trees, _AUTOGRAD, _FAMILIES, used=named)
+    used |= _outside_modules(submission, trees)
     if _with_mode_on(submission, trees):   # ``@torch.inference_mode()`` switches it off
         used = {u for u in used if u.rsplit(".", 1)[-1] != "inference_mode"}
     if used:
@@ -186,17 +195,19 @@ def _refuse_autograd(submission: Any, name: str) -> None:
 
 
 def _with_mode_on(submission: Any, trees: Mapping[str, ast.AST]) -> bool:
-    """Whether every ``inference_mode`` these texts name is called to switch inference
-    mode on (no argument, or ``True``: ``@torch.inference_mode()``, ``with
-    torch.inference_mode():``), never handed on or called otherwise, and no global
-    stands for it under another name."""
-    called = {id(node.func): node for tree in trees.values() for node in ast.walk(tree)
-              if isinstance(node, ast.Call)}
+    """Whether every ``inference_mode`` these texts name switches inference mode on where
+    it stands: called with no argument or ``True`` as a ``with`` item or a decorator
+    (``with torch.inference_mode():``, ``@torch.inference_mode()``), never kept, changed
+    (``m.mode = False``) or called otherwise, and no global stands for it under another
+    name."""
+    places = {id(node): node for tree in trees.values() for node in ast.walk(tree)
+              for node in _switch_places(node)}
+    calls = {id(node.func): node for node in places.values()}
     for tree in trees.values():
         for node in ast.walk(tree):
             named = node.attr if isinstance(node, ast.Attribute) else \
                 node.id if isinstance(node, ast.Name) else None
-            if named == "inference_mode" and not _switches_on(called.get(id(node))):
+            if named == "inference_mode" and not _switches_on(calls.get(id(node))):
                 return False
     others = {n for tree in trees.values() for n in source.free_names(tree)}
     return not any(str(submission.origin(n)).endswith("inference_mode")
@@ -210,6 +221,37 @@ def _switches_on(call: ast.Call | None) -> bool:
     given = [*call.args, *(k.value for k in call.keywords)]
     return len(given) <= 1 and all(isinstance(a, ast.Constant) and a.value is True
                                    for a in given)
+
+
+def _outside_modules(submission: Any, trees: Mapping[str, ast.AST]) -> set[str]:
+    """What these texts reach outside the modules a by-hand network needs
+    (``_MODULES``): every other library may hold derivative code (scikit-learn's
+    ``MLPClassifier._backprop``) or start a thread or process by a name no list knows
+    (``ctypes``, ``execnet``)."""
+    paths = source.origin_paths(submission, trees) | {
+        path for tree in trees.values() for node in ast.walk(tree)
+        for path in _import_paths(node)}
+    return {path for path in paths
+            if not any(path == m or path.startswith(m + ".") for m in _MODULES)}
+
+
+def _import_paths(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [f"{node.module or ''}.{alias.name}".lstrip(".") for alias in node.names]
+    return []
+
+
+def _switch_places(node: ast.AST) -> list[ast.Call]:
+    """The calls standing as a ``with`` item or a decorator."""
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        found = [item.context_expr for item in node.items if item.optional_vars is None]
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        found = list(node.decorator_list)
+    else:
+        found = []
+    return [call for call in found if isinstance(call, ast.Call)]
 
 
 def _keywords(trees: Mapping[str, ast.AST]) -> set[str]:
@@ -282,8 +324,8 @@ def test_sgd_step(submission):
              en="sgd_step should return the new parameters p − lr·g")
 
 
-def _train_problem() -> tuple[torch.Tensor, torch.Tensor]:
-    g = data.generator(71)
+def _train_problem(seed: int = 71) -> tuple[torch.Tensor, torch.Tensor]:
+    g = data.generator(seed)
     X = torch.rand(40, 3, generator=g)
     labels = (X[:, 0] + X[:, 1] > X[:, 2] + 0.5).long()
     return X, ref.one_hot(labels, 2)
@@ -350,7 +392,10 @@ def _train_reads_building_blocks(submission: Any) -> None:
 def _train_trains_without_autograd(submission: Any) -> None:
     # test_train's problem, with autograd switched off: a tensor's ``backward()`` in
     # train, or in what it calls, has nothing to follow there
-    X, T = _train_problem()
+    # not test_train's problem: the classes swapped, so a result kept from that run (in
+    # a default dict) fits this one worse than train's start
+    X, T = _train_problem(seed=73)
+    T = T.flip(1)
     try:
         with submission.without_autograd():
             out = submission.function("train")(X, T, n_hidden=5, lr=1.0, epochs=15,

@@ -17,6 +17,7 @@ without running their code: exact built-in types only, attributes of C types onl
 """
 
 import builtins as _builtins_module
+import collections as _collections
 import functools as _functools
 import hashlib as _hashlib
 import sys as _sys
@@ -65,6 +66,11 @@ NATIVE_FUNCTION = "native:fn:"   # a C function inside an object, by the name it
 
 _gettrace = _sys.gettrace
 _getprofile = _sys.getprofile
+# what ``collections.namedtuple``'s generated methods hold, as the kernel started: their
+# module's globals, ``__new__``'s ``_tuple_new``, and the objects their closures capture
+_COLLECTIONS = _collections.__dict__
+_TUPLE_NEW = _tuple.__new__
+_GENERATED_HELD = (len, _TUPLE_NEW, map, dict, zip, _tuple)
 _get_tool = getattr(getattr(_sys, "monitoring", None), "get_tool", None)   # 3.12+
 _BUILTINS = _builtins_module.__dict__
 _PRISTINE = dict(_BUILTINS)   # as the kernel started, before any student code
@@ -148,6 +154,32 @@ def hooked() -> bool:
         t is not None for t in tools)
 
 
+def _as_generated(fn: Any) -> bool:
+    """False for a function that looks like one ``collections.namedtuple`` generates but
+    holds something else: a ``__new__`` over a namespace other than its own (only
+    ``_tuple_new``, the real ``tuple.__new__``, and empty builtins), or a function over
+    collections' globals capturing anything but numbers, strings and the builtins the
+    generated methods capture. True for every other function (not namedtuple's)."""
+    space, cells = fn.__globals__, fn.__closure__ or ()
+    if _type(space) is _dict and "_tuple_new" in space:
+        held = _dict_get(space, "__builtins__")
+        return _len(space) == 3 and _dict_get(space, "_tuple_new") is _TUPLE_NEW \
+            and "__name__" in space and _type(held) is _dict and _len(held) == 0 and not cells
+    if space is not _COLLECTIONS:
+        return True
+    return all(_generated_held(_contents(cell)) for cell in cells)
+
+
+def _generated_held(value: Any) -> bool:
+    """A number, a string, a tuple of strings, or a builtin namedtuple's closures hold."""
+    t = _type(value)
+    if t is _int or t is _str:
+        return True
+    if t is _tuple:
+        return all(_type(part) is _str for part in value)
+    return any(value is held for held in _GENERATED_HELD)
+
+
 class _Walk:
     """The code reachable from one object, without running any of the student's code."""
 
@@ -160,6 +192,9 @@ class _Walk:
 
     def function(self, fn: Any) -> str:
         digest = fingerprint(fn.__code__)
+        if fn.__globals__ is not self.namespace and not _as_generated(fn):
+            # namedtuple's code over other globals or captured objects: not what it makes
+            digest = "changed:" + digest
         self.codes.append(digest)
         if fn.__globals__ is not self.namespace:
             self.foreign.append(digest)
