@@ -95,9 +95,10 @@ _AUTOGRAD = frozenset({"autograd", "requires_grad", "requires_grad_", "optim", "
 # its training loop and its progress display use; ``_FAMILIES`` refuses the parts of
 # torch and numpy that differentiate or start threads
 _MODULES = ("torch", "numpy", "math", "cmath", "collections", "functools", "itertools",
-            "operator", "typing", "dataclasses", "copy", "time", "timeit", "random",
-            "statistics", "tqdm", "matplotlib", "IPython.display", "types.SimpleNamespace",
-            "builtins", "__future__")
+            "operator", "typing", "dataclasses", "copy", "time", "timeit", "datetime",
+            "random", "statistics", "decimal", "fractions", "enum", "abc", "contextlib",
+            "string", "re", "json", "pprint", "warnings", "tqdm", "matplotlib",
+            "IPython.display", "types.SimpleNamespace", "builtins", "__future__")
 _FAMILIES = (r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp", r"linearize",
              r"functorch", r"autograd", r"optim", r"hook", r"parameter",
              r".backward|backward.", r"^_?ops$", r"inference", r"(?<!num_)(?<!interop_)thread",
