@@ -125,6 +125,9 @@ HONEST: list[tuple[str, list[str], str]] = [
     # a namedtuple's generated methods are the grader's own namedtuple's of those fields
     ("namedtuple", ["from collections import namedtuple\n",
                     "Cache = namedtuple('Cache', 'hidden probs')\n"], "Cache"),
+    ("a namedtuple's instance", ["from collections import namedtuple\n",
+                                 "Gate = namedtuple('Gate', ['w', 'threshold'])\n",
+                                 "AND_P = Gate(w=(5, 5), threshold=9)\n"], "AND_P"),
     ("collections.namedtuple, a list of fields", [
         "import collections\n", "Cache = collections.namedtuple('Cache', ['h', 'y'])\n"],
      "Cache"),

@@ -73,6 +73,8 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         "13_n_alt_logsumexp": frozenset(),
         "13_n_alt_classes": frozenset(),
         "13_n_alt_partial": frozenset(),
+        # each gate's parameters in a namedtuple instance (Gate(w=..., threshold=...))
+        "13_n_alt_namedtuple_gates": frozenset(),
         "13_n_alt_gate_table": frozenset(),
         "13_n_bug_xor_table_hidden_and": frozenset({"test_xor_truth_table",
                                                     "test_xor_built_from_gates", "cell:test_xor"}),

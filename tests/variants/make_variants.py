@@ -567,6 +567,29 @@ relu, sigmoid = Act.relu, Act.sigmoid
 tanh = Act.tanh
 '''
 
+# -- 13_n: each gate's weights and threshold in a namedtuple instance
+
+N13_NAMEDTUPLE_GATES = '''\
+from collections import namedtuple
+
+Gate = namedtuple("Gate", ["w", "threshold"])
+NAND_P = Gate(w=[-1.0, -1.0], threshold=-1.5)
+OR_P = Gate(w=[1.0, 1.0], threshold=0.5)
+AND_P = Gate(w=[1.0, 1.0], threshold=1.5)
+
+
+def NAND(a, b):
+    return perceptron([a, b], NAND_P.w, NAND_P.threshold)
+
+
+def OR(a, b):
+    return perceptron([a, b], OR_P.w, OR_P.threshold)
+
+
+def AND(a, b):
+    return perceptron([a, b], *AND_P)
+'''
+
 N13_PARTIAL_GATES = '''\
 from functools import partial
 
@@ -655,6 +678,7 @@ PLAN_13_N = Plan(
         "alt_classes": (Rewrite("sol_gates", N13_CLASS_GATES), Rewrite("sol_xor", N13_CLASS_XOR),
                         Rewrite("sol_activations", N13_STATIC_ACTIVATIONS)),
         "alt_partial": (Rewrite("sol_gates", N13_PARTIAL_GATES),),
+        "alt_namedtuple_gates": (Rewrite("sol_gates", N13_NAMEDTUPLE_GATES),),
         "alt_colab_habits": N13_ALT_COLAB,
         "alt_gate_table": (Rewrite("sol_xor", N13_TABLE_XOR),),
         # the table's AND as a hidden neuron: AND(AND(a, b), OR(a, b)) is AND, not XOR

@@ -282,9 +282,14 @@ class CodeIdentity:
             and (not live.natives or _all_named(live.natives, self._words(node)))
 
     def _namedtuple_made(self, node: ast.stmt, live: Mapping[str, str]) -> set[str]:
-        """The live class's methods that are exactly what ``collections.namedtuple``
-        generates for the namedtuple ``node``'s text builds (computed grader-side)."""
-        codes = namedtuple_codes(self.notebook, node)
+        """The live methods that are exactly what ``collections.namedtuple`` generates
+        for the namedtuple ``node``'s text builds, or one whose class it names (``AND_P =
+        Gate(w=..., threshold=...)``): computed grader-side."""
+        codes = set(namedtuple_codes(self.notebook, node))
+        for used in _names_used(node):
+            text = self.notebook.statement(used)
+            if text is not None and text is not node:
+                codes |= namedtuple_codes(self.notebook, text)
         return {d for n, d in live.items() if n in NAMEDTUPLE_MADE and d in codes}
 
     def _uses_dataclass(self, node: ast.stmt) -> bool:
