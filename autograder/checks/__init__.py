@@ -6,7 +6,7 @@ re-exported here with its handles ``Remote``, ``RemoteFunction``, ``RemoteModel`
 ``ModuleInfo`` and the bridge's errors a check may catch: ``StudentError`` and its
 ``MissingName``, ``NotCallable``, ``NotAModel``, ``ModelOutputError``; ``BridgeError`` and
 its ``SourceUnavailable``, ``NotPlainData``, ``ValueTooLarge``, ``BridgeTimeout``,
-``KernelDead``) and fails with ``assert ..., "メッセージ"`` or
+``KernelDead``, ``AutogradOn``) and fails with ``assert ..., "メッセージ"`` or
 ``checks.fail(ja=..., en=...)``::
 
     from autograder import checks
@@ -31,6 +31,7 @@ Helper families (torch is imported only when they are used): ``shapes``
 
 from ..core.errors import BridgeError
 from ..engine.bridge.submission import (
+    AutogradOn,
     BridgeTimeout,
     KernelDead,
     MissingName,
@@ -61,6 +62,7 @@ from .outcomes import (
 from .session import CheckInfo, collect_checks, describe_checks, run_checks
 
 __all__ = [
+    "AutogradOn",
     "BridgeError",
     "BridgeTimeout",
     "CheckFailed",

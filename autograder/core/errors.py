@@ -21,6 +21,8 @@ context) is listed with its module, relative to ``autograder/``.
     │       ├── NotPlainData                      the value is not plain data
     │       ├── ValueTooLarge                     the value is over the bridge's limits
     │       ├── SourceUnavailable                 no definition in the notebook's text
+    │       ├── AutogradOn                        a call to run with autograd switched off
+    │       │                                     could not be (the kernel tampered with)
     │       ├── BridgeTimeout                     no answer in time
     │       └── KernelDead                        the kernel died or is unreachable
     │                                             (later requests fail at once)

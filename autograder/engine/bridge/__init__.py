@@ -12,6 +12,7 @@ notebook's text. The kernel-side half is ``engine/kernel/sandbox_files/ag_bridge
 """
 
 from .submission import (
+    AutogradOn,
     BridgeLimits,
     BridgeTimeout,
     KernelDead,
@@ -31,6 +32,7 @@ from .submission import (
 )
 
 __all__ = [
+    "AutogradOn",
     "BridgeLimits",
     "BridgeTimeout",
     "KernelDead",
