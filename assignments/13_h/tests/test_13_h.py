@@ -83,9 +83,10 @@ _REFUSING = frozenset({"backward", "train"})
 # (``sigmoid_backward``, ``convolution_backward``: any name holding ``backward`` but the
 # exact one, and ``torch.ops``), torch.optim; and what would switch autograd back on:
 # inference mode left (``_with_mode_on``), another thread or process (autograd's mode is
-# per thread: threads, pools, executors, background jobs, a logging listener), a torch
-# mode or a trace hook running code of its own on each call, custom ops, the shell's own
-# loops. ``backward`` and ``grad`` themselves are no longer refused:
+# per thread: threads, pools, executors, background jobs, a logging listener, RPC), a
+# torch mode or a trace hook running code of its own on each call, custom ops, torch's
+# compiler and its C internals (``torch._C``: the dispatcher's thread-local keys), the
+# shell's own loops. ``backward`` and ``grad`` themselves are no longer refused:
 # a ``layer.backward(dout)`` of ゼロから作る's own layers, a ``gradient()``, ``grads`` or
 # ``self.grad`` of the student's compute nothing by autograd there (telling them from a
 # tensor's by the text failed: a red-team pass broke every exemption tried)
@@ -107,7 +108,8 @@ _FAMILIES = (r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp", r"li
              r"dispatch_?mode", r"_push_", r"call_soon", r"add_callback", r"listener",
              r"background", r"parallel", r"joblib", r"dask", r"delayed", r"pool", r"worker",
              r"settrace", r"setprofile", r"monitoring", r"library", r"custom_op", r"^_grad",
-             r"ctypes", r"dll", r"cfunctype", r"pythonapi")
+             r"ctypes", r"dll", r"cfunctype", r"pythonapi", r"distributed", r"rpc",
+             r"dynamo", r"inductor", r"compile", r"^_c$", r"_dispatch", r"_tls|tls_")
 
 # forward's cache goes to backward inside the kernel: brought back here it would arrive
 # as plain data (numpy arrays as tensors), not as the objects forward made
