@@ -1,7 +1,8 @@
 """``Submission.without_autograd`` against a real ipykernel: calls run in torch's inference
 mode, so a tensor's ``backward()`` has no graph to follow, while a student's own layer
-objects with ``backward`` methods (ゼロから作る) work; a kernel whose inference mode or
-torch modes were tampered with refuses instead of running the call with autograd on."""
+objects with ``backward`` methods (ゼロから作る) work; a kernel whose inference mode, torch
+modes or hooks were tampered with, or a call that leaves the mode and enters it again
+(torch.func does so inside), refuses instead of running with autograd on."""
 
 from __future__ import annotations
 
@@ -44,6 +45,13 @@ def by_func(X, W, b):
 
 def inference_on():
     return torch.is_inference_mode_enabled()
+
+def leaves(X, W, b):
+    # inference mode left and entered again inside the call: on at both ends of it
+    with torch._C._InferenceMode(False):
+        W, b = W.clone().requires_grad_(), b.clone().requires_grad_()
+        (X.clone() @ W + b).sum().backward()
+        return {"W": W.grad, "b": b.grad}
 '''
 
 
@@ -83,12 +91,23 @@ def test_own_layer_objects_work_and_a_tensors_backward_does_not(sub: Submission)
     gradients.expect_gradients(sub.function("by_autograd")(X, W, b), _want(X, W, b))
 
 
-def test_torch_func_is_not_stopped_by_inference_mode(sub: Submission) -> None:
-    # functorch runs its own autograd whatever the mode: checks refuse its names in the
-    # text (13_h's _GUARDED_FAMILIES), the switch does not stop it
+def test_a_mode_left_and_entered_again_inside_the_call_is_seen(sub: Submission) -> None:
     X, W, b = _problem()
-    with sub.without_autograd():
-        gradients.expect_gradients(sub.function("by_func")(X, W, b), _want(X, W, b))
+    gradients.expect_gradients(sub.function("leaves")(X, W, b), _want(X, W, b))
+    with sub.without_autograd(), pytest.raises(AutogradOn):
+        sub.function("leaves")(X, W, b)
+    with sub.without_autograd():   # the watch is gone with the call
+        gradients.expect_gradients(sub.function("by_hand")(X, W, b), _want(X, W, b))
+    assert sub.evaluate("__import__('sys').getprofile()") is None
+
+
+def test_torch_func_is_stopped_by_the_watch(sub: Submission) -> None:
+    # functorch runs its own autograd whatever the mode, leaving inference mode inside:
+    # the watch of every call sees it (the texts refuse its names too, 13_h _FAMILIES)
+    X, W, b = _problem()
+    gradients.expect_gradients(sub.function("by_func")(X, W, b), _want(X, W, b))
+    with sub.without_autograd(), pytest.raises(AutogradOn):
+        sub.function("by_func")(X, W, b)
 
 
 @pytest.mark.parametrize(("tamper", "undo"), [

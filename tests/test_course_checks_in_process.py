@@ -1793,6 +1793,32 @@ def backward(X, T, params, cache):
     import execnet
     return execnet.makegateway().remote_exec("import torch")
 """, False)
+# a third red-team pass: reflection through attributes, frames, closures and class trees
+# reaching inference mode's class or torch.func, and torch.nn.grad's derivative kernels
+for label, reach in {
+        "builtins' eval imported inside":
+            'import builtins as B\n    IM = B.eval("torch._C._Infer" + "enceMode")',
+        "a traceback's frame globals":
+            'try:\n        1 / 0\n    except ZeroDivisionError as e:\n'
+            '        IM = e.__traceback__.tb_frame.f_globals["IM_"]',
+        "object's subclasses":
+            'IM = [c for c in object.__subclasses__() if c.__name__ == "_Infer" + "enceMode"][0]',
+        "a decorated function's closure": (
+            '@torch.inference_mode()\n    def noop():\n        return 0\n'
+            '    IM = type([c.cell_contents for c in noop.__closure__][0]())'),
+}.items():
+    BACKWARD_13_H[f"inference mode's class by {label}"] = (
+        f"def backward(X, T, params, cache):\n    {reach}\n    with IM(False):"
+        + SUBCLASS_AUTOGRAD, False)
+BACKWARD_13_H["torch.nn.grad's derivative kernels"] = ("""
+def backward(X, T, params, cache):
+    (hidden,) = cache
+    d = (forward(X, params)[0] - T) / len(X)
+    dh = d @ params["W2"].T * hidden * (1 - hidden)
+    gw = torch.nn.grad.conv1d_weight(X.T.unsqueeze(0), params["W1"].T.unsqueeze(2).shape,
+                                     dh.T.unsqueeze(0))
+    return {"W2": hidden.T @ d, "b2": d.sum(0), "W1": gw.squeeze(2).T, "b1": dh.sum(0)}
+""", False)
 BACKWARD_13_H["the same in a thread"] = ("""
 import inspect, threading
 def backward(X, T, params, cache):

@@ -51,8 +51,17 @@ _BY_NAME = frozenset({"import_module", "attrgetter", "methodcaller", "get_type_h
 _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
                                "__import__", "get_annotations", *_BY_NAME})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_REFLECTION_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__globals__",
-                                    "__builtins__", *_BY_NAME})
+# the same reached as attributes (``B.eval`` of an ``import builtins as B``), and what
+# walks frames, closures and class trees to objects no text names (``e.__traceback__.
+# tb_frame.f_globals``, ``f.__closure__[0].cell_contents``, ``object.__subclasses__()``):
+# a third red-team pass reached inference mode's class and torch.func through each
+_REFLECTION_ATTRIBUTES = frozenset({
+    "__dict__", "__getattribute__", "__globals__", "__builtins__", *_BY_NAME, "eval", "exec",
+    "getattr", "__import__", "vars", "globals", "locals", "tb_frame", "tb_next", "f_back",
+    "f_locals", "f_globals", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "__closure__",
+    "cell_contents", "__subclasses__", "__traceback__", "_getframe", "currentframe",
+    "__mro__", "__bases__", "__base__", "__code__", "__defaults__", "__kwdefaults__",
+    "__func__", "__self__", "__wrapped__", "__reduce__", "__reduce_ex__"})
 # the same functions under another name (``ev = eval``, ``from operator import
 # attrgetter as pick``, ``builtins.getattr``)
 _REFLECTIVE = _REFLECTION_CALLS | {"getattr"}

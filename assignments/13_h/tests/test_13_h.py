@@ -99,7 +99,7 @@ _MODULES = ("torch", "numpy", "math", "cmath", "collections", "functools", "iter
             "operator", "typing", "dataclasses", "copy", "time", "timeit", "datetime",
             "random", "statistics", "decimal", "fractions", "enum", "abc", "contextlib",
             "string", "re", "json", "pprint", "warnings", "tqdm", "matplotlib",
-            "IPython.display", "types.SimpleNamespace", "builtins", "__future__")
+            "IPython.display", "types.SimpleNamespace", "__future__")
 _FAMILIES = (r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp", r"linearize",
              r"functorch", r"autograd", r"optim", r"hook", r"parameter",
              r".backward|backward.", r"^_?ops$", r"inference", r"(?<!num_)(?<!interop_)thread",
@@ -109,7 +109,8 @@ _FAMILIES = (r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp", r"li
              r"background", r"parallel", r"joblib", r"dask", r"delayed", r"pool", r"worker",
              r"settrace", r"setprofile", r"monitoring", r"library", r"custom_op", r"^_grad",
              r"ctypes", r"dll", r"cfunctype", r"pythonapi", r"distributed", r"rpc",
-             r"dynamo", r"inductor", r"compile", r"^_c$", r"_dispatch", r"_tls|tls_")
+             r"dynamo", r"inductor", r"compile", r"^_c$", r"_dispatch", r"_tls|tls_",
+             r"nn\.grad", r"conv\dd_(input|weight)")
 
 # forward's cache goes to backward inside the kernel: brought back here it would arrive
 # as plain data (numpy arrays as tensors), not as the objects forward made
@@ -188,13 +189,19 @@ def _refuse_autograd(submission: Any, name: str) -> None:
     # ``backward(...)`` in train is the contract's
     named = source.attribute_names(trees) | source.imported_names(trees) | _keywords(trees)
     used = source.prohibited(submission, trees, _AUTOGRAD, _FAMILIES, used=named)
-    used |= _outside_modules(submission, trees)
     if _with_mode_on(submission, trees):   # ``@torch.inference_mode()`` switches it off
         used = {u for u in used if u.rsplit(".", 1)[-1] != "inference_mode"}
     if used:
         ja, en = source.listed(used)
         fail(ja=f"{name} で自動微分や torch.optim を使わないでください（{ja}）",
              en=f"{name} must not use autograd or torch.optim ({en})")
+    outside = _outside_modules(submission, trees)
+    if outside:
+        ja, en = source.listed(outside)
+        fail(ja=f"{name} とそこから呼ぶ関数では torch・numpy・math などの決まったライブラリ"
+                f"だけを使ってください（{ja}）",
+             en=f"{name} and the functions it calls may use only torch, numpy, math and "
+                f"the like ({en})")
 
 
 def _with_mode_on(submission: Any, trees: Mapping[str, ast.AST]) -> bool:

@@ -173,10 +173,10 @@ class AutogradOn(_StudentFacing):
     """A call the check wanted run with autograd switched off, which the kernel could not
     do (torch's inference mode tampered with, a torch mode active)."""
 
-    ja = ("{what} を自動微分なしで実行できませんでした（torch の推論モードや torch のモードが"
-          "書き換えられています）")
-    en = ("could not run {what} with autograd switched off (torch's inference mode or a "
-          "torch mode has been tampered with)")
+    ja = ("{what} を自動微分なしで実行できませんでした（実行中に推論モードを抜けたか、"
+          "torch の推論モード・モード・フックが書き換えられています）")
+    en = ("could not run {what} with autograd switched off (it left inference mode while "
+          "it ran, or torch's inference mode, a torch mode or a hook was tampered with)")
 
 
 class BridgeTimeout(_StudentFacing):

@@ -66,6 +66,7 @@ NATIVE_FUNCTION = "native:fn:"   # a C function inside an object, by the name it
 
 _gettrace = _sys.gettrace
 _getprofile = _sys.getprofile
+_setprofile = _sys.setprofile
 # what ``collections.namedtuple``'s generated methods hold, as the kernel started: their
 # module's globals, ``__new__``'s ``_tuple_new``, and the objects their closures capture
 _COLLECTIONS = _collections.__dict__
@@ -144,6 +145,26 @@ def shadowed(namespace: Any) -> list[str]:
 def traced() -> bool:
     """A trace function is installed: it may rewrite any function's locals as it runs."""
     return _gettrace() is not None
+
+
+def watched(run: Any, check: Any) -> tuple[Any, bool]:
+    """``run()`` with ``check()`` made at every call and return of this thread (Python
+    and C functions alike); the result, and whether ``check()`` ever failed or the watch
+    was replaced. A mode left and entered again inside ``run`` (``_InferenceMode(False)``)
+    cannot call anything while it is left without being seen."""
+    failed: list[bool] = []
+
+    def watch(frame: Any, event: Any, arg: Any) -> None:
+        if not failed and check() is not True:
+            failed.append(True)
+
+    _setprofile(watch)
+    try:
+        result = run()
+    finally:
+        replaced = _getprofile() is not watch
+        _setprofile(None)
+    return result, replaced or bool(failed)
 
 
 def hooked() -> bool:

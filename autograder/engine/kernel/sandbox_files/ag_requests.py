@@ -22,6 +22,7 @@ from ag_code import (
     shadowed,
     torch_intercepted,
     traced,
+    watched,
 )
 from ag_wire import (
     _bool,
@@ -179,9 +180,10 @@ def _without_autograd(run: Any) -> Any:
     """``run()`` (the call and the encoding of its answer) in torch's inference mode, on
     before and after as torch's own C function tells, with no torch mode that could run
     other code on each torch call and no trace, profile or monitoring hook that could on
-    each Python call (switching the mode off between the checks): autograd records
-    nothing in this thread, so what the call returns was computed without it
-    (docs/security.md, "Autograd switched off")."""
+    each Python call; and on at every call and return the call makes (``watched``: a mode
+    left and entered again between the checks is seen): autograd records nothing in this
+    thread, so what the call returns was computed without it (docs/security.md,
+    "Autograd switched off")."""
     found = inference_mode()
     if found is None or torch_intercepted() or hooked():
         raise _Refusal("autograd", "autograd cannot be switched off in this kernel")
@@ -191,8 +193,8 @@ def _without_autograd(run: Any) -> Any:
     try:
         if enabled() is not True:
             raise _Refusal("autograd", "autograd cannot be switched off in this kernel")
-        result = run()
-        if enabled() is not True or torch_intercepted() or hooked():
+        result, left = watched(run, enabled)
+        if left or enabled() is not True or torch_intercepted() or hooked():
             raise _Refusal("autograd", "autograd was switched back on during the call")
         return result
     finally:
