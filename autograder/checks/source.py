@@ -56,8 +56,8 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # tb_frame.f_globals``, ``f.__closure__[0].cell_contents``, ``object.__subclasses__()``):
 # a third red-team pass reached inference mode's class and torch.func through each
 _REFLECTION_ATTRIBUTES = frozenset({
-    "__dict__", "__getattribute__", "__globals__", "__builtins__", *_BY_NAME, "eval", "exec",
-    "getattr", "__import__", "vars", "globals", "locals", "tb_frame", "tb_next", "f_back",
+    "__dict__", "__getattribute__", "__globals__", "__builtins__",
+    *(_REFLECTION_CALLS - {"compile"}), "getattr", "tb_frame", "tb_next", "f_back",
     "f_locals", "f_globals", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "__closure__",
     "cell_contents", "__subclasses__", "__traceback__", "_getframe", "currentframe",
     "__mro__", "__bases__", "__base__", "__code__", "__defaults__", "__kwdefaults__",
@@ -361,14 +361,20 @@ def imported_names(trees: Mapping[str, ast.AST]) -> set[str]:
     """What the texts import inside themselves: each name's last part and its whole
     dotted name (``grad`` and ``torch.func.grad`` for ``from torch.func import grad as
     g``)."""
+    paths = imported_paths(trees)
+    return paths | {path.rsplit(".", 1)[-1] for path in paths}
+
+
+def imported_paths(trees: Mapping[str, ast.AST]) -> set[str]:
+    """The whole dotted names the texts import inside themselves (``torch.func.grad``
+    for ``from torch.func import grad as g``, ``a.b`` for ``import a.b``)."""
     found: set[str] = set()
     for tree in trees.values():
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 prefix = f"{node.module}." if isinstance(node, ast.ImportFrom) and node.module \
                     else ""
-                for alias in node.names:
-                    found |= {alias.name.split(".")[-1], prefix + alias.name}
+                found |= {prefix + alias.name for alias in node.names}
     return found
 
 

@@ -210,9 +210,8 @@ def _with_mode_on(submission: Any, trees: Mapping[str, ast.AST]) -> bool:
     (``with torch.inference_mode():``, ``@torch.inference_mode()``), never kept, changed
     (``m.mode = False``) or called otherwise, and no global stands for it under another
     name."""
-    places = {id(node): node for tree in trees.values() for node in ast.walk(tree)
-              for node in _switch_places(node)}
-    calls = {id(node.func): node for node in places.values()}
+    calls = {id(call.func): call for tree in trees.values() for node in ast.walk(tree)
+             for call in _switch_places(node)}
     for tree in trees.values():
         for node in ast.walk(tree):
             named = node.attr if isinstance(node, ast.Attribute) else \
@@ -238,19 +237,9 @@ def _outside_modules(submission: Any, trees: Mapping[str, ast.AST]) -> set[str]:
     (``_MODULES``): every other library may hold derivative code (scikit-learn's
     ``MLPClassifier._backprop``) or start a thread or process by a name no list knows
     (``ctypes``, ``execnet``)."""
-    paths = source.origin_paths(submission, trees) | {
-        path for tree in trees.values() for node in ast.walk(tree)
-        for path in _import_paths(node)}
+    paths = source.origin_paths(submission, trees) | source.imported_paths(trees)
     return {path for path in paths
             if not any(path == m or path.startswith(m + ".") for m in _MODULES)}
-
-
-def _import_paths(node: ast.AST) -> list[str]:
-    if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
-    if isinstance(node, ast.ImportFrom):
-        return [f"{node.module or ''}.{alias.name}".lstrip(".") for alias in node.names]
-    return []
 
 
 def _switch_places(node: ast.AST) -> list[ast.Call]:

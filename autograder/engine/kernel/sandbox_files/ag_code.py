@@ -459,12 +459,18 @@ def path_prints(paths: Any) -> dict[str, Any]:
     return found
 
 
+def _torch_c_entry(name: Any) -> Any:
+    """What ``torch._C``'s own dictionary holds under ``name``; None where torch is not
+    loaded or it holds nothing."""
+    module = _dict_get(_MODULES, "torch._C")
+    space = _module_dict(module) if _type(module) is _module else None
+    return _dict_get(space, name) if _type(space) is _dict else None
+
+
 def _torch_c(name: Any) -> Any:
     """torch's C function ``name`` from ``torch._C``'s own dictionary, where it is still
     the C function of that name; None otherwise."""
-    module = _dict_get(_MODULES, "torch._C")
-    space = _module_dict(module) if _type(module) is _module else None
-    fn = _dict_get(space, name) if _type(space) is _dict else None
+    fn = _torch_c_entry(name)
     return fn if fn is not None and _native_name(fn) == name else None
 
 
@@ -473,9 +479,7 @@ def inference_mode() -> Any:
     holds it: what it does is told by the next) and the C function that says whether
     inference mode is on (``is_inference_mode_enabled``, only where it is still torch's);
     None where either is missing, torch not loaded included."""
-    module = _dict_get(_MODULES, "torch._C")
-    space = _module_dict(module) if _type(module) is _module else None
-    guard = _dict_get(space, "_InferenceMode") if _type(space) is _dict else None
+    guard = _torch_c_entry("_InferenceMode")
     enabled = _torch_c("is_inference_mode_enabled")
     return None if guard is None or enabled is None else (guard, enabled)
 
