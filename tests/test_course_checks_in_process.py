@@ -716,7 +716,7 @@ LIBRARY_FORMS.update({
         def sigmoid(u):
             f = e1
             return torch.as_tensor(f(u.numpy()))
-        """, ["expit"]),
+        """, ["expit", "scipy.special.expit"]),
     "more helpers than can be read": ("sigmoid", "\n".join(
         [f"def h{i}(v): return v" for i in range(60)]
         + ["def sigmoid(u):", *[f"    u = h{i}(u)" for i in range(60)],
@@ -844,7 +844,7 @@ LIBRARY_FORMS.update({
         S = [torch.sigmoid][0]
         def sigmoid(u: S):
             return [*inspect.signature(sigmoid).parameters.values()][0]._annotation(u)
-        """, ["?"]),
+        """, ["?", "_annotation"]),
     "an annotation read back by a constant getattr": ("sigmoid", """
         S = [torch.sigmoid][0]
         def sigmoid(u: S) -> S:
@@ -881,11 +881,11 @@ LIBRARY_FORMS.update({
     "inspect.getmembers": ("sigmoid", """
         import inspect
         def sigmoid(u): return dict(inspect.getmembers(torch))["sig" + "moid"](u)
-        """, ["?"]),
+        """, ["?", "inspect.getmembers"]),
     "getmembers_static imported": ("sigmoid", """
         from inspect import getmembers_static as members
         def sigmoid(u): return dict(members(torch))["sig" + "moid"](u)
-        """, ["?"]),
+        """, ["?", "inspect.getmembers_static"]),
     "eval under another name": ("sigmoid", """
         ev = eval
         def sigmoid(u): return ev("torch.sig" + "moid")(u)
@@ -897,7 +897,7 @@ LIBRARY_FORMS.update({
     "builtins' getattr": ("sigmoid", """
         import builtins
         def sigmoid(u): return builtins.getattr(torch, "sig" + "moid")(u)
-        """, ["?"]),
+        """, ["?", "builtins.getattr"]),
     "__builtins__'s eval": ("sigmoid", """
         def sigmoid(u): return __builtins__.eval("torch.sig" + "moid")(u)
         """, ["?"]),
@@ -911,7 +911,7 @@ LIBRARY_FORMS.update({
         import inspect
         def sigmoid(u: torch.sigmoid):
             return inspect.signature(sigmoid).parameters["u"].annotation(u)
-        """, ["?", "sigmoid"]),
+        """, ["?", "inspect.signature", "sigmoid"]),
     "a function's annotation, by typing": ("sigmoid", """
         from typing import get_type_hints
         def sigmoid(u: torch.sigmoid): return get_type_hints(sigmoid)["u"](u)
@@ -954,6 +954,81 @@ LIBRARY_FORMS.update({
         """, ["?"]),
 })
 
+
+# a fourth red-team pass (2026-12-05): a string turned into torch's function, a C
+# library's tanh, a loss class holding a sigmoid, torch's private tables; and the modules
+# an honest text uses
+LIBRARY_FORMS.update({
+    "pydoc.locate of a string": ("sigmoid", """
+        import pydoc
+        def sigmoid(u): return pydoc.locate("torch.sigmoid")(u)
+        """, ["?", "pydoc.locate"]),
+    "timeit running a string": ("sigmoid", """
+        import timeit
+        def sigmoid(u):
+            box = []
+            timeit.timeit("box.append(torch.sigmoid(u))", number=1,
+                          globals={"box": box, "torch": torch, "u": u})
+            return box[0]
+        """, ["timeit.timeit"]),
+    "string.Formatter's get_field": ("sigmoid", """
+        from string import Formatter
+        def sigmoid(u): return Formatter().get_field("0.sigmoid", (torch,), {})[0](u)
+        """, ["?", "string.Formatter"]),
+    "libm's tanh through torch's own ctypes": ("tanh", """
+        import torch
+        def tanh(u):
+            f = torch.ctypes.CDLL("libm.so.6")["tanh"]
+            return torch.tensor([f(v) for v in u.tolist()])
+        """, ["?", "ctypes"]),
+    "BCEWithLogitsLoss": ("sigmoid", """
+        def sigmoid(u):
+            loss = torch.nn.BCEWithLogitsLoss(reduction="none")
+            return torch.exp(-loss(u, torch.ones_like(u)))
+        """, ["BCEWithLogitsLoss"]),
+    "SoftMarginLoss": ("sigmoid", """
+        def sigmoid(u):
+            return torch.exp(-nn.SoftMarginLoss(reduction="none")(u, torch.ones_like(u)))
+        """, ["SoftMarginLoss"]),
+    "CrossEntropyLoss per column": ("softmax", """
+        def softmax(a):
+            ce = nn.CrossEntropyLoss(reduction="none")
+            n, k = a.shape
+            return torch.stack([torch.exp(-ce(a, torch.full((n,), j))) for j in range(k)], 1)
+        """, ["CrossEntropyLoss"]),
+    "torch's decomposition table": ("sigmoid", """
+        def sigmoid(u):
+            table = torch._decomp.decomposition_table
+            return [f for k, f in table.items() if "sigm" in str(k)][0](u)
+        """, ["_decomp"]),
+    "torch.overrides' list of functions": ("sigmoid", """
+        def sigmoid(u):
+            fs = torch.overrides.get_overridable_functions()[torch]
+            return [f for f in fs if f.__name__ == "sig" + "moid"][0](u)
+        """, ["?"]),
+    "math, numbers, functools, tqdm: by hand": ("sigmoid", """
+        import math, numbers, functools
+        from tqdm import tqdm
+        def sigmoid(u):
+            if isinstance(u, numbers.Number):
+                return 1 / (1 + math.exp(-u))
+            one = functools.partial(torch.ones_like)
+            return one(u) / (one(u) + torch.exp(-u))
+        """, []),
+    "torch.fx calling a method by its name": ("sigmoid", """
+        import torch
+        def sigmoid(u):
+            g = torch.fx.Graph()
+            x = g.placeholder("x")
+            g.output(g.call_method("sig" + "moid", (x,)))
+            return torch.fx.GraphModule(torch.nn.Module(), g)(u)
+        """, ["torch.fx", "torch.fx.Graph", "torch.fx.GraphModule"]),
+    "numpy through a top-level alias": ("sigmoid", """
+        import numpy as np
+        exp = np.exp
+        def sigmoid(u): return torch.as_tensor(1 / (1 + exp(-np.asarray(u))))
+        """, []),
+})
 
 @pytest.mark.parametrize(("name", "code", "found"), list(LIBRARY_FORMS.values()),
                          ids=list(LIBRARY_FORMS))
@@ -1250,6 +1325,49 @@ BY_HAND_14_N = {
 }
 
 
+# a fourth red-team pass (2026-12-05): scipy's filters under names no family knows, a
+# convolution found by a string; and an honest text's modules
+BY_HAND_14_N.update({
+    "scipy.signal's lfilter along rows": ("conv2d", """
+        from scipy import signal
+        def conv2d(x, k, stride=1, padding=0):
+            rows = [sum(signal.lfilter(k[a].numpy()[::-1], [1.0], x[i + a].numpy())
+                        for a in range(k.shape[0])) for i in range(x.shape[0] - k.shape[0] + 1)]
+            return torch.tensor(rows)[:, k.shape[1] - 1::stride]
+        """, False),
+    "scipy.ndimage's grey_dilation": ("max_pool2d", """
+        import scipy.ndimage as nd
+        def max_pool2d(x, size=2):
+            out = nd.grey_dilation(np.asarray(x), size=(size, size))
+            return torch.tensor(out[(size - 1) // 2::size, (size - 1) // 2::size])
+        """, False),
+    "pydoc.locate of a string": ("conv2d", """
+        import pydoc
+        def conv2d(x, k, stride=1, padding=0):
+            f = pydoc.locate("torch.nn.functional." + "con" + "v2d")
+            return f(x[None, None], k[None, None], stride=stride, padding=padding)[0, 0]
+        """, False),
+    "string.Formatter's get_field": ("max_pool2d", """
+        import string
+        def max_pool2d(x, size=2):
+            f = string.Formatter().get_field("0.max_" + "pool2d", (F,), {})[0]
+            return f(x[None, None], size)[0, 0]
+        """, False),
+    "itertools, math and tqdm: by hand": ("conv2d", """
+        import itertools, math
+        from tqdm.auto import tqdm
+        def conv2d(x, k, stride=1, padding=0):
+            x = F.pad(torch.as_tensor(x, dtype=torch.float64), (padding,) * 4)
+            kh, kw = k.shape
+            oh = math.floor((x.shape[0] - kh) / stride) + 1
+            ow = math.floor((x.shape[1] - kw) / stride) + 1
+            out = torch.zeros(oh, ow, dtype=torch.float64)
+            for i, j in tqdm(itertools.product(range(oh), range(ow)), disable=True):
+                out[i, j] = (x[i * stride:i * stride + kh, j * stride:j * stride + kw] * k).sum()
+            return out
+        """, True),
+})
+
 @pytest.mark.parametrize(("name", "code", "ok"), list(BY_HAND_14_N.values()),
                          ids=list(BY_HAND_14_N))
 def test_by_hand_14_n(name: str, code: str, ok: bool) -> None:
@@ -1258,6 +1376,41 @@ def test_by_hand_14_n(name: str, code: str, ok: bool) -> None:
                          else (checks._POOLING_LIBRARY, checks._POOLING_FAMILIES))
     assert _passes(lambda texts: checks._no_library(texts, name, library, families),
                    code) is ok
+
+
+# conv2d_multi by hand: the student's conv2d it calls is judged by conv2d's own checks
+CONV2D_MULTI_FORMS = {
+    "from the student's conv2d, which uses F.conv2d": ("""
+        def conv2d(x, k, stride=1, padding=0): return F.conv2d(x[None, None], k[None, None])[0, 0]
+        def conv2d_multi(x, w, b):
+            return torch.stack([sum(conv2d(x[c], w[o, c]) for c in range(len(x))) + b[o]
+                                for o in range(len(w))])
+        """, True),
+    "F.conv2d": ("""
+        def conv2d_multi(x, w, b): return F.conv2d(torch.as_tensor(x)[None], w, b)[0]
+        """, False),
+    "nn.Conv2d with the given weights": ("""
+        def conv2d_multi(x, w, b):
+            layer = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2:])
+            layer.weight.data, layer.bias.data = w, b
+            return layer(x[None])[0]
+        """, False),
+    "unfold and einsum": ("""
+        def conv2d_multi(x, w, b):
+            kh, kw = w.shape[-2:]
+            windows = x.unfold(1, kh, 1).unfold(2, kw, 1)
+            return torch.einsum("chwij,kcij->khw", windows, w) + b[:, None, None]
+        """, True),
+}
+
+
+@pytest.mark.parametrize(("code", "ok"), list(CONV2D_MULTI_FORMS.values()),
+                         ids=list(CONV2D_MULTI_FORMS))
+def test_conv2d_multi_by_hand_14_n(code: str, ok: bool) -> None:
+    checks = _checks("14_n")
+    assert _passes(lambda texts: checks._no_library(
+        texts, "conv2d_multi", checks._CONV_LIBRARY, checks._CONV_FAMILIES,
+        judged=frozenset({"conv2d"})), code) is ok
 
 
 TRAIN_FORMS = {
@@ -2041,8 +2194,16 @@ BUG_CASES_14_N = {
         "def conv_params(c_in, c_out, k): return c_out * (c_in * k * k + 1)",
         "def conv_params(c_in, c_out, k): return c_out * c_in * k * k"),
     "test_conv2d_multi": (
-        "def conv2d_multi(x, w, b): return F.conv2d(x[None], w, b)[0]",
-        "def conv2d_multi(x, w, b): return F.conv2d(x[None], w)[0]"),
+        """
+def conv2d_multi(x, w, b):
+    windows = x.unfold(1, w.shape[2], 1).unfold(2, w.shape[3], 1)
+    return torch.einsum("chwij,kcij->khw", windows, w) + b[:, None, None]
+""",
+        """
+def conv2d_multi(x, w, b):
+    windows = x.unfold(1, w.shape[2], 1).unfold(2, w.shape[3], 1)
+    return torch.einsum("chwij,kcij->khw", windows, w)
+"""),
     "test_conv2d_random": (
         """
 def conv2d(x, k, stride=1, padding=0):

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib.util
 import re
+import sys
 import textwrap
+import types
 from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -43,11 +46,20 @@ TOO_MANY = "<too many functions>"
 # "sig" + "moid")(torch)``), or what a function's annotations hold (``f.__annotations__``)
 # (a red-team pass of 2026-12-05 reached ``torch.func.grad`` through ``getattr_static``,
 # ``pkgutil.resolve_name``, ``pickle.loads`` and ``sys.modules``)
+# A fourth pass (2026-12-05) reached ``torch.sigmoid`` by a string through
+# ``pydoc.locate``, ``string.Formatter().get_field``, ``timeit``'s code strings and a C
+# library's ``tanh``: what turns a string, a file or a C symbol into an object, or lists
+# torch's functions to pick one from (``torch.overrides``), is reflection too
 _BY_NAME = frozenset({"import_module", "attrgetter", "methodcaller", "get_type_hints",
                       "getmembers", "getmembers_static", "getattr_static", "resolve_name",
                       "loads", "Unpickler", "find_class", "exec_module", "module_from_spec",
                       "spec_from_file_location", "spec_from_loader", "find_spec",
-                      "load_module", "run_module", "run_path"})
+                      "load_module", "run_module", "run_path", "locate", "get_field",
+                      "ForwardRef", "evaluate_forward_ref", "load", "CompilationUnit",
+                      "load_inline", "load_library", "LoadLibrary", "CDLL", "PyDLL", "cdll",
+                      "pydll", "pythonapi", "CFUNCTYPE", "PYFUNCTYPE", "ctypeslib", "hub",
+                      "overrides", "get_overridable_functions", "get_testing_overrides",
+                      "cpp_extension"})
 _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
                                "__import__", "get_annotations", *_BY_NAME})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -56,12 +68,27 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # tb_frame.f_globals``, ``f.__closure__[0].cell_contents``, ``object.__subclasses__()``):
 # a third red-team pass reached inference mode's class and torch.func through each
 _REFLECTION_ATTRIBUTES = frozenset({
-    "__dict__", "__getattribute__", "__globals__", "__builtins__",
+    "__dict__", "__getattribute__", "__getattr__", "__globals__", "__builtins__",
     *(_REFLECTION_CALLS - {"compile"}), "getattr", "tb_frame", "tb_next", "f_back",
     "f_locals", "f_globals", "f_builtins", "gi_frame", "cr_frame", "ag_frame", "__closure__",
     "cell_contents", "__subclasses__", "__traceback__", "_getframe", "currentframe",
     "__mro__", "__bases__", "__base__", "__code__", "__defaults__", "__kwdefaults__",
     "__func__", "__self__", "__wrapped__", "__reduce__", "__reduce_ex__"})
+# the libraries (and parts of them) a text that computes by hand may reach: arithmetic on
+# tensors and arrays, loops, numbers and a progress bar. Any other library may hold the
+# forbidden function under a name no list knows (``scipy.signal.lfilter`` convolves,
+# ``scipy.ndimage.grey_dilation`` max-pools, ``pydoc.locate`` turns a string into
+# ``torch.sigmoid``): a fourth red-team pass reached each
+BY_HAND_MODULES = ("torch", "numpy", "math", "cmath", "collections", "functools", "itertools",
+                   "operator", "typing", "dataclasses", "copy", "numbers", "time", "random",
+                   "statistics", "decimal", "fractions", "enum", "abc", "contextlib",
+                   "warnings", "tqdm", "types.SimpleNamespace", "__future__")
+# parts of those libraries that build functions from strings, files or graphs, or list
+# the library's functions: never a by-hand text's (``torch.fx``'s ``call_method("sig" +
+# "moid")``, ``numpy.f2py``)
+_DOORS = ("torch.fx", "torch.jit", "torch.package", "torch.hub", "torch.library",
+          "torch.overrides", "torch.utils.cpp_extension", "torch.export", "torch.compiler",
+          "numpy.f2py", "numpy.ctypeslib", "numpy.lib.format")
 # the same functions under another name (``ev = eval``, ``from operator import
 # attrgetter as pick``, ``builtins.getattr``)
 _REFLECTIVE = _REFLECTION_CALLS | {"getattr"}
@@ -333,21 +360,28 @@ def _filled_lists(submission: Submission, trees: Mapping[str, ast.AST]) -> set[s
 
 def prohibited(submission: Submission, trees: Mapping[str, ast.AST], names: Iterable[str],
                families: Iterable[str] = (), *, used: Iterable[str] | None = None,
-               local: Iterable[str] = ()) -> set[str]:
+               local: Iterable[str] = (),
+               modules: tuple[str, ...] | None = BY_HAND_MODULES) -> set[str]:
     """What of a prohibition these texts (``read_functions``) may use: each of ``names``
     among what they take from a library (``used``, by default ``library_names``) and
     what they reach beyond their own code (``outside_names``); a name of a library
     function, or the whole dotted name a global was imported or assigned from, matching
     one of ``families`` (regular expressions, searched in the lower-case name: ``conv(?!
     er)`` is every convolution, ``mkldnn_convolution`` and ``conv_tbc`` included); and
-    ``RUN_TIME``. Neither counts the texts' own methods and attributes read from their
-    own objects only (``own_attributes``: a ``self.convolve`` of the student's). A list
-    of names alone misses the library's other doors to the same function
-    (``F.elu(u, alpha=0)`` is a ReLU)."""
+    ``RUN_TIME``; a library's private part (``torch._decomp``, ``_C``: its tables hold
+    every function under no public name); and what they reach outside ``modules``
+    (``outside_modules``; ``None``: not asked). Neither counts the texts' own methods
+    and attributes read from their own objects only (``own_attributes``: a
+    ``self.convolve`` of the student's). A list of names alone misses the library's
+    other doors to the same function (``F.elu(u, alpha=0)`` is a ReLU)."""
     own = own_attributes(trees)
     taken = (library_names(trees) if used is None else set(used)) - own
     outside = outside_names(submission, trees, local=local)
     found = (taken | outside) & {*names, RUN_TIME}
+    found |= {n for n in taken | outside if n.startswith("_") and not n.startswith("__")
+              and n != RUN_TIME}
+    if modules is not None:
+        found |= outside_modules(submission, trees, modules, local=local)
     candidates = taken | outside | imported_names(trees) | \
         origin_paths(submission, trees, local=local)
     patterns = [re.compile(f) for f in families]
@@ -355,6 +389,132 @@ def prohibited(submission: Submission, trees: Mapping[str, ast.AST], names: Iter
     words = found | {n for n in matched if "." not in n}
     # a dotted name only where its last part is not said already (``torch.sigmoid``)
     return words | {n for n in matched - words if n.rsplit(".", 1)[-1] not in words}
+
+
+def outside_modules(submission: Submission, trees: Mapping[str, ast.AST],
+                    modules: tuple[str, ...] = BY_HAND_MODULES, *,
+                    local: Iterable[str] = ()) -> set[str]:
+    """The dotted names these texts reach outside ``modules`` (each a module or a part
+    of one: ``numpy`` allows ``numpy.fft``): what the globals they read were imported or
+    assigned from, what they import, and modules reached through an allowed one's
+    attributes (``torch.ctypes`` is ``ctypes``: ``module_hops``)."""
+    paths = _reached_paths(submission, trees, local) | imported_paths(trees) | \
+        module_hops(submission, trees)
+    return {path for path in paths
+            if not _within(path, modules) or _within(path, _DOORS)}
+
+
+def _within(path: str, modules: Iterable[str]) -> bool:
+    return any(path == m or path.startswith(m + ".") for m in modules)
+
+
+def _reached_paths(submission: Submission, trees: Mapping[str, ast.AST],
+                   local: Iterable[str]) -> set[str]:
+    """The library paths the globals these texts read stand for, followed along the
+    attributes read from them (``timeit.default_timer`` for ``timeit.default_timer()``,
+    ``numpy.exp`` for ``exp = np.exp``, ``torch.fx`` and ``torch.fx.Graph`` for
+    ``torch.fx.Graph()``); a global read only through attributes is not itself one."""
+    own = {*trees, *local}
+    uses: dict[str, set[tuple[str, ...]]] = {}
+    for tree in trees.values():
+        roots = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        for node, scope in _scoped(tree):
+            chain: tuple[str, ...] | None = None
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) \
+                    and id(node) not in roots:
+                chain = (node.id,)
+            elif isinstance(node, ast.Attribute):
+                chain = _attribute_chain(node)
+            if chain is not None and chain[0] not in scope and chain[0] not in own:
+                uses.setdefault(chain[0], set()).add(chain[1:])
+    found: set[str] = set()
+    for name, tails in uses.items():
+        origin = submission.origin(name)
+        path = _as_library(submission, origin) if origin not in (None, RUN_TIME) else None
+        if path is not None:
+            found |= {".".join((path, *tail)) for tail in tails}
+    return found
+
+
+def _as_library(submission: Submission, origin: str) -> str | None:
+    """``origin`` (what a global was assigned from) as a library's dotted name: its
+    first part followed where the notebook imported it under another name (``np.exp``
+    is ``numpy.exp``); None where that first part is none of the notebook's imports nor
+    a module (``cfg.eps`` of the student's own object)."""
+    head, dot, rest = origin.partition(".")
+    bound = submission.origin(head)
+    if bound is not None and bound != RUN_TIME:
+        return bound + dot + rest if bound != head else origin
+    if head in sys.modules:
+        return origin
+    try:
+        return origin if importlib.util.find_spec(head) is not None else None
+    except (ImportError, ValueError):
+        return None
+
+
+def module_hops(submission: Submission, trees: Mapping[str, ast.AST]) -> set[str]:
+    """The modules these texts reach as attributes of a module (``torch.ctypes``,
+    ``plt.importlib``: a module imports others, and keeps them as attributes), by the
+    names the grader's own copies give them. Only modules the grader has imported
+    already are looked into (``sys.modules``): a student's text imports nothing here."""
+    chains: dict[str, set[tuple[str, ...]]] = {}
+    aliases = _import_aliases(trees)
+    for tree in trees.values():
+        for node, local in _scoped(tree):
+            chain = _attribute_chain(node) if isinstance(node, ast.Attribute) else None
+            if chain is not None and chain[0] not in trees \
+                    and (chain[0] not in local or chain[0] in aliases):
+                chains.setdefault(chain[0], set()).add(chain[1:])
+    found: set[str] = set()
+    for root, tails in chains.items():
+        origin = aliases.get(root) or submission.origin(root)
+        start = sys.modules.get(origin) if origin else None
+        for tail in tails:
+            found |= _modules_along(start, tail)
+    return found
+
+
+def _modules_along(module: object, tail: tuple[str, ...]) -> set[str]:
+    """The modules met walking ``tail``'s attributes down from ``module``, as long as
+    each step is a module (its own dictionary: no lazy import is started)."""
+    found: set[str] = set()
+    for attr in tail:
+        if not isinstance(module, types.ModuleType):
+            break
+        module = vars(module).get(attr)
+        if isinstance(module, types.ModuleType):
+            found.add(module.__name__)
+    return found
+
+
+def _attribute_chain(node: ast.Attribute) -> tuple[str, ...] | None:
+    """``("torch", "ctypes", "CDLL")`` for ``torch.ctypes.CDLL``; None where something
+    other than names and attributes stands in it."""
+    parts: list[str] = []
+    current: ast.expr = node
+    while isinstance(current, ast.Attribute):
+        parts.append(current.attr)
+        current = current.value
+    if not isinstance(current, ast.Name):
+        return None
+    return (current.id, *reversed(parts))
+
+
+def _import_aliases(trees: Mapping[str, ast.AST]) -> dict[str, str]:
+    """What the texts' own imports bind, to the module named (``t`` to ``torch`` for
+    ``import torch as t``, ``torch`` for ``import torch.nn``, ``nn`` to ``torch.nn``)."""
+    found: dict[str, str] = {}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {alias.asname or alias.name.split(".")[0]:
+                          alias.name if alias.asname else alias.name.split(".")[0]
+                          for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found |= {alias.asname or alias.name: f"{node.module}.{alias.name}"
+                          for alias in node.names}
+    return found
 
 
 def imported_names(trees: Mapping[str, ast.AST]) -> set[str]:
@@ -733,7 +893,7 @@ def _defined_in(function: ast.AST) -> frozenset[str]:
     return frozenset(found) | _stored(body)
 
 
-__all__ = ["BUILTINS", "MAX_FUNCTIONS", "RUN_TIME", "TOO_MANY", "attribute_names",
-           "free_names", "imported_names", "is_function", "library_names", "listed", "names_read",
-           "origin_paths", "outside_names", "own_attributes", "parse", "prohibited",
-           "read_functions"]
+__all__ = ["BUILTINS", "BY_HAND_MODULES", "MAX_FUNCTIONS", "RUN_TIME", "TOO_MANY",
+           "attribute_names", "free_names", "imported_names", "is_function", "library_names",
+           "listed", "module_hops", "names_read", "origin_paths", "outside_modules",
+           "outside_names", "own_attributes", "parse", "prohibited", "read_functions"]

@@ -95,11 +95,10 @@ _AUTOGRAD = frozenset({"autograd", "requires_grad", "requires_grad_", "optim", "
 # the libraries (and parts of them) the read texts may reach: what a network by hand,
 # its training loop and its progress display use; ``_FAMILIES`` refuses the parts of
 # torch and numpy that differentiate or start threads
-_MODULES = ("torch", "numpy", "math", "cmath", "collections", "functools", "itertools",
-            "operator", "typing", "dataclasses", "copy", "time", "timeit", "datetime",
-            "random", "statistics", "decimal", "fractions", "enum", "abc", "contextlib",
-            "string", "re", "json", "pprint", "warnings", "tqdm", "matplotlib",
-            "IPython.display", "types.SimpleNamespace", "__future__")
+# (``timeit`` runs strings as code and ``string.Formatter`` looks attributes up by a
+# string: only ``timeit.default_timer`` of them)
+_MODULES = (*source.BY_HAND_MODULES, "timeit.default_timer", "datetime", "re", "json",
+            "pprint", "matplotlib", "IPython.display")
 _FAMILIES = (r"^grad_and", r"\bfunc\b", r"jac", r"hessian", r"vjp", r"jvp", r"linearize",
              r"functorch", r"autograd", r"optim", r"hook", r"parameter",
              r".backward|backward.", r"^_?ops$", r"inference", r"(?<!num_)(?<!interop_)thread",
@@ -188,7 +187,8 @@ def _refuse_autograd(submission: Any, name: str) -> None:
     # attributes, keywords (``requires_grad=True``) and imports, not bare calls:
     # ``backward(...)`` in train is the contract's
     named = source.attribute_names(trees) | source.imported_names(trees) | _keywords(trees)
-    used = source.prohibited(submission, trees, _AUTOGRAD, _FAMILIES, used=named)
+    used = source.prohibited(submission, trees, _AUTOGRAD, _FAMILIES, used=named,
+                             modules=None)
     if _with_mode_on(submission, trees):   # ``@torch.inference_mode()`` switches it off
         used = {u for u in used if u.rsplit(".", 1)[-1] != "inference_mode"}
     if used:
@@ -237,9 +237,7 @@ def _outside_modules(submission: Any, trees: Mapping[str, ast.AST]) -> set[str]:
     (``_MODULES``): every other library may hold derivative code (scikit-learn's
     ``MLPClassifier._backprop``) or start a thread or process by a name no list knows
     (``ctypes``, ``execnet``)."""
-    paths = source.origin_paths(submission, trees) | source.imported_paths(trees)
-    return {path for path in paths
-            if not any(path == m or path.startswith(m + ".") for m in _MODULES)}
+    return source.outside_modules(submission, trees, _MODULES)
 
 
 def _switch_places(node: ast.AST) -> list[ast.Call]:

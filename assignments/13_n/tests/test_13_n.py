@@ -1317,7 +1317,9 @@ _AUTOGRAD = (r"(?<!no_)(?<!set_)grad", r"jac", r"backward", r"vjp", r"jvp", r"he
 # So is a loss that holds one (red-team pass of 2026-12-05): exp(−softplus(−u)) and
 # exp(−binary_cross_entropy_with_logits(u, 1)) are a sigmoid, exp(−soft_margin_loss(u, 1))
 # too, exp(−cross_entropy(...)) a softmax, margin_ranking_loss(u, 0, −1) a ReLU.
-_LOSSES = (r"cross_entropy", r"soft_margin")
+# Their classes too (a fourth pass: ``nn.BCEWithLogitsLoss(reduction="none")``,
+# ``nn.SoftMarginLoss``, ``nn.CrossEntropyLoss`` per column).
+_LOSSES = (r"cross_?entropy", r"soft_?margin", r"bce", r"with_?logits", r"nll")
 _SIGMOID_FAMILY = (r"sigmoid", r"expit", r"logistic", r"silu", r"glu", r"softmax",
                    r"softmin", r"softplus", *_LOSSES, *_DISTRIBUTIONS, *_AUTOGRAD)
 _FAMILIES = {
