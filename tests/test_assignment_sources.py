@@ -50,6 +50,13 @@ PARAMETERS: dict[str, frozenset[str] | None] = {
     "14_n": frozenset({"EPOCHS", "BATCH_SIZE", "LR", "DATA_ROOT"}),
     "14_h": frozenset({"EPOCHS", "BATCH_SIZE", "LR", "DATA_ROOT", "DEVICE"}),
 }
+# settings a student may leave as they like: everything else the parameters cell defines
+# is pinned by [grading] (a student who tried LR = 0.01 and left it, as the notebook
+# allows, would be graded on another training than the one the threshold was set for)
+UNPINNED: dict[str, frozenset[str]] = {
+    "14_h": frozenset({"DEVICE", "TRAIN_SUBSET", "TEST_SUBSET"}),
+}
+SEEDS = frozenset({"SEED"})
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 FREE_TEXT_HEADING = "質問・感想・要望"
 
@@ -156,6 +163,17 @@ def test_parameters_cell(assignment_id: str) -> None:
         default = values[name]
         assert default is None or isinstance(value, type(default)) or (
             isinstance(default, float) and isinstance(value, int)), (name, default, value)
+
+
+@pytest.mark.parametrize("assignment_id", COURSE)
+def test_grading_pins_every_training_setting(assignment_id: str) -> None:
+    nb = _notebook(assignment_id)
+    if not any("parameters" in _tags(c) for c in nb.cells):
+        return
+    grading = load_assignment(assignment_id, ASSIGNMENTS).grading
+    names = set(_literal_assignments(_parameters_cell(nb).source))
+    loose = names - set(grading) - SEEDS - UNPINNED.get(assignment_id, frozenset())
+    assert not loose, f"[grading] leaves {sorted(loose)} to the student's notebook"
 
 
 @pytest.mark.parametrize("assignment_id", COURSE)

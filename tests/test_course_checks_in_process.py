@@ -734,7 +734,7 @@ LIBRARY_FORMS.update({
             v = u.detach().requires_grad_()
             F.softplus(v).sum().backward()
             return v.grad
-        """, ["backward", "grad", "requires_grad_", "softplus"]),
+        """, ["backward", "grad", "softplus"]),
     "sigmoid from the library's tanh": ("sigmoid",
                                         "def sigmoid(u): return 0.5 * (1 + torch.tanh(u / 2))",
                                         ["tanh"]),
@@ -844,7 +844,7 @@ LIBRARY_FORMS.update({
         S = [torch.sigmoid][0]
         def sigmoid(u: S):
             return [*inspect.signature(sigmoid).parameters.values()][0]._annotation(u)
-        """, ["?", "_annotation"]),
+        """, ["?"]),
     "an annotation read back by a constant getattr": ("sigmoid", """
         S = [torch.sigmoid][0]
         def sigmoid(u: S) -> S:
@@ -997,10 +997,11 @@ LIBRARY_FORMS.update({
             return torch.stack([torch.exp(-ce(a, torch.full((n,), j))) for j in range(k)], 1)
         """, ["CrossEntropyLoss"]),
     "torch's decomposition table": ("sigmoid", """
+        import torch
         def sigmoid(u):
             table = torch._decomp.decomposition_table
             return [f for k, f in table.items() if "sigm" in str(k)][0](u)
-        """, ["_decomp"]),
+        """, ["torch._decomp", "torch._decomp.decomposition_table"]),
     "torch.overrides' list of functions": ("sigmoid", """
         def sigmoid(u):
             fs = torch.overrides.get_overridable_functions()[torch]
@@ -1023,6 +1024,66 @@ LIBRARY_FORMS.update({
             g.output(g.call_method("sig" + "moid", (x,)))
             return torch.fx.GraphModule(torch.nn.Module(), g)(u)
         """, ["torch.fx", "torch.fx.Graph", "torch.fx.GraphModule"]),
+    # a fifth pass: strings run by numpy's and torch's timers, a string annotation
+    # resolved by singledispatch, attention and recurrent cells
+    "numpy.testing.measure running a string": ("relu", """
+        import numpy as np
+        def relu(u):
+            out = []
+            np.testing.measure("out.append(torch.re" + "lu(u))", 1)
+            return out[0]
+        """, ["?", "numpy.testing", "numpy.testing.measure"]),
+    "torch.utils.benchmark's Timer running a string": ("tanh", """
+        from torch.utils.benchmark import Timer
+        def tanh(u):
+            box = []
+            Timer(stmt="box.append(torch.ta" + "nh(u))", globals={"box": box, "u": u,
+                                                              "torch": torch}).timeit(1)
+            return box[0]
+        """, ["torch.utils.benchmark.Timer"]),
+    "singledispatch resolving a string annotation": ("sigmoid", """
+        import functools
+        def sigmoid(u):
+            @functools.singledispatch
+            def k(a): pass
+            @k.register
+            def _(a: "torch.nn.Sig" "moid"): pass
+            cls = [c for c in k.registry if c is not object][0]
+            return cls()(u)
+        """, ["?"]),
+    "attention over (u, 0)": ("sigmoid", """
+        def sigmoid(u):
+            q = torch.stack([u, torch.zeros_like(u)], -1)[..., None, :]
+            eye = torch.eye(2)
+            return F.scaled_dot_product_attention(q, eye, eye, scale=1.0)[..., 0, 0]
+        """, ["scaled_dot_product_attention"]),
+    "an RNN cell with unit weights": ("tanh", """
+        def tanh(u):
+            cell = nn.RNNCell(1, 1, bias=False)
+            return cell(u.reshape(-1, 1)).reshape(u.shape)
+        """, ["RNNCell"]),
+    "torch.lstm_cell's input gate": ("sigmoid", """
+        def sigmoid(u):
+            return torch.lstm_cell(u, (u, u), u, u)[1]
+        """, ["lstm_cell"]),
+    "a global named threshold (the perceptron's)": ("relu", """
+        threshold = 0.0
+        def relu(u): return torch.where(u > threshold, u, 0 * u)
+        """, []),
+    "reading requires_grad, under autograd's no_grad": ("sigmoid", """
+        def sigmoid(u):
+            if u.requires_grad:
+                u = u.detach()
+            with torch.autograd.no_grad():
+                return 1 / (1 + torch.exp(-u))
+        """, []),
+    "sys.float_info's epsilon": ("softmax", """
+        import sys
+        EPS = sys.float_info.epsilon
+        def softmax(a):
+            e = torch.exp(a - a.max(-1, keepdim=True).values)
+            return e / (e.sum(-1, keepdim=True) + sys.float_info.min * 0 + EPS * 0)
+        """, []),
     "numpy through a top-level alias": ("sigmoid", """
         import numpy as np
         exp = np.exp
@@ -1353,6 +1414,33 @@ BY_HAND_14_N.update({
             f = string.Formatter().get_field("0.max_" + "pool2d", (F,), {})[0]
             return f(x[None, None], size)[0, 0]
         """, False),
+    "a short-time Fourier transform's bin 0": ("conv2d", """
+        def conv2d(x, k, stride=1, padding=0):
+            rows = [sum(torch.stft(x[i + a], n_fft=k.shape[1], hop_length=stride,
+                                   window=k[a], center=False, return_complex=True)[0].real
+                        for a in range(k.shape[0])) for i in range(x.shape[0] - k.shape[0] + 1)]
+            return torch.stack(rows)
+        """, False),
+    "numpy's polymul": ("conv2d", """
+        import numpy as np
+        def conv2d(x, k, stride=1, padding=0):
+            return np.polymul(np.asarray(x).ravel(), np.asarray(k)[::-1, ::-1].ravel())
+        """, False),
+    "embedding_bag's max over windows": ("max_pool2d", """
+        def max_pool2d(x, size=2):
+            idx = torch.arange(x.numel()).reshape(x.shape).unfold(0, size, size)
+            idx = idx.unfold(1, size, size).reshape(-1, size * size)
+            return F.embedding_bag(idx, x.reshape(-1, 1), mode="max").reshape(
+                x.shape[0] // size, x.shape[1] // size)
+        """, False),
+    "a nested helper named like a notebook global": ("conv2d", """
+        layer = nn.Conv2d(3, 16, 5)
+        def conv2d(x, k, stride=1, padding=0):
+            def layer(i, j):
+                return (x[i:i + k.shape[0], j:j + k.shape[1]] * k).sum()
+            return torch.tensor([[layer(i, j) for j in range(x.shape[1] - k.shape[1] + 1)]
+                                 for i in range(x.shape[0] - k.shape[0] + 1)])
+        """, True),
     "itertools, math and tqdm: by hand": ("conv2d", """
         import itertools, math
         from tqdm.auto import tqdm

@@ -59,7 +59,8 @@ _BY_NAME = frozenset({"import_module", "attrgetter", "methodcaller", "get_type_h
                       "load_inline", "load_library", "LoadLibrary", "CDLL", "PyDLL", "cdll",
                       "pydll", "pythonapi", "CFUNCTYPE", "PYFUNCTYPE", "ctypeslib", "hub",
                       "overrides", "get_overridable_functions", "get_testing_overrides",
-                      "cpp_extension"})
+                      "cpp_extension", "measure", "register", "registry", "singledispatch",
+                      "get_submodule", "get_parameter", "get_buffer"})
 _REFLECTION_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars",
                                "__import__", "get_annotations", *_BY_NAME})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -82,13 +83,15 @@ _REFLECTION_ATTRIBUTES = frozenset({
 BY_HAND_MODULES = ("torch", "numpy", "math", "cmath", "collections", "functools", "itertools",
                    "operator", "typing", "dataclasses", "copy", "numbers", "time", "random",
                    "statistics", "decimal", "fractions", "enum", "abc", "contextlib",
-                   "warnings", "tqdm", "types.SimpleNamespace", "__future__")
+                   "warnings", "tqdm", "types.SimpleNamespace", "sys.float_info",
+                   "sys.maxsize", "__future__")
 # parts of those libraries that build functions from strings, files or graphs, or list
 # the library's functions: never a by-hand text's (``torch.fx``'s ``call_method("sig" +
 # "moid")``, ``numpy.f2py``)
 _DOORS = ("torch.fx", "torch.jit", "torch.package", "torch.hub", "torch.library",
-          "torch.overrides", "torch.utils.cpp_extension", "torch.export", "torch.compiler",
-          "numpy.f2py", "numpy.ctypeslib", "numpy.lib.format")
+          "torch.overrides", "torch.utils.cpp_extension", "torch.utils.benchmark",
+          "torch.utils.collect_env", "torch.export", "torch.compiler", "numpy.f2py",
+          "numpy.ctypeslib", "numpy.lib.format", "numpy.lib.npyio", "numpy.testing")
 # the same functions under another name (``ev = eval``, ``from operator import
 # attrgetter as pick``, ``builtins.getattr``)
 _REFLECTIVE = _REFLECTION_CALLS | {"getattr"}
@@ -194,12 +197,18 @@ def _bound_part(stmt: ast.Assign | ast.AnnAssign, name: str) -> ast.expr | None:
 
 def _callees(tree: ast.Module) -> list[str]:
     """Names ``tree`` calls barely, functions it hands to ``partial``, then every other
-    global name it reads (a helper handed on as a value: ``np.vectorize(cell)``)."""
+    global name it reads (a helper handed on as a value: ``np.vectorize(cell)``); not a
+    name the function around the call binds itself (a nested ``def layer`` is read as
+    part of it, never a global ``layer = nn.Conv2d(...)`` of the notebook's)."""
+    local = {id(node): scope for node, scope in _calls(tree)}
     found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+    for node in ast.walk(tree):   # breadth first: the order of ``read_functions``
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id not in local[id(node)]:
             found.append(node.func.id)
-        if isinstance(node, ast.Call) and _is_partial(node) and isinstance(node.args[0], ast.Name):
+        if _is_partial(node) and isinstance(node.args[0], ast.Name) \
+                and node.args[0].id not in local[id(node)]:
             found.append(node.args[0].id)
     return found + free_names(tree)
 
@@ -378,8 +387,7 @@ def prohibited(submission: Submission, trees: Mapping[str, ast.AST], names: Iter
     taken = (library_names(trees) if used is None else set(used)) - own
     outside = outside_names(submission, trees, local=local)
     found = (taken | outside) & {*names, RUN_TIME}
-    found |= {n for n in taken | outside if n.startswith("_") and not n.startswith("__")
-              and n != RUN_TIME}
+    found |= {n for n in outside if _private(n)}
     if modules is not None:
         found |= outside_modules(submission, trees, modules, local=local)
     candidates = taken | outside | imported_names(trees) | \
@@ -401,11 +409,17 @@ def outside_modules(submission: Submission, trees: Mapping[str, ast.AST],
     paths = _reached_paths(submission, trees, local) | imported_paths(trees) | \
         module_hops(submission, trees)
     return {path for path in paths
-            if not _within(path, modules) or _within(path, _DOORS)}
+            if not _within(path, modules) or _within(path, _DOORS) or _private(path)}
 
 
 def _within(path: str, modules: Iterable[str]) -> bool:
     return any(path == m or path.startswith(m + ".") for m in modules)
+
+
+def _private(path: str) -> bool:
+    """A library's private part (``torch._decomp``, ``_C``): its tables hold every
+    function under no public name."""
+    return any(part.startswith("_") and not part.startswith("__") for part in path.split("."))
 
 
 def _reached_paths(submission: Submission, trees: Mapping[str, ast.AST],

@@ -203,8 +203,10 @@ def test_kernels_figure_shows_conv1(submission):
     missing = 0
     for kernel in weights[:, 0]:
         k = _standardised(kernel)
-        # imshow may rescale colours, so an image shows a kernel up to a positive scale
-        if not any(torch.allclose(im, k, atol=1e-3) for im in images):
+        # imshow may rescale colours, so an image shows a kernel up to a positive scale;
+        # a kernel shown as 256 grey levels (``.astype(np.uint8)`` after min-max scaling)
+        # is off by up to ~0.01 once standardised
+        if not any(torch.allclose(im, k, atol=0.02) for im in images):
             missing += 1
     if missing:
         fail(ja=f"学習した model.conv1 のカーネルのうち {missing} 個が kernels_figure に"

@@ -1313,21 +1313,30 @@ _FORBIDDEN = {
 # of logsumexp, sigmoid that of softplus.
 _DISTRIBUTIONS = (r"distributions", r"probs", r"bernoulli", r"binomial", r"categorical",
                   r"multinomial", r"logits_to")
-_AUTOGRAD = (r"(?<!no_)(?<!set_)grad", r"jac", r"backward", r"vjp", r"jvp", r"hessian")
+# (not ``requires_grad``, ``enable_grad``, ``is_grad_enabled`` nor the module's name:
+# ``torch.autograd.grad`` is still ``grad``)
+_AUTOGRAD = (r"(?<!no_)(?<!set_)(?<!requires_)(?<!enable_)(?<!is_)(?<!auto)grad", r"jac",
+             r"backward", r"vjp", r"jvp", r"hessian")
 # So is a loss that holds one (red-team pass of 2026-12-05): exp(−softplus(−u)) and
 # exp(−binary_cross_entropy_with_logits(u, 1)) are a sigmoid, exp(−soft_margin_loss(u, 1))
 # too, exp(−cross_entropy(...)) a softmax, margin_ranking_loss(u, 0, −1) a ReLU.
 # Their classes too (a fourth pass: ``nn.BCEWithLogitsLoss(reduction="none")``,
 # ``nn.SoftMarginLoss``, ``nn.CrossEntropyLoss`` per column).
 _LOSSES = (r"cross_?entropy", r"soft_?margin", r"bce", r"with_?logits", r"nll")
+# Attention is a softmax (over ``(u, 0)`` a sigmoid); a recurrent cell's gates are
+# sigmoids and tanhs (``nn.RNNCell`` with unit weights is a tanh, ``torch.lstm_cell`` a
+# sigmoid); ``mish`` holds a tanh (a fifth pass, 2026-12-05).
+_LAYERS = (r"attention", r"transformer", r"multihead", r"rnn", r"lstm", r"gru")
 _SIGMOID_FAMILY = (r"sigmoid", r"expit", r"logistic", r"silu", r"glu", r"softmax",
-                   r"softmin", r"softplus", *_LOSSES, *_DISTRIBUTIONS, *_AUTOGRAD)
+                   r"softmin", r"softplus", r"mish", *_LOSSES, *_DISTRIBUTIONS, *_AUTOGRAD,
+                   *_LAYERS)
 _FAMILIES = {
     "sigmoid": (*_SIGMOID_FAMILY, r"tanh"),   # sigmoid(u) = (1 + tanh(u / 2)) / 2
     "relu": (r"relu", r"elu", r"threshold", r"hardtanh", r"softplus", r"shrink", r"margin",
              r"hinge", *_AUTOGRAD),
     "tanh": (r"tanh", *_SIGMOID_FAMILY),
-    "softmax": (r"softmax", r"softmin", r"gumbel", *_LOSSES, *_DISTRIBUTIONS, *_AUTOGRAD),
+    "softmax": (r"softmax", r"softmin", r"gumbel", *_LOSSES, *_DISTRIBUTIONS, *_AUTOGRAD,
+                *_LAYERS),
 }
 
 
@@ -1346,6 +1355,9 @@ def _library_names(submission: Any, name: str) -> list[str]:
     # not its own methods read from its own objects (``self.sigmoid``); what a top-level
     # name was bound to (``s = torch.sigmoid``)
     library = (library - source.own_attributes(read)) | source.outside_names(submission, read)
+    # a global of the notebook's own data is no library function, whatever its name (a
+    # ``threshold = 0.0`` of the perceptron's in relu)
+    used = {n for n in used if submission.origin(n) is not None}
     found = (used | library) & {*_FORBIDDEN[name], source.RUN_TIME}
     found |= source.prohibited(submission, read, (), _FAMILIES[name], used=library)
     return sorted(found | ({source.TOO_MANY} if reader.truncated else set()))

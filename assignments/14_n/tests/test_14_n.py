@@ -71,11 +71,17 @@ _CONV_LIBRARY = {"conv2d", "conv1d", "conv3d", "Conv2d", "convolution", "_convol
 _POOL_LIBRARY = {"max_pool2d", "avg_pool2d", "MaxPool2d", "AvgPool2d", "adaptive_max_pool2d",
                  "adaptive_avg_pool2d", "max_pool2d_with_indices", "lp_pool2d"}
 # searched in the lower-case names (not ``convert``; ``filter2D`` is OpenCV's correlation)
-_CONV_FAMILIES = (r"conv(?!er)", r"correl", r"filter2d", r"xcorr")
+# a fifth pass (2026-12-05): a short-time Fourier transform's bin 0 is a strided
+# correlation, numpy's polynomial product a convolution
+_CONV_FAMILIES = (r"conv(?!er)", r"correl", r"filter2d", r"xcorr", r"stft", r"spectrogram",
+                  r"polymul", r"polynomial")
 # scipy.ndimage's ``maximum_filter``/``uniform_filter`` (and their rank, median, generic
 # kin) are a pooling before its stride
+# (and an ``embedding_bag`` in "max" mode over window indices, ``grid_sample`` at the
+# blocks' centres, ``local_response_norm``: an average pooling inside)
 _POOL_FAMILIES = (r"pool", r"interpolate", r"upsampl", r"block_reduce", r"downscale",
-                  r"local_mean", r"reduce_window", r"_filter")
+                  r"local_mean", r"reduce_window", r"_filter", r"embedding_bag",
+                  r"grid_sample", r"local_response_norm")
 # a pooling by hand uses neither the library's poolings nor its convolutions (an average
 # pooling is one, with a 1/size² kernel and stride=size); the student's own conv2d, read
 # as a helper, is fine
