@@ -46,7 +46,7 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
         # that its labels are the model's own argmax; a Conv2d that is no convolution
         "14_n_split_allatonce_and_test_loader_rebound": frozenset({
             "test_split_dataset", "cell:test_split_dataset", "test_model_accuracy",
-            "cell:test_model"}),
+            "cell:test_model", "test_model_is_cnn", "cell:test_net"}),
     },
 }
 
