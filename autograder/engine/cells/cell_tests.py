@@ -31,7 +31,11 @@ cell's code runs in the grader's own process, with:
   be sent (such a cell fails on the reference solution too, and ``validate`` says so).
 
 So the ``assert``s run on the grader's side, on values the student's functions returned
-for the cell's inputs: the evidence the grader may trust. A cell that cannot be
+for the cell's inputs: the evidence the grader may trust. Where the cell's inputs or its judge
+are themselves kernel objects (a read-only cell's class, ``test_loader``, the student's
+``evaluate``), the verdict is the kernel's claim: the manifest's ``[cell_requires]``
+then makes the cell's points wait for a grader check of the same thing
+(``cells/requires.py``). A cell that cannot be
 evaluated this way (it needs a student object as a real ``nn.Module``, or trains in the
 cell) fails on the reference solution too: ``autograder validate`` reports it, and the
 author rewrites it with plain data or moves its points to a pytest check.
