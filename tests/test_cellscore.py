@@ -97,6 +97,10 @@ def test_showtraceback_cheat_draws_a_tampering_notice(source: NotebookNode) -> N
     ("特になし", 1.0),
     ("YOUR ANSWER HERE\nCNN の計算が難しかったです", 1.0),
     (None, 0.0),  # the cell is gone
+    # invisible answers (red-team pass 4): each renders as nothing
+    ("\u200b", 0.0), ("\u2060", 0.0), ("<!-- -->", 0.0), ("&nbsp;", 0.0),
+    ("YOUR\u200b ANSWER HERE", 0.0), ("<br>", 0.0), ("**", 0.0),
+    ("なし", 1.0), ("👍", 1.0),
 ])
 def test_manual_cell_completion_credit(source: NotebookNode, answer: str | None,
                                        credit: float) -> None:

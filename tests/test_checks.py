@@ -597,3 +597,27 @@ def test_the_session_drops_memo_after_a_run(tmp_path: Path, good: Submission) ->
     results = checks.run_checks(assignment=assignment, submission=good)
     assert _table(results) == {"test_keeps_a_value": (1.0, 1.0, True, "")}
     assert len(_VALUES) == 0
+
+
+# values.within / values.is_fraction: a NaN or an infinity is never close to anything and
+# never an accuracy (``abs(nan - x) > tol`` is False: red-team pass 4, 03_n's evaluate)
+@pytest.mark.parametrize(("got", "want", "tol", "ok"), [
+    (0.5, 0.5, 0.0, True),
+    (0.5004, 0.5, 1e-3, True),
+    (0.502, 0.5, 1e-3, False),
+    (float("nan"), 0.5, 1e-3, False),
+    (float("inf"), 0.5, 1e-3, False),
+    (float("-inf"), 0.5, 1e3, False),
+    (3, 3.0, 0.0, True),
+])
+def test_within_refuses_nan(got: float, want: float, tol: float, ok: bool) -> None:
+    assert values.within(got, want, tol) is ok
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    (0.0, True), (1.0, True), (0.97, True), (1, True), (0, True),
+    (float("nan"), False), (float("inf"), False), (1.0001, False), (-0.1, False),
+    (True, False), ("0.9", False), (None, False),
+])
+def test_is_fraction(value: object, ok: bool) -> None:
+    assert values.is_fraction(value) is ok

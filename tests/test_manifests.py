@@ -75,6 +75,15 @@ def _write(tmp_path: Path, text: str, folder: str = "14_n") -> Path:
     return path
 
 
+def test_cell_requires_loads_as_a_frozen_mapping(tmp_path: Path) -> None:
+    text = VALID + '\n[cell_requires]\n"cell:test_model" = ["test_conv", "test_acc"]\n'
+    a = load_manifest(_write(tmp_path, text))
+    assert dict(a.cell_requires) == {"cell:test_model": ("test_conv", "test_acc")}
+    with pytest.raises(TypeError):
+        a.cell_requires["cell:x"] = ()  # type: ignore[index]
+    assert dict(load_manifest(_write(tmp_path, VALID)).cell_requires) == {}
+
+
 def test_valid_manifest_loads(tmp_path: Path) -> None:
     a = load_manifest(_write(tmp_path, VALID))
     assert (a.id, a.lecture, a.level, a.device) == ("14_n", 14, "n", "cpu")
@@ -126,6 +135,18 @@ MISTAKES = [
      "number, string or boolean"),
     ("datasets not strings", 'datasets = ["cifar10"]', "datasets = [1]",
      "[assignment] datasets", "strings"),
+    ("cell_requires key not a cell", "[points]",
+     '[cell_requires]\ntest_model = ["test_conv"]\n\n[points]',
+     "[cell_requires] test_model", "cell:<grade_id>"),
+    ("cell_requires empty list", "[points]",
+     '[cell_requires]\n"cell:test_model" = []\n\n[points]',
+     "[cell_requires] cell:test_model", "non-empty"),
+    ("cell_requires names a cell", "[points]",
+     '[cell_requires]\n"cell:test_model" = ["cell:test_net"]\n\n[points]',
+     "[cell_requires] cell:test_model", "pytest check names"),
+    ("cell_requires not strings", "[points]",
+     '[cell_requires]\n"cell:test_model" = [1]\n\n[points]',
+     "[cell_requires] cell:test_model", "strings"),
 ]
 
 

@@ -26,7 +26,8 @@ Helper families (torch is imported only when they are used): ``shapes``
 ``layer_placements``, ``expect_layers``, ``expect_reference_outputs``), ``data``
 (``generator``, ``mnist_test``, ``mnist_test_pixels``, ``random_subset``,
 ``kernel_loader``), ``source`` (``read_functions``, ``names_read``, ``attribute_names``,
-``library_names``, ``parse``), ``memo`` (``once``: computed once per submission).
+``library_names``, ``parse``), ``memo`` (``once``: computed once per submission), ``convolution``
+(``expect_conv2d``: a layer that computes torch's convolution, judged by the grader).
 """
 
 from ..core.errors import BridgeError
@@ -48,7 +49,7 @@ from ..engine.bridge.submission import (
     Submission,
     ValueTooLarge,
 )
-from . import accuracy, data, gradients, memo, models, shapes, source, values
+from . import accuracy, convolution, data, gradients, memo, models, shapes, source, values
 from .budget import ChecksBudget
 from .outcomes import (
     CheckFailed,
@@ -86,6 +87,7 @@ __all__ = [
     "ValueTooLarge",
     "accuracy",
     "collect_checks",
+    "convolution",
     "data",
     "describe_checks",
     "fail",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from .memo import once
+from .outcomes import fail
 
 if TYPE_CHECKING:
     import torch
@@ -70,10 +71,31 @@ def kernel_loader(submission: Submission, inputs: torch.Tensor, labels: torch.Te
     """A ``DataLoader`` (not shuffled) over ``TensorDataset(inputs, labels)``, built in the
     kernel with the notebook's own ``torch``, kept there as a handle to pass to a student
     function (``evaluate(model, loader)``). The grader keeps ``inputs`` and ``labels``:
-    whatever the student's function reports about them can be checked against them."""
-    dataset = submission.function("torch.utils.data.TensorDataset")(inputs, labels)
-    loader = submission.function("torch.utils.data.DataLoader")(dataset, batch_size=batch_size)
+    whatever the student's function reports about them can be checked against them.
+
+    A notebook whose text assigns into ``torch.utils.data`` (``torch.utils.data.DataLoader
+    = OneBatch``) would make the batches its own (red-team pass 4: a "loader" of one
+    batch hid an evaluate that counts batches): the check then fails, read from the
+    notebook's text by the grader (``NotebookSource.stored_library_paths``)."""
+    _expect_library_loader(submission)
+    dataset = submission.function(_DATASET)(inputs, labels)
+    loader = submission.function(_LOADER)(dataset, batch_size=batch_size)
     return cast("Remote", loader)   # no loader is plain data: it comes back as a handle
+
+
+_DATASET, _LOADER = "torch.utils.data.TensorDataset", "torch.utils.data.DataLoader"
+
+
+def _expect_library_loader(submission: Submission) -> None:
+    notebook = getattr(submission, "notebook", None)
+    if notebook is None:
+        return
+    for stored in notebook.stored_library_paths():
+        if any(path == stored or path.startswith(f"{stored}.") for path in (_DATASET, _LOADER)):
+            fail(ja=f"ノートブックが {stored} を置き換えているので、採点側のデータローダを"
+                    "作れません。ライブラリの関数やクラスに代入しないでください",
+                 en=f"the notebook replaces {stored}, so the grader cannot build its loader; "
+                    "do not assign to library functions or classes")
 
 
 __all__ = ["generator", "kernel_loader", "mnist_test", "mnist_test_pixels", "random_subset"]

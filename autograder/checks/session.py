@@ -41,6 +41,7 @@ from _pytest.main import Session
 
 from ..core.errors import ConfigError
 from ..core.i18n import Lang, tr
+from ..core.item_names import named_items
 from ..core.results import CheckResult
 from . import fixtures, memo, reference_alias
 from .budget import ChecksBudget
@@ -240,8 +241,10 @@ def session_for(assignment: Assignment) -> CheckSession:
     """This process's session for ``assignment`` (made on first use; remade when a check
     file or the points table changed)."""
     folder = str(assignment.tests_dir.resolve())
-    # the manifest's [points], [labels] and [[questions]] are read at collection
+    # the manifest's [points], [labels], [[questions]] and [cell_requires] are read at
+    # collection (an Assignment changed in memory has the file's fingerprint)
     key = (assignment.manifest_path, tuple(sorted(assignment.points.items())),
+           tuple(named_items(assignment)),
            _fingerprint(Path(folder)), _fingerprint(Path(assignment.manifest_path)))
     known = _SESSIONS.get(folder)
     if known is not None and known[0] == key:

@@ -11,6 +11,7 @@ NaN is reported as such ("NaN が含まれています") unless ``allow_nan``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,18 @@ def as_number(value: Any) -> Any:
     import torch
 
     return float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+
+
+def within(got: float, want: float, tol: float) -> bool:
+    """``got`` is a finite number no further than ``tol`` from ``want``. Never write the
+    test as ``abs(got - want) > tol`` → fail: for a NaN that comparison is False, and a
+    ``return float("nan")`` passed (red-team pass 4, 03_n's evaluate)."""
+    return math.isfinite(got) and abs(got - want) <= tol
+
+
+def is_fraction(value: Any) -> bool:
+    """A finite ``int``/``float`` (not ``bool``) in [0, 1]: an accuracy."""
+    return type(value) in (int, float) and math.isfinite(value) and 0.0 <= value <= 1.0
 
 
 def expect_close(actual: Any, expected: Any, *, what: str = "結果", rtol: float = 1e-5,

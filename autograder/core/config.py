@@ -50,6 +50,13 @@ Example::
     # not the released placeholder (the course's 質問・感想 cell).
     completion = ["comments"]
 
+    [cell_requires]
+    # A test cell whose verdict rests on names the student can rebind in the kernel
+    # (a read-only cell's class, a loader, the student's own evaluate) earns its points
+    # only when these pytest checks, which compute the same with the grader's own data,
+    # pass too (docs/security.md, "In-notebook test cells").
+    "cell:test_model" = ["test_model_accuracy"]
+
     [labels]                 # what students read instead of a check's id
     test_conv2d_deck_example = { ja = "conv2d：講義の例", en = "conv2d: the lecture's example" }
     "cell:test_conv2d" = { ja = "テストセル：conv2d", en = "Test cell: conv2d" }
@@ -163,6 +170,9 @@ class Assignment:
     completion_cells: tuple[str, ...] = ()   # [hand_grading] completion
     labels: Mapping[str, Wording] = field(default_factory=lambda: MappingProxyType({}))
     questions: tuple[Question, ...] = ()
+    # [cell_requires]: "cell:<grade_id>" -> pytest checks its points also need
+    cell_requires: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     @property
     def source_notebook(self) -> Path:
@@ -424,6 +434,23 @@ def _validation(path: Path, raw: Any) -> ValidateOptions:
     return ValidateOptions(release=rule, release_may_pass=_string_list(r, "release_may_pass"))
 
 
+def _cell_requires(path: Path, raw: Any) -> dict[str, tuple[str, ...]]:
+    """``"cell:<grade_id>" = ["test_a", ...]``: names are checked where the items are
+    known (``core/item_names.py``), like ``[labels]``."""
+    r = _Reader(path, "cell_requires", raw)
+    out: dict[str, tuple[str, ...]] = {}
+    for key in r.data:
+        if not key.startswith("cell:"):
+            r.fail(key, ja="キーはテストセルの名前 cell:<grade_id> にしてください",
+                   en="keys must name a test cell, cell:<grade_id>")
+        checks = _string_list(r, key)
+        if not checks or any(not c or c.startswith(("cell:", "manual:")) for c in checks):
+            r.fail(key, ja="pytest のチェック名の空でないリストにしてください",
+                   en="must be a non-empty list of pytest check names")
+        out[key] = checks
+    return out
+
+
 def _completion(path: Path, raw: Any) -> tuple[str, ...]:
     r = _Reader(path, "hand_grading", raw)
     r.unknown({"completion"})
@@ -431,7 +458,7 @@ def _completion(path: Path, raw: Any) -> tuple[str, ...]:
 
 
 _TABLES = {"assignment", "limits", "grading", "thresholds", "points", "penalties", "validate",
-           "hand_grading", "labels", "questions"}
+           "hand_grading", "labels", "questions", "cell_requires"}
 
 
 def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
@@ -456,6 +483,8 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> Assignment:
         completion_cells=_completion(path, top.get("hand_grading", dict, {})),
         labels=MappingProxyType(_labels(path, top.get("labels", dict, {}))),
         questions=_questions(path, top.data.get("questions", [])),
+        cell_requires=MappingProxyType(
+            _cell_requires(path, top.get("cell_requires", dict, {}))),
         **header,
     )
 

@@ -2,11 +2,11 @@
 
 A graded item is a pytest check (``test_softmax_rows``), an in-notebook test cell
 (``cell:<grade_id>``) or a cell graded by a person (``manual:<grade_id>``). The manifest
-names items in ``[labels]`` and ``[[questions]]``; a name no item has is a typo the
-instructor must hear about before any student's result depends on it. Cell names are
-checked against the notebook by ``engine.labels.check_named_cells``; the names of pytest
-checks here, so that the checks runner (below the engine) can check them without the
-engine.
+names items in ``[labels]``, ``[[questions]]`` and ``[cell_requires]``; a name no item
+has is a typo the instructor must hear about before any student's result depends on it.
+Cell names are checked against the notebook by ``engine.labels.check_named_cells``; the
+names of pytest checks here, so that the checks runner (below the engine) can check them
+without the engine.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ CELL_PREFIXES = ("cell:", "manual:")
 
 
 def named_items(assignment: Assignment) -> list[tuple[str, str]]:
-    """``(item name, where in the manifest)`` of every name ``[labels]`` and
-    ``[[questions]]`` use."""
+    """``(item name, where in the manifest)`` of every name ``[labels]``,
+    ``[[questions]]`` and ``[cell_requires]`` use."""
     out = [(name, "[labels]") for name in assignment.labels]
     for number, question in enumerate(assignment.questions, start=1):
         out += [(name, f"[[questions]] #{number}") for name in question.checks]
+    for cell, checks in assignment.cell_requires.items():
+        out += [(name, "[cell_requires]") for name in (cell, *checks)]
     return out
 
 

@@ -266,6 +266,7 @@ def _run_checks(ctx: GradeContext, kernel: GradingKernel, status: Status, nb: An
     from .bridge.notebook_source import NotebookSource
     from .bridge.submission import Submission
     from .cells.cell_tests import run_test_cells
+    from .cells.requires import apply_cell_requires
     from .cells.scores import zero_cells
 
     collect_checks(assignment=ctx.assignment)  # once per worker: not this student's time
@@ -281,6 +282,7 @@ def _run_checks(ctx: GradeContext, kernel: GradingKernel, status: Status, nb: An
     checks = run_checks(assignment=ctx.assignment, submission=submission, lang=ctx.lang,
                         budget=budget)
     checks += run_test_cells(source, submission, lang=ctx.lang, budget=budget)
+    checks = apply_cell_requires(checks, ctx.assignment, lang=ctx.lang)
     return checks, time.monotonic() - t0, budget.exhausted, submission.missing_names
 
 

@@ -7,6 +7,8 @@ removed, so a student cannot pre-set them.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import copy
 import keyword
 import math
@@ -59,3 +61,30 @@ def _literal(name: str, value: Any, lang: Lang | None) -> str:
            en=f"parameter {name} must be a boolean, number or string"),
         where=f"[grading] {name}", hint=tr(lang, ja="manifest の [grading] を直してください",
                                            en="fix the manifest's [grading] table"))
+
+
+def parameter_values(source_nb: NotebookNode, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The grading run's parameters as the grader knows them: every plain ``NAME = literal``
+    of the *source* notebook's ``parameters`` cell, with ``params`` (the manifest's
+    ``[grading]`` and ``--param``) on top. Test cells read these instead of the kernel's
+    globals, which a student's later cell can rebind (``TRAIN_SUBSET = 10000``)."""
+    values: dict[str, Any] = {}
+    for cell in source_nb.cells:
+        if cell.get("cell_type") == "code" and PARAMETERS_TAG in cell_tags(cell):
+            values.update(_literals(cell.source))
+    values.update(params)
+    return values
+
+
+def _literals(text: str) -> dict[str, Any]:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    out: dict[str, Any] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name):
+            with contextlib.suppress(ValueError, TypeError, SyntaxError, RecursionError):
+                out[stmt.targets[0].id] = ast.literal_eval(stmt.value)
+    return out

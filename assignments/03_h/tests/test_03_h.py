@@ -121,11 +121,11 @@ def test_evaluate(submission):
     except StudentError as exc:
         fail(ja=f"evaluate(model, loader) の実行中にエラー: {exc.detail()}",
              en=f"error while running evaluate(model, loader): {exc.detail()}")
-    if type(got) not in (int, float) or not 0.0 <= got <= 1.0:
+    if not values.is_fraction(got):
         fail(ja="evaluate は 0〜1 の数（正解率）を返してください",
              en="evaluate should return a number in [0, 1] (the accuracy)")
     want = accuracy.accuracy_in_batches(model, x, y, 7)
-    if abs(got - want) > 1e-6:
+    if not values.within(got, want, 1e-6):
         fail(ja=f"evaluate の正解率 {got:.4f} が正しくありません（正解数 ÷ データ数。"
                 "最後のミニバッチは batch_size より小さいことがあります）",
              en=f"evaluate's accuracy {got:.4f} is wrong (correct ÷ number of items; the last "
@@ -137,11 +137,12 @@ def test_evaluate(submission):
 def test_evaluate_on_test_loader(submission):
     model = models.trained_model(submission, INPUT)
     reported = values.as_number(submission.evaluate("evaluate(model, test_loader)"))
-    if type(reported) not in (int, float):
-        fail(ja="evaluate(model, test_loader) が数を返しません",
-             en="evaluate(model, test_loader) does not return a number")
+    if not values.is_fraction(reported):
+        fail(ja="evaluate(model, test_loader) が 0〜1 の数（正解率）を返しません",
+             en="evaluate(model, test_loader) does not return a number in [0, 1] (the "
+                "accuracy)")
     measured = _test_accuracy(submission, model)
-    if abs(reported - measured) > 0.003:
+    if not values.within(reported, measured, 0.003):
         fail(ja=f"evaluate(model, test_loader)（{reported:.4f}）が、採点側で計算した model の"
                 f"テスト正解率（{measured:.4f}）と一致しません",
              en=f"evaluate(model, test_loader) ({reported:.4f}) does not match the test "

@@ -438,11 +438,11 @@ def test_mnist_accuracy(submission):
 @pytest.mark.points(1)
 def test_mnist_accuracy_reported(submission):
     reported = values.as_number(submission.value("mnist_accuracy"))
-    if not isinstance(reported, (int, float)) or not 0.0 <= reported <= 1.0:
+    if not values.is_fraction(reported):
         fail(ja="mnist_accuracy は 0〜1 の数（正解率）にしてください",
              en="mnist_accuracy should be a number in [0, 1] (the accuracy)")
     measured = _mnist_accuracy(submission)
-    if abs(reported - measured) > 0.01:
+    if not values.within(reported, measured, 0.01):
         fail(ja=f"mnist_accuracy（{reported:.3f}）が mnist_params のテスト正解率"
                 f"（{measured:.3f}）と一致しません",
              en=f"mnist_accuracy ({reported:.3f}) does not match the test accuracy of "

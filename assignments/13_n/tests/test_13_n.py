@@ -1447,7 +1447,8 @@ DECK_SOFTMAX = [0.2110, 0.0023, 0.0128, 0.1048, 0.3479, 0.0776, 0.0012, 0.0858, 
 def test_softmax_deck_example(submission):
     softmax = submission.function("softmax")
     got = _values(softmax(torch.tensor(DECK_LOGITS)), "softmax", (10,))
-    if any(abs(float(v) - e) > 5e-5 for v, e in zip(got.tolist(), DECK_SOFTMAX, strict=True)):
+    if not all(values.within(float(v), e, 5e-5)
+               for v, e in zip(got.tolist(), DECK_SOFTMAX, strict=True)):
         fail(ja="講義の例 [3.0, -1.5, …] のソフトマックスが 0.2110, 0.0023, … になりません",
              en="the deck's example [3.0, -1.5, …] does not give 0.2110, 0.0023, …")
     # the deck's numbers are an example: other vectors must come out right too
@@ -1505,7 +1506,7 @@ def _probabilities(g: torch.Generator, n: int, k: int) -> tuple[torch.Tensor, to
 def test_cross_entropy_deck_example(submission):
     ce = submission.function("cross_entropy")
     got = _scalar(ce(torch.tensor([0.2, 0.7, 0.1]), torch.tensor([0.0, 1.0, 0.0])), "cross_entropy")
-    if abs(got - 0.357) > 5e-4:
+    if not values.within(got, 0.357, 5e-4):
         fail(ja="講義の例 y=(0.2, 0.7, 0.1), t=(0, 1, 0) は 0.357 になるはずです"
                 f"（{got:.4f} でした）",
              en="the deck's example y=(0.2, 0.7, 0.1), t=(0, 1, 0) should give 0.357 "

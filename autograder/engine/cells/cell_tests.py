@@ -12,6 +12,9 @@ cell's code runs in the grader's own process, with:
   helper the instructor wrote are the grader's, not objects the student could have
   replaced in the kernel); classes of read-only cells stay in the kernel, so that a
   test cell can make instances there (a fake model to give to ``evaluate``);
+- the grading run's parameters (``TRAIN_SUBSET``, ``EPOCHS``, ``DEVICE``): the source
+  notebook's ``parameters`` cell with the manifest's ``[grading]`` on top, never the
+  kernel's globals, which a later cell of the student's can rebind;
 - names the cell itself (or an earlier test cell worth points) binds, as in a notebook;
 - Python's builtins;
 - every other name looked up in the student's kernel through the bridge: plain data
@@ -28,7 +31,11 @@ cell's code runs in the grader's own process, with:
   be sent (such a cell fails on the reference solution too, and ``validate`` says so).
 
 So the ``assert``s run on the grader's side, on values the student's functions returned
-for the cell's inputs: the evidence the grader may trust. A cell that cannot be
+for the cell's inputs: the evidence the grader may trust. Where the cell's inputs or its judge
+are themselves kernel objects (a read-only cell's class, ``test_loader``, the student's
+``evaluate``), the verdict is the kernel's claim: the manifest's ``[cell_requires]``
+then makes the cell's points wait for a grader check of the same thing
+(``cells/requires.py``). A cell that cannot be
 evaluated this way (it needs a student object as a real ``nn.Module``, or trains in the
 cell) fails on the reference solution too: ``autograder validate`` reports it, and the
 author rewrites it with plain data or moves its points to a pytest check.
@@ -63,6 +70,7 @@ from ...core.i18n import Lang, tr
 from ...core.results import CheckResult
 from ..bridge.notebook_source import parse_cell
 from ..bridge.submission import KernelFunction, KernelModule, MissingName, Remote, Submission, clip
+from ..parameters import parameter_values
 from ..restore import index_source
 
 # nbgrader's delimiters, matched as nbgrader does (anywhere in the line)
@@ -362,6 +370,7 @@ def run_test_cells(source_nb: NotebookNode, submission: Submission, *,
     results = []
     with global_state_restored(), _quiet(), submission.native():
         _run_preamble(instructor_preamble(source_nb), namespace)
+        namespace.update(parameter_values(source_nb, getattr(submission, "params", {})))
         for cell in cells:
             results.append(_run_one(cell, namespace, submission, budget, per_cell_s, lang))
     return results

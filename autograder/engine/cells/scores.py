@@ -38,6 +38,7 @@ from ...core.results import REVIEW_PENDING, CheckResult, Notice
 from ..bridge.notebook_source import TransformBudget, parse_cell
 from ..kernel.sandbox import SANDBOX_FILES
 from ..restore import grade_id_of, index_source, normalized_text
+from .answer_text import shows_something, visible_text
 from .cell_tests import test_cell_name
 
 EVALUE_LIMIT = 200
@@ -101,9 +102,14 @@ def manual_grade_ids(source_nb: NotebookNode) -> list[str]:
 
 
 def is_answered(text: Any, released: str) -> bool:
-    """Not empty and not the released placeholder (whitespace differences ignored)."""
+    """Shows something once rendered (``answer_text``: a zero-width space, ``<!-- -->``
+    or ``&nbsp;`` is no answer) and is not the released placeholder (whitespace and
+    invisible characters ignored)."""
     answer = normalized_text(text)
-    return bool(answer) and answer not in (normalized_text(released), TEXT_STUB)
+    if not shows_something(answer):
+        return False
+    seen = visible_text(answer)
+    return seen not in (visible_text(normalized_text(released)), visible_text(TEXT_STUB))
 
 
 def zero_cells(source_nb: NotebookNode, *, reason: str) -> list[CheckResult]:
