@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from autograder.core.config import load_assignment
 from autograder.core.errors import SandboxError
+from autograder.engine import pool as pool_module
 from autograder.engine.pool import PoolOptions, WarmPool
 from autograder.grading.batch import EARLY_WORKERS, _LocalPool, _started_early
 
@@ -27,12 +29,24 @@ def _local(warm: WarmPool | None = None, jobs: int = 2) -> _LocalPool:
 
 
 @pytest.fixture
-def children() -> Iterator[Children]:
-    """The processes this test started and left running. ``mp.active_children`` is the
-    whole test process's: a pool an earlier test file shut down without waiting may still
-    be on its way out (CI runs files one after another in one process)."""
-    before = set(mp.active_children())
-    yield lambda: [p for p in mp.active_children() if p not in before]
+def children(monkeypatch: pytest.MonkeyPatch) -> Children:
+    """The worker processes of the pools this test made that are still running. Not
+    ``mp.active_children()``: that is the whole test process's, where a pool an earlier
+    test file shut down without waiting may still be on its way out and another file's
+    pool (a cluster worker's slot) may start a process while this test runs (CI runs
+    files one after another in one process; once such a process was counted here). Each
+    pool's process table is kept from its start: the executor forgets it at shutdown,
+    while its manager thread, the only one that could still start a worker, keeps it."""
+    tables: list[Mapping[int, mp.process.BaseProcess]] = []
+    made = pool_module._new_pool
+
+    def recorded(options: PoolOptions) -> Any:
+        pool = made(options)
+        tables.append(pool.executor._processes)
+        return pool
+
+    monkeypatch.setattr(pool_module, "_new_pool", recorded)
+    return lambda: [p for table in tables for p in list(table.values()) if p.is_alive()]
 
 
 def _alive(pids: list[int]) -> list[int]:
