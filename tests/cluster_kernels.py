@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.core.config import Limits
+from autograder.core.errors import SandboxError
 from autograder.engine.kernel.sandbox import SandboxSpec, kernel_env
 from autograder.engine.kernel.sandboxed import SandboxedKernel
 
@@ -37,6 +38,13 @@ class WorkerKillingKernel(SandboxedKernel):
             time.sleep(60)  # PR_SET_PDEATHSIG ends this process with its worker
         if "AG_TEST_EXIT_GRADER" in text:
             os._exit(3)
+        return super().execute_notebook(nb)
+
+
+class SandboxFailingKernel(SandboxedKernel):
+    def execute_notebook(self, nb: Any) -> Any:
+        if "AG_TEST_SANDBOX_FAILS" in _source(nb):
+            raise SandboxError("the sandbox could not start (a test's failure)")
         return super().execute_notebook(nb)
 
 

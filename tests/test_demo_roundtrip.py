@@ -94,7 +94,7 @@ def test_feedback_zip_paths_match_moodles_rule(run: dict[str, Any]) -> None:
             matched.add(str(match[0]))
             assert match[2] in ("13_n.html", "13_n_graded.ipynb")
         assert matched == {str(p) for p in submitted} | {str(GROUP[1])}
-        html = zf.read("佐藤 花子_1002_assignsubmission_file/13_n.html").decode()
+        html = zf.read("佐藤 花子_1002_assignsubmission_file_13_n.html").decode()
     assert "採点結果" in html and "佐藤 花子" in html
 
 

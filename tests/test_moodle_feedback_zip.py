@@ -63,8 +63,19 @@ def test_every_path_matches_moodles_rule(tmp_path: Path, layout: str) -> None:
     assert contents[result.written[2]] == "<p>よくできました</p>".encode()
 
 
+def test_the_default_layout_is_one_every_moodle_reads(tmp_path: Path) -> None:
+    # the folder layout imports nothing on Moodle 3.x-4.0 (a "file/14" plugin); flat
+    # names are read by 3.x and by 4.1+ alike
+    result = build_feedback_zip(ENTRIES, tmp_path / "feedback.zip")
+    assert result.written and all("/" not in path for path in result.written)
+    for path in result.written:
+        found, old = moodle_feedback_match(path), moodle_3x_match(path)
+        assert found is not None and old is not None
+        assert (str(found.participant_id), found.plugin, found.filename) == old
+
+
 def test_folder_names_cleaned_like_moodle(tmp_path: Path) -> None:
-    result = build_feedback_zip(ENTRIES, tmp_path / "feedback.zip",
+    result = build_feedback_zip(ENTRIES, tmp_path / "feedback.zip", layout="folders",
                                 date_time=(2026, 11, 23, 10, 0, 0))
     assert result.written == [
         "Taro Yamada_1234567_assignsubmission_file/14_n.html",
@@ -133,7 +144,7 @@ def test_feedback_identical_to_submission_is_left_out(tmp_path: Path) -> None:
                                                "14_n.html": b"<p>ok</p>"},
                           submitted_sha256={digest})
     result = build_feedback_zip([entry], tmp_path / "f.zip")
-    assert result.written == ["Taro Yamada_7_assignsubmission_file/14_n.html"]
+    assert result.written == ["Taro Yamada_7_assignsubmission_file_14_n.html"]
     assert [n.code for n in result.skipped] == ["feedback_identical"]
     with zipfile.ZipFile(result.path) as zf:
         assert all(hashlib.sha256(zf.read(i)).hexdigest() != digest for i in zf.infolist())
@@ -142,7 +153,9 @@ def test_feedback_identical_to_submission_is_left_out(tmp_path: Path) -> None:
 def test_unimportable_feedback_is_reported(tmp_path: Path) -> None:
     entries = [FeedbackEntry(None, "Default group", {"14_n.html": b"x"}),
                FeedbackEntry("8", "Jiro", {".hidden.html": b"x", "14_n.html": b"y"})]
-    result = build_feedback_zip(entries, tmp_path / "f.zip")
+    # a name starting with "." is skipped by the importer where it is a file's own name:
+    # in the folder layout (in the flat one it follows the participant's prefix)
+    result = build_feedback_zip(entries, tmp_path / "f.zip", layout="folders")
     assert result.written == ["Jiro_8_assignsubmission_file/14_n.html"]
     assert [n.code for n in result.skipped] == ["feedback_default_group", "feedback_unmatched"]
 

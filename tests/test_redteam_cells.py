@@ -11,16 +11,12 @@ grading parameters, CIFAR-10 replaced by the synthetic data).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
-from variant_grading import ASSIGNMENTS, OVERRIDES
+from variant_grading import grade_notebooks
 
-from autograder.core.config import load_assignment
 from autograder.core.results import Status, SubmissionResult
-from autograder.engine.grade_one import GradeContext, forked_kernels, grade_submission
-from autograder.engine.kernel.sandbox import bwrap_available
 
 REDTEAM = Path(__file__).resolve().parent / "notebooks" / "redteam"
 
@@ -52,22 +48,8 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
 
 
 def _grade_all(request: pytest.FixtureRequest, assignment_id: str) -> dict[str, SubmissionResult]:
-    if not bwrap_available():
-        pytest.skip("needs bubblewrap")
-    assignment = load_assignment(assignment_id, ASSIGNMENTS)
-    data_dir = (request.getfixturevalue("mnist_data_dir") if "mnist" in assignment.datasets
-                else None)
-    ctx = GradeContext(assignment=assignment, cpu_threads=1,
-                       params={**assignment.grading, **OVERRIDES.get(assignment_id, {})},
-                       data_dir=data_dir)
-    out = {}
-    with forked_kernels(assignment, data_dir):
-        for name in EXPECTED[assignment_id]:
-            content = (REDTEAM / f"{name}.ipynb").read_bytes()
-            out[name] = grade_submission(ctx, participant=name, file=f"{assignment_id}.ipynb",
-                                         content=content,
-                                         sha256=hashlib.sha256(content).hexdigest())
-    return out
+    paths = {name: REDTEAM / f"{name}.ipynb" for name in EXPECTED[assignment_id]}
+    return grade_notebooks(request, assignment_id, paths).results
 
 
 @pytest.fixture(scope="module")

@@ -264,14 +264,11 @@ def cases(*assignment_ids: str) -> list[Any]:
     return out
 
 
-def _grade(ctx: GradeContext, path: Path) -> SubmissionResult:
-    content = path.read_bytes()
-    return grade_submission(ctx, participant=path.stem, file=f"{ctx.assignment.id}.ipynb",
-                            content=content, sha256=hashlib.sha256(content).hexdigest())
-
-
-def _grade_all(request: pytest.FixtureRequest, assignment_id: str) -> Graded:
-    """Every variant of one assignment, graded once by the real engine."""
+def grade_notebooks(request: pytest.FixtureRequest, assignment_id: str,
+                    paths: Mapping[str, Path]) -> Graded:
+    """Each notebook of ``paths`` (participant -> file), graded once by the real engine
+    with the grading parameters and ``OVERRIDES``, in kernels forked from one template as
+    a grading worker starts them. Skipped without bubblewrap."""
     if not bwrap_available():
         pytest.skip("needs bubblewrap")
     assignment = load_assignment(assignment_id, ASSIGNMENTS)
@@ -281,12 +278,21 @@ def _grade_all(request: pytest.FixtureRequest, assignment_id: str) -> Graded:
     ctx = GradeContext(assignment=assignment, params=params, data_dir=data_dir, cpu_threads=1)
     results: dict[str, SubmissionResult] = {}
     seconds: dict[str, float] = {}
-    with forked_kernels(assignment, data_dir):   # as a grading worker starts them
-        for name in EXPECTED[assignment_id]:
+    with forked_kernels(assignment, data_dir):
+        for name, path in paths.items():
             t0 = time.monotonic()
-            results[name] = _grade(ctx, VARIANTS / f"{name}.ipynb")
+            content = path.read_bytes()
+            results[name] = grade_submission(ctx, participant=name,
+                                             file=f"{assignment_id}.ipynb", content=content,
+                                             sha256=hashlib.sha256(content).hexdigest())
             seconds[name] = time.monotonic() - t0
     return Graded(assignment, results, seconds)
+
+
+def _grade_all(request: pytest.FixtureRequest, assignment_id: str) -> Graded:
+    """Every variant of one assignment."""
+    return grade_notebooks(request, assignment_id,
+                           {name: VARIANTS / f"{name}.ipynb" for name in EXPECTED[assignment_id]})
 
 
 def graded_fixture(assignment_id: str) -> Any:

@@ -115,10 +115,12 @@ def export(*, assignment_id: str, out: Path, gradebook: Path | None = None,
                                                  for g in graded],
                                 allow_stale=allow_stale, lang=lang)
     pending = pending_export_notice(assignment.id, [g.result for g in graded])
+    failed = failed_notice(assignment.id, graded)
     out.mkdir(parents=True, exist_ok=True)
     titles, title_notices = titles_for_export(assignment)
     summary = ExportSummary(out, students=len(graded),
-                            notices=warnings + ([pending] if pending else []) + title_notices)
+                            notices=[*warnings, *(n for n in (pending, failed) if n),
+                                     *title_notices])
     if worksheet is not None:
         _worksheet(graded, worksheet, out, encoding, missing_zero, maximum, lang, summary,
                    titles)
@@ -158,12 +160,12 @@ def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missi
     )
 
     ws = read_worksheet(path)
-    entries = {g.stored.participant: GradeEntry(_score(g.result), g.result.max_score,
-                                                comment_html(g.result, lang, titles))
-               for g in graded if not g.stored.is_group}
-    groups = {g.stored.participant_name: GradeEntry(_score(g.result), g.result.max_score,
-                                                    comment_html(g.result, lang, titles))
-              for g in graded if g.stored.is_group}
+    def entry(g: Graded) -> GradeEntry:
+        return GradeEntry(_score(g.result), g.result.max_score, _feedback_for(g, lang, titles),
+                          missing=g.result.status is Status.MISSING)
+
+    entries = {g.stored.participant: entry(g) for g in graded if not g.stored.is_group}
+    groups = {g.stored.participant_name: entry(g) for g in graded if g.stored.is_group}
     entries.update(expand_group_grades(ws, groups))
     filled = fill_worksheet(ws, entries, missing_zero=missing_zero, maximum=maximum)
     target = out / "worksheet.csv"
@@ -178,16 +180,45 @@ def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missi
                                       f"graded but not in the worksheet: {ids}"))
 
 
+# No grade to give: nothing submitted (``--missing-zero`` makes those 0), or the grader
+# could not finish (its sandbox or kernel failed: ``error``; the submission killed its
+# grading worker twice: ``crashed``). A failure of ours is never a 0 in Moodle: those rows
+# stay blank, with no feedback to the student, until a person or a rerun grades them.
+UNSCORED = frozenset({Status.MISSING, Status.ERROR, Status.CRASHED})
+FAILED = UNSCORED - {Status.MISSING}
+
+
 def _score(result: SubmissionResult) -> float | None:
-    # Nothing submitted: leave Moodle's grade empty (``--missing-zero`` fills it with 0).
-    return None if result.status is Status.MISSING else result.score
+    return None if result.status in UNSCORED else result.score
 
 
 def _item_points(result: SubmissionResult) -> tuple[tuple[str, float], ...]:
-    # like the score: nothing submitted leaves the item columns empty
-    if result.status is Status.MISSING:
+    # like the score: no grade leaves the item columns empty
+    if result.status in UNSCORED:
         return ()
     return tuple((c.name, c.points) for c in result.checks)
+
+
+def _feedback_for(g: Graded, lang: Lang, titles: ItemTitles) -> str:
+    return "" if g.result.status in FAILED else comment_html(g.result, lang, titles)
+
+
+def failed_notice(assignment_id: str, graded: list[Graded]) -> Notice | None:
+    """The rows left blank because the grader failed on them (``FAILED``)."""
+    failed = [g.stored.participant for g in graded if g.result.status in FAILED]
+    if not failed:
+        return None
+    named = _named(failed)
+    return Notice(
+        "grading_failed",
+        f"{len(failed)} 件は採点器が採点を終えられませんでした (採点エラー・ワーカー停止):"
+        f" {named}。評点とフィードバックは空欄のままです。採点エラーは"
+        f" `autograder grade {assignment_id} ...` をもう一度実行すると採点し直します。"
+        "ワーカー停止は report.html で確かめ、必要なら手で採点してください",
+        f"{len(failed)} submission(s) could not be graded by the grader (grading error or"
+        f" worker crash): {named}; their grade and feedback are left blank. Run"
+        f" `autograder grade {assignment_id} ...` again to grade the errors again; look at"
+        " the crashed ones in report.html and grade them by hand if need be")
 
 
 def _grade_tables(graded: list[Graded], out: Path, roster: Path | None, roster_key: str | None,
@@ -221,7 +252,7 @@ def _feedback(graded: list[Graded], assignment: Assignment, out: Path, lang: Lan
     entries, loose = [], []
     source = _hidden_source(assignment) if show_hidden else None
     for g in graded:
-        if g.result.status is Status.MISSING:
+        if g.result.status in UNSCORED:
             continue
         files = _feedback_files(g, assignment, lang, source, titles)
         for name, data in files.items():

@@ -160,9 +160,10 @@ def _finish(gb_path: Path, run_id: int, out: Path, summary: GradeSummary) -> Non
 
 def _todo(gb: Gradebook, ids: list[int], current: Fingerprint, keep_stale: bool
           ) -> tuple[list[int], Stale]:
-    """What has no result yet, decided rows whose verdict changed since (cheap), and
-    results graded under another fingerprint (unless ``keep_stale``); and those."""
-    pending = set(gb.ungraded(ids))
+    """What has no result yet or only the grader's ``error`` (no grade: its sandbox or
+    kernel failed), decided rows whose verdict changed since (cheap), and results graded
+    under another fingerprint (unless ``keep_stale``); and those."""
+    pending = set(gb.ungraded(ids)) | set(gb.failed(ids))
     graded = [i for i in ids if i not in pending]
     stale = find_stale(gb, graded, current)
     redo = pending | set(outdated(gb, graded)) | (set() if keep_stale else set(stale.ids))

@@ -7,11 +7,13 @@ is a known participant id (a *group* id for Moodle 4.1+ team submissions) and wh
 the feedback file's name. Files whose name starts with ``.`` or ``~`` are skipped, and so
 is a file identical to the one submitted under the same name.
 
-We write ``<Name>_<id>_assignsubmission_file/<file>`` (4.1+, the default) or, with
-``layout="flat"``, ``<Name>_<id>_assignsubmission_file_<file>`` (what Moodle 3.x needs;
-4.1+ reads it as well). Names are cleaned like Moodle's ``clean_filename`` (non-ASCII kept;
-control characters and ``& < > " ` | ' : \\ /`` removed), every entry carries the UTF-8
-flag, and each path is checked against the importer's rule before it is written.
+We write ``<Name>_<id>_assignsubmission_file_<file>`` (the default, ``layout="flat"``):
+Moodle 3.x (to 4.0) matches only that, with no folder, and 4.1+ reads it as well; or,
+with ``layout="folders"``, ``<Name>_<id>_assignsubmission_file/<file>`` as 4.1+ downloads
+them (which 3.x reads as a plugin named ``file/<file>``: it imports nothing). Names are
+cleaned like Moodle's ``clean_filename`` (non-ASCII kept; control characters and
+``& < > " ` | ' : \\ /`` removed), every entry carries the UTF-8 flag, and each path is
+checked against the importer's rule before it is written.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class FeedbackZip:
 
 
 def feedback_path(entry: FeedbackEntry, filename: str, *,
-                  layout: Literal["folders", "flat"] = "folders") -> str:
+                  layout: Literal["folders", "flat"] = "flat") -> str:
     """The zip path of one feedback file, as Moodle's importer will match it."""
     prefix = clean_filename(entry.name.replace("_", " ")).strip() or "Participant"
     folder = f"{prefix}_{entry.moodle_id}_{PLUGIN}"
@@ -104,7 +106,7 @@ def feedback_path(entry: FeedbackEntry, filename: str, *,
 
 
 def build_feedback_zip(entries: Iterable[FeedbackEntry], out_path: Path, *,
-                       layout: Literal["folders", "flat"] = "folders",
+                       layout: Literal["folders", "flat"] = "flat",
                        date_time: tuple[int, int, int, int, int, int] | None = None,
                        ) -> FeedbackZip:
     """Write the feedback zip to ``out_path`` (atomically) and say what went in."""

@@ -42,11 +42,15 @@ _LAST_NAME_COLUMNS = ("Last name", "Surname", "姓", "lastname")
 _IDENTIFIER = re.compile(r"^\D*?(\d+)$")
 
 
+# the statuses (core.results.Status) of a submission the grader could not finish
+_GRADER_FAILED = frozenset({"error", "crashed"})
+
+
 @dataclass(frozen=True)
 class GradeRecord:
     participant_id: str
     display_name: str
-    score: float | None        # None: no grade (nothing gradable)
+    score: float | None        # None: no grade (nothing gradable, or the grader failed)
     max_score: float
     status: str = ""
     # (item name, points) of each graded item: one column per item in ``grades.csv``
@@ -195,9 +199,13 @@ def gradebook_import(*, roster: Roster, records: Sequence[GradeRecord], maximum:
     grades: dict[int, str] = {}
     for record in records:
         row = matching.rows.get(record.participant_id)
-        if row is not None and record.score is not None:
+        if row is None:
+            continue
+        if record.score is not None:
             value = scale(record.score, record.max_score, Decimal(str(maximum)), fmt).value
             grades[row] = fmt.format(value)
+        elif record.status in _GRADER_FAILED:  # never a 0, even with missing_zero
+            grades[row] = "-"
     empty = fmt.format(Decimal(0)) if missing_zero else "-"
     rows = [(row[header], grades.get(i, empty)) for i, row in enumerate(roster.rows)
             if row.get(header)]

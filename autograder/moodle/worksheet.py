@@ -64,6 +64,7 @@ class GradeEntry:
     score: float | None        # points earned; None leaves the grade cell alone
     max_score: float           # the notebook's total points
     feedback_html: str = ""
+    missing: bool = False      # nothing gradable was submitted: ``missing_zero`` applies
 
 
 @dataclass
@@ -345,8 +346,10 @@ def fill_worksheet(ws: Worksheet, grades: Mapping[str, GradeEntry], *,
     into the Grade and Feedback cells of ``ws``; every other byte stays as it was.
 
     Without a ``Maximum Grade`` column, ``maximum`` (the Moodle grade maximum) is required.
-    Rows with no entry keep their grade; with ``missing_zero`` an *empty* grade becomes 0
-    (a grade already in Moodle is never overwritten with 0).
+    Rows with no entry keep their grade; with ``missing_zero`` an *empty* grade of those
+    and of entries marked ``missing`` becomes 0 (a grade already in Moodle is never
+    overwritten with 0). An entry with no score and not ``missing`` (the grader failed on
+    it) keeps its grade cell as it is, even with ``missing_zero``.
     """
     _require_points(ws, maximum)
     filled = FilledWorksheet(ws)
@@ -355,7 +358,8 @@ def fill_worksheet(ws: Worksheet, grades: Mapping[str, GradeEntry], *,
         entry = wanted.get(pid)
         if entry is not None:
             _fill_entry(filled, pid, index, entry, maximum)
-        elif missing_zero and not (ws.value(pid, "grade") or "").strip():
+        if ((entry is None or entry.missing) and missing_zero
+                and not (ws.value(pid, "grade") or "").strip()):
             filled.changes[(index, ws.columns["grade"])] = ws.grade_format.format(Decimal(0))
     filled.not_in_worksheet = [pid for pid in wanted if pid not in ws.rows]
     _summary_notices(filled, wanted)

@@ -324,6 +324,17 @@ class Gradebook:
                 f"({','.join('?' * len(chunk))})", chunk))
         return [i for i in ids if i not in done]
 
+    def failed(self, ids: list[int]) -> list[int]:
+        """Those of ``ids`` whose result says the grader could not finish (``error``): no
+        grade, so a later run grades them again."""
+        bad: set[int] = set()
+        for start in range(0, len(ids), _MAX_PARAMS):
+            chunk = ids[start:start + _MAX_PARAMS]
+            bad.update(r[0] for r in self._db.execute(
+                f"SELECT submission_id FROM results WHERE status = ? AND submission_id IN "
+                f"({','.join('?' * len(chunk))})", [Status.ERROR.value, *chunk]))
+        return [i for i in ids if i in bad]
+
     # --- results -----------------------------------------------------------------
     def save_result(self, submission_id: int, result: SubmissionResult,
                     run_id: int | None = None, fingerprint: Fingerprint | None = None) -> None:
