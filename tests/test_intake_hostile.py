@@ -26,6 +26,7 @@ from moodle_zips import (
     symlink_mode,
 )
 
+from autograder.core.errors import IntakeError
 from autograder.core.notebooks import ReadLimits
 from autograder.core.results import Status
 from autograder.core.safetext import is_clean
@@ -247,3 +248,50 @@ def test_loose_notebook_over_the_cap_is_refused_not_fatal(tmp_path: Path) -> Non
     assert huge.intake.status is Status.REFUSED and huge.source is None and huge.content == b""
     assert huge.intake.reason == too_large(MAX_NOTEBOOK_BYTES + 1).message_en
     assert [n.code for n in huge.intake.notices] == ["file_refused"]
+
+
+def test_a_name_longer_than_the_file_system_allows_is_read_not_refused(tmp_path: Path) -> None:
+    # Moodle's flat layout puts name, id and a file name of up to 255 characters into one
+    # segment: 3 bytes a Japanese character, far past a file system's 255 bytes
+    long_name = "深層学習の課題レポート" * 12 + "14_n.ipynb"
+    entries: list[tuple[str | bytes, bytes, dict[str, int]]] = [
+        (f"山田 太郎_11_assignsubmission_file_{long_name}", notebook_bytes(), {}),
+        (f"佐藤 花子_12_assignsubmission_file/{long_name}", notebook_bytes(), {}),
+        ("Eve_13_assignsubmission_file/" + "x" * 3000 + ".ipynb", notebook_bytes(), {})]
+    intake = _read(tmp_path, _zip(tmp_path, entries))
+    got = {p.participant_id: p for p in intake.participants}
+    for pid in ("11", "12"):
+        assert got[pid].status is FileStatus.OK, got[pid]
+        chosen = got[pid].chosen
+        assert chosen is not None and chosen.relpath == long_name
+        assert chosen.path.read_bytes() == notebook_bytes()
+        assert len(chosen.path.name.encode()) <= 255 and chosen.path.suffix == ".ipynb"
+    assert got["13"].status is FileStatus.REFUSED   # an absurd name is still refused
+
+
+def _with_method(path: Path, method: int) -> Path:
+    """The zip at ``path`` with every entry's compression method field set to ``method``
+    (Python cannot write Deflate64: the stored bytes stay, the headers say otherwise)."""
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = data.find(signature)
+        while at >= 0:
+            data[at + offset:at + offset + 2] = method.to_bytes(2, "little")
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_zip_re_made_with_deflate64_is_one_clear_error(tmp_path: Path) -> None:
+    # Windows Explorer re-zips a large folder with Deflate64: every student's file would
+    # be "refused", and a refused student gets 0
+    path = tmp_path / "dl.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for i in range(3):
+            add_entry(zf, f"Student {i}_{i + 1}_assignsubmission_file/14_n.ipynb",
+                      notebook_bytes(), compress=zipfile.ZIP_STORED)
+    with pytest.raises(IntakeError, match="Deflate64") as raised:
+        _read(tmp_path, _with_method(path, 9))
+    assert "Moodle" in (raised.value.hint or "")
+    assert not (tmp_path / "work" / "submissions").exists() or not any(
+        (tmp_path / "work" / "submissions").iterdir())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import nbformat
@@ -122,6 +123,30 @@ def test_newest_time_stamp_breaks_ties() -> None:
     newer = _file("14_nのコピー.ipynb", (2026, 11, 22, 9, 0, 0))
     assert decide([older, newer], assignment_id="14_n").chosen.file is newer  # type: ignore[union-attr]
     assert decide([newer, older], assignment_id="14_n").chosen.file is newer  # type: ignore[union-attr]
+
+
+def test_an_empty_file_is_not_chosen_over_one_with_a_notebook() -> None:
+    empty, full = _file("14_n.ipynb"), _file("14_n (1).ipynb")
+    object.__setattr__(empty, "size", 0)
+    decision = decide([empty, full], assignment_id="14_n")
+    assert decision.chosen is not None and decision.chosen.file is full
+
+
+@pytest.mark.parametrize(("later", "minutes", "chosen"), [
+    ("14_n (1).ipynb", 60 * 24 * 3, "14_n (1).ipynb"),   # uploaded days later: the last one
+    ("Copy of 14_n.ipynb", 11, "Copy of 14_n.ipynb"),
+    ("14_n_山田.ipynb", 30, "14_n_山田.ipynb"),
+    ("14_n (1).ipynb", 2, "14_n.ipynb"),               # minutes apart: the name decides
+    ("old/14_n (1).ipynb", 600, "14_n.ipynb"),         # another folder: the name decides
+    ("14_n.py", 600, "14_n.ipynb"),                    # an export: never over a notebook
+])
+def test_a_clearly_later_upload_wins(later: str, minutes: int, chosen: str) -> None:
+    first = _file("14_n.ipynb", (2026, 11, 20, 9, 0, 0))
+    when = datetime.datetime(2026, 11, 20, 9, 0, 0) + datetime.timedelta(minutes=minutes)
+    second = _file(later, when.timetuple()[:6])
+    for order in ([first, second], [second, first]):
+        decision = decide(order, assignment_id="14_n")
+        assert decision.chosen is not None and decision.chosen.file.relpath == chosen
 
 
 def test_notices_tell_the_student_what_to_do() -> None:

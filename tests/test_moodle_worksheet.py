@@ -85,12 +85,12 @@ def worksheet_bytes(header: list[str], rows: list[list[str]], *, bom: bool = Tru
     return (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
 
 
-def moodle_upload(data: bytes, *, encoding: str, prefix: str, labels: dict[str, str]
-                  ) -> dict[str, tuple[str, str]]:
+def moodle_upload(data: bytes, *, encoding: str, prefix: str, labels: dict[str, str],
+                  delimiter: str = ",") -> dict[str, tuple[str, str]]:
     """What mod/assign/feedback/offline's uploader reads: participant -> (grade, feedback)."""
     text = data.decode(encoding)
     text = text[1:] if text.startswith("\ufeff") else text
-    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
     header = rows[0]
     assert all(len(r) == len(header) for r in rows), "field counts differ: file rejected"
     col = {key: header.index(label) for key, label in labels.items()}  # exact header text
@@ -220,11 +220,17 @@ def test_explicit_maximum_must_agree_with_the_column() -> None:
         fill_worksheet(ws, {"1234567": GradeEntry(17, 20)}, maximum=10)
 
 
-def test_scale_graded_assignment_is_refused() -> None:
-    header = [("Scale" if h == "Maximum Grade" else h) for h in EN_HEADER]
-    ws = parse_worksheet(worksheet_bytes(header, english_rows(max_grade="Good")))
+@pytest.mark.parametrize(("header", "rows"), [
+    ([("Scale" if h == "Maximum Grade" else h) for h in EN_HEADER], english_rows("Good")),
+    ([("評価尺度" if h == "最大評点" else h) for h in JA_HEADER], japanese_rows()),  # ja pack
+], ids=["en", "ja"])
+@pytest.mark.parametrize("maximum", [None, 100.0])
+def test_scale_graded_assignment_is_refused(header: list[str], rows: list[list[str]],
+                                            maximum: float | None) -> None:
+    # a number in a scale's worksheet would be skipped by the upload, row after row
+    ws = parse_worksheet(worksheet_bytes(header, rows))
     with pytest.raises(ExportError, match="scale"):
-        fill_worksheet(ws, {"1234567": GradeEntry(17, 20)})
+        fill_worksheet(ws, {"1234567": GradeEntry(17, 20)}, maximum=maximum)
 
 
 def test_worksheet_errors_speak_japanese_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -410,3 +416,30 @@ def test_grades_table_with_pandas(tmp_path: Path) -> None:
                                    "grade"]
     assert table["participant_id"].tolist() == ["11", "12", "13", "14", "15"]
     assert table["grade"].tolist()[:2] == [85.0, 100.0] and pd.isna(table["grade"][2])
+
+
+def test_a_regrade_on_a_japanese_site_says_to_tick_the_box() -> None:
+    # Moodle's upload reads "Last modified (grade)" with strtotime(): a Japanese date is 0,
+    # so a row already graded counts as newer in Moodle and is skipped, unless "Allow
+    # updating records that have been modified more recently..." is ticked
+    ws = parse_worksheet(worksheet_bytes(JA_HEADER, japanese_rows()))
+    regrade = fill_worksheet(ws, {"1234567": GradeEntry(8, 10), "1234568": GradeEntry(9, 10)})
+    notice = next(n for n in regrade.notices if n.code == "dates_unreadable")
+    assert "1234568" in notice.message_en and "1234567" not in notice.message_en  # graded
+    assert "Allow updating records" in notice.message_ja
+    first = fill_worksheet(ws, {"1234567": GradeEntry(8, 10)})       # no grade in Moodle yet
+    english = fill_worksheet(parse_worksheet(worksheet_bytes(EN_HEADER, english_rows())),
+                             {"1234568": GradeEntry(9, 10)})          # strtotime reads these
+    assert "dates_unreadable" not in [n.code for n in first.notices + english.notices]
+
+
+def test_excels_unicode_text_is_read_and_written_back_as_utf8_with_its_tabs() -> None:
+    # Excel's "Unicode text (*.txt)": UTF-16 with a BOM, tab-separated, CRLF
+    text = "\r\n".join("\t".join(row) for row in [JA_HEADER, *japanese_rows()]) + "\r\n"
+    ws = parse_worksheet(text.encode("utf-16"))
+    assert (ws.encoding, ws.delimiter, ws.identifier_prefix) == ("utf-16", "\t", "参加者")
+    data = fill_worksheet(ws, {"1234567": GradeEntry(18, 20, "<p>よい</p>")}).to_bytes()
+    uploaded = moodle_upload(data, encoding="utf-8", prefix="参加者", labels=JA_LABELS,
+                             delimiter="\t")
+    assert uploaded["1234567"] == ("90.00", "<p>よい</p>")
+    assert "タブ" in upload_instructions("utf-8-sig", ws.delimiter).message_ja

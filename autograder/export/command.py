@@ -152,7 +152,8 @@ def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missi
                titles: ItemTitles) -> None:
     from ..moodle import (
         GradeEntry,
-        expand_group_grades,
+        Submitter,
+        assign_rows,
         fill_worksheet,
         read_worksheet,
         upload_instructions,
@@ -160,19 +161,19 @@ def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missi
     )
 
     ws = read_worksheet(path)
-    def entry(g: Graded) -> GradeEntry:
-        return GradeEntry(_score(g.result), g.result.max_score, _feedback_for(g, lang, titles),
-                          missing=g.result.status is Status.MISSING)
-
-    entries = {g.stored.participant: entry(g) for g in graded if not g.stored.is_group}
-    groups = {g.stored.participant_name: entry(g) for g in graded if g.stored.is_group}
-    entries.update(expand_group_grades(ws, groups))
-    filled = fill_worksheet(ws, entries, missing_zero=missing_zero, maximum=maximum)
+    submitters = {_number(g): Submitter(g.stored.participant_name or g.stored.participant,
+                                        GradeEntry(_score(g.result), g.result.max_score,
+                                                   _feedback_for(g, lang, titles),
+                                                   missing=g.result.status is Status.MISSING),
+                                        is_group=g.stored.is_group)
+                  for g in graded}
+    assigned = assign_rows(ws, submitters)   # whose row each is: the names must agree
+    filled = fill_worksheet(ws, assigned.grades, missing_zero=missing_zero, maximum=maximum)
     target = out / "worksheet.csv"
     write_worksheet(filled, target, encoding=encoding)
     summary.files.append(target)
-    summary.notices.extend(filled.notices)
-    summary.notices.append(upload_instructions(encoding))
+    summary.notices.extend(assigned.notices + filled.notices)
+    summary.notices.append(upload_instructions(encoding, ws.delimiter))
     if filled.not_in_worksheet:
         ids = ", ".join(filled.not_in_worksheet)
         summary.notices.append(Notice("not_in_worksheet",
@@ -186,6 +187,14 @@ def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missi
 # stay blank, with no feedback to the student, until a person or a rerun grades them.
 UNSCORED = frozenset({Status.MISSING, Status.ERROR, Status.CRASHED})
 FAILED = UNSCORED - {Status.MISSING}
+
+
+def _number(g: Graded) -> str:
+    """The zip's number of a submission: the participant id, or a team's group id."""
+    origin = g.stored.intake.moodle
+    if g.stored.is_group and origin is not None and origin.moodle_id:
+        return origin.moodle_id
+    return g.stored.participant
 
 
 def _score(result: SubmissionResult) -> float | None:

@@ -8,6 +8,8 @@ Pure library code (no grading here):
   changed only in its Grade and Feedback comments cells;
 - ``build_feedback_zip`` / ``moodle_feedback_match`` — "Upload multiple feedback files in a
   zip", every path checked against Moodle's importer rule;
+- ``assign_rows`` — which worksheet rows a submission is for (a team's group id is no
+  student's participant id: the names must agree);
 - ``gradebook_import`` / ``write_grades_table`` — Grades ▸ Import ▸ CSV, and a plain table.
 """
 
@@ -31,11 +33,11 @@ from .model import FileStatus, Intake, ParticipantEntry, SubmittedFile
 from .naming import decide
 from .pyconvert import convert_py_file, py_to_notebook
 from .safezip import ZipLimits
+from .submitters import Submitter, assign_rows, expand_group_grades
 from .worksheet import (
     FilledWorksheet,
     GradeEntry,
     Worksheet,
-    expand_group_grades,
     fill_worksheet,
     parse_worksheet,
     read_worksheet,
@@ -47,7 +49,8 @@ from .zipintake import read_moodle_zip
 __all__ = [
     "FeedbackEntry", "FeedbackMatch", "FeedbackZip", "FileStatus", "FilledWorksheet",
     "GradeEntry", "GradeRecord", "GradebookImport", "Intake", "ParticipantEntry", "Roster",
-    "SubmittedFile", "Worksheet", "ZipLimits", "build_feedback_zip", "convert_py_file",
+    "SubmittedFile", "Submitter", "Worksheet", "ZipLimits", "assign_rows",
+    "build_feedback_zip", "convert_py_file",
     "decide", "expand_group_grades", "fill_worksheet", "gradebook_import",
     "moodle_feedback_match", "parse_worksheet", "py_to_notebook", "read_moodle_zip",
     "read_roster", "read_worksheet", "upload_instructions", "write_gradebook_csv",

@@ -37,10 +37,15 @@ participant's folder (fewest sub-folders), then the highest copy generation (eac
 ``Copy of``/``コピー``/``copy`` is one more generation: a copy is made after its original),
 then the highest copy number (``(2)`` after ``(1)``, as browsers and Windows count), then
 the latest time stamp in the zip, then the name (so the choice is reproducible).
+An empty file comes after every file with something in it. And a file named
+for the assignment (exact, near or renamed) in the chosen one's folder that was uploaded
+at least ten minutes after it wins over it (``_newer_upload``): ``14_n (1).ipynb`` of
+Thursday is the last version, not the ``14_n.ipynb`` of Monday left beside it.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -163,9 +168,10 @@ class Classified:
     number: int = 0          # copy number: (2) -> 2
     other_id: str = ""       # for Match.OTHER: the assignment the name points to
 
-    def sort_key(self) -> tuple[int, int, int, int, tuple[int, ...], str]:
+    def sort_key(self) -> tuple[int, int, int, int, int, tuple[int, ...], str]:
+        # an empty file is never chosen over one with something in it
         depth = self.file.relpath.count("/")
-        return (int(self.match), depth, -self.generation, -self.number,
+        return (self.file.size == 0, int(self.match), depth, -self.generation, -self.number,
                 tuple(-x for x in self.file.date_time), self.file.relpath)
 
 
@@ -230,13 +236,38 @@ def decide(files: Sequence[SubmittedFile], *, assignment_id: str,
     others = [c for c in ranked if c.match is Match.OTHER]
     pool = named or ([] if others else unnamed)
     if pool:
-        best = pool[0]
+        best = _newer_upload(pool)
         notices = _choice_notices(best, ranked, target)
         return Decision(FileStatus.OK, best, notices)
     if others:
         return Decision(FileStatus.WRONG_ASSIGNMENT, others[0],
                         [wrong_assignment_notice(others[0], target)])
     return Decision(FileStatus.MISSING, None, [missing_notice(files, target)])
+
+
+# Uploads this far apart were made at different times (a zip's time stamps are the files'
+# upload times, give or take the seconds it takes Moodle to write the zip)
+_LATER_UPLOAD = datetime.timedelta(minutes=10)
+
+
+def _newer_upload(pool: list[Classified]) -> Classified:
+    """The first of ``pool`` (ranked by name), unless another file named for the assignment
+    beside it was uploaded clearly later: ``14_n (1).ipynb`` uploaded on Thursday over the
+    ``14_n.ipynb`` of Monday is the student's last version (a browser names a second
+    download so). Only files with something in them, in the same folder."""
+    best = pool[0]
+    folder = best.file.relpath.rpartition("/")[0]
+    close = [c for c in pool if c.match <= Match.RENAMED and c.file.size > 0
+             and c.file.relpath.rpartition("/")[0] == folder]
+    newest = max(close, key=lambda c: _when(c.file), default=best)
+    return newest if _when(newest.file) - _when(best.file) >= _LATER_UPLOAD else best
+
+
+def _when(file: SubmittedFile) -> datetime.datetime:
+    try:
+        return datetime.datetime(*file.date_time)
+    except ValueError:  # a time stamp no calendar has: as if unknown
+        return datetime.datetime(1980, 1, 1)
 
 
 def _choice_notices(best: Classified, ranked: list[Classified],

@@ -24,6 +24,7 @@ shown (``\x1b[2J``), never sent to the instructor's terminal.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import struct
@@ -43,7 +44,12 @@ UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _UNICODE_PATH_EXTRA = 0x7075
 _CHUNK = 1 << 20
-_MAX_SEGMENT_BYTES = 255
+# A name in the zip may be longer than the file system allows one (255 bytes): Moodle's
+# flat layout puts the student's name, the id and a file name of up to 255 characters
+# into one. Such a segment is written to disk under a shortened name (``_disk_name``);
+# only an absurd one is refused.
+_MAX_SEGMENT_BYTES = 2048
+_DISK_SEGMENT_BYTES = 255
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,7 @@ def extract_safely(archive: zipfile.ZipFile, *, root: Path,
     limits = limits or ZipLimits()
     infos = archive.infolist()
     _check_archive_limits(infos, limits, where)
+    _check_methods(infos, where)
     _prepare_root(root)
     files: list[ExtractedFile] = []
     refused: list[RefusedEntry] = []
@@ -242,6 +249,29 @@ def _check_archive_limits(infos: list[zipfile.ZipInfo], limits: ZipLimits, where
                                en=f"{total} bytes uncompressed, above the limit of "
                                   f"{limits.max_total_bytes} (zip bomb?)"),
                             where=where, hint=hint)
+
+
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_METHOD_NAMES = {9: "Deflate64", 93: "Zstandard", 95: "XZ", 98: "PPMd", 99: "AES"}
+
+
+def _check_methods(infos: list[zipfile.ZipInfo], where: str) -> None:
+    """Moodle writes its zips with Deflate; another method (Windows Explorer's Deflate64
+    for a large folder, 7-Zip's PPMd...) means someone re-made the zip, so every
+    student's file would be refused alike: say so once, before anything is graded."""
+    other = sorted({i.compress_type for i in infos} - _METHODS)
+    if other:
+        names = ", ".join(_METHOD_NAMES.get(m, f"method {m}") for m in other)
+        raise IntakeError(
+            tr(ja=f"zip が対応していない圧縮形式 ({names}) で作られています。Moodle の zip を"
+                  "展開して作り直したもののようです",
+               en=f"the zip uses a compression method this reader lacks ({names}): it looks"
+                  " re-made, not Moodle's own"),
+            where=where,
+            hint=tr(ja="Moodle からダウンロードした zip をそのまま渡してください (作り直す"
+                       "なら通常の Deflate で: `zip -r`、macOS の「圧縮」など)",
+                    en="pass the zip as downloaded from Moodle (to re-make one, use plain"
+                       " Deflate: `zip -r`, macOS's Compress...)"))
 
 
 def _prepare_root(root: Path) -> None:
@@ -369,7 +399,7 @@ def _write_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, roo
                  budget: _Budget) -> ExtractedFile | RefusedEntry:
     parts = safe_parts(name)
     try:
-        target = _make_dirs(root, parts[:-1]) / parts[-1]
+        target = _make_dirs(root, parts[:-1]) / _disk_name(parts[-1])
         size = _copy_bounded(archive, info, target, budget)
     except _Refused as exc:
         return refusal(name, exc.reason, exc.detail, exc.why)
@@ -382,13 +412,24 @@ def _make_dirs(root: Path, parts: tuple[str, ...]) -> Path:
     """Create ``parts`` below ``root`` one level at a time, never following a link."""
     current = root
     for part in parts:
-        current = current / part
+        current = current / _disk_name(part)
         try:
             os.mkdir(current, 0o755)
         except FileExistsError:
             if current.is_symlink() or not current.is_dir():
                 raise _Refused("conflict") from None
     return current
+
+
+def _disk_name(part: str) -> str:
+    """``part`` as a file or folder name on disk: itself, or, when longer than a file
+    system allows, a digest of it with its extension (the same for every entry below it;
+    the zip's own name is what intake reads)."""
+    if len(part.encode("utf-8")) <= _DISK_SEGMENT_BYTES:
+        return part
+    suffix = PurePosixPath(part).suffix
+    suffix = suffix if 1 < len(suffix.encode("utf-8")) <= 32 else ""
+    return hashlib.sha256(part.encode("utf-8")).hexdigest() + suffix
 
 
 def _copy_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,

@@ -44,7 +44,7 @@ LABELS: Mapping[str, tuple[str, ...]] = {
     "identifier": ("Identifier", "ID"),
     "grade": ("Grade", "評点"),
     "maximum": ("Maximum Grade", "最大評点"),
-    "scale": ("Scale", "尺度"),
+    "scale": ("Scale", "評価尺度", "尺度"),
     "can_change": ("Grade can be changed", "評点変更可"),
     "last_modified": ("Last modified (grade)", "最終更新日時 (評定)"),
     "feedback": ("Feedback comments", "フィードバックコメント"),
@@ -70,7 +70,7 @@ class GradeEntry:
 @dataclass
 class Worksheet:
     where: str                 # the file, for messages
-    encoding: str              # how the file was read: utf-8-sig, utf-8 or cp932
+    encoding: str              # how the file was read: utf-8-sig, utf-8, cp932 or utf-16
     delimiter: str
     header: Record
     records: list[Record]      # the rows below the header, blank lines included
@@ -94,17 +94,6 @@ class Worksheet:
     def maximum(self, participant_id: str) -> Decimal | None:
         text = self.value(participant_id, "maximum")
         return None if text is None else parse_grade(text)
-
-    def participants_in_group(self, group_name: str) -> list[str]:
-        """Rows whose ``Group`` is ``group_name`` as written in the zip's folder name."""
-        want = _folder_form(group_name)
-        return [pid for pid in self.rows if _folder_form(self.value(pid, "group") or "") == want]
-
-
-def _folder_form(name: str) -> str:
-    # The zip's folder names went through str_replace('_', ' ') and clean_filename.
-    cleaned = re.sub(r"[\x00-\x1f\x7f&<>\"`|':\\/]", "", name.replace("_", " "))
-    return unicodedata.normalize("NFC", cleaned).strip()
 
 
 def read_worksheet(path: Path, *, labels: Mapping[str, tuple[str, ...]] | None = None) -> Worksheet:
@@ -141,6 +130,13 @@ def parse_worksheet(data: bytes, *, where: str = "worksheet",
 
 
 def _decode(data: bytes, where: str) -> tuple[str, str]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text": UTF-16, tabs
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise ExportError(tr(ja=f"ワークシートが UTF-16 として正しくありません: {exc}",
+                                 en=f"the worksheet is not valid UTF-16: {exc}"),
+                              where=where, hint=_download_again()) from exc
     if data.startswith(b"\xef\xbb\xbf"):
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
@@ -153,8 +149,9 @@ def _decode(data: bytes, where: str) -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise ExportError(tr(ja="ワークシートが UTF-8 でも CP932 でもありません",
-                         en="the worksheet is neither UTF-8 nor CP932 text"), where=where,
+    raise ExportError(tr(ja="ワークシートが UTF-8 でも CP932 でも UTF-16 でもありません",
+                         en="the worksheet is neither UTF-8 nor CP932 nor UTF-16 text"),
+                      where=where,
                       hint=_download_again())
 
 
@@ -293,19 +290,24 @@ def _plain_shift_jis(char: str) -> bool:
     return True
 
 
-def upload_instructions(encoding: str) -> Notice:
-    """What to choose on Moodle's "Upload grading worksheet" form for ``encoding``."""
+_SEPARATORS = {",": ("カンマ", "comma"), ";": ("セミコロン", "semicolon"), "\t": ("タブ", "tab")}
+
+
+def upload_instructions(encoding: str, delimiter: str = ",") -> Notice:
+    """What to choose on Moodle's "Upload grading worksheet" form for ``encoding`` and the
+    worksheet's ``delimiter`` (Excel may have made it a semicolon or a tab: kept)."""
     _check_encoding(encoding)
+    sep_ja, sep_en = _SEPARATORS.get(delimiter, _SEPARATORS[","])
     if encoding == "cp932":
-        return Notice("upload_encoding",
-                      "Moodle の「評定ワークシートをアップロードする」でエンコーディングに CP932 "
-                      "(一覧にない場合は SJIS-WIN、それもなければ SHIFT_JIS) を選んでください",
-                      "on Moodle's “Upload grading worksheet”, choose the encoding CP932 "
-                      "(else SJIS-WIN, else SHIFT_JIS)")
+        name_ja = "CP932 (一覧にない場合は SJIS-WIN、それもなければ SHIFT_JIS)"
+        name_en = "CP932 (else SJIS-WIN, else SHIFT_JIS)"
+    else:
+        name_ja = name_en = "UTF-8"
     return Notice("upload_encoding",
-                  "Moodle の「評定ワークシートをアップロードする」で"
-                  "エンコーディングに UTF-8 を選んでください",
-                  "on Moodle's “Upload grading worksheet”, choose the encoding UTF-8")
+                  f"Moodle の「評定ワークシートをアップロードする」でエンコーディングに {name_ja}"
+                  f"、区切り文字に「{sep_ja}」を選んでください",
+                  f"on Moodle's “Upload grading worksheet”, choose the encoding {name_en} and"
+                  f" the separator “{sep_en}”")
 
 
 def _check_cp932(records: list[Record], ws: Worksheet) -> None:
@@ -366,13 +368,6 @@ def fill_worksheet(ws: Worksheet, grades: Mapping[str, GradeEntry], *,
     return filled
 
 
-def expand_group_grades(ws: Worksheet,
-                        group_grades: Mapping[str, GradeEntry]) -> dict[str, GradeEntry]:
-    """Grades of Moodle 4.1+ team submissions (keyed by group name) → one per member row."""
-    return {pid: entry for name, entry in group_grades.items()
-            for pid in ws.participants_in_group(name)}
-
-
 def _plain_id(key: str, prefix: str) -> str:
     key = str(key).strip()
     return key[len(prefix):] if prefix and key.startswith(prefix) else key
@@ -389,12 +384,14 @@ def _point_type() -> str:
 
 
 def _require_points(ws: Worksheet, maximum: float | None) -> None:
-    if "maximum" in ws.columns or maximum is not None:
-        return
-    if "scale" in ws.columns:
+    # a scale first: Moodle looks a scale's grades up among its items, so a number given
+    # with --maximum would be skipped on upload, every row, without a word
+    if "scale" in ws.columns and "maximum" not in ws.columns:
         raise ExportError(tr(ja="この課題は点数ではなく尺度で評定されています",
                              en="the assignment is graded with a scale, not points"),
                           where=ws.where, hint=_point_type())
+    if "maximum" in ws.columns or maximum is not None:
+        return
     raise ExportError(tr(ja="ワークシートに Maximum Grade(最大評点)の列がありません",
                          en="the worksheet has no Maximum Grade column"), where=ws.where,
                       hint=tr(ja="Moodle の課題の最大評点を明示してください(--maximum)",
@@ -462,3 +459,32 @@ def _summary_notices(filled: FilledWorksheet, wanted: Mapping[str, GradeEntry]) 
         filled.notices.append(Notice(
             "not_in_worksheet", f"ワークシートにない参加者の評点は書き込めません: {ids}",
             f"these graded participants are not in the worksheet: {ids}"))
+    unreadable = _unreadable_dates(filled)
+    if unreadable:
+        ids = ", ".join(unreadable[:5]) + (f" (+{len(unreadable) - 5})" if len(unreadable) > 5
+                                           else "")
+        filled.notices.append(Notice(
+            "dates_unreadable",
+            f"{len(unreadable)} 人 ({ids}) は Moodle にすでに評点があり、その"
+            "「最終更新日時 (評定)」は Moodle の取り込み (PHP の strtotime) が読めない日本語の"
+            "日付です。そのままではこれらの行の評点とコメントは黙って飛ばされます: アップロード"
+            "の画面で、スプレッドシートより Moodle で新しく更新されたレコードの更新も許可する"
+            "項目 (英語版: Allow updating records that have been modified more recently in"
+            " Moodle than in the spreadsheet) にチェックを入れてください",
+            f"{len(unreadable)} participant(s) ({ids}) already have a grade in Moodle, and"
+            " their “Last modified (grade)” is a date Moodle's upload (PHP's strtotime) cannot"
+            " read: their grades and comments would be skipped without a word. Tick “Allow"
+            " updating records that have been modified more recently in Moodle than in the"
+            " spreadsheet” on the upload page"))
+
+
+def _unreadable_dates(filled: FilledWorksheet) -> list[str]:
+    """Rows we changed whose grade in Moodle has a date the upload reads as 0, so that
+    the grade stored counts as newer than the sheet (``$stalemodificationdate``): a date
+    in the site's language other than English (``2026年 1月 19日(月曜日) 10:00``)."""
+    ws = filled.worksheet
+    if "last_modified" not in ws.columns:
+        return []
+    changed = {index for index, _ in filled.changes}
+    return [pid for pid, index in ws.rows.items() if index in changed
+            and not (ws.value(pid, "last_modified") or "-").strip().isascii()]
