@@ -330,6 +330,11 @@ def test_timeout_then_kernel_still_usable(kernel: LocalKernel) -> None:
     assert sub.function("AND")(1, 1) == 1
     with sub.time_limit(0.0), pytest.raises(BridgeTimeout):
         sub.value("number")
+    # a check's own limit inside the runner's never extends the runner's
+    with sub.time_limit(0.0), sub.time_limit(60.0), pytest.raises(BridgeTimeout):
+        sub.value("number")
+    with sub.time_limit(60.0), sub.time_limit(30.0):
+        assert sub.value("number") is not None
 
 
 def test_size_limits(kernel: LocalKernel) -> None:

@@ -489,6 +489,11 @@ def test_model_helpers_in_the_kernel(good: Submission) -> None:
                           remote_ok=True)(loader)
     assert sizes == [7, 7, 7, 2]
     assert checks.accuracy.accuracy_in_batches(model, x, y, 7) == pytest.approx(18 / 23)
+    labels, want = checks.accuracy.designed_labels(model, x, 7)
+    predicted = model.forward(x).argmax(dim=1)
+    assert labels[:21].equal(predicted[:21]) and (labels[21:] != predicted[21:]).all()
+    assert want == pytest.approx(21 / 23)
+    assert checks.accuracy.accuracy_in_batches(model, x, labels, 7) == pytest.approx(want)
 
 
 def test_data_helpers() -> None:

@@ -102,6 +102,28 @@ def accuracy_in_batches(model: RemoteModel, inputs: torch.Tensor, labels: torch.
     return correct / len(labels)
 
 
+def designed_labels(model: RemoteModel, inputs: torch.Tensor, batch_size: int
+                    ) -> tuple[torch.Tensor, float]:
+    """Labels for ``inputs`` that ``model`` gets right in every full batch of
+    ``batch_size`` and wrong in the last, short one (its own argmax, run batch by batch
+    as a loader would serve them, shifted by one there), and the accuracy a correct
+    ``evaluate(model, loader)`` gives for them: correct ÷ items. A mean of the batches'
+    accuracies, a count of batches or of full batches gives another number.
+
+    Give it inputs the kernel cannot look up (random images, not the test set): on test
+    images a model can answer its labels from a table, so that any evaluate looks right
+    (red-team pass 6); on these it computes what it computes, and the labels follow."""
+    import torch
+
+    predicted = torch.cat([model.forward(inputs[i:i + batch_size]).float().argmax(dim=1)
+                           for i in range(0, len(inputs), batch_size)])
+    classes = int(model.forward(inputs[:1]).shape[-1])
+    short = len(inputs) % batch_size or batch_size
+    labels = predicted.clone()
+    labels[-short:] = (labels[-short:] + 1) % max(classes, 2)
+    return labels, (len(inputs) - short) / len(inputs)
+
+
 def expect_accuracy(accuracy: float, threshold: float, *, what: str = "テスト精度") -> None:
     """Record ``accuracy`` with the check and fail below ``threshold``, showing both."""
     record_metric(accuracy)

@@ -42,6 +42,20 @@ def mnist_test_pixels(submission: Submission) -> tuple[torch.Tensor, torch.Tenso
     return once(submission, ("mnist_test_pixels",), load)
 
 
+def mnist_train_pixels(submission: Submission, n: int | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` (default all 60,000) images of the grader's MNIST training set,
+    ``uint8`` ``(n, 28, 28)``, and their ``int64`` labels, read once per submission."""
+
+    def load() -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision import datasets
+
+        train = datasets.MNIST(root=str(submission.data_dir), train=True, download=False)
+        return train.data[:n].clone(), train.targets[:n].clone()
+
+    return once(submission, ("mnist_train_pixels", n), load)
+
+
 def mnist_test(submission: Submission, *, mean: float = 0.0, std: float = 1.0
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """The grader's MNIST test set as ``ToTensor()`` + ``Normalize((mean,), (std,))``

@@ -16,13 +16,24 @@ from __future__ import annotations
 
 import ast
 import math
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import torch
 
-from autograder.checks import StudentError, accuracy, data, fail, gradients, source, values
+from autograder.checks import (
+    BridgeTimeout,
+    StudentError,
+    accuracy,
+    data,
+    fail,
+    gradients,
+    memo,
+    source,
+    values,
+)
 from autograder_reference import backprop as ref
 
 KEYS = ("W1", "b1", "W2", "b2")
@@ -132,6 +143,28 @@ def _check_gradients(submission: Any, seed: int, shape: tuple[int, int, int, int
                     "(the grader runs them with autograd switched off)")
     want = gradients.autograd_gradients(lambda p: ref.loss(ref.forward(X, p)[0], T), params)
     gradients.expect_gradients(grads, want, rtol=1e-5, what="backward の勾配")
+
+
+# Backpropagation costs about one forward pass; finite differences cost two per parameter.
+# On MNIST's shape with 512 hidden units (407,050 parameters) and 4 samples, backward by
+# hand takes milliseconds (seconds as loops over samples); differences take minutes
+# however they are written (a vectorised batch of perturbations needs gigabytes).
+_WIDE = (4, 784, 512, 10)
+_WIDE_SECONDS = 30.0
+
+
+def _check_backpropagation(submission: Any) -> None:
+    try:
+        with submission.time_limit(_WIDE_SECONDS):
+            _check_gradients(submission, 45, _WIDE)
+    except BridgeTimeout:
+        fail(ja=f"784-512-10 のネットワーク（4 サンプル）で backward が {_WIDE_SECONDS:.0f} 秒で"
+                "終わりません。誤差逆伝播は順伝播と同じくらいの時間で済みます（パラメータ"
+                "ごとに順伝播をくり返す数値微分は誤差逆伝播ではありません）",
+             en=f"backward does not finish within {_WIDE_SECONDS:.0f} s on a 784-512-10"
+                " network with 4 samples: backpropagation costs about one forward pass"
+                " (finite differences, a forward pass per parameter, are not"
+                " backpropagation)")
 
 
 # ---------------------------------------------------------------- building blocks
@@ -266,12 +299,14 @@ def test_backward_matches_autograd(submission):
     _check_gradients(submission, 41, (7, 5, 4, 3))
     _check_gradients(submission, 42, (1, 3, 6, 2))
     _check_gradients(submission, 43, (16, 8, 3, 5))
+    _check_backpropagation(submission)
 
 
 @pytest.mark.points(1)
 def test_backward_without_autograd(submission):
     _refuse_autograd(submission, "backward")
     _check_gradients(submission, 44, (5, 4, 3, 2))
+    _check_backpropagation(submission)
 
 
 @pytest.mark.points(1)
@@ -416,6 +451,9 @@ def test_xor_params(submission):
     if predicted != [0, 1, 1, 0]:
         fail(ja=f"xor_params では XOR の 4 つの入力を正しく分類できません（予測 {predicted}）",
              en=f"xor_params does not classify the four XOR inputs (predicted {predicted})")
+    # four weights typed in by hand solve XOR as well (red-team pass 6): the points are for
+    # training it, so a train that trains (autograd off, the grader's problem) must exist
+    _train_trains_without_autograd(submission)
 
 
 def _mnist_test(submission: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -428,11 +466,49 @@ def _mnist_accuracy(submission: Any) -> float:
     return accuracy.accuracy_of(lambda x: ref.forward(x, params)[0], _mnist_test(submission))
 
 
+# The training train does is checked as well as its result: mnist_params could come from
+# anywhere (autograd and an optimizer in a cell of their own, red-team pass 6), and a
+# train that returns a kept result for MNIST's shape would pass on MNIST itself. So the
+# grader runs train in the kernel (autograd off) on the first TRAIN_SUBSET training images
+# with the ten classes renamed by a permutation drawn now, and measures the result on the
+# test set renamed alike: only training on the data given learns that. Any permutation is
+# as hard as the original task (the reference: 0.89 either way), so the threshold holds.
+_RENAMED_TRAIN = ("lambda P, y, **kw: train(P.reshape(len(P), -1).float() / 255,"
+                  " __import__('torch').nn.functional.one_hot(y, 10).float(), **kw)")
+
+
+def _renamed_classes_accuracy(submission: Any) -> float:
+    def run() -> float:
+        n = submission.params.get("TRAIN_SUBSET") or 10000
+        pixels, labels = data.mnist_train_pixels(submission, int(n))
+        rename = torch.randperm(10, generator=data.generator(secrets.randbits(62)))
+        settings = {key.lower(): submission.params[key] for key in
+                    ("N_HIDDEN", "LR", "EPOCHS", "BATCH_SIZE")}
+        chain = submission.evaluate(_RENAMED_TRAIN, remote_ok=True)
+        try:
+            with submission.without_autograd():
+                out = chain(pixels, rename[labels], seed=0, **settings)
+        except StudentError as exc:
+            fail(ja=f"採点側で train を MNIST で実行するとエラーになります: {exc.detail()}",
+                 en=f"train fails when the grader runs it on MNIST: {exc.detail()}")
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            fail(ja="train は (params, history) を返してください",
+                 en="train should return (params, history)")
+        params = _params(out[0], "train の params", n_in=784, n_out=10)
+        X, y = _mnist_test(submission)
+        return accuracy.accuracy_of(lambda x: ref.forward(x, params)[0], (X, rename[y]))
+
+    return float(memo.once(submission, ("13_h renamed classes",), run))
+
+
 @pytest.mark.points(4)
 def test_mnist_accuracy(submission):
     threshold = submission.assignment.thresholds["accuracy"]
     accuracy.expect_accuracy(_mnist_accuracy(submission), threshold,
                              what="mnist_params のテスト正解率")
+    accuracy.expect_accuracy(_renamed_classes_accuracy(submission), threshold,
+                             what="採点側が train を MNIST（クラス名を入れ替えたもの）で"
+                                  "実行した結果のテスト正解率")
 
 
 @pytest.mark.points(1)

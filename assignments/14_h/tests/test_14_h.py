@@ -255,7 +255,7 @@ def test_history(submission):
         fail(ja="history は train_loss, val_loss, train_acc, val_acc の 4 つのキーの"
                 "辞書にしてください",
              en="history should be a dict with keys train_loss, val_loss, train_acc, val_acc")
-    epochs = submission.evaluate("EPOCHS")
+    epochs = int(submission.params.get("EPOCHS") or submission.evaluate("EPOCHS"))
     for key in HISTORY_KEYS:
         series = history[key]
         if not (isinstance(series, (list, tuple)) and len(series) == epochs):
@@ -345,13 +345,22 @@ def _confusion(submission: Any, n: int) -> torch.Tensor:
 @pytest.mark.points(1)
 @pytest.mark.time_limit(600)
 def test_confusion_counts(submission):
-    _, target, _ = _predictions(submission)
+    pred, target, _ = _predictions(submission)
     confusion = _confusion(submission, len(target))
     if not torch.equal(confusion.sum(dim=1), torch.bincount(target, minlength=10)):
         fail(ja="confusion の各行の合計が、その正解クラスの枚数になっていません"
                 "（行が正解、列が予測）",
              en="the rows of confusion do not sum to each true class's count (rows: true, "
                 "columns: predicted)")
+    # the diagonal is the model's right answers, whichever way the matrix is read: a
+    # matrix of the class counts alone (torch.diag(bincount), no model run, red-team
+    # pass 6) claims every answer right
+    right = int((pred == target).sum())
+    if abs(int(confusion.trace()) - right) > max(3, len(target) // 50):
+        fail(ja=f"confusion の対角（正解した枚数 {int(confusion.trace())}）が、model の予測"
+                f"（採点側で {right} 枚正解）と合いません",
+             en=f"the diagonal of confusion ({int(confusion.trace())} right) does not match"
+                f" model's predictions ({right} right by the grader's count)")
 
 
 @pytest.mark.points(2)

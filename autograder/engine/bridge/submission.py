@@ -225,8 +225,11 @@ class Submission(KernelOperations):
 
     @contextmanager
     def time_limit(self, seconds: float) -> Iterator[None]:
-        """Cap every kernel request inside the block so that all of them end in time."""
-        previous, self._deadline = self._deadline, time.monotonic() + seconds
+        """Cap every kernel request inside the block so that all of them end in time (never
+        later than an enclosing block's limit: a check's own, inside the runner's)."""
+        deadline = time.monotonic() + seconds
+        previous = self._deadline
+        self._deadline = deadline if previous is None else min(previous, deadline)
         try:
             yield
         finally:
