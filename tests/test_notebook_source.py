@@ -353,6 +353,21 @@ ORIGINS = {   # name, cell, where the name comes from by the text
     "a conditional of functions": ("s", "s = torch.sigmoid if c else torch.tanh", RUN_TIME),
     "or of a function": ("s", "EPS = 1e-7\ns = EPS or torch.sigmoid", RUN_TIME),
     "arithmetic on what a call made": ("h", "ONE = make()\nh = ONE / 2", RUN_TIME),
+    # tensors, arrays and a library's numbers are plain data too (an honest-style hunt:
+    # NAND's weights as -W_AND, sigmoid from 1 / math.e, a comprehension over weights)
+    "arithmetic on a tensor": (
+        "W_NAND", "import torch\nW_AND = torch.tensor([5.0, 5.0])\nW_NAND = -W_AND", None),
+    "arithmetic on an array": (
+        "w", "import numpy as np\nw_and = np.array([5.0, 5.0], dtype=np.float32)\n"
+             "w = -w_and", None),
+    "a library's number": ("INV_E", "import math\nINV_E = 1 / math.e", None),
+    "a comprehension over data": ("W", "A, T = [5, 5], 9\nW = [-w for w in A]", None),
+    "arithmetic on a tensor of what a call made": (
+        "h", "import torch\nW = torch.tensor(make())\nh = -W", RUN_TIME),
+    "arithmetic on a library's function": ("h", "import torch\nh = 1 / torch.sigmoid",
+                                           RUN_TIME),
+    "a comprehension over functions": ("h", "import torch\nh = [f for f in [torch.relu]]",
+                                       RUN_TIME),
     "arithmetic on a name changed later": ("h", "ONE = 1\nh = ONE / 2\nh.x = f", RUN_TIME),
     "never bound": ("f", "x = 1", None),
     # a comprehension's variables are its own (a test cell's ``for v, e in ...``)

@@ -777,12 +777,73 @@ def _data_value(node: ast.expr | None, earlier: Mapping[str, _Binding]) -> bool:
     if isinstance(node, ast.Dict):
         return None not in node.keys and all(_data_value(part, earlier)
                                              for part in (*node.keys, *node.values))
+    if isinstance(node, ast.Attribute):
+        return _is_constant(_library_path(node, earlier))
+    if isinstance(node, ast.Call):
+        return _made_of_data(node, earlier)
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+        return _comprehension_of_data(node, earlier)
     return isinstance(node, _DATA_NODES) and all(
         _data_value(child, earlier) for child in ast.iter_child_nodes(node)
         if isinstance(child, ast.expr))
 
 
 _DATA_NODES = (ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.Tuple, ast.List, ast.Set)
+# Calls that make plain data from plain data (a tensor, an array, a number): ``W_AND =
+# torch.tensor([5.0, 5.0])`` is data, so ``W_NAND = -W_AND`` is too (an honest-style
+# hunt of 2026-12-05 found such gates read as "decided at run time"). A library's own
+# attributes here are never the notebook's: assigning into them is refused elsewhere
+# (``stored_library_paths``).
+_DATA_CALLS = frozenset({
+    *(f"{lib}.{f}" for lib in ("torch", "numpy") for f in (
+        "tensor", "as_tensor", "asarray", "array", "zeros", "ones", "full", "arange",
+        "linspace", "eye", "zeros_like", "ones_like", "full_like", "float32", "float64",
+        "int64", "int32")),
+    "float", "int", "complex", "bool", "list", "tuple", "range", "abs", "round"})
+_CONSTANT = re.compile(r"^(math|cmath|numpy|torch)\.(e|pi|tau|inf|nan|newaxis)$|"
+                       r"^(torch|numpy)\.(float|int|uint|bool|complex|double|half|long|"
+                       r"short|bfloat|cfloat)\d*$")
+
+
+def _library_path(node: ast.expr, earlier: Mapping[str, _Binding]) -> str | None:
+    """``np.pi`` as ``numpy.pi`` by the import that bound ``np``; a builtin's own name."""
+    dotted = _dotted(node)
+    if dotted is None:
+        return None
+    head, _, rest = dotted.partition(".")
+    binding = earlier.get(head)
+    if binding is None:
+        return dotted if not rest else None   # a builtin (``float``), never rebound
+    if binding.origin is None or not (binding.module or not rest):
+        return None
+    return binding.origin + ("." + rest if rest else "")
+
+
+def _is_constant(path: str | None) -> bool:
+    return path is not None and _CONSTANT.match(path) is not None
+
+
+def _made_of_data(call: ast.Call, earlier: Mapping[str, _Binding]) -> bool:
+    if _library_path(call.func, earlier) not in _DATA_CALLS:
+        return False
+    return all(_data_value(arg, earlier) for arg in call.args) and all(
+        keyword.arg is not None and (_data_value(keyword.value, earlier)
+                                     or _is_constant(_library_path(keyword.value, earlier)))
+        for keyword in call.keywords)
+
+
+def _comprehension_of_data(node: ast.ListComp | ast.SetComp | ast.GeneratorExp,
+                           earlier: Mapping[str, _Binding]) -> bool:
+    """``[-w for w in W_AND]`` over plain data, its variables plain data as they go."""
+    scope = dict(earlier)
+    for generator in node.generators:
+        if not _data_value(generator.iter, scope) or generator.is_async:
+            return False
+        for name in _names([generator.target]):
+            scope[name] = _Binding(None, data=True)
+        if not all(_data_value(test, scope) for test in generator.ifs):
+            return False
+    return _data_value(node.elt, scope)
 
 
 def _imported(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, _Binding]]:
