@@ -97,10 +97,11 @@ COURSE_REQUIRES = {
     "03_n": {"cell:test_loaders", "cell:test_evaluate", "cell:test_model"},
     "03_h": {"cell:test_evaluate", "cell:test_model"},
     "13_n": set(),
-    "13_h": {"cell:test_xor_trained", "cell:test_mnist"},
+    "13_h": {"cell:test_xor_trained", "cell:test_mnist", "cell:test_gradient_check",
+             "cell:test_train"},
     "14_n": {"cell:test_split_dataset", "cell:test_model", "cell:test_net"},
     "14_h": {"cell:test_transforms", "cell:test_history", "cell:test_model",
-             "cell:test_confusion"},
+             "cell:test_confusion", "cell:test_alexnet"},
 }
 
 

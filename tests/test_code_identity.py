@@ -473,7 +473,8 @@ ORIGINS: list[tuple[str, list[str], str, set[str]]] = [
         "import math\nimport numpy as np\nfrom functools import partial\n"
         "from math import exp as _e\n_pi = math.pi\n_join = np.char.join\n"
         "def s(u):\n    return partial(_e, -u)() / (_pi + np.abs(u)) + len(_join)\n"],
-     "s", {"exp", "pi", "partial", "numpy", "join"}),
+     # _pi = math.pi is a library's number: plain data, no name the function calls
+     "s", {"exp", "partial", "numpy", "join"}),
 ]
 
 

@@ -102,13 +102,15 @@ def accuracy_in_batches(model: RemoteModel, inputs: torch.Tensor, labels: torch.
     return correct / len(labels)
 
 
-def designed_labels(model: RemoteModel, inputs: torch.Tensor, batch_size: int
-                    ) -> tuple[torch.Tensor, float]:
-    """Labels for ``inputs`` that ``model`` gets right in every full batch of
-    ``batch_size`` and wrong in the last, short one (its own argmax, run batch by batch
-    as a loader would serve them, shifted by one there), and the accuracy a correct
-    ``evaluate(model, loader)`` gives for them: correct ÷ items. A mean of the batches'
-    accuracies, a count of batches or of full batches gives another number.
+def designed_labels(model: RemoteModel, inputs: torch.Tensor, batch_size: int, *,
+                    seed: int) -> tuple[torch.Tensor, float]:
+    """Labels for ``inputs`` and the accuracy a correct ``evaluate(model, loader)`` gives
+    for them (correct ÷ items), for a loader serving them in batches of ``batch_size``
+    (the last one short): ``model``'s own argmax (run batch by batch, as the loader will
+    serve them), shifted by one for every item of the short batch and for a number of
+    items of the full ones that ``seed`` draws (0 to a sixth of them, so that no
+    constant is the answer). A mean of the batches' accuracies, a count of batches or of
+    full batches gives another number.
 
     Give it inputs the kernel cannot look up (random images, not the test set): on test
     images a model can answer its labels from a table, so that any evaluate looks right
@@ -117,11 +119,16 @@ def designed_labels(model: RemoteModel, inputs: torch.Tensor, batch_size: int
 
     predicted = torch.cat([model.forward(inputs[i:i + batch_size]).float().argmax(dim=1)
                            for i in range(0, len(inputs), batch_size)])
-    classes = int(model.forward(inputs[:1]).shape[-1])
+    classes = max(int(model.forward(inputs[:1]).shape[-1]), 2)
     short = len(inputs) % batch_size or batch_size
+    full = len(inputs) - short
+    g = torch.Generator().manual_seed(seed)
+    extra = int(torch.randint(0, full // 6 + 1, (1,), generator=g))
+    wrong = torch.cat([torch.randperm(full, generator=g)[:extra],
+                       torch.arange(full, len(inputs))])
     labels = predicted.clone()
-    labels[-short:] = (labels[-short:] + 1) % max(classes, 2)
-    return labels, (len(inputs) - short) / len(inputs)
+    labels[wrong] = (labels[wrong] + 1) % classes
+    return labels, (len(inputs) - len(wrong)) / len(inputs)
 
 
 def expect_accuracy(accuracy: float, threshold: float, *, what: str = "テスト精度") -> None:
