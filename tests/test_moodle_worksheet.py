@@ -17,7 +17,8 @@ from autograder.core.errors import ExportError
 from autograder.moodle import (
     GradeEntry,
     GradeRecord,
-    expand_group_grades,
+    Submitter,
+    assign_rows,
     fill_worksheet,
     gradebook_import,
     parse_worksheet,
@@ -344,7 +345,9 @@ def test_blank_lines_are_kept_and_ignored() -> None:
 
 def test_group_grades_go_to_every_member() -> None:
     ws = parse_worksheet(worksheet_bytes(EN_HEADER, english_rows()))
-    grades = expand_group_grades(ws, {"Group A": GradeEntry(15, 20), "Group_B": GradeEntry(5, 20)})
+    grades = assign_rows(ws, {"42": Submitter("Group A", GradeEntry(15, 20), is_group=True),
+                              "43": Submitter("Group_B", GradeEntry(5, 20), is_group=True)}
+                         ).grades
     assert sorted(grades) == ["1234567", "1234568", "1234569", "1234570"]
     assert grades["1234568"].score == 15 and grades["1234570"].score == 5
 

@@ -117,9 +117,10 @@ def designed_labels(model: RemoteModel, inputs: torch.Tensor, batch_size: int, *
     (red-team pass 6); on these it computes what it computes, and the labels follow."""
     import torch
 
-    predicted = torch.cat([model.forward(inputs[i:i + batch_size]).float().argmax(dim=1)
-                           for i in range(0, len(inputs), batch_size)])
-    classes = max(int(model.forward(inputs[:1]).shape[-1]), 2)
+    outputs = [model.forward(inputs[i:i + batch_size]).float()
+               for i in range(0, len(inputs), batch_size)]
+    predicted = torch.cat([out.argmax(dim=1) for out in outputs])
+    classes = max(int(outputs[0].shape[-1]), 2)
     short = len(inputs) % batch_size or batch_size
     full = len(inputs) - short
     g = torch.Generator().manual_seed(seed)

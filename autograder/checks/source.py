@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from ..engine.bridge.notebook_source import (
     RUN_TIME,
     assignment_pairs,
+    dotted_name,
     list_fillings,
     run_at_definition,
 )
@@ -505,30 +506,35 @@ def _modules_along(module: object, tail: tuple[str, ...]) -> set[str]:
 def _attribute_chain(node: ast.Attribute) -> tuple[str, ...] | None:
     """``("torch", "ctypes", "CDLL")`` for ``torch.ctypes.CDLL``; None where something
     other than names and attributes stands in it."""
-    parts: list[str] = []
-    current: ast.expr = node
-    while isinstance(current, ast.Attribute):
-        parts.append(current.attr)
-        current = current.value
-    if not isinstance(current, ast.Name):
-        return None
-    return (current.id, *reversed(parts))
+    path = dotted_name(node)
+    return None if path is None else tuple(path.split("."))
+
+
+def _imports(trees: Mapping[str, ast.AST]) -> Iterator[tuple[str, str | None, str]]:
+    """Each name the texts' own imports bind: the name, the module or object it is bound
+    to (None for a relative import), and the whole dotted name imported. ``import
+    torch.nn`` binds ``torch`` to ``torch`` and imports ``torch.nn``; ``import torch as
+    t`` binds ``t`` to ``torch``; ``from torch.func import grad as g`` binds ``g`` to
+    ``torch.func.grad``."""
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    head = alias.name.split(".")[0]
+                    yield (alias.asname or head, alias.name if alias.asname else head,
+                           alias.name)
+            elif isinstance(node, ast.ImportFrom):
+                absolute = bool(node.module) and not node.level
+                prefix = f"{node.module}." if node.module else ""
+                for alias in node.names:
+                    yield (alias.asname or alias.name,
+                           prefix + alias.name if absolute else None, prefix + alias.name)
 
 
 def _import_aliases(trees: Mapping[str, ast.AST]) -> dict[str, str]:
     """What the texts' own imports bind, to the module named (``t`` to ``torch`` for
     ``import torch as t``, ``torch`` for ``import torch.nn``, ``nn`` to ``torch.nn``)."""
-    found: dict[str, str] = {}
-    for tree in trees.values():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found |= {alias.asname or alias.name.split(".")[0]:
-                          alias.name if alias.asname else alias.name.split(".")[0]
-                          for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found |= {alias.asname or alias.name: f"{node.module}.{alias.name}"
-                          for alias in node.names}
-    return found
+    return {name: bound for name, bound, _ in _imports(trees) if bound is not None}
 
 
 def imported_names(trees: Mapping[str, ast.AST]) -> set[str]:
@@ -542,14 +548,7 @@ def imported_names(trees: Mapping[str, ast.AST]) -> set[str]:
 def imported_paths(trees: Mapping[str, ast.AST]) -> set[str]:
     """The whole dotted names the texts import inside themselves (``torch.func.grad``
     for ``from torch.func import grad as g``, ``a.b`` for ``import a.b``)."""
-    found: set[str] = set()
-    for tree in trees.values():
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                prefix = f"{node.module}." if isinstance(node, ast.ImportFrom) and node.module \
-                    else ""
-                found |= {prefix + alias.name for alias in node.names}
-    return found
+    return {path for _, _, path in _imports(trees)}
 
 
 def origin_paths(submission: Submission, trees: Mapping[str, ast.AST], *,

@@ -26,6 +26,11 @@ class Status(str, Enum):
     CRASHED = "crashed"    # grading it killed the grading worker twice (a cluster): not retried
 
 
+# The grader could not finish these: no grade (never a 0 in Moodle), until a rerun or a
+# person grades them.
+GRADER_FAILURES = frozenset({Status.ERROR, Status.CRASHED})
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """One graded item: a pytest check or an in-notebook test cell."""

@@ -18,7 +18,7 @@ from ..core.config import Assignment, load_assignment
 from ..core.errors import ExportError
 from ..core.i18n import Lang, default_lang, tr
 from ..core.paths import assignments_dir, default_gradebook
-from ..core.results import Notice, Status, SubmissionResult
+from ..core.results import GRADER_FAILURES, Notice, Status, SubmissionResult
 from ..core.safetext import clean, one_line
 from ..engine.labels import ItemTitles, titles_for_export
 from ..grading.staleness import export_guard
@@ -185,8 +185,7 @@ def _worksheet(graded: list[Graded], path: Path, out: Path, encoding: str, missi
 # could not finish (its sandbox or kernel failed: ``error``; the submission killed its
 # grading worker twice: ``crashed``). A failure of ours is never a 0 in Moodle: those rows
 # stay blank, with no feedback to the student, until a person or a rerun grades them.
-UNSCORED = frozenset({Status.MISSING, Status.ERROR, Status.CRASHED})
-FAILED = UNSCORED - {Status.MISSING}
+UNSCORED = GRADER_FAILURES | {Status.MISSING}
 
 
 def _number(g: Graded) -> str:
@@ -209,12 +208,12 @@ def _item_points(result: SubmissionResult) -> tuple[tuple[str, float], ...]:
 
 
 def _feedback_for(g: Graded, lang: Lang, titles: ItemTitles) -> str:
-    return "" if g.result.status in FAILED else comment_html(g.result, lang, titles)
+    return "" if g.result.status in GRADER_FAILURES else comment_html(g.result, lang, titles)
 
 
 def failed_notice(assignment_id: str, graded: list[Graded]) -> Notice | None:
-    """The rows left blank because the grader failed on them (``FAILED``)."""
-    failed = [g.stored.participant for g in graded if g.result.status in FAILED]
+    """The rows left blank because the grader failed on them (``GRADER_FAILURES``)."""
+    failed = [g.stored.participant for g in graded if g.result.status in GRADER_FAILURES]
     if not failed:
         return None
     named = _named(failed)

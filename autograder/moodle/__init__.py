@@ -33,7 +33,7 @@ from .model import FileStatus, Intake, ParticipantEntry, SubmittedFile
 from .naming import decide
 from .pyconvert import convert_py_file, py_to_notebook
 from .safezip import ZipLimits
-from .submitters import Submitter, assign_rows, expand_group_grades
+from .submitters import Submitter, assign_rows
 from .worksheet import (
     FilledWorksheet,
     GradeEntry,
@@ -51,7 +51,7 @@ __all__ = [
     "GradeEntry", "GradeRecord", "GradebookImport", "Intake", "ParticipantEntry", "Roster",
     "SubmittedFile", "Submitter", "Worksheet", "ZipLimits", "assign_rows",
     "build_feedback_zip", "convert_py_file",
-    "decide", "expand_group_grades", "fill_worksheet", "gradebook_import",
+    "decide", "fill_worksheet", "gradebook_import",
     "moodle_feedback_match", "parse_worksheet", "py_to_notebook", "read_moodle_zip",
     "read_roster", "read_worksheet", "upload_instructions", "write_gradebook_csv",
     "write_grades_table", "write_worksheet",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..core.errors import ExportError
 from ..core.i18n import tr
-from ..core.results import Notice
+from ..core.results import GRADER_FAILURES, Notice
 from .feedback_zip import clean_filename
 from .grades import GradeFormat, scale
 
@@ -42,8 +42,7 @@ _LAST_NAME_COLUMNS = ("Last name", "Surname", "姓", "lastname")
 _IDENTIFIER = re.compile(r"^\D*?(\d+)$")
 
 
-# the statuses (core.results.Status) of a submission the grader could not finish
-_GRADER_FAILED = frozenset({"error", "crashed"})
+_GRADER_FAILED = frozenset(status.value for status in GRADER_FAILURES)
 
 
 @dataclass(frozen=True)

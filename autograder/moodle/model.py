@@ -81,7 +81,7 @@ class Intake:
         """All individual folders carry one and the same word instead of a name."""
         names = {p.display_name for p in self.participants if not p.is_group}
         count = sum(not p.is_group for p in self.participants)
-        return len(names) == 1 and (count > 1 or names <= _BLIND_WORDS)
+        return len(names) == 1 and (count > 1 or names <= BLIND_WORDS)
 
 
-_BLIND_WORDS = frozenset({"Participant", "参加者"})
+BLIND_WORDS = frozenset({"Participant", "参加者"})

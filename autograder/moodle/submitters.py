@@ -11,7 +11,7 @@ full name, and its ``Group`` column the groups' names. So before a grade is writ
 - a submission whose name is the row's name (order of the words aside, a 3.x group
   prefix ``Group A-`` aside) is that row's;
 - one whose name is a group's, not the row's, is that group's: every member's row gets
-  it (``expand_group_grades``);
+  it;
 - one whose name is neither is written nowhere, and said;
 - the ``Default group`` submission (everyone in no group shares it) goes to the rows
   whose ``Group`` cell is empty or names it.
@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 
 from ..core.results import Notice
 from ..core.safetext import clean
+from .feedback_zip import clean_filename
+from .model import BLIND_WORDS
 from .worksheet import GradeEntry, Worksheet
 from .zipintake import DEFAULT_GROUP_ID
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f&<>\"`|':\\/]")
 _ENTITY_LEFT = re.compile(r"(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);")
-_BLIND = frozenset({"participant", "参加者"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Assigned:
 def name_key(text: str) -> str:
     """A name as it compares: HTML entities undone, what the zip's names lose removed,
     case and spacing folded."""
-    text = _ENTITY_LEFT.sub("", _UNSAFE.sub("", html.unescape(text).replace("_", " ")))
+    text = _ENTITY_LEFT.sub("", clean_filename(html.unescape(text).replace("_", " ")))
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
@@ -106,18 +106,12 @@ def assign_rows(ws: Worksheet, submitters: Mapping[str, Submitter]) -> Assigned:
     return out
 
 
-def expand_group_grades(ws: Worksheet,
-                        group_grades: Mapping[str, GradeEntry]) -> dict[str, GradeEntry]:
-    """Grades of team submissions (keyed by group name) → one per member row."""
-    return {pid: entry for name, entry in group_grades.items()
-            for pid in group_members(ws, name)}
-
-
 def _is_the_row(ws: Worksheet, number: str, name: str) -> bool:
     """The row's student, or nothing to compare: a blind-marking name, no ``Full name``
     column, an empty cell."""
     sheet = _row_name(ws, number)
-    return (name_key(name) in _BLIND or "full_name" not in ws.columns or not name_key(sheet)
+    blind = name_key(name) in {name_key(word) for word in BLIND_WORDS}
+    return (blind or "full_name" not in ws.columns or not name_key(sheet)
             or same_person(name, sheet))
 
 

@@ -316,24 +316,26 @@ class Gradebook:
                                 file=str(row[5]), sha256=str(row[6]), intake=intake)
 
     def ungraded(self, ids: list[int]) -> list[int]:
-        done: set[int] = set()
-        for start in range(0, len(ids), _MAX_PARAMS):  # any number of submissions
-            chunk = ids[start:start + _MAX_PARAMS]
-            done.update(r[0] for r in self._db.execute(
-                f"SELECT submission_id FROM results WHERE submission_id IN "
-                f"({','.join('?' * len(chunk))})", chunk))
+        done = self._with_result(ids)
         return [i for i in ids if i not in done]
 
     def failed(self, ids: list[int]) -> list[int]:
         """Those of ``ids`` whose result says the grader could not finish (``error``): no
         grade, so a later run grades them again."""
-        bad: set[int] = set()
-        for start in range(0, len(ids), _MAX_PARAMS):
-            chunk = ids[start:start + _MAX_PARAMS]
-            bad.update(r[0] for r in self._db.execute(
-                f"SELECT submission_id FROM results WHERE status = ? AND submission_id IN "
-                f"({','.join('?' * len(chunk))})", [Status.ERROR.value, *chunk]))
+        bad = self._with_result(ids, status=Status.ERROR)
         return [i for i in ids if i in bad]
+
+    def _with_result(self, ids: list[int], *, status: Status | None = None) -> set[int]:
+        """Those of ``ids`` that have a result (with ``status``, when given)."""
+        found: set[int] = set()
+        where = "" if status is None else "status = ? AND "
+        for start in range(0, len(ids), _MAX_PARAMS):  # any number of submissions
+            chunk = ids[start:start + _MAX_PARAMS]
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT submission_id FROM results WHERE {where}submission_id IN "
+                f"({','.join('?' * len(chunk))})",
+                [*([] if status is None else [status.value]), *chunk]))
+        return found
 
     # --- results -----------------------------------------------------------------
     def save_result(self, submission_id: int, result: SubmissionResult,

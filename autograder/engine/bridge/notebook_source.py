@@ -240,7 +240,7 @@ class NotebookSource:
                    if d is not None)]
         found: dict[str, str] = {}
         for key, node in pairs:
-            root, _, rest = (_dotted(node) or "").partition(".")
+            root, _, rest = (dotted_name(node) or "").partition(".")
             origin = self.origin(root) if root else None
             if origin is not None and origin != RUN_TIME:
                 found[key] = f"{origin}.{rest}" if rest else origin
@@ -312,7 +312,7 @@ class NotebookSource:
         """A decorator that returns a wrapper running the function as written
         (``@torch.no_grad()``, ``@functools.lru_cache``), imported as such and never
         replaced in the notebook (``torch.no_grad = ...``, ``setattr(torch, ...)``)."""
-        path = _dotted(_decorator(decorator))
+        path = dotted_name(_decorator(decorator))
         root, _, rest = (path or "").partition(".")
         binding = self._bindings.get(root)
         if path is None or binding is None or binding.origin is None or binding.text \
@@ -551,9 +551,9 @@ def _plain_definition(stmt: ast.stmt, earlier: Mapping[str, _Binding]) -> bool:
     notebook has not rebound before), a class attribute rebinding a method or those
     names, a base that is not plain)."""
     if not isinstance(stmt, ast.ClassDef):   # decorators: checked when it is read
-        return all(_dotted(_decorator(d)) is not None
+        return all(dotted_name(_decorator(d)) is not None
                    for d in getattr(stmt, "decorator_list", []))
-    if not all(_dotted(_decorator(d)) is not None for d in stmt.decorator_list):
+    if not all(dotted_name(_decorator(d)) is not None for d in stmt.decorator_list):
         return False   # a ``@dataclass``: checked when it is read (``CLASS_TRANSPARENT``)
     if stmt.keywords or not all(_plain_base(b, earlier) for b in stmt.bases):
         return False
@@ -601,7 +601,7 @@ def _touched_names(tree: ast.AST, modules: Container[str] = ()) -> set[str]:
     found = _rebound_globals(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
-            path = _dotted(node)
+            path = dotted_name(node)
             if path is not None and path.partition(".")[0] in modules:
                 continue
             if node.attr not in _HARMLESS_ATTRIBUTES:
@@ -695,7 +695,7 @@ def _stored_paths(tree: ast.AST) -> tuple[set[str], set[str]]:
     reflected: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
-            path = _dotted(node)
+            path = dotted_name(node)
             paths |= {path} if path is not None else set()
             reflected |= _root(node) if path is None else set()
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
@@ -754,9 +754,9 @@ def _assigned(targets: list[ast.expr], value: ast.expr, stmt: ast.stmt, source: 
         elif isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name):
             # ``sigmoid = Act.sigmoid``: the method's text where ``Act`` is the
             # notebook's class when read, else an import's attribute (its origin)
-            yield name, _Binding(None, origin=_dotted(part), member=(part.value.id, part.attr))
+            yield name, _Binding(None, origin=dotted_name(part), member=(part.value.id, part.attr))
         else:
-            yield name, _Binding(None, origin=_dotted(part) if part is not None else None)
+            yield name, _Binding(None, origin=dotted_name(part) if part is not None else None)
 
 
 def _data_value(node: ast.expr | None, earlier: Mapping[str, _Binding]) -> bool:
@@ -794,11 +794,11 @@ _DATA_NODES = (ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.Tuple, ast.L
 # hunt of 2026-12-05 found such gates read as "decided at run time"). A library's own
 # attributes here are never the notebook's: assigning into them is refused elsewhere
 # (``stored_library_paths``).
+_MADE_ALIKE = ("asarray", "zeros", "ones", "full", "arange", "linspace", "eye", "zeros_like",
+               "ones_like", "full_like")
 _DATA_CALLS = frozenset({
-    *(f"{lib}.{f}" for lib in ("torch", "numpy") for f in (
-        "tensor", "as_tensor", "asarray", "array", "zeros", "ones", "full", "arange",
-        "linspace", "eye", "zeros_like", "ones_like", "full_like", "float32", "float64",
-        "int64", "int32")),
+    *(f"torch.{f}" for f in ("tensor", "as_tensor", *_MADE_ALIKE)),
+    *(f"numpy.{f}" for f in ("array", "float32", "float64", "int64", "int32", *_MADE_ALIKE)),
     "float", "int", "complex", "bool", "list", "tuple", "range", "abs", "round"})
 _CONSTANT = re.compile(r"^(math|cmath|numpy|torch)\.(e|pi|tau|inf|nan|newaxis)$|"
                        r"^(torch|numpy)\.(float|int|uint|bool|complex|double|half|long|"
@@ -807,7 +807,7 @@ _CONSTANT = re.compile(r"^(math|cmath|numpy|torch)\.(e|pi|tau|inf|nan|newaxis)$|
 
 def _library_path(node: ast.expr, earlier: Mapping[str, _Binding]) -> str | None:
     """``np.pi`` as ``numpy.pi`` by the import that bound ``np``; a builtin's own name."""
-    dotted = _dotted(node)
+    dotted = dotted_name(node)
     if dotted is None:
         return None
     head, _, rest = dotted.partition(".")
@@ -859,7 +859,7 @@ def _imported(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, _Binding
             yield alias.asname or alias.name, _Binding(None, origin=f"{module}.{alias.name}")
 
 
-def _dotted(node: ast.expr) -> str | None:
+def dotted_name(node: ast.expr) -> str | None:
     """``torch.nn.functional.relu`` as text; None for anything but names and attributes."""
     parts: list[str] = []
     while isinstance(node, ast.Attribute):
